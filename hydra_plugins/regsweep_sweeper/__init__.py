@@ -1,0 +1,1 @@
+"""regsweep's Hydra Sweeper: a persistent Optuna study with pruning (``hydra/sweeper=regsweep``)."""

@@ -1,0 +1,86 @@
+"""The study's budget and this process's tally.
+
+``n_trials`` is the study's total: every stored trial counts except those that ended for reasons
+outside the experiment (interrupted by a killed sweep, or asked beyond the budget by a racing
+worker). Re-running the same command after a crash therefore resumes to the same budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.record import NOT_BUDGETED
+
+__all__ = ["Tally", "budget_count", "is_budgeted"]
+
+MIN_TRIALS_FOR_FAILURE_RATE = 5
+
+
+def is_budgeted(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` counts towards the study's ``n_trials``."""
+    return trial.user_attrs.get("stop_reason") not in NOT_BUDGETED
+
+
+def budget_count(study: optuna.Study, *, before: int | None = None) -> int:
+    """Trials that count towards the budget (only those numbered below ``before`` if given)."""
+    trials = study.get_trials(deepcopy=False)
+    return sum(1 for t in trials if is_budgeted(t) and (before is None or t.number < before))
+
+
+@dataclass
+class Tally:
+    """What this process ran; decides when the failure rate stops the sweep."""
+
+    n_trials: int
+    max_failure_rate: float
+    finished: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+
+    def add(self, trial: FrozenTrial) -> None:
+        self.finished += 1
+        if trial.state == TrialState.COMPLETE:
+            self.complete += 1
+        elif trial.state == TrialState.PRUNED:
+            self.pruned += 1
+        elif trial.state == TrialState.FAIL and is_budgeted(trial):
+            self.failed += 1
+
+    @property
+    def failure_rate_exceeded(self) -> bool:
+        """Checked once at least 5 trials finished here, so one early failure cannot end a sweep."""
+        if self.finished < MIN_TRIALS_FOR_FAILURE_RATE:
+            return False
+        return self.failed / self.finished > self.max_failure_rate
+
+    @property
+    def all_failed(self) -> bool:
+        return self.finished > 0 and self.failed == self.finished
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "finished": self.finished,
+            "complete": self.complete,
+            "pruned": self.pruned,
+            "failed": self.failed,
+        }
+
+    def progress_line(self, study: optuna.Study) -> str:
+        trials = study.get_trials(deepcopy=False)
+        counted = [t for t in trials if is_budgeted(t)]
+        done = sum(1 for t in counted if t.state.is_finished())
+        pruned = sum(1 for t in counted if t.state == TrialState.PRUNED)
+        failed = sum(1 for t in counted if t.state == TrialState.FAIL)
+        best = "—"
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        if complete:
+            b = study.best_trial
+            if b.value is not None and math.isfinite(b.value):
+                best = f"{b.value:.4f} (trial {b.number})"
+        return f"{done}/{self.n_trials} done, {pruned} pruned, {failed} failed, best {best}"

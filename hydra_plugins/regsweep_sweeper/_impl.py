@@ -1,0 +1,261 @@
+"""The sweep loop: validate the space, open the study, ask → launch one job per trial → account.
+
+The job finishes its own trial (it reports, gets pruned, stores its results); this loop only
+asks, launches, keeps heartbeats, and fails trials whose job died before telling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from sweep import record
+from sweep.optuna_link import (
+    fail_stale_trials,
+    heartbeat,
+    make_pruner,
+    open_storage,
+    resolve_storage_url,
+)
+
+from ._budget import Tally, budget_count, is_budgeted
+from ._checks import SweepConfigError, check_settings, check_space
+from ._samplers import make_sampler
+from ._space import SearchSpace, parse_search_space
+
+log = logging.getLogger("regsweep.sweeper")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("regsweep")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class SweepRunner:
+    """State of one ``python -m sweep -m`` process (one worker of a possibly shared study)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = {
+            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in settings.items()
+        }
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
+        self.job_idx = 0
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    # ------------------------------------------------------------------ preparation
+
+    def _space(self, arguments: Sequence[str]) -> SearchSpace:
+        s = self.settings
+        return parse_search_space(s.get("params") or {}, s.get("conditional") or {}, list(arguments))
+
+    def _open_study(self, space: SearchSpace, direction: str) -> optuna.Study:
+        s = self.settings
+        url = resolve_storage_url(str(s["storage"]))
+        self.storage_url = url
+        storage = open_storage(
+            url, heartbeat_interval=int(s["heartbeat_interval"]), grace_period=s.get("grace_period")
+        )
+        pruner_spec = dict(s["pruner"])
+        study = optuna.create_study(
+            study_name=str(s["study_name"]),
+            storage=storage,
+            sampler=make_sampler(dict(s["sampler"]), space),
+            pruner=make_pruner(pruner_spec),
+            direction=direction,
+            load_if_exists=True,
+        )
+        if study.direction.name.lower() != direction:
+            raise SweepConfigError(
+                [
+                    f"hydra.sweeper.direction={direction!r}: study {study.study_name!r} already "
+                    f"exists with direction {study.direction.name.lower()}; use another study_name"
+                ]
+            )
+        attrs = study.user_attrs
+        if record.STUDY_COMMAND not in attrs:
+            study.set_user_attr(record.STUDY_COMMAND, shlex.join(sys.argv))
+        study.set_user_attr(record.STUDY_VERSION, _version())
+        study.set_user_attr(record.STUDY_SEARCH_SPACE, space.as_dict())
+        study.set_user_attr(record.STUDY_METRIC, str(s["metric"]))
+        study.set_user_attr(record.STUDY_PRUNER, pruner_spec)
+        study.set_user_attr(record.STUDY_N_TRIALS, int(s["n_trials"]))
+        return study
+
+    # ------------------------------------------------------------------ the loop
+
+    def sweep(self, arguments: list[str]) -> Any:
+        assert self.config is not None and self.launcher is not None
+        s = self.settings
+        direction = check_settings(s)
+        space = self._space(arguments)
+        check_space(space, config=self.config, hydra_context=self.hydra_context, metric=str(s["metric"]))
+        study = self._open_study(space, direction)
+        stale = fail_stale_trials(study, requeue=bool(s["requeue_interrupted"]))
+        if stale:
+            verb = "re-queued" if s["requeue_interrupted"] else "marked failed"
+            log.warning("trials %s were left running by a stopped sweep: %s", stale, verb)
+        tally = Tally(n_trials=int(s["n_trials"]), max_failure_rate=float(s["max_failure_rate"]))
+        in_flight: dict[int, optuna.trial.Trial] = {}
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        try:
+            with heartbeat(study._storage, _Ids(in_flight), float(s["heartbeat_interval"])):
+                self._loop(study, space, tally, in_flight)
+        except KeyboardInterrupt:
+            self._interrupt(study, in_flight)
+            _write_results(study, sweep_dir, tally)
+            print(f"\n[regsweep] interrupted: running trials marked failed; study {study.study_name!r} kept")
+            sys.exit(130)
+        results = _write_results(study, sweep_dir, tally)
+        _print_summary(study, tally, results)
+        if tally.failure_rate_exceeded or tally.all_failed:
+            raise RuntimeError(
+                f"stopped: {tally.failed} of {tally.finished} trials failed, above "
+                f"hydra.sweeper.max_failure_rate={tally.max_failure_rate}; see the job logs in {sweep_dir}"
+            )
+        return results
+
+    def _loop(
+        self, study: optuna.Study, space: SearchSpace, tally: Tally, in_flight: dict[int, optuna.trial.Trial]
+    ) -> None:
+        s = self.settings
+        n_jobs = max(1, int(s["n_jobs"]))
+        common = [
+            f"trial.storage={self.storage_url}",
+            f"trial.study={study.study_name}",
+            f"metric={s['metric']}",
+        ]
+        while not tally.failure_rate_exceeded:
+            batch = self._ask_batch(study, space, tally, n_jobs)
+            if not batch:
+                break
+            overrides = []
+            for trial, values in batch:
+                in_flight[trial.number] = trial
+                _beat(study, trial)
+                overrides.append(space.to_overrides(values) + [*common, f"trial.number={trial.number}"])
+            assert self.launcher is not None
+            returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            self.job_idx += len(batch)
+            for (trial, _), ret in zip(batch, returns, strict=True):
+                self._settle(study, trial, ret)
+                in_flight.pop(trial.number, None)
+                tally.add(study._storage.get_trial(trial._trial_id))
+            log.info(tally.progress_line(study))
+
+    def _ask_batch(
+        self, study: optuna.Study, space: SearchSpace, tally: Tally, n_jobs: int
+    ) -> list[tuple[optuna.trial.Trial, dict[str, Any]]]:
+        batch: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
+        for _ in range(n_jobs):
+            if budget_count(study) >= tally.n_trials:
+                break
+            trial = study.ask()
+            if budget_count(study, before=trial.number) >= tally.n_trials:
+                # Another worker took the last slot between our count and our ask.
+                trial.set_user_attr("stop_reason", "over_budget")
+                study.tell(trial, state=TrialState.FAIL)
+                break
+            batch.append((trial, space.suggest(trial)))
+        return batch
+
+    def _settle(self, study: optuna.Study, trial: optuna.trial.Trial, ret: JobReturn) -> None:
+        """Fail the trial if its job ended without telling (it raised before reaching its trial)."""
+        frozen = study._storage.get_trial(trial._trial_id)
+        if frozen.state != TrialState.RUNNING:
+            return
+        reason = "the job returned without finishing its trial"
+        if ret.status == JobStatus.FAILED:
+            exc = ret._return_value
+            reason = f"{type(exc).__name__}: {exc}"
+        log.error("trial %d failed: %s", trial.number, reason)
+        study._storage.set_trial_user_attr(trial._trial_id, "stop_reason", "failed")
+        study._storage.set_trial_user_attr(trial._trial_id, "message", reason)
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _interrupt(self, study: optuna.Study, in_flight: dict[int, optuna.trial.Trial]) -> None:
+        for trial in in_flight.values():
+            try:
+                if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+                    continue
+                study._storage.set_trial_user_attr(trial._trial_id, "stop_reason", "interrupted")
+                study._storage.set_trial_user_attr(trial._trial_id, "message", "sweep interrupted (Ctrl-C)")
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            except Exception as exc:  # best effort while shutting down
+                log.warning("could not mark trial %d failed: %s", trial.number, exc)
+
+
+def _beat(study: optuna.Study, trial: optuna.trial.Trial) -> None:
+    """First heartbeat at once, so a sweep killed before its job starts leaves a stale trial."""
+    storage = study._storage
+    if isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None:
+        storage.record_heartbeat(trial._trial_id)
+
+
+class _Ids:
+    """Live view of the trial ids in flight, for the heartbeat thread."""
+
+    def __init__(self, in_flight: dict[int, optuna.trial.Trial]) -> None:
+        self._in_flight = in_flight
+
+    def __iter__(self) -> Any:
+        return iter([t._trial_id for t in list(self._in_flight.values())])
+
+
+def _write_results(study: optuna.Study, sweep_dir: Path, tally: Tally) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    results: dict[str, Any] = {
+        "name": study.study_name,
+        "direction": study.direction.name.lower(),
+        "n_trials": tally.n_trials,
+        "counts": counts,
+        "this_run": tally.as_dict(),
+    }
+    completed = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if completed:
+        best = study.best_trial
+        results["best_trial"] = best.number
+        results["best_value"] = float(best.value) if best.value is not None else math.nan
+        results["best_params"] = dict(best.params)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
+    return results
+
+
+def _print_summary(study: optuna.Study, tally: Tally, results: dict[str, Any]) -> None:
+    print(f"[regsweep] study {study.study_name!r}: {tally.progress_line(study)}")
+    if "best_trial" in results:
+        print(f"[regsweep] best trial {results['best_trial']}: value {results['best_value']:.6g}")
+        for key, value in results["best_params"].items():
+            print(f"[regsweep]   {key} = {value}")
+
+
+__all__ = ["SweepRunner", "is_budgeted"]

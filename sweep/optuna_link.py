@@ -1,0 +1,294 @@
+"""Everything between a job and its Optuna trial: storages, pruners, and reconnecting to a trial.
+
+The sweeper asks the study for a trial and hands the job only ``(storage URL, study, number)``.
+The job reopens the same storage, rebuilds the study's pruner from the spec stored in the study,
+and works with that trial. This works in-process, across processes and across machines, as long
+as the storage is shared. Optuna documents constructing ``Trial`` directly as not recommended, so
+``tests/test_optuna_link.py`` pins the behaviour and a version bump that breaks it fails there.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from .record import STUDY_PRUNER
+
+__all__ = [
+    "PRUNERS",
+    "TrialHandle",
+    "fail_stale_trials",
+    "make_pruner",
+    "open_storage",
+    "open_trial",
+    "resolve_storage_url",
+]
+
+PRUNERS = (
+    "none",
+    "median",
+    "percentile",
+    "successive_halving",
+    "hyperband",
+    "threshold",
+    "wilcoxon",
+)
+_JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
+SQLITE_TIMEOUT_S = 60.0
+
+
+def resolve_storage_url(url: str, base_dir: str | Path | None = None) -> str:
+    """Make a storage URL independent of the working directory.
+
+    ``sqlite:///rel/path.db`` and plain paths become absolute (``base_dir`` or the cwd); paths
+    ending in ``.log``/``.jsonl``/``.journal`` (or ``journal:///path``) name a journal file.
+    Other SQLAlchemy URLs (``postgresql://...``) are returned as they are.
+
+    Example:
+        >>> resolve_storage_url("sqlite:///outputs/s.db", "/tmp")
+        'sqlite:////tmp/outputs/s.db'
+    """
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path in ("", ":memory:"):
+            return url
+        return "sqlite:///" + str((base / Path(path).expanduser()).resolve())
+    if url.startswith("journal:///"):
+        return "journal:///" + str((base / Path(url[len("journal:///") :])).resolve())
+    if "://" not in url:
+        path = (base / Path(url).expanduser()).resolve()
+        scheme = "journal:///" if path.suffix in _JOURNAL_SUFFIXES else "sqlite:///"
+        return scheme + str(path)
+    return url
+
+
+def _prepare_sqlite(path: Path) -> None:
+    """Create the folder and switch the file to WAL mode (persistent), so that several writers
+    and a concurrent reader (analysis, optuna-dashboard) wait for each other instead of failing
+    with "database is locked"."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    create: bool = True,
+) -> BaseStorage:
+    """Open an absolute storage URL from :func:`resolve_storage_url`.
+
+    Heartbeats (stale-trial detection) are set up for database storages only; Optuna's journal
+    storage has none. With ``create=False`` a missing SQLite or journal file is an error instead
+    of a new empty database.
+    """
+    if url.startswith("journal:///"):
+        path = Path(url[len("journal:///") :])
+        if not create and not path.exists():
+            raise FileNotFoundError(f"storage {url!r}: no such journal file {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        path = Path(url[len("sqlite:///") :])
+        if not create and not path.exists():
+            raise FileNotFoundError(f"storage {url!r}: no such database file {path}")
+        _prepare_sqlite(path)
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    elif url.startswith("postgresql"):
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True}
+    if heartbeat_interval is not None:
+        kwargs["heartbeat_interval"] = heartbeat_interval
+        kwargs["grace_period"] = grace_period or 2 * heartbeat_interval
+    return RDBStorage(url, **kwargs)
+
+
+def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
+    """Build the pruner a study stores as ``regsweep:pruner``; ``patience`` wraps it in
+    :class:`~optuna.pruners.PatientPruner`.
+
+    Example:
+        >>> type(make_pruner({"name": "median", "patience": 2})).__name__
+        'PatientPruner'
+    """
+    s = dict(spec or {"name": "none"})
+    name = s.get("name", "none")
+    p = optuna.pruners
+    base: optuna.pruners.BasePruner
+    if name == "none":
+        base = p.NopPruner()
+    elif name in ("median", "percentile"):
+        common = {
+            "n_startup_trials": int(s.get("n_startup_trials", 5)),
+            "n_warmup_steps": int(s.get("n_warmup_steps", 0)),
+            "interval_steps": int(s.get("interval_steps", 1)),
+            "n_min_trials": int(s.get("n_min_trials", 1)),
+        }
+        pct = 50.0 if name == "median" else float(s.get("percentile", 25.0))
+        base = p.PercentilePruner(pct, **common)
+    elif name == "successive_halving":
+        base = p.SuccessiveHalvingPruner(
+            min_resource=s.get("min_resource", "auto"),
+            reduction_factor=int(s.get("reduction_factor", 3)),
+            min_early_stopping_rate=int(s.get("min_early_stopping_rate", 0)),
+            bootstrap_count=int(s.get("bootstrap_count", 0)),
+        )
+    elif name == "hyperband":
+        base = p.HyperbandPruner(
+            min_resource=int(s.get("min_resource", 1)) if s.get("min_resource", 1) != "auto" else 1,
+            max_resource=s.get("max_resource", "auto"),
+            reduction_factor=int(s.get("reduction_factor", 3)),
+            bootstrap_count=int(s.get("bootstrap_count", 0)),
+        )
+    elif name == "threshold":
+        base = p.ThresholdPruner(
+            lower=s.get("lower"),
+            upper=s.get("upper"),
+            n_warmup_steps=int(s.get("n_warmup_steps", 0)),
+            interval_steps=int(s.get("interval_steps", 1)),
+        )
+    elif name == "wilcoxon":
+        base = p.WilcoxonPruner(
+            p_threshold=float(s.get("p_threshold", 0.1)),
+            n_startup_steps=int(s.get("n_warmup_steps", 2)),
+        )
+    else:
+        raise ValueError(f"pruner.name={name!r}: allowed " + ", ".join(PRUNERS))
+    if s.get("patience") is not None:
+        return p.PatientPruner(base, patience=int(s["patience"]), min_delta=float(s.get("min_delta", 0.0)))
+    return base
+
+
+@dataclass
+class TrialHandle:
+    """A job's view of its trial: a :class:`~sweep.reporting.Reporter` plus result recording."""
+
+    study: optuna.Study
+    trial: optuna.trial.Trial
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    def report(self, value: float, step: int) -> None:
+        """Report the metric of epoch ``step``; NaN is skipped (the pruner cannot rank it)."""
+        if math.isfinite(value):
+            self.trial.report(value, step)
+
+    def should_prune(self) -> bool:
+        return self.trial.should_prune()
+
+    def record(self, attrs: Mapping[str, Any]) -> None:
+        """Store result attributes (JSON values; non-finite floats become null outside curves)."""
+        for key, value in attrs.items():
+            self.trial.set_user_attr(key, _json_safe(value, keep_nan=key == "curves"))
+
+    def finish(self, state: TrialState, value: float | None = None) -> None:
+        """Tell the study how the trial ended; a non-finite value is stored as FAIL."""
+        if state == TrialState.COMPLETE and (value is None or not math.isfinite(value)):
+            state, value = TrialState.FAIL, None
+        values = value if state == TrialState.COMPLETE else None
+        self.study.tell(self.trial, values=values, state=state, skip_if_finished=True)
+
+    def is_running(self) -> bool:
+        frozen = self.study._storage.get_trial(self.trial._trial_id)
+        return frozen.state == TrialState.RUNNING
+
+
+def _json_safe(value: Any, *, keep_nan: bool) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return value if keep_nan else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v, keep_nan=keep_nan) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v, keep_nan=keep_nan) for v in value]
+    return value
+
+
+def open_trial(url: str, study_name: str, number: int) -> TrialHandle:
+    """Reconnect to trial ``number`` of ``study_name`` in the storage at ``url``.
+
+    The pruner is the one the sweeper stored in the study, so every worker prunes alike.
+    """
+    storage = open_storage(url)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    study.pruner = make_pruner(study.user_attrs.get(STUDY_PRUNER))
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    state = storage.get_trial(trial_id).state
+    if state != TrialState.RUNNING:
+        raise RuntimeError(
+            f"trial {number} of study {study_name!r} is {state.name}, not RUNNING: "
+            "it was finished by another process (interrupted and failed, or told twice)"
+        )
+    return TrialHandle(study=study, trial=optuna.trial.Trial(study, trial_id))
+
+
+@contextmanager
+def heartbeat(storage: BaseStorage, trial_ids: Iterator[int] | Any, interval: float) -> Iterator[None]:
+    """Record heartbeats for the trials in ``trial_ids`` (re-read each beat) every ``interval`` s.
+
+    A no-op for storages without heartbeat support (journal, in-memory).
+    """
+    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            for tid in list(trial_ids):
+                try:
+                    storage.record_heartbeat(tid)
+                except Exception:  # a beat lost to a busy database is retried next time
+                    pass
+            stop.wait(interval)
+
+    thread = threading.Thread(target=beat, name="regsweep-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def fail_stale_trials(study: optuna.Study, *, requeue: bool = False) -> list[int]:
+    """Mark RUNNING trials whose heartbeat went stale (a killed sweep) as FAIL, reason
+    ``interrupted``; with ``requeue``, enqueue their parameters again. Returns their numbers.
+    """
+    storage = study._storage
+    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
+        return []
+    failed: list[int] = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        frozen = storage.get_trial(trial_id)
+        try:
+            storage.set_trial_user_attr(trial_id, "stop_reason", "interrupted")
+            storage.set_trial_user_attr(
+                trial_id, "message", "its sweep process stopped (no heartbeat); marked failed at restart"
+            )
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        failed.append(frozen.number)
+        if requeue:
+            study.enqueue_trial(frozen.params, user_attrs={"requeued_from": frozen.number})
+    return failed
