@@ -1,0 +1,164 @@
+"""From raw arrays to train/val/test tensors: split, subsample, corrupt labels, scale, normalize.
+
+Every step is a vectorized tensor operation; all randomness comes from ``data.split_seed``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._rng import LABEL_NOISE_STREAM, SPLIT_STREAM, rng_for
+from ._types import DataError, RawData
+
+__all__ = ["STD_FLOOR", "corrupt_labels", "normalize", "prepare", "split_indices"]
+
+STD_FLOOR = 1e-6
+"""Smallest per-feature std used by ``standard`` normalization (constant pixels map to 0)."""
+
+
+def split_indices(
+    n: int, *, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cut a seeded random permutation of ``range(n)`` into train, val and test indices.
+
+    Sizes are ``round(fraction * n)`` for val and test; train gets the rest. The train indices
+    keep the permutation's order, so the first ``k`` of them are a random subset for every ``k``.
+
+    Args:
+        n: Number of examples.
+        val_fraction: Fraction for validation.
+        test_fraction: Fraction for test (0 gives an empty test split).
+        seed: ``data.split_seed``.
+
+    Returns:
+        ``(train, val, test)`` int64 index tensors, disjoint and together covering ``range(n)``.
+
+    Example:
+        >>> tr, va, te = split_indices(10, val_fraction=0.2, test_fraction=0.3, seed=0)
+        >>> len(tr), len(va), len(te)
+        (5, 2, 3)
+    """
+    perm = torch.from_numpy(rng_for(seed, SPLIT_STREAM).permutation(n))
+    n_val = round(val_fraction * n)
+    n_test = round(test_fraction * n)
+    return perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]
+
+
+def corrupt_labels(y: torch.Tensor, *, p: float, n_classes: int, seed: int) -> torch.Tensor:
+    """Give ``round(p * len(y))`` seeded examples a random label different from their own.
+
+    Args:
+        y: int64 labels (not modified).
+        p: Fraction of examples to corrupt.
+        n_classes: Number of classes; the new label is uniform over the other ``n_classes - 1``.
+        seed: ``data.split_seed``.
+
+    Returns:
+        A new label tensor.
+
+    Example:
+        >>> y = torch.zeros(10, dtype=torch.int64)
+        >>> int((corrupt_labels(y, p=0.3, n_classes=4, seed=0) != y).sum())
+        3
+    """
+    y = y.clone()
+    n_flip = round(p * y.numel())
+    if n_flip == 0:
+        return y
+    rng = rng_for(seed, LABEL_NOISE_STREAM)
+    idx = torch.from_numpy(rng.choice(y.numel(), size=n_flip, replace=False))
+    shift = torch.from_numpy(rng.integers(1, n_classes, size=n_flip, dtype=np.int64))
+    y[idx] = (y[idx] + shift) % n_classes
+    return y
+
+
+def normalize(mode: str, x_train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Normalize features in place; statistics, where any, come from ``x_train`` alone.
+
+    Args:
+        mode: ``none``; ``standard`` (per-feature mean and std of ``x_train``, std floored at
+            :data:`STD_FLOOR`); or ``symmetric`` (``(x - 0.5) / 0.5``, [0, 1] -> [-1, 1]).
+        x_train: Training features ``(N, D)``, float.
+        *others: Validation/test features, transformed with the training statistics.
+
+    Returns:
+        ``(x_train, *others)``, the same tensor objects, modified in place.
+
+    Raises:
+        DataError: ``mode`` is not one of the three.
+    """
+    tensors = (x_train, *others)
+    if mode == "none":
+        return tensors
+    if mode == "symmetric":
+        shift: torch.Tensor | float = 0.5
+        scale: torch.Tensor | float = 0.5
+    elif mode == "standard":
+        shift = x_train.mean(dim=0)
+        scale = x_train.std(dim=0, correction=0).clamp_min(STD_FLOOR)
+    else:
+        raise DataError(f"data.normalize={mode!r}: allowed none, standard, symmetric")
+    for t in tensors:
+        t.sub_(shift).div_(scale)
+    return tensors
+
+
+def _features(raw: RawData, x: torch.Tensor) -> torch.Tensor:
+    # Out of place: ``x`` may be the cached raw tensor itself.
+    return x.to(torch.float32, copy=True).div_(raw.scale)
+
+
+def _subsample(train: torch.Tensor, n_train: int | None) -> torch.Tensor:
+    if n_train is None:
+        return train
+    if n_train > train.numel():
+        raise DataError(
+            f"data.n_train={n_train}: only {train.numel()} training examples are available after "
+            f"the validation/test split; set data.n_train to at most {train.numel()} or null."
+        )
+    return train[:n_train]
+
+
+def prepare(
+    raw: RawData,
+    *,
+    name: str,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    n_train: int | None,
+    label_noise: float,
+    normalization: str,
+) -> tuple[torch.Tensor, ...]:
+    """Turn raw data into ``(x_train, y_train, x_val, y_val, x_test, y_test)`` CPU tensors.
+
+    With a source test split (``raw.x_test``) validation is carved from the source training split
+    and ``test_fraction`` is ignored; otherwise all three are carved from ``raw.x``. Then
+    ``n_train`` keeps the first examples of the shuffled training split, ``label_noise`` corrupts
+    training labels only, and ``normalization`` is applied with training statistics.
+
+    Raises:
+        DataError: A split would be empty, or ``n_train`` exceeds the training examples.
+    """
+    n = raw.y.numel()
+    if raw.x_test is None or raw.y_test is None:
+        train, val, test = split_indices(
+            n, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+        )
+        x_test, y_test = _features(raw, raw.x[test]), raw.y[test]
+    else:
+        train, val, _ = split_indices(n, val_fraction=val_fraction, test_fraction=0.0, seed=seed)
+        x_test, y_test = _features(raw, raw.x_test), raw.y_test.clone()
+    if train.numel() == 0 or val.numel() == 0:
+        raise DataError(
+            f"{name}: {n} examples with data.val_fraction={val_fraction} and "
+            f"data.test_fraction={test_fraction} leave {train.numel()} for training and "
+            f"{val.numel()} for validation; both must be at least 1."
+        )
+    train = _subsample(train, n_train)
+    y_train = corrupt_labels(raw.y[train], p=label_noise, n_classes=raw.n_classes, seed=seed)
+    x_train, x_val, x_test = normalize(
+        normalization, _features(raw, raw.x[train]), _features(raw, raw.x[val]), x_test
+    )
+    return x_train, y_train, x_val, raw.y[val], x_test, y_test
