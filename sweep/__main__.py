@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import AppConfig, ConfigError, register_configs, validate
 from .console import EpochTable
+from .data import DataError
 from .run import RunOutcome, run
 
 log = logging.getLogger("sweep")
@@ -67,7 +68,7 @@ def _single_run(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
     table = EpochTable(app.trainer.epochs, progress=app.trainer.progress)
     try:
         outcome = run(app, on_epoch=table.row)
-    except ConfigError as exc:
+    except (ConfigError, DataError) as exc:
         table.close()
         log.error("%s", exc)
         sys.exit(2)

@@ -100,7 +100,8 @@ class RegularizerConfig:
     Penalty on the loss: ``l1·Σ|w| + l2·Σw² + elastic·(l1_ratio·Σ|w| + (1−l1_ratio)·Σw²)``, over
     weight matrices only (``apply_to=weights``) or every parameter (``all``); with
     ``scale=half_mean`` each λ is divided by 2m (m = batch size) as in 004's notes.
-    ``dropout``/``weight_decay`` override the model's and optimizer's values when not null.
+    ``weight_decay`` (when not null) overrides the optimizer's; ``dropout`` (when not null) sets the
+    model's dropout p, which must then be left at 0 or equal.
     """
 
     name: str = "none"
@@ -177,16 +178,11 @@ class AppConfig:
 
 
 def register_configs() -> None:
-    """Register the schemas so ``conf/`` files can extend them (``defaults: [schema_..]``)."""
+    """Register the typed root (``schema_app``) that ``conf/config.yaml`` composes onto; every
+    group option merges into its typed node, so unknown keys and wrong types fail there."""
     from hydra.core.config_store import ConfigStore
 
-    cs = ConfigStore.instance()
-    cs.store(name="schema_app", node=AppConfig)
-    cs.store(group="data", name="schema_data", node=DataConfig)
-    cs.store(group="model", name="schema_model", node=ModelConfig)
-    cs.store(group="regularizer", name="schema_regularizer", node=RegularizerConfig)
-    cs.store(group="optimizer", name="schema_optimizer", node=OptimizerConfig)
-    cs.store(group="scheduler", name="schema_scheduler", node=SchedulerConfig)
+    ConfigStore.instance().store(name="schema_app", node=AppConfig)
 
 
 # --------------------------------------------------------------------------- range checks
@@ -258,7 +254,7 @@ def _check_model(c: _Checker, m: ModelConfig) -> None:
         c.number(f"model.hidden[{i}]", width, low=1)
 
 
-def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig, opt: OptimizerConfig) -> None:
+def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) -> None:
     for key in ("l1", "l2", "elastic"):
         c.number(f"regularizer.{key}", getattr(r, key), low=0.0)
     c.number("regularizer.l1_ratio", r.l1_ratio, low=0.0, high=1.0)
@@ -277,12 +273,10 @@ def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig, op
             r.dropout,
             f"null when model.dropout is set ({model.dropout!r}); set dropout p in one place",
         )
-    if r.weight_decay is not None and opt.weight_decay not in (0.0, r.weight_decay):
-        c.fail(
-            "regularizer.weight_decay",
-            r.weight_decay,
-            f"null when optimizer.weight_decay is set ({opt.weight_decay!r}); set decay in one place",
-        )
+    p = r.dropout if r.dropout is not None else model.dropout
+    if p > 0.0 and (model.name == "logreg" or not model.hidden):
+        c.fail("regularizer.dropout" if r.dropout else "model.dropout", p,
+               "0 for a model without hidden layers (dropout acts after hidden activations)")
 
 
 def _check_optimizer(c: _Checker, o: OptimizerConfig) -> None:
@@ -327,7 +321,7 @@ def validate(cfg: AppConfig) -> AppConfig:
     c = _Checker()
     _check_data(c, cfg.data)
     _check_model(c, cfg.model)
-    _check_regularizer(c, cfg.regularizer, cfg.model, cfg.optimizer)
+    _check_regularizer(c, cfg.regularizer, cfg.model)
     _check_optimizer(c, cfg.optimizer)
     _check_scheduler(c, cfg.scheduler)
     _check_trainer(c, cfg.trainer)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
@@ -33,7 +36,14 @@ __all__ = [
     "open_storage",
     "open_trial",
     "resolve_storage_url",
+    "supports_heartbeat",
 ]
+
+# We drive heartbeats ourselves around ask-and-tell (see ``heartbeat``), which Optuna calls
+# experimental and warns about on every ask; the warnings would drown the sweep's output.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+warnings.filterwarnings("ignore", message=".*heartbeat_interval.*", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message=".*grace_period.*", category=optuna.exceptions.ExperimentalWarning)
 
 PRUNERS = (
     "none",
@@ -117,7 +127,29 @@ def open_storage(
     if heartbeat_interval is not None:
         kwargs["heartbeat_interval"] = heartbeat_interval
         kwargs["grace_period"] = grace_period or 2 * heartbeat_interval
-    return RDBStorage(url, **kwargs)
+    return _rdb_storage(url, kwargs)
+
+
+def _rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> RDBStorage:
+    """Open an RDB storage, retrying while other workers create the same schema.
+
+    Workers started together on an empty database race to create Optuna's tables and one of
+    them fails with a unique-constraint error (optuna#1092); a short random back-off and a
+    retry find the tables made.
+    """
+    import random
+
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                sqlalchemy.exc.OperationalError):  # fmt: skip
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.2, 0.8) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
@@ -240,15 +272,21 @@ def open_trial(url: str, study_name: str, number: int) -> TrialHandle:
     return TrialHandle(study=study, trial=optuna.trial.Trial(study, trial_id))
 
 
+def supports_heartbeat(storage: BaseStorage) -> bool:
+    """Whether ``storage`` (an RDB storage, possibly wrapped in Optuna's cache) has heartbeats on."""
+    return isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval() is not None
+
+
 @contextmanager
 def heartbeat(storage: BaseStorage, trial_ids: Iterator[int] | Any, interval: float) -> Iterator[None]:
     """Record heartbeats for the trials in ``trial_ids`` (re-read each beat) every ``interval`` s.
 
     A no-op for storages without heartbeat support (journal, in-memory).
     """
-    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
+    if not supports_heartbeat(storage):
         yield
         return
+    assert isinstance(storage, BaseHeartbeat)
     stop = threading.Event()
 
     def beat() -> None:
@@ -274,8 +312,9 @@ def fail_stale_trials(study: optuna.Study, *, requeue: bool = False) -> list[int
     ``interrupted``; with ``requeue``, enqueue their parameters again. Returns their numbers.
     """
     storage = study._storage
-    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
+    if not supports_heartbeat(storage):
         return []
+    assert isinstance(storage, BaseHeartbeat)
     failed: list[int] = []
     for trial_id in storage._get_stale_trial_ids(study._study_id):
         frozen = storage.get_trial(trial_id)

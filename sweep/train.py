@@ -116,8 +116,8 @@ def train_epoch(
     norm_sum = x.new_zeros((), dtype=torch.float32)
     max_norm = clip if clip is not None else math.inf
     steps = 0
-    for start in range(0, n, batch_size):
-        idx = perm[start : start + batch_size]
+    for start, stop in _batch_bounds(n, batch_size):
+        idx = perm[start:stop]
         loss = F.cross_entropy(model(x[idx]), y[idx])
         if penalty.active:
             loss = loss + penalty_value(penalized, penalty, idx.shape[0])
@@ -128,6 +128,15 @@ def train_epoch(
         loss_sum += loss.detach()
         steps += 1
     return torch.stack([loss_sum, norm_sum]) / max(steps, 1)
+
+
+def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Consecutive [start, stop) ranges; a last batch of one example joins the one before, since
+    batch norm cannot train on a single example."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
 
 @dataclass

@@ -1,64 +1,29 @@
-"""Shared fixtures: compose the real config tree, and run the real CLI in a subprocess."""
+"""Shared fixtures (helpers live in tests/helpers.py, importable as ``tests.helpers``)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import OmegaConf
 
-from sweep.config import AppConfig, register_configs
+from sweep.config import AppConfig
+from tests.helpers import compose_config, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-
-register_configs()
-
-
-def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """The job config exactly as ``python -m sweep`` composes it (Hydra's compose API)."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
+__all__ = ["compose_config", "run_cli"]
 
 
 @pytest.fixture
 def app_config() -> Callable[..., AppConfig]:
     """Compose + convert to the typed config (no range checks: tests call validate themselves)."""
-    from omegaconf import OmegaConf
-
     def make(*overrides: str) -> AppConfig:
         obj = OmegaConf.to_object(compose_config(overrides))
         assert isinstance(obj, AppConfig)
         return obj
 
     return make
-
-
-def run_cli(
-    args: Sequence[str],
-    *,
-    cwd: Path,
-    timeout: float = 240,
-    env: dict[str, str] | None = None,
-    module: str = "sweep",
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m <module> <args>`` in ``cwd`` and capture its output."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
-    full_env.pop("PYTEST_CURRENT_TEST", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

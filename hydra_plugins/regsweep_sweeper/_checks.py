@@ -105,7 +105,7 @@ def _check_values(base: DictConfig, params: Iterable[Param], bounds: Mapping[str
 _MISSING = object()
 
 
-def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext, metric: str) -> None:
+def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext) -> None:
     """Compose the job config for every group option the space can pick, and check every bound."""
     problems: list[str] = []
     fixed = list(space.fixed)
@@ -126,7 +126,9 @@ def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraC
             try:
                 job = _job_part(_compose(hydra_context, config, [*fixed, f"{p.path}={option}"]))
             except (HydraException, OmegaConfBaseException) as exc:
-                problems.append(f"{p.path}={p.expr!r}: option {option!r}: {str(exc).splitlines()[0]}")
+                text = str(exc).split("Config search path")[0]
+                detail = " ".join(line.strip() for line in text.splitlines() if line.strip())
+                problems.append(f"{p.path}={p.expr!r}: option {option!r}: {detail}")
                 continue
             problems += [f"{p.path}={option}: {i}" for i in _range_problems(job)]
             for cond in space.conditionals:

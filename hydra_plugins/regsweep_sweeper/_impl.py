@@ -20,7 +20,6 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
-from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from sweep import record
@@ -30,12 +29,13 @@ from sweep.optuna_link import (
     make_pruner,
     open_storage,
     resolve_storage_url,
+    supports_heartbeat,
 )
 
 from ._budget import Tally, budget_count, is_budgeted
 from ._checks import SweepConfigError, check_settings, check_space
 from ._samplers import make_sampler
-from ._space import SearchSpace, parse_search_space
+from ._space import SearchSpace, SearchSpaceError, parse_search_space
 
 log = logging.getLogger("regsweep.sweeper")
 
@@ -47,6 +47,13 @@ def _version() -> str:
         return version("regsweep")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _command_line() -> str:
+    argv = list(sys.argv)
+    if argv and argv[0].endswith("__main__.py"):
+        argv[0:1] = ["python", "-m", Path(argv[0]).parent.name]
+    return shlex.join(argv)
 
 
 class SweepRunner:
@@ -99,7 +106,7 @@ class SweepRunner:
             )
         attrs = study.user_attrs
         if record.STUDY_COMMAND not in attrs:
-            study.set_user_attr(record.STUDY_COMMAND, shlex.join(sys.argv))
+            study.set_user_attr(record.STUDY_COMMAND, _command_line())
         study.set_user_attr(record.STUDY_VERSION, _version())
         study.set_user_attr(record.STUDY_SEARCH_SPACE, space.as_dict())
         study.set_user_attr(record.STUDY_METRIC, str(s["metric"]))
@@ -112,10 +119,14 @@ class SweepRunner:
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         s = self.settings
-        direction = check_settings(s)
-        space = self._space(arguments)
-        check_space(space, config=self.config, hydra_context=self.hydra_context, metric=str(s["metric"]))
-        study = self._open_study(space, direction)
+        try:
+            direction = check_settings(s)
+            space = self._space(arguments)
+            check_space(space, config=self.config, hydra_context=self.hydra_context)
+            study = self._open_study(space, direction)
+        except (SweepConfigError, SearchSpaceError) as exc:
+            print(f"[regsweep] {exc}", file=sys.stderr)
+            sys.exit(2)
         stale = fail_stale_trials(study, requeue=bool(s["requeue_interrupted"]))
         if stale:
             verb = "re-queued" if s["requeue_interrupted"] else "marked failed"
@@ -134,10 +145,14 @@ class SweepRunner:
         results = _write_results(study, sweep_dir, tally)
         _print_summary(study, tally, results)
         if tally.failure_rate_exceeded or tally.all_failed:
-            raise RuntimeError(
-                f"stopped: {tally.failed} of {tally.finished} trials failed, above "
-                f"hydra.sweeper.max_failure_rate={tally.max_failure_rate}; see the job logs in {sweep_dir}"
+            why = (
+                f"all {tally.finished} trials failed"
+                if tally.all_failed
+                else f"{tally.failed} of {tally.finished} trials failed, above "
+                f"hydra.sweeper.max_failure_rate={tally.max_failure_rate}"
             )
+            print(f"[regsweep] stopped: {why}; reasons are in the job logs under {sweep_dir}", file=sys.stderr)
+            sys.exit(1)
         return results
 
     def _loop(
@@ -213,8 +228,8 @@ class SweepRunner:
 def _beat(study: optuna.Study, trial: optuna.trial.Trial) -> None:
     """First heartbeat at once, so a sweep killed before its job starts leaves a stale trial."""
     storage = study._storage
-    if isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None:
-        storage.record_heartbeat(trial._trial_id)
+    if supports_heartbeat(storage):
+        storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
 
 
 class _Ids:

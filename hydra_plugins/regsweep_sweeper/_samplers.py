@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
 
 from ._space import SearchSpace
 
-__all__ = ["SAMPLERS", "make_sampler"]
+__all__ = ["SAMPLERS", "SeedPerTrial", "make_sampler"]
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
 
@@ -32,10 +33,58 @@ def _grid(space: SearchSpace) -> dict[str, list[Any]]:
     return grid
 
 
+class SeedPerTrial(optuna.samplers.BaseSampler):
+    """Delegates to a sampler re-made for each trial with a seed derived from the trial number.
+
+    A sampler seeded once per process would make every worker of a shared study — and every
+    resumed sweep — draw the same parameters again. Seeding by trial number keeps a study
+    reproducible and gives each trial its own draw, whichever worker asks for it.
+    """
+
+    def __init__(self, factory: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self._factory = factory
+        self._seed = seed
+        self._inner = factory(seed)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._inner = self._factory((self._seed + 7919 * trial.number) % 2**32)
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
 def make_sampler(spec: Mapping[str, Any], space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """Build the sampler named in ``spec`` (seeded when ``spec['seed']`` is set)."""
-    name = spec.get("name", "tpe")
+    """Build the sampler named in ``spec``; with ``spec['seed']`` each trial's draw is seeded by
+    its number (:class:`SeedPerTrial`), except QMC, whose sequence already follows the trial."""
     seed = spec.get("seed")
+    if seed is None or spec.get("name", "tpe") == "qmc":
+        return _make(spec, space, seed)
+    return SeedPerTrial(lambda s: _make(spec, space, s), int(seed))
+
+
+def _make(spec: Mapping[str, Any], space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
+    name = spec.get("name", "tpe")
     s = optuna.samplers
     if name == "tpe":
         return s.TPESampler(

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-# tests/conftest.py puts tests/ on sys.path, where this folder (tests/analysis, no __init__)
-# would shadow the real `analysis` package as a namespace package: put the repo root first.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if getattr(sys.modules.get("analysis"), "__file__", "") is None:
-    del sys.modules["analysis"]
-sys.path.insert(0, _ROOT)
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # analysis_studies
+import pytest
 
-import pytest  # noqa: E402
-from analysis_studies import controlled_trials, write_study  # noqa: E402
+from tests.analysis.analysis_studies import controlled_trials, write_study
 
 
 @pytest.fixture(scope="session")

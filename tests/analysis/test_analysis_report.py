@@ -12,7 +12,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from analysis_studies import controlled_trials, trial, write_study
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -27,6 +26,7 @@ from analysis import (
     resolve_storage,
 )
 from analysis.__main__ import main
+from tests.analysis.analysis_studies import controlled_trials, trial, write_study
 
 ROOT = Path(__file__).resolve().parents[2]
 
