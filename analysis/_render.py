@@ -63,15 +63,23 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = _MAX_ROWS) -> str:
     return "\n".join(lines)
 
 
-def _header(report: Report, data: StudyData) -> list[str]:
-    direction = ", ".join(data.directions) or "?"
-    return [f"Study **{data.name}**: metric `{data.metric}` ({direction}).", "",
-            "```", report.summary, "```"]  # fmt: skip
+def _md_fact(label: str, value: str | list[str]) -> list[str]:
+    if isinstance(value, list):
+        return [f"- **{label}**:", *(f"  - `{v}`" for v in value)]
+    code = label in ("command", "pruner")
+    return [f"- **{label}**: " + (f"`{value}`" if code else value.replace("|", "\\|"))]
+
+
+def _header(report: Report) -> list[str]:
+    lines = ["## Study", ""]
+    for label, value in report.facts:
+        lines += _md_fact(label, value)
+    return [*lines, "", "```", report.summary, "```"]
 
 
 def render_markdown(report: Report, data: StudyData) -> str:
     """``report.md``: tables inline, figures linked from ``figures/``."""
-    out = [f"# regsweep report: {data.name}", "", *_header(report, data), ""]
+    out = [f"# regsweep report: {data.name}", "", *_header(report), ""]
     for stem, heading, caption in _TABLES[:1]:
         out += [f"## {heading}", "", caption, "", markdown_table(report.tables[stem]), ""]
     out += ["## Figures", ""]
@@ -101,9 +109,21 @@ def _img(report: Report, stem: str, title: str) -> str:
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
 
+def _html_facts(report: Report) -> str:
+    rows = []
+    for label, value in report.facts:
+        if isinstance(value, list):
+            cell = "<br>".join(f"<code>{html.escape(v)}</code>" for v in value)
+        else:
+            cell = f"<code>{html.escape(value)}</code>" if label in ("command", "pruner") \
+                else html.escape(value)
+        rows.append(f"<tr><th>{html.escape(label)}</th><td>{cell}</td></tr>")
+    return "<table class='t facts'>" + "".join(rows) + "</table>"
+
+
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
         "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th"
-        "{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}pre{background:#f4f4f4}")
+        "{border:1px solid #ccc;padding:2px 6px}table.facts th{text-align:left}img{max-width:100%}pre{background:#f4f4f4}")
 
 
 def render_html(report: Report, data: StudyData) -> str:
@@ -111,9 +131,8 @@ def render_html(report: Report, data: StudyData) -> str:
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>regsweep report: "
              f"{esc(data.name)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>regsweep report: {esc(data.name)}</h1>",
-             f"<p>metric <code>{esc(data.metric)}</code> ({esc(', '.join(data.directions))})</p>",
-             f"<pre>{esc(report.summary)}</pre>"]  # fmt: skip
+             f"<h1>regsweep report: {esc(data.name)}</h1>", "<h2>Study</h2>",
+             _html_facts(report), f"<pre>{esc(report.summary)}</pre>"]  # fmt: skip
     stem, heading, caption = _TABLES[0]
     parts += [f"<h2>{esc(heading)}</h2><p>{esc(caption)}</p>", _html_table(report.tables[stem])]
     parts.append("<h2>Figures</h2>")

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from analysis import _plotdata as pdata
 from analysis import _plots as plots
 from analysis import _tables as tables
+from analysis._facts import study_facts
 from analysis._importance import param_importances
 from analysis._load import StudyData, curves_frame, read_study, trials_frame
 from analysis._render import render_html, render_markdown
@@ -30,6 +31,7 @@ class Report:
     figures: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     summary: str = ""
+    facts: list[tuple[str, str | list[str]]] = field(default_factory=list)
 
 
 def report_tables(data: StudyData, trials: pd.DataFrame) -> tuple[dict[str, pd.DataFrame],
@@ -48,14 +50,25 @@ def report_tables(data: StudyData, trials: pd.DataFrame) -> tuple[dict[str, pd.D
     return out, notes
 
 
-def report_figures(data: StudyData, trials: pd.DataFrame, curves: pd.DataFrame
-                   ) -> dict[str, Figure]:
-    """Every figure of the report, by file stem."""
+def _val_importance(importances: pd.DataFrame | None) -> dict[str, float] | None:
+    if importances is None or importances.empty:
+        return None
+    rows = importances[importances["target"] == "val_acc"]
+    return dict(zip(rows["param"], rows["importance"].astype(float), strict=True)) or None
+
+
+def report_figures(data: StudyData, trials: pd.DataFrame, curves: pd.DataFrame, *,
+                   importances: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """Every figure of the report, by file stem.
+
+    ``importances`` (the ``param_importances`` table) picks the heatmap's two parameters.
+    """
     maximize = (data.directions or ["maximize"])[0] == "maximize"
+    heat = pdata.heatmap_data(trials, importance=_val_importance(importances))
     return {
         "gap_vs_strength": plots.plot_gap_vs_strength(pdata.gap_vs_strength_data(trials)),
         "dropout": plots.plot_dropout(pdata.dropout_data(trials)),
-        "heatmap_val_acc": plots.plot_heatmap(pdata.heatmap_data(trials)),
+        "heatmap_val_acc": plots.plot_heatmap(heat),
         "loss_curves": plots.plot_best_curves(pdata.best_curves_data(trials, curves)),
         "sparsity_vs_lambda": plots.plot_sparsity(pdata.sparsity_data(trials)),
         "history": plots.plot_history(pdata.history_data(trials, maximize=maximize),
@@ -128,10 +141,12 @@ def build_report(
     frames, notes = report_tables(data, trials)
     frames["trials"] = trials.drop(columns=["datetime_start"])
     _write_tables(out_dir, frames)
-    figures = _write_figures(out_dir, report_figures(data, trials, curves))
+    figures = _write_figures(out_dir, report_figures(
+        data, trials, curves, importances=frames["param_importances"]))
     report = Report(out_dir=out_dir, study=data.name, tables=frames, figures=figures,
                     notes=notes, summary=summary_text(data.name, trials,
-                                                      frames["family_summary"]))  # fmt: skip
+                                                      frames["family_summary"]),
+                    facts=study_facts(data, trials))  # fmt: skip
     (out_dir / "report.md").write_text(render_markdown(report, data), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(report, data), encoding="utf-8")
     return report

@@ -7,6 +7,7 @@ writes one JSON per benchmark to ``outputs/bench/<name>.json``. Each benchmark m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -60,7 +61,9 @@ class Target:
     def passed(self) -> bool:
         if self.measured != self.measured:  # NaN never passes
             return False
-        return self.measured >= self.threshold if self.op == ">=" else self.measured <= self.threshold
+        if self.op == ">=":
+            return self.measured >= self.threshold
+        return self.measured <= self.threshold
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,10 +85,8 @@ def machine() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
     }
-    try:
+    with contextlib.suppress(OSError):
         info["load_average_1m"] = os.getloadavg()[0]
-    except OSError:
-        pass
     try:
         import torch
 
@@ -99,28 +100,34 @@ def machine() -> dict[str, Any]:
 
 
 def interleaved(
-    arms: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 1, log: Callable[[str], None] = print
-) -> dict[str, list[float]]:
+    arms: dict[str, Callable[[], object]],
+    *,
+    rounds: int,
+    warmup: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, list[float]]]:
     """Time each arm ``rounds`` times, interleaved (arm order rotates each round).
 
-    Every arm is run ``warmup`` times first, untimed. Returns the wall-clock seconds per arm, in
-    round order, so per-round ratios can be formed (both arms saw the same machine load).
+    Every arm is run ``warmup`` times first, untimed. Returns, per arm, the wall-clock seconds
+    (``"wall"``) and this process's CPU seconds (``"cpu"``) of each round, in round order, so
+    per-round ratios can be formed (both arms saw the same machine load). With one torch thread,
+    CPU time is what an idle machine's wall time would be: other processes' load does not
+    enter it, waiting for a core does.
     """
     names = list(arms)
     for _ in range(warmup):
         for name in names:
             arms[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in names}
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             arms[name]()
-            times[name].append(time.perf_counter() - t0)
-        log(
-            f"  round {r + 1}/{rounds}: "
-            + ", ".join(f"{n} {times[n][-1]:.3f}s" for n in names)
-        )
+            times[name]["wall"].append(time.perf_counter() - t0)
+            times[name]["cpu"].append(time.process_time() - c0)
+        parts = [f"{n} {times[n]['wall'][-1]:.3f}s (cpu {times[n]['cpu'][-1]:.3f}s)" for n in names]
+        log(f"  round {r + 1}/{rounds}: " + ", ".join(parts))
     return times
 
 

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import BENCH_DIR, machine
+from . import BENCH_DIR, Target, machine
 
 # name -> module; a module that is not there (another engineer's, not written yet) is skipped
 BENCHMARKS = {
@@ -40,38 +40,56 @@ def _available() -> dict[str, str]:
     return found
 
 
+def _entry(module: Any, quick: bool) -> tuple[Any, dict[str, Any], list[str] | None]:
+    """Ours expose ``run(*, quick)``; others a ``main(argv=None)`` command-line entry."""
+    run = getattr(module, "run", None)
+    if run is not None and "quick" in inspect.signature(run).parameters:
+        return run, {"quick": quick}, None
+    main = module.main
+    params = inspect.signature(main).parameters
+    return main, {}, [] if params else None  # argv=[]: no foreign flags reach its parser
+
+
+def _synthesize_targets(record: dict[str, Any]) -> None:
+    """A record with ``seconds`` and ``target_s`` (bench_analysis) gets a targets list."""
+    if record.get("targets") or "seconds" not in record or "target_s" not in record:
+        return
+    seconds, target = float(record["seconds"]), float(record["target_s"])
+    t = Target("report generation time", seconds, "<=", target, "s")
+    record["targets"] = [t.as_dict()]
+    record.setdefault("pass", t.passed)
+
+
 def _call(name: str, module_name: str, *, quick: bool, out_dir: Path) -> dict[str, Any]:
     """Run one benchmark and return its JSON record, adapting to what the module exposes."""
     module = importlib.import_module(module_name)
     command = f"python -m benchmarks {name}" + (" --quick" if quick else "")
     started = time.time()
-    fn = getattr(module, "run", None) or module.main
-    kwargs = {"quick": quick} if "quick" in inspect.signature(fn).parameters else {}
+    fn, kwargs, argv_param = _entry(module, quick)
     argv = sys.argv
-    sys.argv = [f"python -m benchmarks {name}"]  # a main() that parses argv sees no foreign flags
+    sys.argv = [f"python -m benchmarks {name}"]  # a main() that reads sys.argv sees no flags
     try:
-        returned = fn(**kwargs)
+        returned = fn(argv_param, **kwargs) if argv_param is not None else fn(**kwargs)
     except SystemExit as exc:
-        if exc.code not in (None, 0):
-            raise RuntimeError(f"{module_name}.main() exited with status {exc.code}") from exc
-        returned = None
+        returned = exc.code
     finally:
         sys.argv = argv
     if isinstance(returned, dict) and "targets" in returned and "benchmark" in returned:
         return returned
     if isinstance(returned, dict):
         return _wrap(name, command, returned, time.time() - started)
-    # main() returned nothing (or an exit status): it may have written its own JSON
-    own = out_dir / f"{name}.json"
-    if own.is_file() and own.stat().st_mtime >= started - 1:
-        record = json.loads(own.read_text())
-        record.setdefault("benchmark", name)
-        record.setdefault("command", command)
-        record.setdefault("machine", machine())
-        record["_written_by_benchmark"] = True
-        return record
-    if isinstance(returned, int) and returned != 0:
-        raise RuntimeError(f"{module_name}.main() returned status {returned}")
+    # main() returned an exit status: it wrote its own JSON (here or relative to the cwd)
+    for own in (out_dir / f"{name}.json", Path("outputs/bench") / f"{name}.json"):
+        if own.is_file() and own.stat().st_mtime >= started - 1:
+            record = json.loads(own.read_text())
+            record.setdefault("benchmark", name)
+            record.setdefault("command", command)
+            record.setdefault("machine", machine())
+            _synthesize_targets(record)
+            record["_written_by_benchmark"] = str(own)
+            return record
+    if returned not in (None, 0):
+        raise RuntimeError(f"{module_name}.{fn.__name__}() returned {returned!r}, wrote no JSON")
     return _wrap(name, command, {"returned": returned}, time.time() - started)
 
 
@@ -106,7 +124,8 @@ def _table(records: dict[str, dict[str, Any]], errors: dict[str, str]) -> str:
         for t in targets:
             measured = _fmt(t.get("measured")) + str(t.get("unit", ""))
             verdict = "PASS" if t.get("pass") else "FAIL"
-            rows.append((name + quick, str(t.get("name", "")), measured, str(t.get("target", "")), verdict))
+            wanted = str(t.get("target", ""))
+            rows.append((name + quick, str(t.get("name", "")), measured, wanted, verdict))
     for name, err in errors.items():
         rows.append((name, err.splitlines()[-1][:60], "", "", "ERROR"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -118,13 +137,14 @@ def _table(records: dict[str, dict[str, Any]], errors: dict[str, str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     available = _available()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(available)}")
+    names_help = f"benchmarks to run (default all): {', '.join(available)}"
+    parser.add_argument("names", nargs="*", help=names_help)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     parser.add_argument(
         "--threads", type=int, default=1,
         help="torch intra-op threads in every arm (default 1: stable timings on a shared machine)",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=BENCH_DIR, help=f"JSON folder (default {BENCH_DIR})")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR, help="JSON folder (outputs/bench)")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in available]
     if unknown:
@@ -151,9 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads != 1:
             record["command"] = f"{record['command']} --threads {args.threads}"
         records[name] = record
+        own = record.pop("_written_by_benchmark", None)
+        if own:  # the benchmark wrote its JSON itself; leave it as it is
+            print(f"   {name} wrote {own}", flush=True)
+            continue
         path = args.out / f"{name}.json"
-        if not record.pop("_written_by_benchmark", False):
-            path.write_text(json.dumps(record, indent=2, default=str, allow_nan=True) + "\n")
+        path.write_text(json.dumps(record, indent=2, default=str, allow_nan=True) + "\n")
         print(f"   wrote {path}", flush=True)
     print()
     print(_table(records, errors))

@@ -20,8 +20,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -56,13 +58,20 @@ def compose(overrides: Sequence[str]) -> Any:
     return validate(app)
 
 
-def sweep_cli(args: Sequence[str], *, cwd: Path, label: str, echo_progress: bool = False) -> float:
-    """Run ``python -m sweep -m <args>`` in ``cwd``; return its wall time. Raises on failure."""
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def sweep_cli(
+    args: Sequence[str], *, cwd: Path, label: str, echo_progress: bool = False
+) -> tuple[float, float]:
+    """Run ``python -m sweep -m <args>`` in ``cwd``; return its wall and CPU seconds."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "sweep", "-m", *args]
     tail: list[str] = []
-    t0 = time.perf_counter()
+    c0, t0 = _children_cpu(), time.perf_counter()
     with subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
@@ -72,11 +81,11 @@ def sweep_cli(args: Sequence[str], *, cwd: Path, label: str, echo_progress: bool
             if echo_progress and _PROGRESS.search(line) and "[HYDRA]" in line:
                 print(f"    {label}: {line.split('[HYDRA]')[-1].strip()}", flush=True)
         rc = proc.wait()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if rc != 0:
         body = "\n".join(tail)
         raise RuntimeError(f"{label}: `{' '.join(cmd)}` exited with {rc}:\n{body}")
-    return seconds
+    return seconds, cpu
 
 
 def load_trials(db: Path, study: str) -> list[Any]:
@@ -98,67 +107,77 @@ def _study_args(db: Path, study: str, sweep_dir: Path) -> list[str]:
 # ---------------------------------------------------------------------------------- overhead
 
 
-def _direct_runs(cfg: Any, n: int) -> list[float]:
+def _direct_runs(cfg: Any, n: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``n`` calls of ``sweep.run.run(cfg)`` in this process."""
     from sweep.run import run
 
-    times = []
+    wall, cpu = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         run(cfg)
-        times.append(time.perf_counter() - t0)
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
-def _framework_sweep(tmp: Path, tag: str, n_trials: int) -> tuple[float, list[Any]]:
+def _framework_sweep(tmp: Path, tag: str, n_trials: int) -> tuple[float, float, list[Any]]:
     db = tmp / f"{tag}.db"
     args = [
         "search=none", *DIRECT_OVERRIDES,
         f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.pruner.name=none",
         *_study_args(db, tag, tmp / tag),
     ]  # fmt: skip
-    wall = sweep_cli(args, cwd=tmp, label=tag)
-    return wall, load_trials(db, tag)
+    wall, cpu = sweep_cli(args, cwd=tmp, label=tag)
+    return wall, cpu, load_trials(db, tag)
 
 
 def _gaps(trials: Sequence[Any]) -> list[float]:
     """Seconds from one trial's ask to the next one's, after the warm-up trial 0."""
     starts = [t.datetime_start for t in trials]
-    return [(b - a).total_seconds() for a, b in zip(starts[1:], starts[2:], strict=False)]
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(starts[1:])]
 
 
 def overhead(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
     rounds, n_trials, n_direct = (2, 6, 4) if quick else (3, 12, 8)
     cfg = compose(DIRECT_OVERRIDES)
-    print(f"  overhead: {rounds} rounds of {n_direct} direct runs + a {n_trials}-trial and a 1-trial sweep")
+    print(f"  overhead: {rounds} rounds of {n_direct} direct runs, {n_trials}- and 1-trial sweeps")
     _direct_runs(cfg, 1)  # warm-up: data cache, first-call costs
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
         tmp = Path(d)
         for r in range(rounds):
-            direct = _direct_runs(cfg, n_direct)
-            wall_n, trials = _framework_sweep(tmp, f"overhead-r{r}-n{n_trials}", n_trials)
-            wall_1, _ = _framework_sweep(tmp, f"overhead-r{r}-n1", 1)
+            direct, direct_cpu = _direct_runs(cfg, n_direct)
+            wall_n, cpu_n, trials = _framework_sweep(tmp, f"overhead-r{r}-n{n_trials}", n_trials)
+            wall_1, cpu_1, _ = _framework_sweep(tmp, f"overhead-r{r}-n1", 1)
             states = {t.state.name for t in trials}
             if states != {"COMPLETE"} or len(trials) != n_trials:
-                raise RuntimeError(f"overhead sweep: expected {n_trials} COMPLETE trials, got {states}")
+                raise RuntimeError(f"overhead sweep: want {n_trials} COMPLETE trials, got {states}")
             gaps = _gaps(trials)
             row = {
                 "direct_seconds": direct,
+                "direct_cpu_seconds": direct_cpu,
                 "gap_seconds": gaps,
-                "job_seconds": [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials],
+                "job_seconds": [(t.datetime_complete - t.datetime_start).total_seconds()
+                                for t in trials],
                 "fit_seconds_in_job": [t.user_attrs.get("run_seconds") for t in trials],
                 "sweep_wall_n": wall_n,
                 "sweep_wall_1": wall_1,
+                "sweep_cpu_n": cpu_n,
+                "sweep_cpu_1": cpu_1,
                 "overhead_pct": 100.0 * (median(gaps) / median(direct) - 1.0),
                 "diff_per_trial": (wall_n - wall_1) / (n_trials - 1),
-            }
+                "cpu_diff_per_trial": (cpu_n - cpu_1) / (n_trials - 1),
+            }  # fmt: skip
             row["diff_overhead_pct"] = 100.0 * (row["diff_per_trial"] / median(direct) - 1.0)
+            row["cpu_diff_overhead_pct"] = 100.0 * (
+                row["cpu_diff_per_trial"] / median(direct_cpu) - 1.0
+            )
             rows.append(row)
             print(
                 f"  round {r + 1}/{rounds}: direct {median(direct):.3f}s, framework cycle "
                 f"{median(gaps):.3f}s → overhead {row['overhead_pct']:+.1f}% "
-                f"(wall-difference estimate {row['diff_per_trial']:.3f}s/trial, "
-                f"{row['diff_overhead_pct']:+.1f}%)",
+                f"(wall difference {row['diff_overhead_pct']:+.1f}%, "
+                f"CPU difference {row['cpu_diff_overhead_pct']:+.1f}%)",
                 flush=True,
             )
     all_direct = [x for row in rows for x in row["direct_seconds"]]
@@ -176,13 +195,15 @@ def overhead(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
         "overhead_pct_per_round": [row["overhead_pct"] for row in rows],
         "overhead_pct": measured,
         "wall_difference_overhead_pct": median([row["diff_overhead_pct"] for row in rows]),
+        "cpu_difference_overhead_pct": median([row["cpu_diff_overhead_pct"] for row in rows]),
         # Where the cycle goes: inside the job (ask → tell, datetime_complete − datetime_start)
         # vs fit() itself (run_seconds); the rest of the cycle is launcher + sweeper bookkeeping.
         "median_job_seconds": median(all_job),
         "median_fit_seconds_in_job": median(all_fit),
         "rows": rows,
     }
-    target = Target("framework per-trial overhead vs direct run(cfg), 20-epoch digits", measured, "<=", 5.0, "%")
+    name = "framework per-trial overhead vs direct run(cfg), 20-epoch digits"
+    target = Target(name, measured, "<=", 5.0, "%")
     return [target], summary
 
 
@@ -214,8 +235,8 @@ def pruning(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
         tmp = Path(d)
         for arm, pruner in (("median", []), ("none", ["hydra.sweeper.pruner.name=none"])):
             db = tmp / f"pruning-{arm}.db"
-            print(f"  pruning: default study, {n_trials} trials × ≤{epochs} epochs, pruner={arm}", flush=True)
-            wall = sweep_cli(
+            print(f"  pruning: default study, {n_trials} trials, ≤{epochs} epochs, pruner={arm}")
+            wall, _ = sweep_cli(
                 [*extra, *pruner, *_study_args(db, arm, tmp / arm)],
                 cwd=tmp, label=f"pruner={arm}", echo_progress=True,
             )  # fmt: skip

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -145,26 +144,34 @@ def run(*, quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
         _formats().write_mnist(root, N_TRAIN, N_TEST, seed=SEED)
         write_s = time.perf_counter() - t0
         x, y, load_s = load_ours(root)
-        print(f"  wrote {N_TRAIN:,} MNIST-format images in {write_s:.1f}s; load_splits {load_s:.2f}s")
+        print(f"  wrote {N_TRAIN:,} MNIST-format images ({write_s:.1f}s); loaded in {load_s:.2f}s")
         arms = {
             "ours": ours_arm(x, y),
             "notes": notes_arm(x, y),
             "torchvision": torchvision_arm(root),
         }
         times = interleaved(arms, rounds=rounds, warmup=1)
-    ratio_notes = [n / o for n, o in zip(times["notes"], times["ours"], strict=True)]
-    ratio_tv = [t / o for t, o in zip(times["torchvision"], times["ours"], strict=True)]
+    # One torch thread: CPU time is immune to other processes' load; else wall time.
+    clock = "cpu" if torch.get_num_threads() == 1 else "wall"
+    t = {arm: v[clock] for arm, v in times.items()}
+    ratio_notes = [n / o for n, o in zip(t["notes"], t["ours"], strict=True)]
+    ratio_tv = [v / o for v, o in zip(t["torchvision"], t["ours"], strict=True)]
     targets = [
-        Target("(a) notes DataLoader(TensorDataset) loop / ours, per epoch", median(ratio_notes), ">=", 1.2),
-        Target("(b) torchvision MNIST per-sample pipeline / ours, per epoch", median(ratio_tv), ">=", 5.0),
+        Target("(a) notes loop (DataLoader+TensorDataset) / ours", median(ratio_notes), ">=", 1.2),
+        Target("(b) torchvision MNIST per-sample pipeline / ours", median(ratio_tv), ">=", 5.0),
     ]
     measurements = {
-        "epoch_seconds": {k: v for k, v in times.items()},
-        "median_epoch_seconds": {k: median(v) for k, v in times.items()},
+        "clock": clock,
+        "torch_threads": torch.get_num_threads(),
+        "epoch_seconds": times,
+        "median_epoch_seconds": {
+            arm: {c: median(v[c]) for c in ("wall", "cpu")} for arm, v in times.items()
+        },
         "per_round_ratio": {"notes/ours": ratio_notes, "torchvision/ours": ratio_tv},
-        "ratio_of_medians": {
-            "notes/ours": median(times["notes"]) / median(times["ours"]),
-            "torchvision/ours": median(times["torchvision"]) / median(times["ours"]),
+        "wall_ratio_of_medians": {
+            "notes/ours": median(times["notes"]["wall"]) / median(times["ours"]["wall"]),
+            "torchvision/ours": median(times["torchvision"]["wall"])
+            / median(times["ours"]["wall"]),
         },
         "steps_per_epoch": -(-N_TRAIN // BATCH),
         "setup_seconds": {"write_mnist": write_s, "load_splits": load_s},
@@ -181,7 +188,9 @@ def run(*, quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
         measurements=measurements,
         method=(
             "Whole epochs of each arm, one warm-up epoch each, then `rounds` rounds with the arm "
-            "order rotated; the ratio is the median over rounds of baseline/ours within a round."
+            "order rotated; the ratio is the median over rounds of baseline/ours within a round, "
+            "on process CPU time when torch uses one thread (immune to other processes' load), "
+            "else on wall time. Wall times are recorded too."
         ),
         quick=quick,
         seconds=time.perf_counter() - started,

@@ -126,7 +126,9 @@ def _trial_job(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
     }.get(outcome.fit.stop_reason, TrialState.FAIL)
     handle.finish(state, outcome.objective)
     _write_metrics(out_dir, {**outcome.summary, "choices": choices, "trial": handle.number})
-    log.info("trial %d: %s, objective %s", handle.number, outcome.fit.stop_reason, outcome.objective)
+    log.info(
+        "trial %d: %s, objective %s", handle.number, outcome.fit.stop_reason, outcome.objective
+    )
     return outcome.objective
 
 

@@ -218,9 +218,7 @@ class _Checker:
         if isinstance(value, float) and not math.isfinite(value):
             self.fail(key, value, f"a finite number in {rule}")
             return
-        if low is not None and (value < low or (low_open and value == low)):
-            self.fail(key, value, rule)
-        elif high is not None and (value > high or (high_open and value == high)):
+        if (low is not None and (value < low or (low_open and value == low))) or (high is not None and (value > high or (high_open and value == high))):
             self.fail(key, value, rule)
 
     def choice(self, key: str, value: str, options: tuple[str, ...]) -> None:
@@ -275,8 +273,11 @@ def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) ->
         )
     p = r.dropout if r.dropout is not None else model.dropout
     if p > 0.0 and (model.name == "logreg" or not model.hidden):
-        c.fail("regularizer.dropout" if r.dropout else "model.dropout", p,
-               "0 for a model without hidden layers (dropout acts after hidden activations)")
+        c.fail(
+            "regularizer.dropout" if r.dropout else "model.dropout",
+            p,
+            "0 for a model without hidden layers (dropout acts after hidden activations)",
+        )
 
 
 def _check_optimizer(c: _Checker, o: OptimizerConfig) -> None:

@@ -25,7 +25,9 @@ _COLUMNS = (
 class EpochTable:
     """Prints a header, then one row per epoch; ``progress`` adds a tqdm bar below the table."""
 
-    def __init__(self, epochs: int, *, progress: bool = True, emit: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, epochs: int, *, progress: bool = True, emit: Callable[[str], None] | None = None
+    ) -> None:
         self._bar = tqdm(total=epochs, unit="epoch", leave=False) if progress else None
         self._emit = emit or (self._bar.write if self._bar is not None else print)
         self._header_done = False

@@ -15,7 +15,9 @@ from torch import nn
 __all__ = ["build_optimizer", "build_scheduler", "param_groups"]
 
 
-def param_groups(model: nn.Module, weight_decay: float, *, weights_only: bool) -> list[dict[str, Any]]:
+def param_groups(
+    model: nn.Module, weight_decay: float, *, weights_only: bool
+) -> list[dict[str, Any]]:
     """Parameter groups with ``weight_decay`` on weight matrices only, or on every parameter."""
     if not weights_only or weight_decay == 0.0:
         return [{"params": list(model.parameters()), "weight_decay": weight_decay}]

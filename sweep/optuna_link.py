@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,12 @@ __all__ = [
 # We drive heartbeats ourselves around ask-and-tell (see ``heartbeat``), which Optuna calls
 # experimental and warns about on every ask; the warnings would drown the sweep's output.
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-warnings.filterwarnings("ignore", message=".*heartbeat_interval.*", category=optuna.exceptions.ExperimentalWarning)
-warnings.filterwarnings("ignore", message=".*grace_period.*", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings(
+    "ignore", message=".*heartbeat_interval.*", category=optuna.exceptions.ExperimentalWarning
+)
+warnings.filterwarnings(
+    "ignore", message=".*grace_period.*", category=optuna.exceptions.ExperimentalWarning
+)
 
 PRUNERS = (
     "none",
@@ -78,9 +82,9 @@ def resolve_storage_url(url: str, base_dir: str | Path | None = None) -> str:
     if url.startswith("journal:///"):
         return "journal:///" + str((base / Path(url[len("journal:///") :])).resolve())
     if "://" not in url:
-        path = (base / Path(url).expanduser()).resolve()
-        scheme = "journal:///" if path.suffix in _JOURNAL_SUFFIXES else "sqlite:///"
-        return scheme + str(path)
+        file = (base / Path(url).expanduser()).resolve()
+        scheme = "journal:///" if file.suffix in _JOURNAL_SUFFIXES else "sqlite:///"
+        return scheme + str(file)
     return url
 
 
@@ -204,7 +208,9 @@ def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
     else:
         raise ValueError(f"pruner.name={name!r}: allowed " + ", ".join(PRUNERS))
     if s.get("patience") is not None:
-        return p.PatientPruner(base, patience=int(s["patience"]), min_delta=float(s.get("min_delta", 0.0)))
+        return p.PatientPruner(
+            base, patience=int(s["patience"]), min_delta=float(s.get("min_delta", 0.0))
+        )
     return base
 
 
@@ -254,12 +260,23 @@ def _json_safe(value: Any, *, keep_nan: bool) -> Any:
     return value
 
 
+_JOB_STORAGES: dict[str, BaseStorage] = {}
+
+
+def _job_storage(url: str) -> BaseStorage:
+    """One storage (one connection pool) per URL per process: in-process launchers run many
+    jobs one after another, and a new engine plus schema check per trial is wasted time."""
+    if url not in _JOB_STORAGES:
+        _JOB_STORAGES[url] = open_storage(url)
+    return _JOB_STORAGES[url]
+
+
 def open_trial(url: str, study_name: str, number: int) -> TrialHandle:
     """Reconnect to trial ``number`` of ``study_name`` in the storage at ``url``.
 
     The pruner is the one the sweeper stored in the study, so every worker prunes alike.
     """
-    storage = open_storage(url)
+    storage = _job_storage(url)
     study = optuna.load_study(study_name=study_name, storage=storage)
     study.pruner = make_pruner(study.user_attrs.get(STUDY_PRUNER))
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
@@ -278,7 +295,9 @@ def supports_heartbeat(storage: BaseStorage) -> bool:
 
 
 @contextmanager
-def heartbeat(storage: BaseStorage, trial_ids: Iterator[int] | Any, interval: float) -> Iterator[None]:
+def heartbeat(
+    storage: BaseStorage, trial_ids: Iterator[int] | Any, interval: float
+) -> Iterator[None]:
     """Record heartbeats for the trials in ``trial_ids`` (re-read each beat) every ``interval`` s.
 
     A no-op for storages without heartbeat support (journal, in-memory).
@@ -292,10 +311,9 @@ def heartbeat(storage: BaseStorage, trial_ids: Iterator[int] | Any, interval: fl
     def beat() -> None:
         while not stop.is_set():
             for tid in list(trial_ids):
-                try:
+                # A beat lost to a busy database is retried next time.
+                with suppress(Exception):
                     storage.record_heartbeat(tid)
-                except Exception:  # a beat lost to a busy database is retried next time
-                    pass
             stop.wait(interval)
 
     thread = threading.Thread(target=beat, name="regsweep-heartbeat", daemon=True)
@@ -321,7 +339,9 @@ def fail_stale_trials(study: optuna.Study, *, requeue: bool = False) -> list[int
         try:
             storage.set_trial_user_attr(trial_id, "stop_reason", "interrupted")
             storage.set_trial_user_attr(
-                trial_id, "message", "its sweep process stopped (no heartbeat); marked failed at restart"
+                trial_id,
+                "message",
+                "its sweep process stopped (no heartbeat); marked failed at restart",
             )
             if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
                 continue

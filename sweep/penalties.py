@@ -37,7 +37,9 @@ class Penalty:
         return self.l1 > 0.0 or self.l2 > 0.0
 
 
-def penalty_value(params: Sequence[torch.Tensor], penalty: Penalty, batch_size: int) -> torch.Tensor:
+def penalty_value(
+    params: Sequence[torch.Tensor], penalty: Penalty, batch_size: int
+) -> torch.Tensor:
     """The penalty over ``params`` as a scalar tensor that autograd differentiates.
 
     Example:

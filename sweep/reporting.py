@@ -20,8 +20,8 @@ class Reporter(Protocol):
 class NullReporter:
     """A single run: nothing listens, nothing prunes."""
 
-    def report(self, value: float, step: int) -> None:  # noqa: D102
+    def report(self, value: float, step: int) -> None:
         return None
 
-    def should_prune(self) -> bool:  # noqa: D102
+    def should_prune(self) -> bool:
         return False

@@ -40,11 +40,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ConfigError([f"trainer.device={name!r}: CUDA is not available here; allowed auto, cpu"])
+        raise ConfigError(
+            [f"trainer.device={name!r}: CUDA is not available here; allowed auto, cpu"]
+        )
     device = torch.device(name)
     count = torch.cuda.device_count()
     if device.index is not None and device.index >= count:
-        raise ConfigError([f"trainer.device={name!r}: allowed cuda:0 … cuda:{count - 1}, auto, cpu"])
+        raise ConfigError(
+            [f"trainer.device={name!r}: allowed cuda:0 … cuda:{count - 1}, auto, cpu"]
+        )
     return device
 
 
@@ -57,7 +61,9 @@ def effective_hparams(cfg: AppConfig) -> dict[str, float]:
         "elastic": r.elastic,
         "l1_ratio": r.l1_ratio,
         "dropout": r.dropout if r.dropout is not None else cfg.model.dropout,
-        "weight_decay": r.weight_decay if r.weight_decay is not None else cfg.optimizer.weight_decay,
+        "weight_decay": r.weight_decay
+        if r.weight_decay is not None
+        else cfg.optimizer.weight_decay,
         "clip": r.clip or 0.0,
         "lr": cfg.optimizer.lr,
         "batch_size": float(cfg.trainer.batch_size),
@@ -72,7 +78,11 @@ def train_settings(cfg: AppConfig) -> TrainSettings:
         epochs=cfg.trainer.epochs,
         batch_size=cfg.trainer.batch_size,
         penalty=Penalty.combine(
-            l1=r.l1, l2=r.l2, elastic=r.elastic, l1_ratio=r.l1_ratio, half_mean=r.scale == "half_mean"
+            l1=r.l1,
+            l2=r.l2,
+            elastic=r.elastic,
+            l1_ratio=r.l1_ratio,
+            half_mean=r.scale == "half_mean",
         ),
         penalize_all=r.apply_to == "all",
         clip=r.clip,
@@ -136,6 +146,7 @@ def summarize(result: FitResult, cfg: AppConfig, device: torch.device) -> dict[s
     """Per-run numbers the analysis reads (docs/trial-record.md)."""
     c = result.curves
     b = result.best_epoch - 1 if c.get("epoch") else -1
+
     def at(key: str, i: int) -> float:
         return c[key][i] if c.get(key) else float("nan")
 

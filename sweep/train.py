@@ -172,7 +172,9 @@ def fit(
     gen = torch.Generator(device=splits.x_train.device).manual_seed(settings.seed)
     penalized = list(model.parameters()) if settings.penalize_all else weight_matrices(model)
     es = settings.early_stop
-    select = es.monitor if es else (settings.metric if settings.metric.startswith("val") else "val_loss")
+    select = (
+        es.monitor if es else (settings.metric if settings.metric.startswith("val") else "val_loss")
+    )
     higher = _higher_is_better(select)
     best = _Best()
     curves: dict[str, list[float]] = {}
@@ -182,8 +184,15 @@ def fit(
         te = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
         step_stats = train_epoch(
-            model, optimizer, splits.x_train, splits.y_train, batch_size=settings.batch_size,
-            penalty=settings.penalty, penalized=penalized, clip=settings.clip, generator=gen,
+            model,
+            optimizer,
+            splits.x_train,
+            splits.y_train,
+            batch_size=settings.batch_size,
+            penalty=settings.penalty,
+            penalized=penalized,
+            clip=settings.clip,
+            generator=gen,
         )
         if scheduler is not None:
             scheduler.step()
@@ -237,7 +246,9 @@ def _finish(
         last = copy.deepcopy(model.state_dict())
         model.load_state_dict(best.state)
         if splits.x_test.shape[0] > 0:
-            loss, acc = evaluate(model, splits.x_test, splits.y_test, settings.eval_batch_size).tolist()
+            loss, acc = evaluate(
+                model, splits.x_test, splits.y_test, settings.eval_batch_size
+            ).tolist()
             test = (loss, acc)
         restore = settings.early_stop is not None and settings.early_stop.restore_best
         if not restore:
@@ -250,4 +261,3 @@ def _finish(
         test=test,
         seconds=seconds,
     )
-

@@ -18,6 +18,7 @@ __all__ = ["compose_config", "run_cli"]
 @pytest.fixture
 def app_config() -> Callable[..., AppConfig]:
     """Compose + convert to the typed config (no range checks: tests call validate themselves)."""
+
     def make(*overrides: str) -> AppConfig:
         obj = OmegaConf.to_object(compose_config(overrides))
         assert isinstance(obj, AppConfig)

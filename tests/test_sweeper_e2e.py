@@ -98,7 +98,12 @@ def test_failing_and_diverging_trials_do_not_stop_the_sweep(tmp_path: Path) -> N
         assert failed.state == TrialState.FAIL
         assert failed.user_attrs["stop_reason"] == "failed"
         assert "data.n_train=999999" in failed.user_attrs["message"]
-    log = (tmp_path / "outputs/sweeps/fails" / f"trial_{by_params[(999999, 0.05)].number}" / "__main__.log")
+    log = (
+        tmp_path
+        / "outputs/sweeps/fails"
+        / f"trial_{by_params[(999999, 0.05)].number}"
+        / "__main__.log"
+    )
     assert "Traceback" in log.read_text()
 
 
@@ -268,9 +273,14 @@ def kept_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["hydra.sweeper.sampler.name=foo"], "hydra.sweeper.sampler.name='foo'"),
     ],
 )
-def test_bad_sweep_input_is_reported_before_any_trial(kept_study: Path, args: list[str], expected: str) -> None:
+def test_bad_sweep_input_is_reported_before_any_trial(
+    kept_study: Path, args: list[str], expected: str
+) -> None:
     proc = run_cli(sweep_args("keep", 5, *args), cwd=kept_study, timeout=120)
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    # Hydra itself rejects unparsable overrides (exit 1); the sweeper's own checks exit 2.
+    assert proc.returncode == (1 if "interval(0.1" in expected else 2), proc.stderr[-2000:]
     assert expected in proc.stdout + proc.stderr
     trials = load(kept_study, "keep").trials
-    assert len(trials) == 1 and trials[0].state == TrialState.COMPLETE  # nothing lost, nothing added
+    assert (
+        len(trials) == 1 and trials[0].state == TrialState.COMPLETE
+    )  # nothing lost, nothing added

@@ -33,7 +33,12 @@ def settings(**overrides: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("metric", "direction"),
-    [("val_acc", "maximize"), ("val_loss", "minimize"), ("gap_acc", "minimize"), ("gap_loss", "minimize")],
+    [
+        ("val_acc", "maximize"),
+        ("val_loss", "minimize"),
+        ("gap_acc", "minimize"),
+        ("gap_loss", "minimize"),
+    ],
 )
 def test_direction_follows_the_metric(metric: str, direction: str) -> None:
     assert check_settings(settings(metric=metric)) == direction
@@ -91,7 +96,7 @@ def test_sqlite_storage_is_in_wal_mode(tmp_path: Path) -> None:
     open_storage(url)
     mode = sqlite3.connect(tmp_path / "s.db").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
-    with pytest.raises(FileNotFoundError, match="missing.db"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.db"):
         open_storage(resolve_storage_url("missing.db", tmp_path), create=False)
     assert not (tmp_path / "missing.db").exists()
 
@@ -181,7 +186,9 @@ def _draws(seed: int, n: int) -> list[float]:
     from hydra_plugins.regsweep_sweeper._space import parse_search_space
 
     space = parse_search_space({"x": "interval(0, 1)"})
-    study = optuna.create_study(sampler=make_sampler({"name": "tpe", "seed": seed, "n_startup_trials": 3}, space))
+    study = optuna.create_study(
+        sampler=make_sampler({"name": "tpe", "seed": seed, "n_startup_trials": 3}, space)
+    )
     out = []
     for _ in range(n):
         trial = study.ask()
@@ -196,3 +203,20 @@ def test_seeded_sampler_is_reproducible_and_seeds_each_trial_by_number() -> None
     assert first == again
     assert len(set(first)) == 6
     assert first != other
+
+
+def test_seeded_grid_visits_every_point_once() -> None:
+    from hydra_plugins.regsweep_sweeper._samplers import make_sampler
+    from hydra_plugins.regsweep_sweeper._space import parse_search_space
+
+    space = parse_search_space({"a": "choice(1, 2)", "b": "choice(x, y)"})
+    study = optuna.create_study(sampler=make_sampler({"name": "grid", "seed": 0}, space))
+    seen = []
+    for _ in range(4):
+        trial = study.ask()
+        seen.append(tuple(space.suggest(trial).values()))
+        # Told by another process (as the job does), so the grid's stop() hook is not involved.
+        optuna.load_study(study_name=study.study_name, storage=study._storage).tell(
+            trial.number, 1.0
+        )
+    assert sorted(seen) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]

@@ -24,7 +24,12 @@ from ._space import Param, SearchSpace
 
 __all__ = ["SweepConfigError", "check_settings", "check_space"]
 
-METRICS = {"val_acc": "maximize", "val_loss": "minimize", "gap_acc": "minimize", "gap_loss": "minimize"}
+METRICS = {
+    "val_acc": "maximize",
+    "val_loss": "minimize",
+    "gap_acc": "minimize",
+    "gap_loss": "minimize",
+}
 
 
 class SweepConfigError(ValueError):
@@ -52,7 +57,9 @@ def check_settings(s: Mapping[str, Any]) -> str:
     if not 0.0 <= float(s["max_failure_rate"]) <= 1.0:
         problems.append(f"hydra.sweeper.max_failure_rate={s['max_failure_rate']!r}: allowed [0, 1]")
     if int(s["heartbeat_interval"]) < 1:
-        problems.append(f"hydra.sweeper.heartbeat_interval={s['heartbeat_interval']!r}: allowed >= 1 s")
+        problems.append(
+            f"hydra.sweeper.heartbeat_interval={s['heartbeat_interval']!r}: allowed >= 1 s"
+        )
     sampler = s["sampler"].get("name")
     if sampler not in SAMPLERS:
         problems.append(f"hydra.sweeper.sampler.name={sampler!r}: allowed " + ", ".join(SAMPLERS))
@@ -86,17 +93,23 @@ def _range_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-def _check_values(base: DictConfig, params: Iterable[Param], bounds: Mapping[str, list[Any]], problems: list[str]) -> None:
+def _check_values(
+    base: DictConfig, params: Iterable[Param], bounds: Mapping[str, list[Any]], problems: list[str]
+) -> None:
     for p in params:
         if OmegaConf.select(base, p.path, default=_MISSING) is _MISSING:
-            problems.append(f"{p.path}={p.expr!r}: unknown parameter path (no such key in the job config)")
+            problems.append(
+                f"{p.path}={p.expr!r}: unknown parameter path (no such key in the job config)"
+            )
             continue
         for value in bounds.get(p.path, []):
             cfg = copy.deepcopy(base)
             try:
                 OmegaConf.update(cfg, p.path, value, merge=False)
             except (OmegaConfBaseException, ValueError) as exc:
-                problems.append(f"{p.path}={p.expr!r}: value {value!r} is not allowed: {exc}".splitlines()[0])
+                problems.append(
+                    f"{p.path}={p.expr!r}: value {value!r} is not allowed: {exc}".splitlines()[0]
+                )
                 continue
             for issue in _range_problems(cfg):
                 problems.append(f"{p.path}={p.expr!r} reaches {value!r}: {issue}")

@@ -2,7 +2,6 @@
 # Underscore modules are skipped by Hydra's plugin scan and imported only by sweeper.py.
 # No `from __future__ import annotations` here: the schema's field types must be real types.
 
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,4 +65,6 @@ class SweeperConfig:
     conditional: dict[str, Any] = field(default_factory=dict)
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="regsweep", node=SweeperConfig, provider="regsweep")
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="regsweep", node=SweeperConfig, provider="regsweep"
+)

@@ -20,6 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from sweep import record
@@ -60,7 +61,7 @@ class SweepRunner:
     """State of one ``python -m sweep -m`` process (one worker of a possibly shared study)."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = {
+        self.settings: dict[str, Any] = {
             k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
             for k, v in settings.items()
         }
@@ -68,7 +69,9 @@ class SweepRunner:
         self.launcher: Launcher | None = None
         self.job_idx = 0
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -79,7 +82,9 @@ class SweepRunner:
 
     def _space(self, arguments: Sequence[str]) -> SearchSpace:
         s = self.settings
-        return parse_search_space(s.get("params") or {}, s.get("conditional") or {}, list(arguments))
+        return parse_search_space(
+            s.get("params") or {}, s.get("conditional") or {}, list(arguments)
+        )
 
     def _open_study(self, space: SearchSpace, direction: str) -> optuna.Study:
         s = self.settings
@@ -94,7 +99,7 @@ class SweepRunner:
             storage=storage,
             sampler=make_sampler(dict(s["sampler"]), space),
             pruner=make_pruner(pruner_spec),
-            direction=direction,
+            direction=StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE,
             load_if_exists=True,
         )
         if study.direction.name.lower() != direction:
@@ -140,7 +145,9 @@ class SweepRunner:
         except KeyboardInterrupt:
             self._interrupt(study, in_flight)
             _write_results(study, sweep_dir, tally)
-            print(f"\n[regsweep] interrupted: running trials marked failed; study {study.study_name!r} kept")
+            print(
+                f"\n[regsweep] interrupted: running trials marked failed; study {study.study_name!r} kept"
+            )
             sys.exit(130)
         results = _write_results(study, sweep_dir, tally)
         _print_summary(study, tally, results)
@@ -151,12 +158,19 @@ class SweepRunner:
                 else f"{tally.failed} of {tally.finished} trials failed, above "
                 f"hydra.sweeper.max_failure_rate={tally.max_failure_rate}"
             )
-            print(f"[regsweep] stopped: {why}; reasons are in the job logs under {sweep_dir}", file=sys.stderr)
+            print(
+                f"[regsweep] stopped: {why}; reasons are in the job logs under {sweep_dir}",
+                file=sys.stderr,
+            )
             sys.exit(1)
         return results
 
     def _loop(
-        self, study: optuna.Study, space: SearchSpace, tally: Tally, in_flight: dict[int, optuna.trial.Trial]
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        tally: Tally,
+        in_flight: dict[int, optuna.trial.Trial],
     ) -> None:
         s = self.settings
         n_jobs = max(1, int(s["n_jobs"]))
@@ -173,7 +187,9 @@ class SweepRunner:
             for trial, values in batch:
                 in_flight[trial.number] = trial
                 _beat(study, trial)
-                overrides.append(space.to_overrides(values) + [*common, f"trial.number={trial.number}"])
+                overrides.append(
+                    [*space.to_overrides(values), *common, f"trial.number={trial.number}"]
+                )
             assert self.launcher is not None
             returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
             self.job_idx += len(batch)
@@ -193,8 +209,7 @@ class SweepRunner:
             trial = study.ask()
             if budget_count(study, before=trial.number) >= tally.n_trials:
                 # Another worker took the last slot between our count and our ask.
-                trial.set_user_attr("stop_reason", "over_budget")
-                study.tell(trial, state=TrialState.FAIL)
+                _fail(study, trial, "over_budget", "asked after the study's budget was reached")
                 break
             batch.append((trial, space.suggest(trial)))
         return batch
@@ -209,20 +224,29 @@ class SweepRunner:
             exc = ret._return_value
             reason = f"{type(exc).__name__}: {exc}"
         log.error("trial %d failed: %s", trial.number, reason)
-        study._storage.set_trial_user_attr(trial._trial_id, "stop_reason", "failed")
-        study._storage.set_trial_user_attr(trial._trial_id, "message", reason)
-        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        _fail(study, trial, "failed", reason)
 
     def _interrupt(self, study: optuna.Study, in_flight: dict[int, optuna.trial.Trial]) -> None:
         for trial in in_flight.values():
             try:
                 if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
                     continue
-                study._storage.set_trial_user_attr(trial._trial_id, "stop_reason", "interrupted")
-                study._storage.set_trial_user_attr(trial._trial_id, "message", "sweep interrupted (Ctrl-C)")
-                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                _fail(study, trial, "interrupted", "sweep interrupted (Ctrl-C)")
             except Exception as exc:  # best effort while shutting down
                 log.warning("could not mark trial %d failed: %s", trial.number, exc)
+
+
+def _fail(study: optuna.Study, trial: optuna.trial.Trial, reason: str, message: str) -> None:
+    """Mark a trial FAIL with its reason through the storage. Unlike ``study.tell`` this skips
+    the sampler's ``after_trial``, which for the grid sampler calls ``study.stop()`` and raises
+    outside ``optimize``; no sampler learns from a failure anyway."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "stop_reason", reason)
+        storage.set_trial_user_attr(trial._trial_id, "message", message)
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # the job (or another worker) finished it first
 
 
 def _beat(study: optuna.Study, trial: optuna.trial.Trial) -> None:

@@ -61,12 +61,20 @@ class SeedPerTrial(optuna.samplers.BaseSampler):
         return self._inner.sample_relative(study, trial, search_space)
 
     def sample_independent(
-        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
     ) -> Any:
         return self._inner.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(
-        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
     ) -> None:
         self._inner.after_trial(study, trial, state, values)
 
@@ -76,14 +84,17 @@ class SeedPerTrial(optuna.samplers.BaseSampler):
 
 def make_sampler(spec: Mapping[str, Any], space: SearchSpace) -> optuna.samplers.BaseSampler:
     """Build the sampler named in ``spec``; with ``spec['seed']`` each trial's draw is seeded by
-    its number (:class:`SeedPerTrial`), except QMC, whose sequence already follows the trial."""
+    its number (:class:`SeedPerTrial`), except for grid and QMC: their seed fixes one order of
+    points that trial numbers then walk through, so it must stay the same for every trial."""
     seed = spec.get("seed")
-    if seed is None or spec.get("name", "tpe") == "qmc":
+    if seed is None or spec.get("name", "tpe") in ("grid", "qmc"):
         return _make(spec, space, seed)
     return SeedPerTrial(lambda s: _make(spec, space, s), int(seed))
 
 
-def _make(spec: Mapping[str, Any], space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
+def _make(
+    spec: Mapping[str, Any], space: SearchSpace, seed: int | None
+) -> optuna.samplers.BaseSampler:
     name = spec.get("name", "tpe")
     s = optuna.samplers
     if name == "tpe":

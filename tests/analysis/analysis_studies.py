@@ -76,3 +76,36 @@ def write_study(path: Path, trials: list[FrozenTrial], name: str = "controlled",
     study.set_user_attr("regsweep:metric", "val_acc")
     study.add_trials(trials)
     return url
+
+
+COCKTAIL_KEYS = ("l1", "l2", "dropout", "weight_decay", "clip")
+COCKTAIL_DISTS = {f"regularizer.{k}": FloatDistribution(1e-7, 1e4, log=True)
+                  for k in COCKTAIL_KEYS}  # fmt: skip
+
+
+def numbered(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """``trials`` numbered 0, 1, ... (as a study stores them), through an in-memory study."""
+    study = optuna.create_study()
+    study.add_trials(trials)
+    return study.get_trials(deepcopy=False)
+
+
+def cocktail_trials(n: int = 4) -> list[FrozenTrial]:
+    """``n`` completed cocktail trials: every strength searched together, all different.
+
+    Trial ``i`` has ``l1 = 1e-6·10^i``, ``l2 = 1e-5·10^i``, ``dropout = 0.1·(i+1)``,
+    ``weight_decay = 1e-4·3^i``, ``clip = 0.1·5^i``, sparsity ``0.1·i`` and gap ``0.01·(i+1)``.
+    """
+    out = []
+    for i in range(n):
+        hp = {"l1": 1e-6 * 10**i, "l2": 1e-5 * 10**i, "dropout": 0.1 * (i + 1),
+              "weight_decay": 1e-4 * 3**i, "clip": 0.1 * 5**i}  # fmt: skip
+        val = 0.8 + 0.01 * i
+        out.append(record_trial(
+            family="cocktail", hparams=hp, epochs_max=4,
+            curves={"train_acc": [0.5, 0.7, 0.8, val + 0.01 * (i + 1)],
+                    "val_acc": [0.5, 0.6, 0.7, val], "train_loss": LOSS_TRAIN,
+                    "val_loss": LOSS_VAL, "sparsity": [0.1 * i] * 4},
+            params={f"regularizer.{k}": v for k, v in hp.items()}, distributions=COCKTAIL_DISTS,
+        ))  # fmt: skip
+    return numbered(out)

@@ -26,6 +26,7 @@ from analysis import (
     resolve_storage,
 )
 from analysis.__main__ import main
+from analysis._facts import pruner_text
 from tests.analysis.analysis_studies import controlled_trials, trial, write_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,3 +187,62 @@ def test_read_while_a_sweep_writes(tmp_path: Path) -> None:
     thread.join()
     assert not errors
     assert seen == sorted(seen) and len(load_trials(path)) == 16
+
+
+@pytest.mark.parametrize(("spec", "text"), [
+    ({"name": "median", "n_startup_trials": 5, "n_warmup_steps": 4, "interval_steps": 1,
+      "n_min_trials": 1, "percentile": 25.0, "reduction_factor": 3, "patience": None},
+     "median (n_startup_trials=5, n_warmup_steps=4, interval_steps=1, n_min_trials=1)"),
+    ({"name": "hyperband", "min_resource": 1, "max_resource": "auto", "reduction_factor": 3,
+      "bootstrap_count": 0, "n_warmup_steps": 4},
+     "hyperband (min_resource=1, max_resource=auto, reduction_factor=3, bootstrap_count=0)"),
+    ({"name": "threshold", "lower": 0.5, "upper": None, "n_warmup_steps": 2,
+      "interval_steps": 1, "patience": 3, "min_delta": 0.0},
+     "threshold (lower=0.5, n_warmup_steps=2, interval_steps=1, patience=3, min_delta=0.0)"),
+    ({"name": "none", "n_warmup_steps": 4}, "none"),
+    ({"name": "custom", "alpha": 2, "beta": None}, "custom (alpha=2)"),
+    (None, "not recorded"),
+])  # fmt: skip
+def test_pruner_text(spec: object, text: str) -> None:
+    assert pruner_text(spec) == text
+
+
+def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
+    url = write_study(tmp_path / "f.db", controlled_trials(), name="facts")
+    study = optuna.load_study(study_name="facts", storage=url)
+    study.set_user_attr("regsweep:command", "python -m sweep -m search=families")
+    study.set_user_attr("regsweep:search_space", {
+        "params": {"regularizer": "choice(none, l1)"},
+        "conditional": {"regularizer": {"l1": {"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"}}},
+        "cli_overrides": ["trainer.epochs=8"]})  # fmt: skip
+    study.set_user_attr("regsweep:pruner", {"name": "median", "n_startup_trials": 5,
+                                            "n_warmup_steps": 4, "interval_steps": 1,
+                                            "n_min_trials": 1, "reduction_factor": 3})
+    report = build_report(url, "facts", tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text()
+    head = md[: md.index("## Per regularizer family")]
+    for line in (
+        "- **study**: facts", "- **direction**: maximize", "- **metric**: val_acc",
+        "  - `regularizer: choice(none, l1)`",
+        "  - `regularizer.l1: tag(log, interval(1e-6, 1e-2)) (when regularizer=l1)`",
+        "  - `fixed on the command line: trainer.epochs=8`",
+        "- **command**: `python -m sweep -m search=families`",
+        "- **trials**: 11: 8 complete, 2 fail, 1 pruned",
+        "- **pruner**: `median (n_startup_trials=5, n_warmup_steps=4, interval_steps=1, "
+        "n_min_trials=1)`",
+    ):  # fmt: skip
+        assert line in head.splitlines(), line
+    assert head.index("## Study") < head.index("```")  # facts first, then the summary
+    assert dict(report.facts)["pruner"].startswith("median (")
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "<th>command</th><td><code>python -m sweep -m search=families</code>" in html
+    assert html.index("<h2>Study</h2>") < html.index("<h2>Per regularizer family</h2>")
+
+
+def test_report_facts_of_a_plain_study(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    optuna.create_study(storage=url, study_name="p").add_trial(
+        optuna.trial.create_trial(value=1.0))
+    facts = dict(build_report(url, out=tmp_path / "r").facts)
+    assert facts["search space"] == "not recorded" and facts["pruner"] == "not recorded"
+    assert facts["direction"] == "minimize" and facts["trials"] == "1: 1 complete"
