@@ -206,7 +206,7 @@ def plot_best_curves(data: pd.DataFrame) -> Figure:
         ax.set_xlabel("epoch")
         ax.set_ylabel("data loss (nats)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
     hide_unused(g.flat, len(families))
     return g.fig
 

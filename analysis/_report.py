@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
@@ -115,7 +116,8 @@ def _write_figures(out_dir: Path, figures: dict[str, Figure]) -> dict[str, Path]
     paths = {}
     for name, fig in figures.items():
         fig.savefig(folder / f"{name}.png", dpi=100)
-        fig.savefig(folder / f"{name}.svg")
+        with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text: smaller, faster
+            fig.savefig(folder / f"{name}.svg")
         paths[name] = folder / f"{name}.png"
     return paths
 

@@ -153,7 +153,7 @@ def overhead(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
             if states != {"COMPLETE"} or len(trials) != n_trials:
                 raise RuntimeError(f"overhead sweep: want {n_trials} COMPLETE trials, got {states}")
             gaps = _gaps(trials)
-            row = {
+            row: dict[str, Any] = {
                 "direct_seconds": direct,
                 "direct_cpu_seconds": direct_cpu,
                 "gap_seconds": gaps,

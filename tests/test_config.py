@@ -105,8 +105,24 @@ def _overriding_pairs() -> list[tuple[str, str]]:
 def test_regularizer_options_combine_with_the_other_groups(regularizer: str, other: str) -> None:
     # e.g. ``python -m sweep -m optimizer=adamw`` runs the default search (regularizer=cocktail):
     # if the pair does not validate, every trial of that sweep fails.
-    app = to_app_config(compose_config([f"regularizer={regularizer}", other]))
+    cfg = compose_config([f"regularizer={regularizer}", other])
+    if other == "model=logreg":
+        # Dropout acts after hidden activations; a model without any refuses it loudly
+        # instead of silently training without the regularizer that was asked for.
+        with pytest.raises(ConfigError, match="model without hidden layers"):
+            to_app_config(cfg)
+        return
+    app = to_app_config(cfg)
     assert app.regularizer.name == regularizer
+
+
+def test_regularizer_weight_decay_overrides_the_optimizers() -> None:
+    app = to_app_config(
+        compose_config(["optimizer=adamw", "regularizer=weight_decay", "regularizer.weight_decay=0.003"])
+    )
+    assert app.optimizer.weight_decay == 0.01
+    model, optimizer, _ = build_run(app, load_splits(app.data, device=torch.device("cpu")))
+    assert optimizer.param_groups[0]["weight_decay"] == 0.003
 
 
 def test_default_config_is_valid() -> None:
@@ -230,9 +246,9 @@ BAD: list[tuple[list[str], str, str]] = [
         "null when model.dropout is set (0.3)",
     ),
     (
-        ["optimizer.weight_decay=0.01", "regularizer.weight_decay=0.001"],
-        "regularizer.weight_decay=0.001",
-        "null when optimizer.weight_decay is set (0.01)",
+        ["model=logreg", "model.dropout=0.3"],
+        "model.dropout=0.3",
+        "0 for a model without hidden layers",
     ),
 ]
 

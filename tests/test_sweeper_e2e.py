@@ -36,6 +36,7 @@ def load(tmp_path: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=url)
 
 
+@pytest.mark.slow
 def test_sweep_stores_results_and_prunes_a_clearly_worse_trial(tmp_path: Path) -> None:
     good = run_cli(
         sweep_args("prune", 2, "optimizer.lr=0.05",
@@ -149,6 +150,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("requeue", [False, True])
 def test_resume_after_sigkill_reaches_the_exact_budget(tmp_path: Path, requeue: bool) -> None:
     args = sweep_args(
@@ -191,6 +193,7 @@ def test_resume_after_sigkill_reaches_the_exact_budget(tmp_path: Path, requeue: 
         assert requeued == []
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study(tmp_path: Path) -> None:
     args = sweep_args("workers", 6, "optimizer.lr=tag(log, interval(1e-3, 1e-1))", epochs=2)
     first = _start(args, tmp_path)
