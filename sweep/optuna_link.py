@@ -131,7 +131,23 @@ def open_storage(
     if heartbeat_interval is not None:
         kwargs["heartbeat_interval"] = heartbeat_interval
         kwargs["grace_period"] = grace_period or 2 * heartbeat_interval
-    return _rdb_storage(url, kwargs)
+    storage = _rdb_storage(url, kwargs)
+    if url.startswith("sqlite:///"):
+        _sqlite_normal_sync(storage)
+    return storage
+
+
+def _sqlite_normal_sync(storage: RDBStorage) -> None:
+    """``synchronous=NORMAL`` on every connection: in WAL mode a commit then skips its fsync
+    (the database stays consistent; a power cut may lose the last commits). Every per-epoch
+    report is a commit, so this is most of a short trial's storage time."""
+    import sqlalchemy
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()  # connections opened before the listener are replaced
 
 
 def _rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> RDBStorage:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Penalty", "penalty_value"]
+__all__ = ["Penalty", "add_penalty_grad", "penalty_value"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def penalty_value(
 
     Example:
         >>> w = torch.tensor([[1.0, -2.0]])
-        >>> float(penalty_value([w], Penalty(l1=0.1, l2=0.01), batch_size=1))
+        >>> round(float(penalty_value([w], Penalty(l1=0.1, l2=0.01), batch_size=1)), 6)
         0.35
     """
     scale = 1.0 / (2.0 * batch_size) if penalty.half_mean else 1.0
@@ -55,3 +55,28 @@ def penalty_value(
         if penalty.l2 > 0.0:
             total = total + (penalty.l2 * scale) * p.square().sum()
     return total
+
+
+@torch.no_grad()
+def add_penalty_grad(params: Sequence[torch.Tensor], penalty: Penalty, batch_size: int) -> None:
+    """Add the penalty's gradient to ``p.grad`` in place: ``l1·sign(w) + 2·l2·w`` (scaled).
+
+    The same gradient autograd would give for :func:`penalty_value` (sign(0) = 0 like abs's
+    subgradient), without building the penalty into the graph: a few fused ``foreach`` ops per
+    step instead of several small ops and their backward per parameter.
+
+    Example:
+        >>> w = torch.tensor([[1.0, -2.0]]); w.grad = torch.zeros_like(w)
+        >>> add_penalty_grad([w], Penalty(l1=0.1, l2=0.01), batch_size=1)
+        >>> [round(g, 6) for g in w.grad.flatten().tolist()]
+        [0.12, -0.14]
+    """
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad or not penalty.active:
+        return
+    scale = 1.0 / (2.0 * batch_size) if penalty.half_mean else 1.0
+    grads: list[torch.Tensor] = [p.grad for p in with_grad if p.grad is not None]
+    if penalty.l1 > 0.0:
+        torch._foreach_add_(grads, torch._foreach_sign(with_grad), alpha=penalty.l1 * scale)
+    if penalty.l2 > 0.0:
+        torch._foreach_add_(grads, with_grad, alpha=2.0 * penalty.l2 * scale)

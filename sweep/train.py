@@ -18,7 +18,7 @@ from torch import nn
 
 from .metrics import weight_stats
 from .models import weight_matrices
-from .penalties import Penalty, penalty_value
+from .penalties import Penalty, add_penalty_grad
 from .reporting import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -104,9 +104,10 @@ def train_epoch(
     clip: float | None,
     generator: torch.Generator,
 ) -> Tensor:
-    """One pass over shuffled ``x``; returns [mean train loss (penalty included), mean grad norm].
+    """One pass over shuffled ``x``; returns [mean data loss of the steps, mean grad norm].
 
-    The gradient norm is measured before clipping. No host sync happens inside the loop.
+    Step: data loss → backward → + penalty gradient → gradient norm (before clipping) → clip →
+    optimizer step. No host sync happens inside the loop.
     """
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -114,20 +115,26 @@ def train_epoch(
     perm = torch.randperm(n, device=x.device, generator=generator)
     loss_sum = x.new_zeros((), dtype=torch.float32)
     norm_sum = x.new_zeros((), dtype=torch.float32)
-    max_norm = clip if clip is not None else math.inf
     steps = 0
     for start, stop in _batch_bounds(n, batch_size):
         idx = perm[start:stop]
         loss = F.cross_entropy(model(x[idx]), y[idx])
-        if penalty.active:
-            loss = loss + penalty_value(penalized, penalty, idx.shape[0])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm_sum += torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+        add_penalty_grad(penalized, penalty, stop - start)
+        norm_sum += _grad_norm(params, clip)
         optimizer.step()
         loss_sum += loss.detach()
         steps += 1
     return torch.stack([loss_sum, norm_sum]) / max(steps, 1)
+
+
+def _grad_norm(params: list[nn.Parameter], clip: float | None) -> Tensor:
+    """Total gradient norm before clipping; clips to ``clip`` when set."""
+    if clip is not None:
+        return torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads, foreach=True)
 
 
 def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:

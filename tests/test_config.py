@@ -121,7 +121,7 @@ def test_regularizer_weight_decay_overrides_the_optimizers() -> None:
         compose_config(["optimizer=adamw", "regularizer=weight_decay", "regularizer.weight_decay=0.003"])
     )
     assert app.optimizer.weight_decay == 0.01
-    model, optimizer, _ = build_run(app, load_splits(app.data, device=torch.device("cpu")))
+    _model, optimizer, _ = build_run(app, load_splits(app.data, device=torch.device("cpu")))
     assert optimizer.param_groups[0]["weight_decay"] == 0.003
 
 

@@ -220,3 +220,46 @@ def test_seeded_grid_visits_every_point_once() -> None:
             trial.number, 1.0
         )
     assert sorted(seen) == [(1, "x"), (1, "y"), (2, "x"), (2, "y")]
+
+
+def test_cached_composition_equals_a_fresh_one() -> None:
+    """A job config built from the cache plus the trial's values is what Hydra would compose."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf, open_dict
+
+    from hydra_plugins.regsweep_sweeper._compose_cache import CachingConfigLoader
+    from tests.helpers import CONF
+
+    def job_part(cfg: Any) -> dict[str, Any]:
+        out = OmegaConf.to_container(cfg, resolve=False)
+        assert isinstance(out, dict)
+        hydra = out.pop("hydra")
+        return {"job": out, "task": hydra["overrides"]["task"], "dirname": hydra["job"]["override_dirname"],
+                "choices": hydra["runtime"]["choices"]}  # fmt: skip
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        inner = GlobalHydra.instance().config_loader()
+        master = inner.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+        with open_dict(master):
+            master.hydra.overrides.hydra = []
+        cached = CachingConfigLoader(inner, {"regularizer.l1", "optimizer.lr", "trial.number"})
+        for number, (l1, lr) in enumerate([(1e-3, 0.1), (2e-5, 0.05), (0.5, 1e-4)]):
+            overrides = ["regularizer=l1", f"regularizer.l1={l1}", "trainer.epochs=3",
+                         f"optimizer.lr={lr}", f"trial.number={number}"]  # fmt: skip
+            fast = cached.load_sweep_config(master, overrides)
+            fresh = inner.load_sweep_config(master, overrides)
+            assert job_part(fast) == job_part(fresh)
+            assert fast.regularizer.l1 == l1 and fast.trial.number == number
+        assert len(cached._cache) == 1  # composed once for three trials
+        with pytest.raises(Exception, match=r"trial\.number"):
+            cached.load_sweep_config(master, ["regularizer=l1", "trial.number=abc"])
+
+
+def test_sqlite_connections_skip_fsync_in_wal_mode(tmp_path: Path) -> None:
+    storage = open_storage(resolve_storage_url("s.db", tmp_path))
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    with storage.engine.connect() as con:
+        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -118,8 +118,10 @@ def _check_values(
 _MISSING = object()
 
 
-def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext) -> None:
-    """Compose the job config for every group option the space can pick, and check every bound."""
+def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext) -> set[str]:
+    """Compose the job config for every group option the space can pick, and check every bound.
+
+    Returns the config groups of the job config (``regularizer``, ``data``, ...)."""
     problems: list[str] = []
     fixed = list(space.fixed)
     try:
@@ -152,3 +154,4 @@ def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraC
             _check_values(base, cond.params, bounds, problems)
     if problems:
         raise SweepConfigError(sorted(set(problems), key=problems.index))
+    return groups

@@ -12,9 +12,10 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
@@ -35,6 +36,7 @@ from sweep.optuna_link import (
 
 from ._budget import Tally, budget_count, is_budgeted
 from ._checks import SweepConfigError, check_settings, check_space
+from ._compose_cache import CachingConfigLoader
 from ._samplers import make_sampler
 from ._space import SearchSpace, SearchSpaceError, parse_search_space
 
@@ -74,8 +76,15 @@ class SweepRunner:
     ) -> None:
         self.config = config
         self.hydra_context = hydra_context
+        # Jobs are composed from a cached composition plus their searched values (see
+        # _compose_cache); the pre-flight checks use Hydra's own loader.
+        self.loader = CachingConfigLoader(hydra_context.config_loader)
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
+            hydra_context=HydraContext(
+                config_loader=cast(ConfigLoader, self.loader), callbacks=hydra_context.callbacks
+            ),
+            task_function=task_function,
+            config=config,
         )
 
     # ------------------------------------------------------------------ preparation
@@ -127,7 +136,8 @@ class SweepRunner:
         try:
             direction = check_settings(s)
             space = self._space(arguments)
-            check_space(space, config=self.config, hydra_context=self.hydra_context)
+            groups = check_space(space, config=self.config, hydra_context=self.hydra_context)
+            self.loader.value_keys = _value_keys(space, groups)
             study = self._open_study(space, direction)
         except (SweepConfigError, SearchSpaceError) as exc:
             print(f"[regsweep] {exc}", file=sys.stderr)
@@ -234,6 +244,13 @@ class SweepRunner:
                 _fail(study, trial, "interrupted", "sweep interrupted (Ctrl-C)")
             except Exception as exc:  # best effort while shutting down
                 log.warning("could not mark trial %d failed: %s", trial.number, exc)
+
+
+def _value_keys(space: SearchSpace, groups: set[str]) -> set[str]:
+    """Per-trial overrides applied onto a cached composition: searched values and the link."""
+    searched = [p for p in space.params] + [p for c in space.conditionals for p in c.params]
+    keys = {p.path for p in searched if not p.prefix and p.path not in groups and "@" not in p.path}
+    return keys | {"trial.storage", "trial.study", "trial.number", "metric"}
 
 
 def _fail(study: optuna.Study, trial: optuna.trial.Trial, reason: str, message: str) -> None:
