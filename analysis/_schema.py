@@ -1,9 +1,5 @@
-"""Names a regsweep study stores, as written in docs/trial-record.md.
-
-``sweep/record.py`` did not exist when this reader was written, so the names the reader needs
-are defined here; ``tests/analysis/test_schema.py`` checks they agree with ``sweep.record``
-whenever that module is importable.
-"""
+"""Names a regsweep study stores (docs/trial-record.md): the writer's constants from
+``sweep.record`` plus what only the reader needs (attribute types, families, strengths)."""
 
 from __future__ import annotations
 
@@ -24,28 +20,16 @@ __all__ = [
     "TRIAL_INT_ATTRS",
 ]
 
-# Study user attributes.
-STUDY_VERSION = "regsweep:version"
-STUDY_COMMAND = "regsweep:command"
-STUDY_SEARCH_SPACE = "regsweep:search_space"
-STUDY_METRIC = "regsweep:metric"
-STUDY_PRUNER = "regsweep:pruner"
-STUDY_N_TRIALS = "regsweep:n_trials"
-
-# Trial user attribute ``curves``: one list per key, one entry per epoch run.
-CURVE_KEYS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "lr",
-    "weight_l1",
-    "weight_l2",
-    "sparsity",
-    "sparsity_abs",
-    "grad_norm",
-    "epoch_seconds",
+from sweep.record import (
+    CURVE_KEYS,
+    NOT_BUDGETED,
+    STOP_REASONS,
+    STUDY_COMMAND,
+    STUDY_METRIC,
+    STUDY_N_TRIALS,
+    STUDY_PRUNER,
+    STUDY_SEARCH_SPACE,
+    STUDY_VERSION,
 )
 
 # Scalar trial user attributes.
@@ -64,18 +48,6 @@ TRIAL_FLOAT_ATTRS = (
     "run_seconds",
 )
 TRIAL_INT_ATTRS = ("best_epoch", "epochs_run", "epochs_max")
-
-STOP_REASONS = (
-    "completed",
-    "pruned",
-    "early_stopped",
-    "diverged",
-    "failed",
-    "interrupted",
-    "over_budget",
-)
-# Trials that ended for reasons outside the experiment: left out of result tables.
-NOT_BUDGETED = ("interrupted", "over_budget")
 
 # ``hparams``: effective strengths of the trial.
 HPARAM_KEYS = (
@@ -99,6 +71,7 @@ FAMILIES = (
     "weight_decay",
     "clip",
     "early_stop",
+    "l2_dropout",
     "cocktail",
 )
 
@@ -110,4 +83,5 @@ FAMILY_STRENGTH = {
     "weight_decay": "weight_decay",
     "clip": "clip",
     "dropout": "dropout",
+    "l2_dropout": "l2",
 }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,16 +10,6 @@ from torch import nn
 from sweep.models import build_model, weight_matrices
 from sweep.optim import build_optimizer, build_scheduler, param_groups
 from sweep.penalties import Penalty, penalty_value
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: threads only add contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 STEPS = 10
 BATCH = 16

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,16 +11,6 @@ from sweep.models import build_model, weight_matrices
 from sweep.optim import build_optimizer
 from sweep.penalties import Penalty, penalty_value
 from sweep.train import train_epoch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: threads only add contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 W = [[1.0, -2.0, 0.5], [-0.25, 3.0, 0.0]]  # Σ|w| = 6.75, Σw² = 14.3125
 V = [-1.5, 4.0]  # Σ|v| = 5.5, Σv² = 18.25

@@ -123,14 +123,16 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:  # type: ignore[no-unt
     raise AssertionError("condition not reached in time")
 
 
-def _running_with_values(db: Path) -> bool:
+def _running_with_values(db: Path, *, min_number: int = 0) -> bool:
+    """A trial numbered ``min_number`` or later is RUNNING and has reported an epoch."""
     if not db.exists():
         return False
     try:
         con = sqlite3.connect(db, timeout=5)
         rows = con.execute(
             "SELECT t.number FROM trials t JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
-            "WHERE t.state = 'RUNNING' AND t.number >= 1"
+            "WHERE t.state = 'RUNNING' AND t.number >= ?",
+            (min_number,),
         ).fetchall()
         con.close()
     except sqlite3.Error:
@@ -164,7 +166,7 @@ def test_resume_after_sigkill_reaches_the_exact_budget(tmp_path: Path, requeue: 
     proc = _start(args, tmp_path)
     db = tmp_path / "outputs" / "studies.db"
     try:
-        _wait_for(lambda: _running_with_values(db))
+        _wait_for(lambda: _running_with_values(db, min_number=1))
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -232,7 +234,7 @@ def test_ctrl_c_marks_running_trials_failed_and_exits_cleanly(tmp_path: Path) ->
     args = sweep_args("ctrlc", 3, "hydra.sweeper.pruner.name=none", epochs=60)
     proc = _start(args, tmp_path)
     db = tmp_path / "outputs" / "studies.db"
-    _wait_for(lambda: _running_with_values(db) or _any_running(db))
+    _wait_for(lambda: _running_with_values(db))
     os.killpg(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, out[-3000:]
@@ -241,21 +243,6 @@ def test_ctrl_c_marks_running_trials_failed_and_exits_cleanly(tmp_path: Path) ->
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     last = trials[-1]
     assert last.state == TrialState.FAIL and last.user_attrs["stop_reason"] == "interrupted"
-
-
-def _any_running(db: Path) -> bool:
-    if not db.exists():
-        return False
-    try:
-        con = sqlite3.connect(db, timeout=5)
-        rows = con.execute(
-            "SELECT t.number FROM trials t JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
-            "WHERE t.state = 'RUNNING'"
-        ).fetchall()
-        con.close()
-    except sqlite3.Error:
-        return False
-    return bool(rows)
 
 
 @pytest.fixture(scope="module")

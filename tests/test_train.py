@@ -17,16 +17,6 @@ from sweep.penalties import Penalty
 from sweep.run import run
 from sweep.train import EarlyStop, FitResult, TrainSettings, evaluate, fit, train_epoch
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: threads only add contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 CPU = torch.device("cpu")
 
 

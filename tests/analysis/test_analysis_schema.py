@@ -1,15 +1,18 @@
-"""The reader's names agree with the writer's (sweep/record.py) when that module exists."""
+"""The reader's extra names agree with what the job writes."""
 
 from __future__ import annotations
 
-import pytest
-
 from analysis import _schema
+from sweep.config import AppConfig
+from sweep.run import effective_hparams
 
 
-def test_names_agree_with_sweep_record() -> None:
-    record = pytest.importorskip("sweep.record")
-    shared = [n for n in _schema.__all__ if hasattr(record, n)]
-    assert "STUDY_METRIC" in shared and "CURVE_KEYS" in shared
-    for name in shared:
-        assert getattr(record, name) == getattr(_schema, name), name
+def test_hparam_keys_are_the_ones_a_run_stores() -> None:
+    assert set(_schema.HPARAM_KEYS) <= set(effective_hparams(AppConfig()))
+
+
+def test_families_are_the_regularizer_options() -> None:
+    from tests.helpers import CONF
+
+    options = {p.stem for p in (CONF / "regularizer").glob("*.yaml")}
+    assert set(_schema.FAMILIES) == options
