@@ -257,12 +257,6 @@ ERRORS: list[tuple[dict[str, Any], dict[str, Any] | None, tuple[str, ...], list[
         ["m=interval(0, 1)", "also fixed by m=3"],
     ),
     ({}, {"opt": {"sgd": {"m": [1, 2]}}}, ("opt=sgd",), ["m=[1,2]", "must be a scalar"]),
-    (
-        {"opt": "choice(sgd, adam)"},
-        {"opt": {"sgd": {"m": "interval(0, 1)"}, "adam": {"m": 0.9}}},
-        (),
-        ["m=0.9", "in conditional opt=adam clashes with interval(0, 1)"],
-    ),
 ]
 
 
@@ -316,9 +310,11 @@ def test_conditionals_with_a_real_study() -> None:
         trial = study.ask()
         values = space.suggest(trial)
         assert set(values) == _expected_paths(values)
-        assert values == trial.params
+        pinned = {k: v for k, v in values.items() if k == "opt.beta"}
+        assert {k: v for k, v in values.items() if k not in pinned} == trial.params
         if values["opt"] == "adam":
-            assert values["opt.beta"] == 0.9  # a plain value there is a one-choice categorical
+            assert values["opt.beta"] == 0.9  # a plain value there is pinned, not searched
+            assert "opt.beta" not in trial.params
         else:
             assert 0.0 <= values["opt.momentum"] <= 0.99
         seen.add(f"{values['regularizer']}/{values.get('model.dropout_kind')}")
@@ -440,3 +436,27 @@ def test_dataclasses_are_frozen() -> None:
     space = SearchSpace(params=(), conditionals=(Conditional("a", "b", ()),), fixed=())
     with pytest.raises(AttributeError):
         space.params = ()  # type: ignore[misc]
+
+
+def test_pinned_values_may_differ_per_option_and_are_not_optuna_params() -> None:
+    """A preset pins the same key to different values per option (000's L1 vs L2 arms)."""
+    space = parse_search_space(
+        {"reg": "choice(none, l1, l2)"},
+        {"reg": {"l1": {"r.l1": 0.01}, "l2": {"r.l1": 0.0, "r.l2": 0.01}, "none": {"r.l1": 0.0}}},
+    )
+    from hydra_plugins.regsweep_sweeper._samplers import make_sampler
+
+    study = optuna.create_study(sampler=make_sampler({"name": "grid", "seed": 0}, space))
+    seen = {}
+    for _ in range(3):
+        trial = study.ask()
+        values = space.suggest(trial)
+        assert trial.params == {"reg": values["reg"]}
+        seen[values["reg"]] = space.to_overrides(values)
+        optuna.load_study(study_name=study.study_name, storage=study._storage).tell(trial.number, 1.0)
+    assert seen == {
+        "none": ["reg=none", "r.l1=0.0"],
+        "l1": ["reg=l1", "r.l1=0.01"],
+        "l2": ["reg=l2", "r.l1=0.0", "r.l2=0.01"],
+    }
+    assert sorted(space.bounds()["r.l1"]) == [0.0, 0.01]

@@ -274,3 +274,33 @@ def test_bad_sweep_input_is_reported_before_any_trial(
     assert (
         len(trials) == 1 and trials[0].state == TrialState.COMPLETE
     )  # nothing lost, nothing added
+
+
+PRESETS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_experiment_preset_passes_the_sweepers_checks(tmp_path: Path, preset: str) -> None:
+    proc = run_cli(
+        ["-m", f"experiment={preset}", "data=digits", "hydra.sweeper.dry_run=true"], cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "search space checked" in proc.stdout
+    assert not (tmp_path / "outputs" / "studies.db").exists()  # a dry run stores nothing
+
+
+def test_notes000_preset_reproduces_l1_sparsity_against_l2(tmp_path: Path) -> None:
+    proc = run_cli(["-m", "experiment=notes000_l1_vs_l2", "trainer.epochs=8"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = {t.params["regularizer"]: t for t in load(tmp_path, "notes000_l1_vs_l2").trials}
+    assert sorted(trials) == ["l1", "l2", "none"]
+    hp = {name: t.user_attrs["hparams"] for name, t in trials.items()}
+    # Pinned per arm: the L1 arm has no L2 term and vice versa; 000's lambda = 0.01.
+    assert (hp["l1"]["l1"], hp["l1"]["l2"]) == (0.01, 0.0)
+    assert (hp["l2"]["l1"], hp["l2"]["l2"]) == (0.0, 0.01)
+    assert (hp["none"]["l1"], hp["none"]["l2"]) == (0.0, 0.0)
+    assert all(t.user_attrs["config"]["regularizer"]["apply_to"] == "all" for t in trials.values())
+    sparsity = {name: t.user_attrs["sparsity_best"] for name, t in trials.items()}
+    assert sparsity["l1"] > 10 * max(sparsity["l2"], 1e-3)

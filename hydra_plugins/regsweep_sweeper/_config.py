@@ -59,6 +59,7 @@ class SweeperConfig:
     heartbeat_interval: int = 10
     grace_period: int | None = None
     requeue_interrupted: bool = False
+    dry_run: bool = False
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     params: dict[str, Any] = field(default_factory=dict)

@@ -138,6 +138,9 @@ class SweepRunner:
             space = self._space(arguments)
             groups = check_space(space, config=self.config, hydra_context=self.hydra_context)
             self.loader.value_keys = _value_keys(space, groups)
+            if s["dry_run"]:
+                _print_space(space, direction)
+                return None
             study = self._open_study(space, direction)
         except (SweepConfigError, SearchSpaceError) as exc:
             print(f"[regsweep] {exc}", file=sys.stderr)
@@ -304,6 +307,20 @@ def _write_results(study: optuna.Study, sweep_dir: Path, tally: Tally) -> dict[s
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
     return results
+
+
+def _print_space(space: SearchSpace, direction: str) -> None:
+    """What a sweep would search (``hydra.sweeper.dry_run=true``): nothing is stored."""
+    s = space.as_dict()
+    print(f"[regsweep] search space checked ({direction}); no study was opened")
+    for path, expr in s["params"].items():
+        print(f"[regsweep]   {path}: {expr}")
+    for parent, options in s["conditional"].items():
+        for option, block in options.items():
+            for path, expr in block.items():
+                print(f"[regsweep]   {path}: {expr}   (when {parent}={option})")
+    for line in s["cli_overrides"]:
+        print(f"[regsweep]   fixed: {line}")
 
 
 def _print_summary(study: optuna.Study, tally: Tally, results: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ def _grid(space: SearchSpace) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
     params = list(space.params) + [p for c in space.conditionals for p in c.params]
     for p in params:
+        if p.pinned:
+            continue  # set in the job, not sampled
         d = p.distribution
         if isinstance(d, CategoricalDistribution):
             grid[p.path] = list(d.choices)

@@ -78,12 +78,16 @@ class Param:
         expr: The expression as written (``"tag(log, interval(1e-6, 1e-2))"``).
         distribution: The Optuna distribution the expression stands for.
         prefix: ``"+"`` or ``"++"`` when the override adds the key, else ``""``.
+        pinned: A plain value inside a conditional block: set in the job when its option is
+            picked, but never an Optuna parameter (so one path may be pinned to different
+            values under different options, and sampling is not spent on it).
     """
 
     path: str
     expr: str
     distribution: BaseDistribution
     prefix: str = ""
+    pinned: bool = False
 
     @property
     def key(self) -> str:
@@ -151,7 +155,8 @@ class SearchSpace:
         for p in self._all_params():
             d = p.distribution
             if isinstance(d, CategoricalDistribution):
-                out.setdefault(p.path, list(d.choices))
+                seen = out.setdefault(p.path, [])
+                seen.extend(c for c in d.choices if c not in seen)
             elif isinstance(d, (FloatDistribution, IntDistribution)):
                 low, high = out.get(p.path, [d.low, d.high])
                 out[p.path] = [min(low, d.low), max(high, d.high)]
@@ -191,7 +196,7 @@ def parse_search_space(
     Args:
         params: ``hydra.sweeper.params``: path → expression (or plain value: fixed).
         conditional: ``hydra.sweeper.conditional``: parent path → option → {path: expression}.
-            A plain value there is a one-choice categorical, set only when the option is.
+            A plain value there is pinned: set only when the option is, not searched.
         cli_overrides: The sweeper's command-line overrides. They win over YAML entries of the
             same path; a plain one fixes the path (and selects the conditionals of its value).
 
@@ -449,7 +454,7 @@ def _check_conditional_path(
             f"in {where} but also {other}: {known[p.path].expr}",
             "a path may appear in one place only (or under several options of one parent)",
         )
-    if p.path in known:
+    if p.path in known and not (p.pinned or known[p.path].pinned):
         try:
             optuna.distributions.check_distribution_compatibility(
                 known[p.path].distribution, p.distribution
@@ -482,11 +487,14 @@ def _as_param(item: Param | _Fixed) -> Param:
         )
     key, _, expr = item.line.partition("=")
     prefix = key[: len(key) - len(key.lstrip("+"))]
-    return Param(item.path, expr, CategoricalDistribution([value]), prefix)
+    return Param(item.path, expr, CategoricalDistribution([value]), prefix, pinned=True)
 
 
 def _suggest(trial: optuna.trial.BaseTrial, p: Param) -> Any:
     d = p.distribution
+    if p.pinned:
+        assert isinstance(d, CategoricalDistribution)
+        return d.choices[0]
     if isinstance(d, FloatDistribution):
         return trial.suggest_float(p.path, d.low, d.high, step=d.step, log=d.log)
     if isinstance(d, IntDistribution):
