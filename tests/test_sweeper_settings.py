@@ -263,3 +263,13 @@ def test_sqlite_connections_skip_fsync_in_wal_mode(tmp_path: Path) -> None:
     with storage.engine.connect() as con:
         assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_stored_command_masks_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hydra_plugins.regsweep_sweeper._impl import _command_line
+
+    monkeypatch.setattr(
+        "sys.argv",
+        ["/x/sweep/__main__.py", "-m", "hydra.sweeper.storage=postgresql://bob:s3cret@db:5432/s"],
+    )
+    assert _command_line() == "python -m sweep -m 'hydra.sweeper.storage=postgresql://bob:***@db:5432/s'"

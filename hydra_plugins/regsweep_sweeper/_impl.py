@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -53,7 +54,8 @@ def _version() -> str:
 
 
 def _command_line() -> str:
-    argv = list(sys.argv)
+    """The command as typed, with passwords in URLs masked (it is stored in the study)."""
+    argv = [re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", a) for a in sys.argv]
     if argv and argv[0].endswith("__main__.py"):
         argv[0:1] = ["python", "-m", Path(argv[0]).parent.name]
     return shlex.join(argv)
