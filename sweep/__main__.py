@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import AppConfig, ConfigError, register_configs, validate
 from .console import EpochTable
 from .data import DataError
-from .run import RunOutcome, run
+from .run import RunOutcome, objective_values, run
 
 log = logging.getLogger("sweep")
 GROUPS = ("data", "model", "regularizer", "optimizer", "scheduler", "experiment")
@@ -124,7 +124,10 @@ def _trial_job(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
         "early_stopped": TrialState.COMPLETE,
         "pruned": TrialState.PRUNED,
     }.get(outcome.fit.stop_reason, TrialState.FAIL)
-    handle.finish(state, outcome.objective)
+    if len(app.objectives) > 1:
+        handle.finish(state, objective_values(outcome.summary, app.objectives))
+    else:
+        handle.finish(state, outcome.objective)
     _write_metrics(out_dir, {**outcome.summary, "choices": choices, "trial": handle.number})
     log.info(
         "trial %d: %s, objective %s", handle.number, outcome.fit.stop_reason, outcome.objective

@@ -15,6 +15,7 @@ __all__ = [
     "ACTIVATIONS",
     "DATASETS",
     "NORMALIZATIONS",
+    "OBJECTIVES",
     "OPTIMIZERS",
     "PENALTY_SCALES",
     "SCHEDULERS",
@@ -41,6 +42,8 @@ SCHEDULERS = ("none", "step", "cosine")
 PENALTY_SCALES = ("plain", "half_mean")
 PENALTY_TARGETS = ("weights", "all")
 MONITORS = ("val_loss", "val_acc")
+# What a study can optimize; each is read at the best epoch.
+OBJECTIVES = ("val_acc", "val_loss", "gap_acc", "gap_loss", "sparsity")
 
 
 class ConfigError(ValueError):
@@ -175,6 +178,7 @@ class AppConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     trial: TrialLink = field(default_factory=TrialLink)
     metric: str = "val_acc"
+    objectives: list[str] = field(default_factory=list)
 
 
 def register_configs() -> None:
@@ -326,7 +330,9 @@ def validate(cfg: AppConfig) -> AppConfig:
     _check_optimizer(c, cfg.optimizer)
     _check_scheduler(c, cfg.scheduler)
     _check_trainer(c, cfg.trainer)
-    c.choice("metric", cfg.metric, ("val_acc", "val_loss", "gap_acc", "gap_loss"))
+    c.choice("metric", cfg.metric, OBJECTIVES)
+    for i, objective in enumerate(cfg.objectives):
+        c.choice(f"objectives[{i}]", objective, OBJECTIVES)
     if c.problems:
         raise ConfigError(c.problems)
     return cfg

@@ -241,25 +241,32 @@ class TrialHandle:
     def number(self) -> int:
         return self.trial.number
 
+    @property
+    def multi_objective(self) -> bool:
+        """Optuna cannot report or prune in multi-objective studies: both are skipped."""
+        return len(self.study.directions) > 1
+
     def report(self, value: float, step: int) -> None:
         """Report the metric of epoch ``step``; NaN is skipped (the pruner cannot rank it)."""
-        if math.isfinite(value):
+        if math.isfinite(value) and not self.multi_objective:
             self.trial.report(value, step)
 
     def should_prune(self) -> bool:
-        return self.trial.should_prune()
+        return False if self.multi_objective else self.trial.should_prune()
 
     def record(self, attrs: Mapping[str, Any]) -> None:
         """Store result attributes (JSON values; non-finite floats become null outside curves)."""
         safe = {k: _json_safe(v, keep_nan=k == "curves") for k, v in attrs.items()}
         _write_user_attrs(self.study._storage, self.trial._trial_id, safe)
 
-    def finish(self, state: TrialState, value: float | None = None) -> None:
-        """Tell the study how the trial ended; a non-finite value is stored as FAIL."""
-        if state == TrialState.COMPLETE and (value is None or not math.isfinite(value)):
-            state, value = TrialState.FAIL, None
-        values = value if state == TrialState.COMPLETE else None
-        self.study.tell(self.trial, values=values, state=state, skip_if_finished=True)
+    def finish(self, state: TrialState, value: float | list[float] | None = None) -> None:
+        """Tell the study how the trial ended (one value, or one per objective); a missing or
+        non-finite value is stored as FAIL."""
+        values = [value] if isinstance(value, float | int) else value
+        if state == TrialState.COMPLETE and (not values or not all(map(math.isfinite, values))):
+            state = TrialState.FAIL
+        told = values if state == TrialState.COMPLETE else None
+        self.study.tell(self.trial, values=told, state=state, skip_if_finished=True)
 
     def is_running(self) -> bool:
         frozen = self.study._storage.get_trial(self.trial._trial_id)

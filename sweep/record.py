@@ -12,6 +12,7 @@ __all__ = [
     "STUDY_COMMAND",
     "STUDY_METRIC",
     "STUDY_N_TRIALS",
+    "STUDY_OBJECTIVES",
     "STUDY_PRUNER",
     "STUDY_SEARCH_SPACE",
     "STUDY_VERSION",
@@ -21,6 +22,7 @@ STUDY_VERSION = "regsweep:version"
 STUDY_COMMAND = "regsweep:command"
 STUDY_SEARCH_SPACE = "regsweep:search_space"
 STUDY_METRIC = "regsweep:metric"
+STUDY_OBJECTIVES = "regsweep:objectives"
 STUDY_PRUNER = "regsweep:pruner"
 STUDY_N_TRIALS = "regsweep:n_trials"
 

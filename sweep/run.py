@@ -21,7 +21,24 @@ from .record import CURVE_KEYS
 from .reporting import Reporter
 from .train import EarlyStop, FitResult, TrainSettings, fit
 
-__all__ = ["RunOutcome", "effective_hparams", "resolve_device", "run", "train_settings"]
+__all__ = [
+    "OBJECTIVE_KEYS",
+    "RunOutcome",
+    "effective_hparams",
+    "objective_values",
+    "resolve_device",
+    "run",
+    "train_settings",
+]
+
+# Each objective a study can optimize, as the summary stores it (at the best epoch).
+OBJECTIVE_KEYS = {
+    "val_acc": "best_val_acc",
+    "val_loss": "best_val_loss",
+    "gap_acc": "gap_acc_best",
+    "gap_loss": "gap_loss_best",
+    "sparsity": "sparsity_best",
+}
 
 
 @dataclass
@@ -174,6 +191,11 @@ def summarize(result: FitResult, cfg: AppConfig, device: torch.device) -> dict[s
         "hparams": effective_hparams(cfg),
         "objective": metric_curve[b] if metric_curve and b >= 0 else float("nan"),
     }
+
+
+def objective_values(summary: dict[str, Any], objectives: list[str]) -> list[float]:
+    """The values of a multi-objective trial, in the order of ``objectives``."""
+    return [float(summary[OBJECTIVE_KEYS[o]]) for o in objectives]
 
 
 def config_dict(cfg: AppConfig) -> dict[str, Any]:

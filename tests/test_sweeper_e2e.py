@@ -304,3 +304,27 @@ def test_notes000_preset_reproduces_l1_sparsity_against_l2(tmp_path: Path) -> No
     assert all(t.user_attrs["config"]["regularizer"]["apply_to"] == "all" for t in trials.values())
     sparsity = {name: t.user_attrs["sparsity_best"] for name, t in trials.items()}
     assert sparsity["l1"] > 10 * max(sparsity["l2"], 1e-3)
+
+
+def test_multi_objective_study_trades_accuracy_against_sparsity(tmp_path: Path) -> None:
+    proc = run_cli(
+        sweep_args(
+            "pareto", 4,
+            "hydra.sweeper.objectives=[val_acc,sparsity]",
+            "hydra.sweeper.sampler.name=nsga2",
+            "regularizer=l1",
+            "regularizer.l1=tag(log, interval(1e-5, 1e-1))",
+        ),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pruning is off" in proc.stdout
+    study = load(tmp_path, "pareto")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MAXIMIZE"]
+    assert study.user_attrs["regsweep:objectives"] == ["val_acc", "sparsity"]
+    for t in study.trials:
+        assert t.state == TrialState.COMPLETE
+        assert t.values == [t.user_attrs["best_val_acc"], t.user_attrs["sparsity_best"]]
+        assert t.intermediate_values == {}  # Optuna cannot report with several objectives
+    results = (tmp_path / "outputs/sweeps/pareto/optimization_results.yaml").read_text()
+    assert "pareto_front" in results

@@ -41,8 +41,18 @@ def settings(**overrides: Any) -> dict[str, Any]:
     ],
 )
 def test_direction_follows_the_metric(metric: str, direction: str) -> None:
-    assert check_settings(settings(metric=metric)) == direction
-    assert check_settings(settings(metric=metric, direction="maximize")) == "maximize"
+    assert check_settings(settings(metric=metric)) == [direction]
+    assert check_settings(settings(metric=metric, direction="maximize")) == ["maximize"]
+
+
+def test_objectives_make_a_multi_objective_study() -> None:
+    two = ["val_acc", "sparsity"]
+    assert check_settings(settings(objectives=two)) == ["maximize", "maximize"]
+    assert check_settings(settings(objectives=["val_acc", "gap_acc"])) == ["maximize", "minimize"]
+    assert check_settings(settings(objectives=two, direction=["auto", "minimize"])) == [
+        "maximize",
+        "minimize",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -55,6 +65,16 @@ def test_direction_follows_the_metric(metric: str, direction: str) -> None:
         ({"max_failure_rate": 1.5}, "hydra.sweeper.max_failure_rate=1.5: allowed [0, 1]"),
         ({"heartbeat_interval": 0}, "hydra.sweeper.heartbeat_interval=0"),
         ({"sampler": {"name": "bayes"}}, "hydra.sweeper.sampler.name='bayes': allowed tpe, random"),
+        ({"objectives": ["val_acc"]}, "allowed two or more objectives"),
+        ({"objectives": ["val_acc", "l1"]}, "hydra.sweeper.objectives='l1': allowed val_acc"),
+        (
+            {"objectives": ["val_acc", "sparsity"], "direction": ["maximize"]},
+            "allowed one of auto, maximize, minimize per objective (2",
+        ),
+        (
+            {"objectives": ["val_acc", "sparsity"], "sampler": {"name": "cmaes"}},
+            "allowed for one objective only",
+        ),
         ({"pruner": {"name": "asha"}}, "hydra.sweeper.pruner.name='asha': allowed none, median"),
     ],
 )
@@ -272,4 +292,7 @@ def test_stored_command_masks_passwords(monkeypatch: pytest.MonkeyPatch) -> None
         "sys.argv",
         ["/x/sweep/__main__.py", "-m", "hydra.sweeper.storage=postgresql://bob:s3cret@db:5432/s"],
     )
-    assert _command_line() == "python -m sweep -m 'hydra.sweeper.storage=postgresql://bob:***@db:5432/s'"
+    assert (
+        _command_line()
+        == "python -m sweep -m 'hydra.sweeper.storage=postgresql://bob:***@db:5432/s'"
+    )

@@ -78,9 +78,11 @@ class Tally:
         pruned = sum(1 for t in counted if t.state == TrialState.PRUNED)
         failed = sum(1 for t in counted if t.state == TrialState.FAIL)
         best = "—"
-        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        if complete:
-            b = study.best_trial
-            if b.value is not None and math.isfinite(b.value):
-                best = f"{b.value:.4f} (trial {b.number})"
+        if any(t.state == TrialState.COMPLETE and t.values for t in trials):
+            if len(study.directions) > 1:
+                best = f"Pareto front of {len(study.best_trials)} trial(s)"
+            else:
+                b = study.best_trial
+                if b.value is not None and math.isfinite(b.value):
+                    best = f"{b.value:.4f} (trial {b.number})"
         return f"{done}/{self.n_trials} done, {pruned} pruned, {failed} failed, best {best}"

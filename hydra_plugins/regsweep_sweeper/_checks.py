@@ -29,6 +29,7 @@ METRICS = {
     "val_loss": "minimize",
     "gap_acc": "minimize",
     "gap_loss": "minimize",
+    "sparsity": "maximize",
 }
 
 
@@ -41,34 +42,58 @@ class SweepConfigError(ValueError):
         super().__init__(f"the sweep was not started ({len(problems)} problem(s)):\n{body}")
 
 
-def check_settings(s: Mapping[str, Any]) -> str:
-    """Validate ``hydra.sweeper.*``; return the study direction."""
+def check_settings(s: Mapping[str, Any]) -> list[str]:
+    """Validate ``hydra.sweeper.*``; return the study's directions (one per objective)."""
     problems: list[str] = []
-    metric = s["metric"]
-    if metric not in METRICS:
-        problems.append(f"hydra.sweeper.metric={metric!r}: allowed " + ", ".join(METRICS))
-    direction = s["direction"]
-    if direction not in ("auto", "maximize", "minimize"):
-        problems.append(f"hydra.sweeper.direction={direction!r}: allowed auto, maximize, minimize")
-    if int(s["n_trials"]) < 1:
-        problems.append(f"hydra.sweeper.n_trials={s['n_trials']!r}: allowed an integer >= 1")
-    if int(s["n_jobs"]) < 1:
-        problems.append(f"hydra.sweeper.n_jobs={s['n_jobs']!r}: allowed an integer >= 1")
+    objectives = list(s.get("objectives") or [])
+    key = "hydra.sweeper.objectives" if objectives else "hydra.sweeper.metric"
+    metrics = objectives or [s["metric"]]
+    if len(objectives) == 1:
+        problems.append(
+            f"hydra.sweeper.objectives={objectives}: allowed two or more objectives "
+            "(for one, set hydra.sweeper.metric)"
+        )
+    for m in metrics:
+        if m not in METRICS:
+            problems.append(f"{key}={m!r}: allowed " + ", ".join(METRICS))
+    directions = _directions(s["direction"], metrics, problems)
+    for name, rule in (("n_trials", 1), ("n_jobs", 1), ("heartbeat_interval", 1)):
+        if int(s[name]) < rule:
+            problems.append(f"hydra.sweeper.{name}={s[name]!r}: allowed an integer >= {rule}")
     if not 0.0 <= float(s["max_failure_rate"]) <= 1.0:
         problems.append(f"hydra.sweeper.max_failure_rate={s['max_failure_rate']!r}: allowed [0, 1]")
-    if int(s["heartbeat_interval"]) < 1:
-        problems.append(
-            f"hydra.sweeper.heartbeat_interval={s['heartbeat_interval']!r}: allowed >= 1 s"
-        )
     sampler = s["sampler"].get("name")
     if sampler not in SAMPLERS:
         problems.append(f"hydra.sweeper.sampler.name={sampler!r}: allowed " + ", ".join(SAMPLERS))
+    elif sampler == "cmaes" and len(metrics) > 1:
+        problems.append(
+            "hydra.sweeper.sampler.name='cmaes': allowed for one objective only; "
+            "a multi-objective study needs tpe, nsga2, random, gp, grid or qmc"
+        )
     pruner = s["pruner"].get("name")
     if pruner not in PRUNERS:
         problems.append(f"hydra.sweeper.pruner.name={pruner!r}: allowed " + ", ".join(PRUNERS))
     if problems:
         raise SweepConfigError(problems)
-    return METRICS[metric] if direction == "auto" else str(direction)
+    return directions
+
+
+def _directions(direction: Any, metrics: list[str], problems: list[str]) -> list[str]:
+    allowed = ("maximize", "minimize")
+    if isinstance(direction, str):
+        if direction != "auto" and direction not in allowed:
+            problems.append(f"hydra.sweeper.direction={direction!r}: allowed auto, maximize, minimize")
+        if direction == "auto" or direction not in allowed:
+            return [METRICS.get(m, "maximize") for m in metrics]
+        return [direction] * len(metrics)
+    given = [str(d) for d in direction]
+    if len(given) != len(metrics) or any(d not in (*allowed, "auto") for d in given):
+        problems.append(
+            f"hydra.sweeper.direction={given}: allowed one of auto, maximize, minimize per "
+            f"objective ({len(metrics)}: {metrics})"
+        )
+        return [METRICS.get(m, "maximize") for m in metrics]
+    return [METRICS.get(m, "maximize") if d == "auto" else d for d, m in zip(given, metrics, strict=True)]
 
 
 def _compose(hydra_context: HydraContext, config: DictConfig, overrides: list[str]) -> DictConfig:

@@ -12,7 +12,8 @@ __all__ = ["PrunerConfig", "SamplerConfig", "SweeperConfig"]
 
 @dataclass
 class SamplerConfig:
-    """``tpe``, ``random``, ``grid``, ``cmaes``, ``gp`` or ``qmc``; ``seed`` makes it repeatable."""
+    """``tpe``, ``random``, ``grid``, ``cmaes``, ``gp``, ``qmc`` or ``nsga2`` (multi-objective);
+    ``seed`` makes it repeatable."""
 
     name: str = "tpe"
     seed: int | None = None
@@ -51,8 +52,9 @@ class SweeperConfig:
     _target_: str = "hydra_plugins.regsweep_sweeper.sweeper.RegsweepSweeper"
     storage: str = "sqlite:///outputs/studies.db"
     study_name: str = "regsweep-default"
-    direction: str = "auto"
+    direction: Any = "auto"  # auto, maximize, minimize, or one per objective
     metric: str = "val_acc"
+    objectives: list[str] = field(default_factory=list)  # two or more: a multi-objective study
     n_trials: int = 40
     n_jobs: int = 1
     max_failure_rate: float = 0.5

@@ -97,7 +97,7 @@ class SweepRunner:
             s.get("params") or {}, s.get("conditional") or {}, list(arguments)
         )
 
-    def _open_study(self, space: SearchSpace, direction: str) -> optuna.Study:
+    def _open_study(self, space: SearchSpace, directions: list[str]) -> optuna.Study:
         s = self.settings
         url = resolve_storage_url(str(s["storage"]))
         self.storage_url = url
@@ -105,19 +105,27 @@ class SweepRunner:
             url, heartbeat_interval=int(s["heartbeat_interval"]), grace_period=s.get("grace_period")
         )
         pruner_spec = dict(s["pruner"])
+        if len(directions) > 1 and pruner_spec.get("name") != "none":
+            print(
+                f"[regsweep] multi-objective study ({', '.join(self.metrics)}): pruning is off — "
+                "Optuna cannot prune trials with several objectives; every trial runs to its end"
+            )
+            pruner_spec = {"name": "none", "why": "multi-objective"}
         study = optuna.create_study(
             study_name=str(s["study_name"]),
             storage=storage,
             sampler=make_sampler(dict(s["sampler"]), space),
             pruner=make_pruner(pruner_spec),
-            direction=StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE,
+            directions=[StudyDirection[d.upper()] for d in directions],
             load_if_exists=True,
         )
-        if study.direction.name.lower() != direction:
+        stored = [d.name.lower() for d in study.directions]
+        if stored != directions:
             raise SweepConfigError(
                 [
-                    f"hydra.sweeper.direction={direction!r}: study {study.study_name!r} already "
-                    f"exists with direction {study.direction.name.lower()}; use another study_name"
+                    f"hydra.sweeper.direction: the objectives {self.metrics} need {directions}, "
+                    f"but study {study.study_name!r} already exists with {stored}; "
+                    "use another study_name"
                 ]
             )
         attrs = study.user_attrs
@@ -125,7 +133,8 @@ class SweepRunner:
             study.set_user_attr(record.STUDY_COMMAND, _command_line())
         study.set_user_attr(record.STUDY_VERSION, _version())
         study.set_user_attr(record.STUDY_SEARCH_SPACE, space.as_dict())
-        study.set_user_attr(record.STUDY_METRIC, str(s["metric"]))
+        study.set_user_attr(record.STUDY_METRIC, self.metrics[0])
+        study.set_user_attr(record.STUDY_OBJECTIVES, self.metrics)
         study.set_user_attr(record.STUDY_PRUNER, pruner_spec)
         study.set_user_attr(record.STUDY_N_TRIALS, int(s["n_trials"]))
         return study
@@ -136,14 +145,15 @@ class SweepRunner:
         assert self.config is not None and self.launcher is not None
         s = self.settings
         try:
-            direction = check_settings(s)
+            directions = check_settings(s)
+            self.metrics = list(s.get("objectives") or []) or [str(s["metric"])]
             space = self._space(arguments)
             groups = check_space(space, config=self.config, hydra_context=self.hydra_context)
             self.loader.value_keys = _value_keys(space, groups)
             if s["dry_run"]:
-                _print_space(space, direction)
+                _print_space(space, directions)
                 return None
-            study = self._open_study(space, direction)
+            study = self._open_study(space, directions)
         except (SweepConfigError, SearchSpaceError) as exc:
             print(f"[regsweep] {exc}", file=sys.stderr)
             sys.exit(2)
@@ -192,8 +202,10 @@ class SweepRunner:
         common = [
             f"trial.storage={self.storage_url}",
             f"trial.study={study.study_name}",
-            f"metric={s['metric']}",
+            f"metric={self.metrics[0]}",
         ]
+        if len(self.metrics) > 1:
+            common.append(f"objectives=[{','.join(self.metrics)}]")
         while not tally.failure_rate_exceeded:
             batch = self._ask_batch(study, space, tally, n_jobs)
             if not batch:
@@ -295,13 +307,19 @@ def _write_results(study: optuna.Study, sweep_dir: Path, tally: Tally) -> dict[s
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     results: dict[str, Any] = {
         "name": study.study_name,
-        "direction": study.direction.name.lower(),
+        "directions": [d.name.lower() for d in study.directions],
         "n_trials": tally.n_trials,
         "counts": counts,
         "this_run": tally.as_dict(),
     }
-    completed = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    if completed:
+    if not any(t.state == TrialState.COMPLETE and t.values for t in trials):
+        pass
+    elif len(study.directions) > 1:
+        results["pareto_front"] = [
+            {"trial": t.number, "values": [float(v) for v in t.values], "params": dict(t.params)}
+            for t in study.best_trials
+        ]
+    else:
         best = study.best_trial
         results["best_trial"] = best.number
         results["best_value"] = float(best.value) if best.value is not None else math.nan
@@ -311,10 +329,10 @@ def _write_results(study: optuna.Study, sweep_dir: Path, tally: Tally) -> dict[s
     return results
 
 
-def _print_space(space: SearchSpace, direction: str) -> None:
+def _print_space(space: SearchSpace, directions: list[str]) -> None:
     """What a sweep would search (``hydra.sweeper.dry_run=true``): nothing is stored."""
     s = space.as_dict()
-    print(f"[regsweep] search space checked ({direction}); no study was opened")
+    print(f"[regsweep] search space checked ({', '.join(directions)}); no study was opened")
     for path, expr in s["params"].items():
         print(f"[regsweep]   {path}: {expr}")
     for parent, options in s["conditional"].items():
@@ -331,6 +349,9 @@ def _print_summary(study: optuna.Study, tally: Tally, results: dict[str, Any]) -
         print(f"[regsweep] best trial {results['best_trial']}: value {results['best_value']:.6g}")
         for key, value in results["best_params"].items():
             print(f"[regsweep]   {key} = {value}")
+    for entry in results.get("pareto_front", []):
+        values = ", ".join(f"{v:.4g}" for v in entry["values"])
+        print(f"[regsweep] Pareto front: trial {entry['trial']} ({values})")
 
 
 __all__ = ["SweepRunner", "is_budgeted"]

@@ -13,7 +13,7 @@ from ._space import SearchSpace
 
 __all__ = ["SAMPLERS", "SeedPerTrial", "make_sampler"]
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
 
 
 def _grid(space: SearchSpace) -> dict[str, list[Any]]:
@@ -117,4 +117,6 @@ def _make(
         return s.GPSampler(seed=seed, n_startup_trials=int(spec.get("n_startup_trials", 10)))
     if name == "qmc":
         return s.QMCSampler(seed=seed)
+    if name == "nsga2":
+        return s.NSGAIISampler(seed=seed)
     raise ValueError(f"hydra.sweeper.sampler.name={name!r}: allowed " + ", ".join(SAMPLERS))
