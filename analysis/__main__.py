@@ -22,10 +22,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help=f"storage URL or file path (SQLite .db, journal .log/.jsonl); "
                         f"default {DEFAULT_STORAGE} under the current directory")  # fmt: skip
-    p.add_argument("--study", default=None,
-                   help="study name; default the study whose latest trial started last")
-    p.add_argument("--out", default=None,
-                   help="report directory; default outputs/reports/<study>")
+    p.add_argument(
+        "--study",
+        default=None,
+        help="study name; default the study whose latest trial started last",
+    )
+    p.add_argument("--out", default=None, help="report directory; default outputs/reports/<study>")
     return p
 
 

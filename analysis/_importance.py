@@ -87,14 +87,17 @@ def param_importances(
         n = len(study.get_trials(deepcopy=False))
         params = _varying_params(study)
         if n < 2 or not params:
-            notes.append(f"importance for {target} skipped: {n} usable completed trials, "
-                         f"{len(params)} varying parameters (need ≥ 2 and ≥ 1)")
+            notes.append(
+                f"importance for {target} skipped: {n} usable completed trials, "
+                f"{len(params)} varying parameters (need ≥ 2 and ≥ 1)"
+            )
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 scores = optuna.importance.get_param_importances(
-                    study, evaluator=evaluator_factory(), params=params)
+                    study, evaluator=evaluator_factory(), params=params
+                )
         except (RuntimeError, ValueError) as exc:
             notes.append(f"importance for {target} skipped: {exc}")
             continue

@@ -65,8 +65,9 @@ class Grid:
         return list(self.axes.flat)
 
 
-def title_height(title: str, note: str, width_in: float, *, size: float = 12.0,
-                 note_size: float = 9.0) -> float:
+def title_height(
+    title: str, note: str, width_in: float, *, size: float = 12.0, note_size: float = 9.0
+) -> float:
     """Inches that :func:`add_titles` needs above the panels."""
     lines = len(wrap(title, width_in, size)) * size * 1.35
     if note:
@@ -74,8 +75,9 @@ def title_height(title: str, note: str, width_in: float, *, size: float = 12.0,
     return lines / 72 + 0.2
 
 
-def add_titles(fig: Figure, title: str, note: str = "", *, size: float = 12.0,
-               note_size: float = 9.0) -> None:
+def add_titles(
+    fig: Figure, title: str, note: str = "", *, size: float = 12.0, note_size: float = 9.0
+) -> None:
     """A wrapped suptitle and, below it, a smaller wrapped note (e.g. what grey lines mean)."""
     width_in, height_in = fig.get_size_inches()
     usable = width_in - 0.3

@@ -154,9 +154,7 @@ def _split_metric(key: str) -> tuple[str, str]:
     return "other", key
 
 
-def curves_frame(
-    trials: Sequence[FrozenTrial], *, objective: str = "objective"
-) -> pd.DataFrame:
+def curves_frame(trials: Sequence[FrozenTrial], *, objective: str = "objective") -> pd.DataFrame:
     """Long-format curves: columns ``trial, epoch, split, metric, value``.
 
     ``train_loss`` becomes split ``train``/metric ``loss``; per-model series (``lr``,
@@ -179,8 +177,14 @@ def curves_frame(
             vals = np.fromiter(t.intermediate_values.values(), dtype=float)
             parts.append((np.full(len(steps), t.number), steps, "intermediate", objective, vals))
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=d) for c, d in zip(
-            CURVE_COLUMNS, ("int64", "int64", "object", "object", "float64"), strict=True)})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=d)
+                for c, d in zip(
+                    CURVE_COLUMNS, ("int64", "int64", "object", "object", "float64"), strict=True
+                )
+            }
+        )
     sizes = [len(p[1]) for p in parts]
     return pd.DataFrame({
         "trial": np.concatenate([p[0] for p in parts]).astype("int64"),

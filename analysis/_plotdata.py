@@ -116,8 +116,9 @@ def _param_bins(values: pd.Series, n_bins: int) -> tuple[pd.Series, pd.Series]:
     return labels, codes
 
 
-def _heatmap_params(done: pd.DataFrame, importance: Mapping[str, float] | None
-                    ) -> tuple[str, str] | None:
+def _heatmap_params(
+    done: pd.DataFrame, importance: Mapping[str, float] | None
+) -> tuple[str, str] | None:
     """The best-ranked pair of parameters that both vary over the trials that set both."""
     cols = [c for c in done.columns if c.startswith("params_") and done[c].nunique() >= 2]
     imp = importance or {}
@@ -134,7 +135,11 @@ def _heatmap_params(done: pd.DataFrame, importance: Mapping[str, float] | None
 
 
 def heatmap_data(
-    trials: pd.DataFrame, x: str | None = None, y: str | None = None, *, n_bins: int = 5,
+    trials: pd.DataFrame,
+    x: str | None = None,
+    y: str | None = None,
+    *,
+    n_bins: int = 5,
     importance: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Mean validation accuracy over two searched parameters (binned), as a pivot table.

@@ -105,9 +105,13 @@ def _strength_panels(data: pd.DataFrame, y: str, *, ylabel: str, title: str, not
 def plot_gap_vs_strength(data: pd.DataFrame) -> Figure:
     """Accuracy gap vs λ: one log-x panel per strength that varies, colour = family."""
     fig = _strength_panels(
-        data, "gap", ylabel=GAP_LABEL, title="Generalization gap vs regularization strength",
+        data,
+        "gap",
+        ylabel=GAP_LABEL,
+        title="Generalization gap vs regularization strength",
         note="one panel per λ that varies; a trial appears in each panel whose λ it set > 0",
-        empty="no λ (l1, l2, elastic, weight_decay, clip) varies over the completed trials")
+        empty="no λ (l1, l2, elastic, weight_decay, clip) varies over the completed trials",
+    )
     for ax in fig.axes:
         if ax.collections:
             ax.axhline(0.0, color="0.3", lw=0.8, ls=":")
@@ -117,9 +121,13 @@ def plot_gap_vs_strength(data: pd.DataFrame) -> Figure:
 def plot_sparsity(data: pd.DataFrame) -> Figure:
     """Sparsity at the best epoch vs the L1 and the L2 λ (log x), colour = family."""
     return _strength_panels(
-        data, "sparsity", ylabel=SPARSITY_LABEL, title="Sparsity vs λ: L1 vs L2 penalty",
+        data,
+        "sparsity",
+        ylabel=SPARSITY_LABEL,
+        title="Sparsity vs λ: L1 vs L2 penalty",
         note="sparsity at the best epoch; a trial with both penalties appears in both panels",
-        empty="no completed trial with an L1 or L2 λ that varies")
+        empty="no completed trial with an L1 or L2 λ that varies",
+    )
 
 
 def _median_line(ax: Axes, data: pd.DataFrame, y: str) -> None:
@@ -139,8 +147,15 @@ def plot_dropout(data: pd.DataFrame) -> Figure:
         if data.empty:
             no_data(ax, "no completed trial with dropout p > 0")
         else:
-            ax.scatter(data["dropout"], data[y], s=22, alpha=0.7, color="tab:blue",
-                       label="trials", zorder=3)
+            ax.scatter(
+                data["dropout"],
+                data[y],
+                s=22,
+                alpha=0.7,
+                color="tab:blue",
+                label="trials",
+                zorder=3,
+            )
             _median_line(ax, data, y)
         ax.set_xlabel("dropout probability p")
         ax.set_ylabel(label)
@@ -199,9 +214,14 @@ def plot_best_curves(data: pd.DataFrame) -> Figure:
         for (role, split), line in sub.groupby(["role", "split"], sort=True):
             best = role == "best"
             style = "-" if best else {"train": ":", "val": "--"}[split]
-            ax.plot(line["epoch"], line["loss"], color=colors[split] if best else "0.45",
-                    ls=style, lw=1.6 if best else 1.2,
-                    label=f"{split} ({'trial ' + str(line['trial'].iloc[0]) if best else role})")
+            ax.plot(
+                line["epoch"],
+                line["loss"],
+                color=colors[split] if best else "0.45",
+                ls=style,
+                lw=1.6 if best else 1.2,
+                label=f"{split} ({'trial ' + str(line['trial'].iloc[0]) if best else role})",
+            )
         ax.set_title(family, fontsize=11)
         ax.set_xlabel("epoch")
         ax.set_ylabel("data loss (nats)")
@@ -224,18 +244,37 @@ def plot_history(data: pd.DataFrame, *, metric: str = "objective") -> Figure:
     for state, marker, color in _HISTORY_MARKS:
         sub = valued[valued["state"] == state]
         if not sub.empty:
-            ax.scatter(sub["trial"], sub["value"], marker=marker, s=18, color=color,
-                       alpha=0.75, label=f"{state.lower()} ({len(sub)})")
+            ax.scatter(
+                sub["trial"],
+                sub["value"],
+                marker=marker,
+                s=18,
+                color=color,
+                alpha=0.75,
+                label=f"{state.lower()} ({len(sub)})",
+            )
     best = valued.dropna(subset=["best_so_far"]) if not valued.empty else valued
     if not best.empty:
-        ax.plot(best["trial"], best["best_so_far"], drawstyle="steps-post", color="black",
-                lw=1.5, label="best so far")
+        ax.plot(
+            best["trial"],
+            best["best_so_far"],
+            drawstyle="steps-post",
+            color="black",
+            lw=1.5,
+            label="best so far",
+        )
     failed = data[data["state"] == "FAIL"] if not data.empty else data
     if not failed.empty:
         ax.autoscale_view()
         lo, hi = ax.get_ylim() if not valued.empty else (0.0, 1.0)
-        ax.scatter(failed["trial"], [lo + 0.03 * (hi - lo)] * len(failed), marker="v", s=22,
-                   color="0.25", label=f"failed ({len(failed)}, no value)")
+        ax.scatter(
+            failed["trial"],
+            [lo + 0.03 * (hi - lo)] * len(failed),
+            marker="v",
+            s=22,
+            color="0.25",
+            label=f"failed ({len(failed)}, no value)",
+        )
         ax.set_ylim(lo, hi)
     if not data.empty:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -247,8 +286,9 @@ def plot_history(data: pd.DataFrame, *, metric: str = "objective") -> Figure:
 
 def plot_intermediate(data: pd.DataFrame, *, metric: str = "objective") -> Figure:
     """Intermediate values per epoch: one line per trial, pruned trials in red."""
-    g = Grid(1, panel=(7.0, 3.6), right=1.9, top=0.25,
-             title="Intermediate values reported to the pruner")
+    g = Grid(
+        1, panel=(7.0, 3.6), right=1.9, top=0.25, title="Intermediate values reported to the pruner"
+    )
     ax = g.flat[0]
     if data.empty:
         no_data(ax, "no intermediate values reported")
@@ -256,8 +296,13 @@ def plot_intermediate(data: pd.DataFrame, *, metric: str = "objective") -> Figur
         sub = data[data["state"] == state].sort_values(["trial", "epoch"])
         segments = [grp[["epoch", "value"]].to_numpy() for _, grp in sub.groupby("trial")]
         if segments:
-            lines = LineCollection(segments, colors=color, alpha=0.35, lw=0.8,
-                                   label=f"{state.lower()} ({len(segments)})")
+            lines = LineCollection(
+                segments,
+                colors=color,
+                alpha=0.35,
+                lw=0.8,
+                label=f"{state.lower()} ({len(segments)})",
+            )
             ax.add_collection(lines)
     if not data.empty:
         ax.autoscale_view()

@@ -105,8 +105,10 @@ def _img(report: Report, stem: str, title: str) -> str:
     if path is None or not path.is_file():
         return ""
     b64 = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{b64}">'
-            f"<figcaption>{html.escape(title)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{b64}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+    )
 
 
 def _html_facts(report: Report) -> str:
@@ -115,15 +117,20 @@ def _html_facts(report: Report) -> str:
         if isinstance(value, list):
             cell = "<br>".join(f"<code>{html.escape(v)}</code>" for v in value)
         else:
-            cell = f"<code>{html.escape(value)}</code>" if label in ("command", "pruner") \
+            cell = (
+                f"<code>{html.escape(value)}</code>"
+                if label in ("command", "pruner")
                 else html.escape(value)
+            )
         rows.append(f"<tr><th>{html.escape(label)}</th><td>{cell}</td></tr>")
     return "<table class='t facts'>" + "".join(rows) + "</table>"
 
 
-_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-        "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th"
-        "{border:1px solid #ccc;padding:2px 6px}table.facts th{text-align:left}img{max-width:100%}pre{background:#f4f4f4}")
+_CSS = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+    "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th"
+    "{border:1px solid #ccc;padding:2px 6px}table.facts th{text-align:left}img{max-width:100%}pre{background:#f4f4f4}"
+)
 
 
 def render_html(report: Report, data: StudyData) -> str:

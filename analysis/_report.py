@@ -35,8 +35,9 @@ class Report:
     facts: list[tuple[str, str | list[str]]] = field(default_factory=list)
 
 
-def report_tables(data: StudyData, trials: pd.DataFrame) -> tuple[dict[str, pd.DataFrame],
-                                                                   list[str]]:
+def report_tables(
+    data: StudyData, trials: pd.DataFrame
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Every result table of the report, by file stem, and notes on skipped parts."""
     maximize = (data.directions or ["maximize"])[0] == "maximize"
     importances, notes = param_importances(data.trials)
@@ -58,8 +59,13 @@ def _val_importance(importances: pd.DataFrame | None) -> dict[str, float] | None
     return dict(zip(rows["param"], rows["importance"].astype(float), strict=True)) or None
 
 
-def report_figures(data: StudyData, trials: pd.DataFrame, curves: pd.DataFrame, *,
-                   importances: pd.DataFrame | None = None) -> dict[str, Figure]:
+def report_figures(
+    data: StudyData,
+    trials: pd.DataFrame,
+    curves: pd.DataFrame,
+    *,
+    importances: pd.DataFrame | None = None,
+) -> dict[str, Figure]:
     """Every figure of the report, by file stem.
 
     ``importances`` (the ``param_importances`` table) picks the heatmap's two parameters.
@@ -143,8 +149,9 @@ def build_report(
     frames, notes = report_tables(data, trials)
     frames["trials"] = trials.drop(columns=["datetime_start"])
     _write_tables(out_dir, frames)
-    figures = _write_figures(out_dir, report_figures(
-        data, trials, curves, importances=frames["param_importances"]))
+    figures = _write_figures(
+        out_dir, report_figures(data, trials, curves, importances=frames["param_importances"])
+    )
     report = Report(out_dir=out_dir, study=data.name, tables=frames, figures=figures,
                     notes=notes, summary=summary_text(data.name, trials,
                                                       frames["family_summary"]),

@@ -92,8 +92,9 @@ def synthetic_curves(
     }  # fmt: skip
 
 
-def _random_trial(i: int, n_epochs: int, families: Sequence[str], rng: np.random.Generator,
-                  prune_rate: float) -> FrozenTrial:
+def _random_trial(
+    i: int, n_epochs: int, families: Sequence[str], rng: np.random.Generator, prune_rate: float
+) -> FrozenTrial:
     family = families[i % len(families)]
     key = FAMILY_STRENGTH.get(family)
     low, high = (0.05, 0.8) if key == "dropout" else (1e-5, 1e-1)
@@ -102,8 +103,9 @@ def _random_trial(i: int, n_epochs: int, families: Sequence[str], rng: np.random
     hparams = {"lr": lr, "batch_size": 64.0, **({key: strength} if key else {})}
     pruned = rng.random() < prune_rate
     run = int(rng.integers(3, n_epochs)) if pruned else n_epochs
-    curves = synthetic_curves(n_epochs, strength, rng,
-                              sparsity_rate=1.0 if family == "l1" else 0.05)
+    curves = synthetic_curves(
+        n_epochs, strength, rng, sparsity_rate=1.0 if family == "l1" else 0.05
+    )
     curves = {k: v[:run] for k, v in curves.items()}
     return record_trial(
         family=family, curves=curves, hparams=hparams, epochs_max=n_epochs,
@@ -132,6 +134,7 @@ def synthetic_study(
     rng = np.random.default_rng(seed)
     study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
     study.set_user_attr(STUDY_METRIC, "val_acc")
-    study.add_trials([_random_trial(i, n_epochs, families, rng, prune_rate)
-                      for i in range(n_trials)])
+    study.add_trials(
+        [_random_trial(i, n_epochs, families, rng, prune_rate) for i in range(n_trials)]
+    )
     return study

@@ -120,14 +120,24 @@ def gap_by_param(trials: pd.DataFrame, *, n_bins: int = 5) -> pd.DataFrame:
             continue
         bins = _bins(done[col], n_bins)
         order = pd.to_numeric(done[col], errors="coerce")
-        frame = pd.DataFrame({"bin": bins, "order": order, "gap": done["gap_acc_best"],
-                              "val": done["best_val_acc"]}).dropna(subset=["bin"])
+        frame = pd.DataFrame(
+            {"bin": bins, "order": order, "gap": done["gap_acc_best"], "val": done["best_val_acc"]}
+        ).dropna(subset=["bin"])
         for label, g in frame.groupby("bin", sort=False):
-            rows.append({"param": col.removeprefix("params_"), "bin": label, "n": len(g),
-                         "gap_mean": g["gap"].mean(), "gap_median": g["gap"].median(),
-                         "val_acc_mean": g["val"].mean(), "_order": g["order"].min()})
-    out = pd.DataFrame(rows, columns=["param", "bin", "n", "gap_mean", "gap_median",
-                                      "val_acc_mean", "_order"])
+            rows.append(
+                {
+                    "param": col.removeprefix("params_"),
+                    "bin": label,
+                    "n": len(g),
+                    "gap_mean": g["gap"].mean(),
+                    "gap_median": g["gap"].median(),
+                    "val_acc_mean": g["val"].mean(),
+                    "_order": g["order"].min(),
+                }
+            )
+    out = pd.DataFrame(
+        rows, columns=["param", "bin", "n", "gap_mean", "gap_median", "val_acc_mean", "_order"]
+    )
     out = out.sort_values(["param", "_order", "bin"], kind="stable")
     return out.drop(columns="_order").reset_index(drop=True)
 

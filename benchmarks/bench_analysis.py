@@ -42,8 +42,14 @@ def _study_file(cache_dir: Path, n_trials: int, n_epochs: int, seed: int, rebuil
     return cached
 
 
-def run(n_trials: int = 1000, n_epochs: int = 50, *, seed: int = 0, repeat: int = 1,
-        rebuild: bool = False) -> dict[str, object]:
+def run(
+    n_trials: int = 1000,
+    n_epochs: int = 50,
+    *,
+    seed: int = 0,
+    repeat: int = 1,
+    rebuild: bool = False,
+) -> dict[str, object]:
     """Time report generation; returns the result record."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     db = _study_file(RESULTS.parent, n_trials, n_epochs, seed, rebuild)

@@ -222,7 +222,9 @@ class _Checker:
         if isinstance(value, float) and not math.isfinite(value):
             self.fail(key, value, f"a finite number in {rule}")
             return
-        if (low is not None and (value < low or (low_open and value == low))) or (high is not None and (value > high or (high_open and value == high))):
+        if (low is not None and (value < low or (low_open and value == low))) or (
+            high is not None and (value > high or (high_open and value == high))
+        ):
             self.fail(key, value, rule)
 
     def choice(self, key: str, value: str, options: tuple[str, ...]) -> None:

@@ -118,7 +118,9 @@ def test_regularizer_options_combine_with_the_other_groups(regularizer: str, oth
 
 def test_regularizer_weight_decay_overrides_the_optimizers() -> None:
     app = to_app_config(
-        compose_config(["optimizer=adamw", "regularizer=weight_decay", "regularizer.weight_decay=0.003"])
+        compose_config(
+            ["optimizer=adamw", "regularizer=weight_decay", "regularizer.weight_decay=0.003"]
+        )
     )
     assert app.optimizer.weight_decay == 0.01
     _model, optimizer, _ = build_run(app, load_splits(app.data, device=torch.device("cpu")))

@@ -453,7 +453,9 @@ def test_pinned_values_may_differ_per_option_and_are_not_optuna_params() -> None
         values = space.suggest(trial)
         assert trial.params == {"reg": values["reg"]}
         seen[values["reg"]] = space.to_overrides(values)
-        optuna.load_study(study_name=study.study_name, storage=study._storage).tell(trial.number, 1.0)
+        optuna.load_study(study_name=study.study_name, storage=study._storage).tell(
+            trial.number, 1.0
+        )
     assert seen == {
         "none": ["reg=none", "r.l1=0.0"],
         "l1": ["reg=l1", "r.l1=0.01"],

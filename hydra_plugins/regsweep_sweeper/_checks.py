@@ -82,7 +82,9 @@ def _directions(direction: Any, metrics: list[str], problems: list[str]) -> list
     allowed = ("maximize", "minimize")
     if isinstance(direction, str):
         if direction != "auto" and direction not in allowed:
-            problems.append(f"hydra.sweeper.direction={direction!r}: allowed auto, maximize, minimize")
+            problems.append(
+                f"hydra.sweeper.direction={direction!r}: allowed auto, maximize, minimize"
+            )
         if direction == "auto" or direction not in allowed:
             return [METRICS.get(m, "maximize") for m in metrics]
         return [direction] * len(metrics)
@@ -93,7 +95,10 @@ def _directions(direction: Any, metrics: list[str], problems: list[str]) -> list
             f"objective ({len(metrics)}: {metrics})"
         )
         return [METRICS.get(m, "maximize") for m in metrics]
-    return [METRICS.get(m, "maximize") if d == "auto" else d for d, m in zip(given, metrics, strict=True)]
+    return [
+        METRICS.get(m, "maximize") if d == "auto" else d
+        for d, m in zip(given, metrics, strict=True)
+    ]
 
 
 def _compose(hydra_context: HydraContext, config: DictConfig, overrides: list[str]) -> DictConfig:

@@ -59,7 +59,9 @@ class CachingConfigLoader:
             and not isinstance(o.value(), list | dict)
         )
 
-    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+    def load_sweep_config(
+        self, master_config: DictConfig, sweep_overrides: list[str]
+    ) -> DictConfig:
         parsed = self._parser.parse_overrides(list(sweep_overrides))
         structural = [str(o.input_line) for o in parsed if not self._is_value(o)]
         key = tuple(structural)

@@ -37,8 +37,9 @@ Frames = tuple[pd.DataFrame, pd.DataFrame]
 
 
 def _points(ax: object) -> dict[str, int]:
-    return {c.get_label(): len(c.get_offsets())
-            for c in ax.collections if isinstance(c, PathCollection)}  # type: ignore[attr-defined]
+    return {
+        c.get_label(): len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)
+    }  # type: ignore[attr-defined]
 
 
 def _panels(fig: Figure) -> dict[str, Any]:
@@ -54,10 +55,14 @@ def _layout_problems(fig: Figure) -> list[str]:
     w, h = fig.get_size_inches()
     if box.x0 < -0.01 or box.y0 < -0.01 or box.x1 > w + 0.01 or box.y1 > h + 0.01:
         problems.append(f"clipped: {box.bounds} outside {w:.2f}×{h:.2f} in")
-    panels = [ax.get_window_extent(renderer) for ax in fig.axes
-              if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    panels = [
+        ax.get_window_extent(renderer)
+        for ax in fig.axes
+        if ax.get_visible() and ax.get_label() != "<colorbar>"
+    ]
     floating: list[tuple[str, Bbox]] = [
-        (f"legend {i}", leg.get_window_extent(renderer)) for i, leg in enumerate(fig.legends)]
+        (f"legend {i}", leg.get_window_extent(renderer)) for i, leg in enumerate(fig.legends)
+    ]
     titles = [*fig.texts, *([fig._suptitle] if fig._suptitle else [])]
     floating += [(f"text {t.get_text()[:30]!r}", t.get_window_extent(renderer))
                  for t in titles if t.get_text()]  # fmt: skip
@@ -158,8 +163,13 @@ def test_heatmap_bins_and_importance() -> None:
     # l1 spans 7 decades: 5 log-spaced bins labelled with 3 significant digits
     assert list(pivot.index) == ["1e-06–2.51e-05", "2.51e-05–6.31e-04", "6.31e-04–0.0158",
                                  "0.0158–0.398", "0.398–10"]  # fmt: skip
-    assert list(pivot.columns) == ["0.1–0.24", "0.24–0.38", "0.38–0.52", "0.52–0.66",
-                                   "0.66–0.8"]  # dropout: < 1 decade, linear bins
+    assert list(pivot.columns) == [
+        "0.1–0.24",
+        "0.24–0.38",
+        "0.38–0.52",
+        "0.52–0.66",
+        "0.66–0.8",
+    ]  # dropout: < 1 decade, linear bins
     assert pivot.loc["1e-06–2.51e-05", "0.1–0.24"] == pytest.approx(0.805)  # trials 0, 1
     fig = plot_heatmap(pivot)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(pivot.index)
@@ -180,8 +190,9 @@ def test_best_curves_with_baseline(controlled_frames: Frames) -> None:
     assert len(panels["l1"].get_lines()) == 4 and len(panels["none"].get_lines()) == 2
     assert panels["l1"].get_xlabel() == "epoch" and "loss" in panels["l1"].get_ylabel()
     # the overfitting picture: baseline val loss rises after its minimum
-    base_val = data[(data["role"] == "baseline") & (data["split"] == "val")
-                    & (data["family"] == "l1")]["loss"].tolist()
+    base_val = data[
+        (data["role"] == "baseline") & (data["split"] == "val") & (data["family"] == "l1")
+    ]["loss"].tolist()
     assert base_val[-1] > min(base_val)
 
 
@@ -198,7 +209,8 @@ def test_best_curves_without_baseline_says_so() -> None:
 def test_sparsity_l1_vs_l2(controlled_frames: Frames) -> None:
     data = sparsity_data(controlled_frames[0])
     assert data.groupby("family")["sparsity"].max().to_dict() == pytest.approx(
-        {"l1": 0.6, "l2": 0.01})
+        {"l1": 0.6, "l2": 0.01}
+    )
     fig = plot_sparsity(data)
     panels = _panels(fig)
     l1, l2 = panels[STRENGTH_NAMES["l1"]], panels[STRENGTH_NAMES["l2"]]
@@ -209,14 +221,18 @@ def test_sparsity_l1_vs_l2(controlled_frames: Frames) -> None:
 
 def test_sparsity_cocktail_searches_l1_and_l2_together() -> None:
     data = sparsity_data(trials_frame(cocktail_trials(3)))
-    assert data.groupby("param")["trial"].apply(sorted).to_dict() == {"l1": [0, 1, 2],
-                                                                     "l2": [0, 1, 2]}
+    assert data.groupby("param")["trial"].apply(sorted).to_dict() == {
+        "l1": [0, 1, 2],
+        "l2": [0, 1, 2],
+    }
     l2 = data[data["param"] == "l2"].set_index("trial")
     assert l2["sparsity"].to_dict() == pytest.approx({0: 0.0, 1: 0.1, 2: 0.2})
     assert l2["strength"].to_dict() == pytest.approx({0: 1e-5, 1: 1e-4, 2: 1e-3})
     panels = _panels(plot_sparsity(data))
     assert {k: _points(ax) for k, ax in panels.items()} == {
-        STRENGTH_NAMES["l1"]: {"cocktail": 3}, STRENGTH_NAMES["l2"]: {"cocktail": 3}}
+        STRENGTH_NAMES["l1"]: {"cocktail": 3},
+        STRENGTH_NAMES["l2"]: {"cocktail": 3},
+    }
 
 
 def test_history_marks_pruned_and_failed(controlled_frames: Frames) -> None:
@@ -226,8 +242,11 @@ def test_history_marks_pruned_and_failed(controlled_frames: Frames) -> None:
     fig = plot_history(data, metric="val_acc")
     ax = fig.axes[0]
     assert _points(ax) == {"complete (8)": 8, "pruned (1)": 1, "failed (1, no value)": 1}
-    markers = {c.get_paths()[0].vertices.round(2).tobytes()
-               for c in ax.collections if isinstance(c, PathCollection)}
+    markers = {
+        c.get_paths()[0].vertices.round(2).tobytes()
+        for c in ax.collections
+        if isinstance(c, PathCollection)
+    }
     assert len(markers) == 3  # three different marker shapes
     assert ax.get_xlabel() == "trial number" and "val_acc" in ax.get_ylabel()
     assert len(ax.get_lines()) == 1  # best so far
@@ -241,8 +260,11 @@ def test_intermediate_values(controlled_frames: Frames) -> None:
     data = intermediate_data(*controlled_frames)
     assert 9 not in set(data["trial"])  # interrupted
     ax = plot_intermediate(data).axes[0]
-    lines = {c.get_label(): len(c.get_segments())
-             for c in ax.collections if isinstance(c, LineCollection)}
+    lines = {
+        c.get_label(): len(c.get_segments())
+        for c in ax.collections
+        if isinstance(c, LineCollection)
+    }
     assert lines == {"complete (7)": 7, "pruned (1)": 1}
     assert ax.get_xlabel() == "epoch"
 

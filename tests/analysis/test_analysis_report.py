@@ -32,8 +32,9 @@ from tests.analysis.analysis_studies import controlled_trials, trial, write_stud
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_default_storage_is_absolute_and_never_created(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_storage_is_absolute_and_never_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(StorageNotFoundError, match="does not exist"):
         load_trials()
@@ -106,11 +107,21 @@ def test_plain_optuna_study(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["empty", "pruned_failed"])
 def test_report_on_degenerate_studies(tmp_path: Path, kind: str) -> None:
-    trials = [] if kind == "empty" else [
-        trial("l2", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
-        trial("l1", [0.5, math.nan], [0.5, math.nan], lam=10.0, state=TrialState.FAIL,
-              stop_reason="diverged"),
-    ]
+    trials = (
+        []
+        if kind == "empty"
+        else [
+            trial("l2", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
+            trial(
+                "l1",
+                [0.5, math.nan],
+                [0.5, math.nan],
+                lam=10.0,
+                state=TrialState.FAIL,
+                stop_reason="diverged",
+            ),
+        ]
+    )
     url = write_study(tmp_path / "d.db", trials)
     report = build_report(url, out=tmp_path / "r")
     assert report.tables["family_summary"].empty
@@ -124,8 +135,15 @@ def test_report_on_degenerate_studies(tmp_path: Path, kind: str) -> None:
 def test_report_directory(controlled_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     report = build_report(controlled_db, out=out)
-    for stem in ("family_summary", "top_trials", "gap_by_param", "pruning_summary",
-                 "state_summary", "param_importances", "trials"):
+    for stem in (
+        "family_summary",
+        "top_trials",
+        "gap_by_param",
+        "pruning_summary",
+        "state_summary",
+        "param_importances",
+        "trials",
+    ):
         assert (out / "tables" / f"{stem}.csv").is_file()
         assert (out / "tables" / f"{stem}.parquet").is_file()
     assert {p.stem for p in (out / "figures").glob("*.png")} == set(report.figures)
@@ -148,8 +166,13 @@ def test_cli(controlled_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_module_help_and_exit_code(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "analysis", "--help"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0 and "--storage" in run.stdout
     run = subprocess.run([sys.executable, "-m", "analysis", "--storage",
                           str(tmp_path / "x.db")], cwd=ROOT, capture_output=True, text=True,
@@ -166,8 +189,12 @@ def test_read_while_a_sweep_writes(tmp_path: Path) -> None:
 
     def writer() -> None:
         try:
-            study = optuna.load_study(study_name="live", storage=optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": {"timeout": 30}}))
+            study = optuna.load_study(
+                study_name="live",
+                storage=optuna.storages.RDBStorage(
+                    url, engine_kwargs={"connect_args": {"timeout": 30}}
+                ),
+            )
             for i in range(15):
                 t = study.ask()
                 for epoch in range(1, 5):
@@ -215,9 +242,17 @@ def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
         "params": {"regularizer": "choice(none, l1)"},
         "conditional": {"regularizer": {"l1": {"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"}}},
         "cli_overrides": ["trainer.epochs=8"]})  # fmt: skip
-    study.set_user_attr("regsweep:pruner", {"name": "median", "n_startup_trials": 5,
-                                            "n_warmup_steps": 4, "interval_steps": 1,
-                                            "n_min_trials": 1, "reduction_factor": 3})
+    study.set_user_attr(
+        "regsweep:pruner",
+        {
+            "name": "median",
+            "n_startup_trials": 5,
+            "n_warmup_steps": 4,
+            "interval_steps": 1,
+            "n_min_trials": 1,
+            "reduction_factor": 3,
+        },
+    )
     report = build_report(url, "facts", tmp_path / "r")
     md = (tmp_path / "r" / "report.md").read_text()
     head = md[: md.index("## Per regularizer family")]
@@ -241,8 +276,7 @@ def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
 
 def test_report_facts_of_a_plain_study(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'plain.db'}"
-    optuna.create_study(storage=url, study_name="p").add_trial(
-        optuna.trial.create_trial(value=1.0))
+    optuna.create_study(storage=url, study_name="p").add_trial(optuna.trial.create_trial(value=1.0))
     facts = dict(build_report(url, out=tmp_path / "r").facts)
     assert facts["search space"] == "not recorded" and facts["pruner"] == "not recorded"
     assert facts["direction"] == "minimize" and facts["trials"] == "1: 1 complete"
