@@ -50,6 +50,7 @@ def test_sweep_stores_results_and_prunes_a_clearly_worse_trial(tmp_path: Path) -
         cwd=tmp_path,
     )  # fmt: skip
     assert bad.returncode == 0, bad.stderr[-3000:]
+    assert "resuming study 'prune': 2 of 3 trials stored" in bad.stdout
     study = load(tmp_path, "prune")
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]

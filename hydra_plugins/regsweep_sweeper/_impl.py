@@ -162,6 +162,7 @@ class SweepRunner:
             verb = "re-queued" if s["requeue_interrupted"] else "marked failed"
             log.warning("trials %s were left running by a stopped sweep: %s", stale, verb)
         tally = Tally(n_trials=int(s["n_trials"]), max_failure_rate=float(s["max_failure_rate"]))
+        _say_budget(study, tally.n_trials)
         in_flight: dict[int, optuna.trial.Trial] = {}
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         try:
@@ -327,6 +328,19 @@ def _write_results(study: optuna.Study, sweep_dir: Path, tally: Tally) -> dict[s
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
     return results
+
+
+def _say_budget(study: optuna.Study, n_trials: int) -> None:
+    """Tell a rerun what it will do: resume, or nothing because the budget is spent."""
+    stored = budget_count(study)
+    name = study.study_name
+    if stored >= n_trials:
+        print(
+            f"[regsweep] study {name!r} already has {stored} of its {n_trials} trials: nothing to "
+            "run (raise hydra.sweeper.n_trials to run more, or choose another study_name)"
+        )
+    elif stored:
+        print(f"[regsweep] resuming study {name!r}: {stored} of {n_trials} trials stored")
 
 
 def _print_space(space: SearchSpace, directions: list[str]) -> None:
