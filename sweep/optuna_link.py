@@ -9,6 +9,7 @@ as the storage is shared. Optuna documents constructing ``Trial`` directly as no
 
 from __future__ import annotations
 
+import copy
 import math
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -232,10 +233,21 @@ def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
 
 @dataclass
 class TrialHandle:
-    """A job's view of its trial: a :class:`~sweep.reporting.Reporter` plus result recording."""
+    """A job's view of its trial: a :class:`~sweep.reporting.Reporter` plus result recording.
+
+    Reports are kept here and written to the storage at most every ``flush_every_s`` seconds
+    and when the trial ends, in one transaction: a commit per epoch was most of a short trial's
+    storage time. Pruning decisions use every value reported so far: Optuna's pruners compare
+    the running trial with *finished* trials (percentile, median) or with rung records they
+    write themselves (successive halving, hyperband), so nothing they read is held back.
+    """
 
     study: optuna.Study
     trial: optuna.trial.Trial
+    flush_every_s: float = 2.0
+    _values: dict[int, float] = field(default_factory=dict)
+    _unwritten: dict[int, float] = field(default_factory=dict)
+    _last_flush: float = field(default_factory=time.monotonic)
 
     @property
     def number(self) -> int:
@@ -248,11 +260,26 @@ class TrialHandle:
 
     def report(self, value: float, step: int) -> None:
         """Report the metric of epoch ``step``; NaN is skipped (the pruner cannot rank it)."""
-        if math.isfinite(value) and not self.multi_objective:
-            self.trial.report(value, step)
+        if not math.isfinite(value) or self.multi_objective:
+            return
+        self._values[step] = float(value)
+        self._unwritten[step] = float(value)
+        if time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.flush()
 
     def should_prune(self) -> bool:
-        return False if self.multi_objective else self.trial.should_prune()
+        if self.multi_objective or not self._values:
+            return False
+        frozen = copy.copy(self.study._storage.get_trial(self.trial._trial_id))
+        frozen.intermediate_values = dict(self._values)
+        return self.study.pruner.prune(self.study, frozen)
+
+    def flush(self) -> None:
+        """Write the reports not yet stored, in one transaction on database storages."""
+        if self._unwritten:
+            _write_intermediate(self.study._storage, self.trial._trial_id, self._unwritten)
+            self._unwritten = {}
+        self._last_flush = time.monotonic()
 
     def record(self, attrs: Mapping[str, Any]) -> None:
         """Store result attributes (JSON values; non-finite floats become null outside curves)."""
@@ -261,24 +288,40 @@ class TrialHandle:
 
     def finish(self, state: TrialState, value: float | list[float] | None = None) -> None:
         """Tell the study how the trial ended (one value, or one per objective); a missing or
-        non-finite value is stored as FAIL."""
+        non-finite value is stored as FAIL. Pending reports are written first (a pruned
+        trial's value is its last report)."""
+        self.flush()
         values = [value] if isinstance(value, float | int) else value
         if state == TrialState.COMPLETE and (not values or not all(map(math.isfinite, values))):
             state = TrialState.FAIL
         told = values if state == TrialState.COMPLETE else None
         self.study.tell(self.trial, values=told, state=state, skip_if_finished=True)
 
-    def is_running(self) -> bool:
-        frozen = self.study._storage.get_trial(self.trial._trial_id)
-        return frozen.state == TrialState.RUNNING
+
+def _rdb_backend(storage: BaseStorage) -> RDBStorage | None:
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
+    return backend if isinstance(backend, RDBStorage) else None
+
+
+def _write_intermediate(storage: BaseStorage, trial_id: int, values: Mapping[int, float]) -> None:
+    backend = _rdb_backend(storage)
+    if backend is None:
+        for step, value in values.items():
+            storage.set_trial_intermediate_value(trial_id, step, value)
+        return
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for step, value in values.items():
+            backend._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
 
 
 def _write_user_attrs(storage: BaseStorage, trial_id: int, attrs: Mapping[str, Any]) -> None:
     """All attributes in one transaction on a database storage (Optuna commits each one on
     its own: ~30 commits per trial record); one by one elsewhere. Uses RDBStorage's
     per-attribute write without its commit, as its own ``set_trial_user_attr`` does."""
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
-    if not isinstance(backend, RDBStorage):
+    backend = _rdb_backend(storage)
+    if backend is None:
         for key, value in attrs.items():
             storage.set_trial_user_attr(trial_id, key, value)
         return

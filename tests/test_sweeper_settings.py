@@ -296,3 +296,33 @@ def test_stored_command_masks_passwords(monkeypatch: pytest.MonkeyPatch) -> None
         _command_line()
         == "python -m sweep -m 'hydra.sweeper.storage=postgresql://bob:***@db:5432/s'"
     )
+
+
+def test_reports_are_written_in_batches_and_prune_on_every_value(tmp_path: Path) -> None:
+    url = resolve_storage_url("s.db", tmp_path)
+    study = optuna.create_study(study_name="s", storage=open_storage(url), direction="maximize")
+    study.set_user_attr(STUDY_PRUNER, {"name": "threshold", "lower": 0.5})
+    trial = study.ask()
+    handle = open_trial(url, "s", trial.number)
+    handle.flush_every_s = 3600.0
+
+    def stored() -> dict[int, float]:
+        return optuna.load_study(study_name="s", storage=url).trials[0].intermediate_values
+
+    handle.report(0.9, 1)
+    handle.report(0.8, 2)
+    assert stored() == {}  # held back
+    assert not handle.should_prune()
+    handle.report(0.2, 3)
+    assert handle.should_prune()  # the pruner saw the unwritten value
+    handle.flush()
+    assert stored() == {1: 0.9, 2: 0.8, 3: 0.2}
+    handle.flush_every_s = 0.0
+    handle.report(0.1, 4)
+    assert stored()[4] == 0.1  # written at once when the interval has passed
+    handle.flush_every_s = 3600.0
+    handle.report(0.05, 5)
+    handle.finish(TrialState.PRUNED)
+    frozen = optuna.load_study(study_name="s", storage=url).trials[0]
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.value == 0.05  # a pruned trial's value is its last report: written before tell
