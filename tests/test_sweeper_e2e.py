@@ -231,11 +231,11 @@ def test_joblib_launcher_runs_trials_in_parallel_processes(tmp_path: Path) -> No
 
 
 def test_ctrl_c_marks_running_trials_failed_and_exits_cleanly(tmp_path: Path) -> None:
-    args = sweep_args("ctrlc", 3, "hydra.sweeper.pruner.name=none", epochs=60)
+    args = sweep_args("ctrlc", 3, "hydra.sweeper.pruner.name=none", epochs=400)
     proc = _start(args, tmp_path)
     db = tmp_path / "outputs" / "studies.db"
     _wait_for(lambda: _running(db))
-    time.sleep(1.0)
+    time.sleep(0.5)  # into the first trial's 400 epochs (several seconds)
     os.killpg(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, out[-3000:]
