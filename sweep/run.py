@@ -7,7 +7,7 @@ returns the model, so a multirun does not keep every model alive.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -196,7 +196,3 @@ def summarize(result: FitResult, cfg: AppConfig, device: torch.device) -> dict[s
 def objective_values(summary: dict[str, Any], objectives: list[str]) -> list[float]:
     """The values of a multi-objective trial, in the order of ``objectives``."""
     return [float(summary[OBJECTIVE_KEYS[o]]) for o in objectives]
-
-
-def config_dict(cfg: AppConfig) -> dict[str, Any]:
-    return asdict(cfg)
