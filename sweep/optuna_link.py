@@ -298,41 +298,40 @@ class TrialHandle:
         self.study.tell(self.trial, values=told, state=state, skip_if_finished=True)
 
 
-def _rdb_backend(storage: BaseStorage) -> RDBStorage | None:
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
-    return backend if isinstance(backend, RDBStorage) else None
-
-
 def _write_intermediate(storage: BaseStorage, trial_id: int, values: Mapping[int, float]) -> None:
-    backend = _rdb_backend(storage)
-    if backend is None:
-        for step, value in values.items():
-            storage.set_trial_intermediate_value(trial_id, step, value)
-        return
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for step, value in values.items():
-            backend._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
+    _write_many(storage, trial_id, values, kind="intermediate")
 
 
 def _write_user_attrs(storage: BaseStorage, trial_id: int, attrs: Mapping[str, Any]) -> None:
-    """All attributes in one transaction on a database storage (Optuna commits each one on
-    its own: ~30 commits per trial record); one by one elsewhere. Uses RDBStorage's
-    per-attribute write without its commit, as its own ``set_trial_user_attr`` does."""
-    backend = _rdb_backend(storage)
-    if backend is None:
-        for key, value in attrs.items():
-            storage.set_trial_user_attr(trial_id, key, value)
+    _write_many(storage, trial_id, attrs, kind="user_attr")
+
+
+def _write_many(
+    storage: BaseStorage, trial_id: int, items: Mapping[Any, Any], *, kind: str
+) -> None:
+    """Write many intermediate values or user attributes of a trial in one transaction on a
+    database storage (Optuna commits each on its own: ~20 reports and ~30 attributes a trial),
+    one by one elsewhere. Uses RDBStorage's per-item writes without their commit, as its own
+    ``set_trial_intermediate_value`` / ``set_trial_user_attr`` do."""
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
+    if not isinstance(backend, RDBStorage):
+        for key, value in items.items():
+            if kind == "intermediate":
+                storage.set_trial_intermediate_value(trial_id, key, value)
+            else:
+                storage.set_trial_user_attr(trial_id, key, value)
         return
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
     with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            backend._set_trial_attr_without_commit(
-                session, models.TrialUserAttributeModel, trial_id, key, value
-            )
+        for key, value in items.items():
+            if kind == "intermediate":
+                backend._set_trial_intermediate_value_without_commit(session, trial_id, key, value)
+            else:
+                backend._set_trial_attr_without_commit(
+                    session, models.TrialUserAttributeModel, trial_id, key, value
+                )
 
 
 def _json_safe(value: Any, *, keep_nan: bool) -> Any:
