@@ -69,7 +69,7 @@ def _single_run(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
     try:
         outcome = run(app, on_epoch=table.row)
     except (ConfigError, DataError) as exc:
-        table.close()
+        table.close()  # before the message, so the bar does not overwrite it (close is idempotent)
         log.error("%s", exc)
         sys.exit(2)
     finally:
@@ -113,8 +113,7 @@ def _trial_job(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
     except Exception as exc:  # a failing trial must not stop the sweep
         log.error("trial %d failed:\n%s", handle.number, traceback.format_exc())
         message = f"{type(exc).__name__}: {exc}"
-        handle.record({"stop_reason": "failed", "message": message})
-        handle.finish(TrialState.FAIL)
+        handle.fail(message)
         _write_metrics(out_dir, {"stop_reason": "failed", "message": message})
         return None
     summary = {k: v for k, v in outcome.summary.items() if k != "objective"}
@@ -136,13 +135,9 @@ def _trial_job(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
 
 
 def _fail_trial_on_bad_config(cfg: DictConfig, message: str) -> None:
-    from optuna.trial import TrialState
-
     from .optuna_link import open_trial
 
-    handle = open_trial(cfg.trial.storage, cfg.trial.study, int(cfg.trial.number))
-    handle.record({"stop_reason": "failed", "message": message})
-    handle.finish(TrialState.FAIL)
+    open_trial(cfg.trial.storage, cfg.trial.study, int(cfg.trial.number)).fail(message)
 
 
 if __name__ == "__main__":

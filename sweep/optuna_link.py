@@ -286,6 +286,11 @@ class TrialHandle:
         safe = {k: _json_safe(v, keep_nan=k == "curves") for k, v in attrs.items()}
         _write_user_attrs(self.study._storage, self.trial._trial_id, safe)
 
+    def fail(self, message: str) -> None:
+        """End the trial as FAIL with stop reason ``failed`` and ``message``."""
+        self.record({"stop_reason": "failed", "message": message})
+        self.finish(TrialState.FAIL)
+
     def finish(self, state: TrialState, value: float | list[float] | None = None) -> None:
         """Tell the study how the trial ended (one value, or one per objective); a missing or
         non-finite value is stored as FAIL. Pending reports are written first (a pruned
