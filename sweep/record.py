@@ -1,22 +1,48 @@
 """Names of what a study and its trials store (see docs/trial-record.md).
 
 The sweeper and the job write these; ``analysis`` reads them. One place, so they cannot drift.
+Nothing here imports torch, Optuna or Hydra.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 __all__ = [
+    "BEST_EPOCH_KEYS",
+    "CONFIRM_SUFFIX",
     "CURVE_KEYS",
+    "FINAL_KEYS",
     "NOT_BUDGETED",
+    "OBJECTIVES",
+    "RECORD_VERSION",
     "STOP_REASONS",
     "STUDY_COMMAND",
+    "STUDY_CONFIRM_PLAN",
+    "STUDY_CONFIRM_SEEDS",
+    "STUDY_FINGERPRINT",
     "STUDY_METRIC",
     "STUDY_N_TRIALS",
     "STUDY_OBJECTIVES",
     "STUDY_PRUNER",
+    "STUDY_ROLE",
     "STUDY_SEARCH_SPACE",
+    "STUDY_SEARCH_STUDY",
     "STUDY_VERSION",
+    "TRIAL_CONFIRM",
+    "TRIAL_END",
+    "TRIAL_OWNER",
+    "Objective",
+    "collapsed",
+    "confirm_study_name",
+    "search_study_name",
 ]
+
+RECORD_VERSION = 2
+"""Version of the trial record (``record_version`` attribute); 1 had no such attribute."""
+
+# --------------------------------------------------------------------------- study attributes
 
 STUDY_VERSION = "regsweep:version"
 STUDY_COMMAND = "regsweep:command"
@@ -25,6 +51,44 @@ STUDY_METRIC = "regsweep:metric"
 STUDY_OBJECTIVES = "regsweep:objectives"
 STUDY_PRUNER = "regsweep:pruner"
 STUDY_N_TRIALS = "regsweep:n_trials"
+STUDY_FINGERPRINT = "regsweep:fingerprint"
+"""What a resumed sweep must match: search space, objectives, directions and the base config."""
+STUDY_ROLE = "regsweep:role"
+"""``search`` for a study the sampler searches, ``confirm`` for its companion of repeated seeds."""
+STUDY_SEARCH_STUDY = "regsweep:search_study"
+"""In a confirmation study: the name of the search study it confirms."""
+STUDY_CONFIRM_PLAN = "regsweep:confirm_plan"
+"""In a confirmation study: the arms (finalists and baselines) and how each was chosen."""
+STUDY_CONFIRM_SEEDS = "regsweep:confirm_seeds"
+"""In a confirmation study: the seeds every arm runs on."""
+
+CONFIRM_SUFFIX = ".confirm"
+
+
+def confirm_study_name(search_study: str) -> str:
+    """The companion study that holds the confirmation runs of ``search_study``.
+
+    Example:
+        >>> confirm_study_name("regsweep-default")
+        'regsweep-default.confirm'
+    """
+    return search_study + CONFIRM_SUFFIX
+
+
+def search_study_name(name: str) -> str:
+    """The search study of a confirmation study name (the name itself otherwise)."""
+    return name[: -len(CONFIRM_SUFFIX)] if name.endswith(CONFIRM_SUFFIX) else name
+
+
+# --------------------------------------------------------------------------- trial attributes
+
+TRIAL_OWNER = "regsweep:owner"
+"""``{host, boot, pid, start}`` of the process that runs the trial (set when it is asked)."""
+TRIAL_END = "regsweep:end"
+"""``{state, values}``: how the trial ends, stored with its record before its state is set, so a
+trial whose process died after storing its record is finished from it, not thrown away."""
+TRIAL_CONFIRM = "confirm"
+"""In a confirmation study: ``{arm, label, family, role, seed, source_trial}``."""
 
 CURVE_KEYS = (
     "epoch",
@@ -37,9 +101,39 @@ CURVE_KEYS = (
     "weight_l2",
     "sparsity",
     "sparsity_abs",
+    "dead_units",
     "grad_norm",
     "epoch_seconds",
 )
+
+FINAL_KEYS = (
+    "val_acc",
+    "val_loss",
+    "train_acc",
+    "train_loss",
+    "gap_acc",
+    "gap_loss",
+    "test_acc",
+    "test_loss",
+    "sparsity",
+    "sparsity_abs",
+    "dead_units",
+    "weight_l1",
+    "weight_l2",
+)
+"""Metrics of the model that training produced (the last epoch's weights, or early stopping's
+restored ones): what a trial's value and every comparison use."""
+
+BEST_EPOCH_KEYS = (
+    "best_epoch_val_acc",
+    "best_epoch_val_loss",
+    "best_epoch_train_acc",
+    "best_epoch_train_loss",
+    "best_epoch_gap_acc",
+    "best_epoch_gap_loss",
+)
+"""Secondary, chosen with hindsight: the metrics at ``best_epoch``, the epoch with the best
+validation value. Never a trial's value; kept to show what hindsight would pick."""
 
 STOP_REASONS = (
     "completed",
@@ -54,3 +148,50 @@ STOP_REASONS = (
 # Trials that ended for reasons outside the experiment: they neither count towards the
 # study's budget nor appear in result tables.
 NOT_BUDGETED = ("interrupted", "over_budget")
+
+
+# --------------------------------------------------------------------------- objectives
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A metric a study can optimize: its record key, its natural direction, its words."""
+
+    name: str
+    direction: Literal["maximize", "minimize"]
+    label: str
+
+    @property
+    def key(self) -> str:
+        """The record attribute holding its value for the final model (same as the name)."""
+        return self.name
+
+
+OBJECTIVES: dict[str, Objective] = {
+    o.name: o
+    for o in (
+        Objective("val_acc", "maximize", "validation accuracy"),
+        Objective("val_loss", "minimize", "validation loss"),
+        Objective("gap_acc", "minimize", "gap: train − validation accuracy"),
+        Objective("gap_loss", "minimize", "gap: validation − train loss"),
+        Objective("sparsity", "maximize", "weight sparsity"),
+    )
+}
+"""Every objective, by name; the only list of them (config checks, sweeper and analysis read it)."""
+
+
+COLLAPSE_MARGIN = 0.1
+
+
+def collapsed(val_acc: float, chance_acc: float) -> bool:
+    """Whether a model is at chance level: its validation accuracy is less than 10% of the way
+    from always answering the commonest class (``chance_acc``) to perfect.
+
+    A collapsed network's weights say nothing about sparsity (they are all near zero or dead),
+    so the analysis keeps such trials out of sparsity conclusions.
+
+    Example:
+        >>> collapsed(0.12, 0.1), collapsed(0.9, 0.1)
+        (True, False)
+    """
+    return val_acc < chance_acc + COLLAPSE_MARGIN * (1.0 - chance_acc)
