@@ -11,6 +11,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .data.names import DATASETS
+from .optim import OPTIMIZERS, SCHEDULERS
+from .record import OBJECTIVES
+
 __all__ = [
     "ACTIVATIONS",
     "DATASETS",
@@ -33,17 +37,12 @@ __all__ = [
     "validate",
 ]
 
-DATASETS = ("digits", "noise", "mnist", "fashion_mnist", "cifar10")
 NORMALIZATIONS = ("none", "standard", "symmetric")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 MODEL_KINDS = ("mlp", "logreg")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "step", "cosine")
 PENALTY_SCALES = ("plain", "half_mean")
 PENALTY_TARGETS = ("weights", "all")
 MONITORS = ("val_loss", "val_acc")
-# What a study can optimize; each is read at the best epoch.
-OBJECTIVES = ("val_acc", "val_loss", "gap_acc", "gap_loss", "sparsity")
 
 
 class ConfigError(ValueError):
@@ -55,45 +54,58 @@ class ConfigError(ValueError):
         super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
 
 
+def _h(text: str, *, only: str | None = None, internal: bool = False, **kw: Any) -> Any:
+    """A field with the help text ``python -m sweep --help`` prints for it; ``only`` names the
+    option it applies to (``data=noise``), and ``internal`` fields are not listed."""
+    return field(metadata={"help": text, "only": only, "internal": internal}, **kw)
+
+
 @dataclass
 class DataConfig:
     """Which data, how it is split, and how inputs are prepared."""
 
-    name: str = "digits"
-    root: str = "~/.cache/regsweep/data"
-    download: bool = False
-    verify_checksums: bool = True
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    split_seed: int = 0
-    n_train: int | None = None
-    label_noise: float = 0.0
-    normalize: str = "standard"
-    # Only for ``noise`` (000's notes: X ~ N(0, 1), random binary labels).
-    n_samples: int = 1000
-    n_features: int = 10
-    n_classes: int = 2
+    name: str = _h("the dataset (the data=... option sets it)", default="digits")
+    root: str = _h("folder holding torchvision datasets (mnist, fashion_mnist, cifar10)",
+                   default="~/.cache/regsweep/data")  # fmt: skip
+    download: bool = _h("let torchvision download a missing dataset", default=False)
+    verify_checksums: bool = _h("require CIFAR-10's md5 checksums to match", default=True)
+    val_fraction: float = _h("fraction of the examples used for validation (the optimized "
+                             "split); drawn anew for each trainer.seed", default=0.15)  # fmt: skip
+    test_fraction: float = _h("fraction held out as the test split (only reported); fixed by "
+                              "split_seed", default=0.15)  # fmt: skip
+    split_seed: int = _h("fixes the test split (and the noise data); never varies with "
+                         "trainer.seed", default=0)  # fmt: skip
+    n_train: int | None = _h("train on this many training examples (null: all)", default=None)
+    label_noise: float = _h("fraction of training labels replaced by a wrong class",
+                            default=0.0)  # fmt: skip
+    normalize: str = _h("standard (training mean/std per feature), symmetric ((x−0.5)/0.5) or "
+                        "none", default="standard")  # fmt: skip
+    n_samples: int = _h("examples of the noise data", only="data.name=noise", default=1000)
+    n_features: int = _h("features of the noise data", only="data.name=noise", default=10)
+    n_classes: int = _h("classes of the noise data", only="data.name=noise", default=2)
 
 
 @dataclass
 class ModelConfig:
     """``mlp`` (hidden layers) or ``logreg`` (one linear layer)."""
 
-    name: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [64, 64])
-    activation: str = "relu"
-    dropout: float = 0.0
-    batch_norm: bool = False
+    name: str = _h("mlp or logreg (the model=... option sets it)", default="mlp")
+    hidden: list[int] = _h("hidden layer widths", default_factory=lambda: [64, 64])
+    activation: str = _h("relu, sigmoid or tanh", default="relu")
+    dropout: float = _h("dropout p after each hidden activation", default=0.0)
+    batch_norm: bool = _h("batch norm after each hidden linear layer", default=False)
 
 
 @dataclass
 class EarlyStopConfig:
     """Stop when the monitored validation metric has not improved for ``patience`` epochs."""
 
-    patience: int | None = None
-    min_delta: float = 0.0
-    monitor: str = "val_loss"
-    restore_best: bool = True
+    patience: int | None = _h("epochs without improvement before stopping (null: off)",
+                              default=None)  # fmt: skip
+    min_delta: float = _h("improvement that counts", default=0.0)
+    monitor: str = _h("val_loss or val_acc", default="val_loss")
+    restore_best: bool = _h("the final model gets the best monitored epoch's weights",
+                            default=True)  # fmt: skip
 
 
 @dataclass
@@ -107,16 +119,19 @@ class RegularizerConfig:
     model's dropout p, which must then be left at 0 or equal.
     """
 
-    name: str = "none"
-    l1: float = 0.0
-    l2: float = 0.0
-    elastic: float = 0.0
-    l1_ratio: float = 0.5
-    scale: str = "plain"
-    apply_to: str = "weights"
-    dropout: float | None = None
-    weight_decay: float | None = None
-    clip: float | None = None
+    name: str = _h("the family (the regularizer=... option sets it)", default="none")
+    l1: float = _h("L1 λ: loss + λ·Σ|w|", default=0.0)
+    l2: float = _h("L2 λ: loss + λ·Σw²", default=0.0)
+    elastic: float = _h("elastic-net λ: loss + λ·(ρ·Σ|w| + (1−ρ)·Σw²)", default=0.0)
+    l1_ratio: float = _h("elastic-net ρ", default=0.5)
+    scale: str = _h("plain (λ as given) or half_mean (λ/(2m), m = batch size, as in 004)",
+                    default="plain")  # fmt: skip
+    apply_to: str = _h("weights (weight matrices only) or all parameters; also for weight "
+                       "decay", default="weights")  # fmt: skip
+    dropout: float | None = _h("dropout p (null: model.dropout)", default=None)
+    weight_decay: float | None = _h("weight decay (null: optimizer.weight_decay); coupled in "
+                                    "SGD/Adam, decoupled in AdamW", default=None)  # fmt: skip
+    clip: float | None = _h("clip the gradient's total norm to this (null: off)", default=None)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
 
 
@@ -124,46 +139,60 @@ class RegularizerConfig:
 class OptimizerConfig:
     """``sgd`` (momentum, nesterov), ``adam`` (coupled L2 decay), ``adamw`` (decoupled decay)."""
 
-    name: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
+    name: str = _h("sgd, adam or adamw (the optimizer=... option sets it)", default="sgd")
+    lr: float = _h("learning rate", default=0.1)
+    momentum: float = _h("SGD momentum", default=0.0)
+    nesterov: bool = _h("SGD Nesterov momentum", default=False)
+    weight_decay: float = _h("weight decay (regularizer.weight_decay overrides it)", default=0.0)
+    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])
+    eps: float = _h("Adam/AdamW epsilon", default=1e-8)
 
 
 @dataclass
 class SchedulerConfig:
     """Learning-rate schedule stepped once per epoch."""
 
-    name: str = "none"
-    step_size: int = 10
-    gamma: float = 0.1
-    t_max: int | None = None
-    eta_min: float = 0.0
+    name: str = _h("none, step or cosine (the scheduler=... option sets it)", default="none")
+    step_size: int = _h("step: epochs between decays", default=10)
+    gamma: float = _h("step: decay factor", default=0.1)
+    t_max: int | None = _h("cosine: period in epochs (null: trainer.epochs)", default=None)
+    eta_min: float = _h("cosine: lowest learning rate", default=0.0)
 
 
 @dataclass
 class TrainerConfig:
     """How long and where to train."""
 
-    epochs: int = 20
-    batch_size: int = 64
-    eval_batch_size: int = 4096
-    seed: int = 0
-    device: str = "auto"
-    deterministic: bool = False
-    progress: bool = True
+    epochs: int = _h("epochs to train", default=20)
+    batch_size: int = _h("examples per step", default=64)
+    eval_batch_size: int = _h("examples per evaluation block", default=4096)
+    seed: int = _h("initialization, batch order, dropout masks and the validation split",
+                   default=0)  # fmt: skip
+    device: str = _h("auto, cpu, cuda or cuda:N", default="auto")
+    deterministic: bool = _h("ask torch for deterministic kernels (GPU)", default=False)
+    progress: bool = _h("show a progress bar in a single run", default=True)
+    threads: int | None = _h("torch threads of a training process (null: a share of the cores "
+                             "per worker, 1 for small models)", default=None)  # fmt: skip
 
 
 @dataclass
 class TrialLink:
-    """Set by the sweeper for each job: where the job's Optuna trial lives. Null in a single run."""
+    """Set by the sweeper for each job (internal: ``--help`` hides it): where the job's trials
+    live. Null in a single run.
+
+    ``storage`` is the storage URL with its password masked: the job takes the full URL from
+    the ``REGSWEEP_STORAGE`` environment variable the sweeper sets. ``members`` are the trials
+    the job trains as one population (``number`` is the first of them and names the job's
+    folder); ``stage`` is ``search`` or ``confirm``.
+    """
 
     storage: str | None = None
     study: str | None = None
     number: int | None = None
+    members: list[int] = field(default_factory=list)
+    stage: str = "search"
+    heartbeat: int | None = None
+    requeue: bool = False
 
 
 @dataclass
@@ -176,17 +205,47 @@ class AppConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    trial: TrialLink = field(default_factory=TrialLink)
-    metric: str = "val_acc"
-    objectives: list[str] = field(default_factory=list)
+    trial: TrialLink = _h("set by the sweeper for each job", internal=True,
+                          default_factory=TrialLink)  # fmt: skip
+    metric: str = _h("the optimized metric of the final model (hydra.sweeper.metric sets it in "
+                     "a sweep)", default="val_acc")  # fmt: skip
+    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",
+                               default_factory=list)  # fmt: skip
+
+
+def sweep_dir(study: str | None, now: str) -> str:
+    """``hydra.sweep.dir`` under ``outputs/sweeps``: the study's name with our sweeper (reruns
+    add trials beside the earlier ones), ``basic_<time>`` with any other sweeper."""
+    return str(study) if study else f"basic_{now}"
+
+
+def job_dir(stage: str, number: int | None, members: Any, job_num: int) -> str:
+    """``hydra.sweep.subdir``: ``trial_<n>`` (a search trial), ``population_<n>`` (a population
+    whose first trial is n), ``confirm_<n>`` / ``confirm_population_<n>`` (the confirmation
+    stage), or Hydra's job number with other sweepers."""
+    if number is None:
+        return str(job_num)
+    prefix = "confirm_" if stage == "confirm" else ""
+    kind = "population" if members is not None and len(members) > 1 else "trial"
+    if prefix and kind == "trial":
+        return f"confirm_{number}"
+    return f"{prefix}{kind}_{number}"
 
 
 def register_configs() -> None:
-    """Register the typed root (``schema_app``) that ``conf/config.yaml`` composes onto; every
-    group option merges into its typed node, so unknown keys and wrong types fail there."""
+    """Register the typed root (``schema_app``) that ``conf/config.yaml`` composes onto (every
+    group option merges into its typed node, so unknown keys and wrong types fail there), and
+    the resolvers that name sweep folders."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
     ConfigStore.instance().store(name="schema_app", node=AppConfig)
+    for name, fn in (("regsweep.sweep_dir", sweep_dir), ("regsweep.job_dir", job_dir)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
+    from .help import register_help
+
+    register_help()
 
 
 # --------------------------------------------------------------------------- range checks
@@ -312,6 +371,7 @@ def _check_trainer(c: _Checker, t: TrainerConfig) -> None:
     c.number("trainer.epochs", t.epochs, low=1)
     c.number("trainer.batch_size", t.batch_size, low=1)
     c.number("trainer.eval_batch_size", t.eval_batch_size, low=1)
+    c.number("trainer.threads", t.threads, low=1, optional=True)
     dev = t.device
     ok = dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
     if not ok:
@@ -332,9 +392,9 @@ def validate(cfg: AppConfig) -> AppConfig:
     _check_optimizer(c, cfg.optimizer)
     _check_scheduler(c, cfg.scheduler)
     _check_trainer(c, cfg.trainer)
-    c.choice("metric", cfg.metric, OBJECTIVES)
+    c.choice("metric", cfg.metric, tuple(OBJECTIVES))
     for i, objective in enumerate(cfg.objectives):
-        c.choice(f"objectives[{i}]", objective, OBJECTIVES)
+        c.choice(f"objectives[{i}]", objective, tuple(OBJECTIVES))
     if c.problems:
         raise ConfigError(c.problems)
     return cfg

@@ -1,4 +1,12 @@
-"""Loss penalties: L1, L2 and elastic net, as one function of tensors and strengths."""
+"""Loss penalties (L1, L2, elastic net) and gradient clipping, per member of a population.
+
+The penalty ``l1·Σ|w| + l2·Σw²`` never enters the autograd graph: its gradient
+``l1·sign(w) + 2·l2·w`` is added to the data loss's gradient in place (sign(0) = 0, like the
+subgradient autograd gives for ``abs``). Each member has its own strengths, as ``(K,)`` tensors,
+separately for weight tensors and for the other parameters (biases, batch-norm scales), which
+are penalized only with ``apply_to=all``. ``half_mean`` members divide by 2m, m = the step's
+batch size (004's λ/(2m)·Σ‖W‖²).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +15,14 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Penalty", "add_penalty_grad", "penalty_value"]
+__all__ = ["ClipNorms", "Penalty", "PenaltyStack", "penalty_value"]
+
+Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
 class Penalty:
-    """Strengths of the penalty ``l1·Σ|w| + l2·Σw²`` (elastic net folded into both).
+    """Strengths of the penalty ``l1·Σ|w| + l2·Σw²`` of one member (elastic net folded in).
 
     ``half_mean=True`` divides the strengths by 2m, m = batch size (004's λ/(2m)·Σ‖W‖²).
     """
@@ -40,7 +50,8 @@ class Penalty:
 def penalty_value(
     params: Sequence[torch.Tensor], penalty: Penalty, batch_size: int
 ) -> torch.Tensor:
-    """The penalty over ``params`` as a scalar tensor that autograd differentiates.
+    """The penalty over ``params`` as a scalar tensor that autograd differentiates (the reference
+    the in-place gradients are tested against).
 
     Example:
         >>> w = torch.tensor([[1.0, -2.0]])
@@ -57,26 +68,91 @@ def penalty_value(
     return total
 
 
-@torch.no_grad()
-def add_penalty_grad(params: Sequence[torch.Tensor], penalty: Penalty, batch_size: int) -> None:
-    """Add the penalty's gradient to ``p.grad`` in place: ``l1·sign(w) + 2·l2·w`` (scaled).
+def _per_member(v: Tensor, like: Tensor) -> Tensor:
+    return v.view((-1,) + (1,) * (like.dim() - 1))
 
-    The same gradient autograd would give for :func:`penalty_value` (sign(0) = 0 like abs's
-    subgradient), without building the penalty into the graph: a few fused ``foreach`` ops per
-    step instead of several small ops and their backward per parameter.
 
-    Example:
-        >>> w = torch.tensor([[1.0, -2.0]]); w.grad = torch.zeros_like(w)
-        >>> add_penalty_grad([w], Penalty(l1=0.1, l2=0.01), batch_size=1)
-        >>> [round(g, 6) for g in w.grad.flatten().tolist()]
-        [0.12, -0.14]
+class PenaltyStack:
+    """The penalties of K members, applied to stacked gradients.
+
+    Args:
+        penalties: One :class:`Penalty` per member.
+        penalize_all: Per member, whether biases and norm scales are penalized too.
+        weight_mask: Which stacked parameters are weight tensors.
+        device: Where the strength tensors live.
     """
-    with_grad = [p for p in params if p.grad is not None]
-    if not with_grad or not penalty.active:
-        return
-    scale = 1.0 / (2.0 * batch_size) if penalty.half_mean else 1.0
-    grads: list[torch.Tensor] = [p.grad for p in with_grad if p.grad is not None]
-    if penalty.l1 > 0.0:
-        torch._foreach_add_(grads, torch._foreach_sign(with_grad), alpha=penalty.l1 * scale)
-    if penalty.l2 > 0.0:
-        torch._foreach_add_(grads, with_grad, alpha=2.0 * penalty.l2 * scale)
+
+    def __init__(
+        self,
+        penalties: Sequence[Penalty],
+        penalize_all: Sequence[bool],
+        weight_mask: Sequence[bool],
+        device: torch.device,
+    ) -> None:
+        def vec(values: Sequence[float]) -> Tensor:
+            return torch.tensor(values, dtype=torch.float64, device=device)
+
+        self.weight_mask = list(weight_mask)
+        self.l1 = vec([p.l1 for p in penalties])
+        self.l2 = vec([p.l2 for p in penalties])
+        self.all = torch.tensor(list(penalize_all), device=device)
+        self.half = torch.tensor([p.half_mean for p in penalties], device=device)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.any_l1 = bool((self.l1 > 0).any())
+        self.any_l2 = bool((self.l2 > 0).any())
+        self.any_other = bool(self.all.any())
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep only the members at ``rows``."""
+        self.l1, self.l2, self.all, self.half = (
+            self.l1[rows], self.l2[rows], self.all[rows], self.half[rows]
+        )
+        self._refresh()
+
+    @torch.no_grad()
+    def add_grads(self, params: Sequence[Tensor], grads: Sequence[Tensor], batch: int) -> None:
+        """Add each member's penalty gradient to ``grads`` in place, for a step on ``batch``
+        examples: ``(l1·sign(w) + 2·l2·w)``, divided by 2·batch for ``half_mean`` members."""
+        if not (self.any_l1 or self.any_l2):
+            return
+        scale = torch.where(self.half, 1.0 / (2.0 * batch), 1.0)
+        l1, l2 = self.l1 * scale, 2.0 * self.l2 * scale
+        for p, g, is_weight in zip(params, grads, self.weight_mask, strict=True):
+            if not is_weight and not self.any_other:
+                continue
+            a1, a2 = (l1, l2) if is_weight else (l1 * self.all, l2 * self.all)
+            if self.any_l1:
+                g.add_(_per_member(a1, p).to(p.dtype) * p.sign())
+            if self.any_l2:
+                g.add_(_per_member(a2, p).to(p.dtype) * p)
+
+
+class ClipNorms:
+    """Per-member total gradient norm (before clipping) and clipping to a per-member maximum.
+
+    ``limits`` holds each member's ``clip`` (``inf`` for none). Clipping scales a member's whole
+    gradient by ``min(1, clip / (norm + 1e-6))``, as ``torch.nn.utils.clip_grad_norm_`` does.
+    """
+
+    def __init__(self, limits: Sequence[float | None], device: torch.device) -> None:
+        values = [float("inf") if c is None else float(c) for c in limits]
+        self.limits = torch.tensor(values, dtype=torch.float32, device=device)
+        self.active = bool(torch.isfinite(self.limits).any())
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep only the members at ``rows``."""
+        self.limits = self.limits[rows]
+        self.active = bool(torch.isfinite(self.limits).any())
+
+    @torch.no_grad()
+    def __call__(self, grads: Sequence[Tensor]) -> Tensor:
+        """Return each member's total gradient norm ``(K,)`` and clip ``grads`` in place."""
+        squares = [g.reshape(g.shape[0], -1).square().sum(dim=1) for g in grads]
+        norms = torch.stack(squares).sum(dim=0).sqrt()
+        if self.active:
+            coef = (self.limits / (norms + 1e-6)).clamp(max=1.0)
+            for g in grads:
+                g.mul_(_per_member(coef, g))
+        return norms

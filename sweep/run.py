@@ -1,44 +1,43 @@
-"""The task: one validated config in, one trained-and-measured run out.
+"""The task: validated configs in, trained-and-measured runs out.
 
-Hydra-agnostic (hydra-zen's advice): it takes the typed config, returns plain data, and never
-returns the model, so a multirun does not keep every model alive.
+``run_population`` trains several configurations that share a network (same data, architecture,
+batch size, epochs and optimizer kind: :func:`structure_key`) as one population; ``run`` is the
+population of one. Hydra-agnostic (hydra-zen's advice): it takes typed configs, returns plain
+data, and never returns models, so a multirun does not keep every model alive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
 from .config import AppConfig, ConfigError
-from .data import Splits, load_splits
-from .models import build_model
-from .optim import build_optimizer, build_scheduler
+from .data import Splits, StackedSplits, load_splits
+from .hparams import HPARAMS
+from .nets import Arch, StackedMLP
+from .optim import Schedule
 from .penalties import Penalty
-from .record import CURVE_KEYS
+from .record import BEST_EPOCH_KEYS, CURVE_KEYS, OBJECTIVES, RECORD_VERSION, collapsed
 from .reporting import Reporter
-from .train import EarlyStop, FitResult, TrainSettings, fit
+from .threads import configure_threads
+from .train import EarlyStop, FitResult, MemberSettings, Shared, fit
 
 __all__ = [
-    "OBJECTIVE_KEYS",
     "RunOutcome",
     "effective_hparams",
+    "member_settings",
     "objective_values",
     "resolve_device",
     "run",
-    "train_settings",
+    "run_population",
+    "structure_key",
 ]
 
-# Each objective a study can optimize, as the summary stores it (at the best epoch).
-OBJECTIVE_KEYS = {
-    "val_acc": "best_val_acc",
-    "val_loss": "best_val_loss",
-    "gap_acc": "gap_acc_best",
-    "gap_loss": "gap_loss_best",
-    "sparsity": "sparsity_best",
-}
+EpochHook = Callable[[dict[str, float]], None]
 
 
 @dataclass
@@ -70,9 +69,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def effective_hparams(cfg: AppConfig) -> dict[str, float]:
-    """The strengths that act, wherever they were set (regularizer overrides model/optimizer)."""
+    """The values that act, wherever they were set (regularizer overrides model/optimizer)."""
     r = cfg.regularizer
-    return {
+    values = {
         "l1": r.l1,
         "l2": r.l2,
         "elastic": r.elastic,
@@ -83,116 +82,196 @@ def effective_hparams(cfg: AppConfig) -> dict[str, float]:
         else cfg.optimizer.weight_decay,
         "clip": r.clip or 0.0,
         "lr": cfg.optimizer.lr,
-        "batch_size": float(cfg.trainer.batch_size),
         "momentum": cfg.optimizer.momentum,
+        "batch_size": float(cfg.trainer.batch_size),
     }
+    assert set(values) == set(HPARAMS), sorted(set(values) ^ set(HPARAMS))
+    return values
 
 
-def train_settings(cfg: AppConfig) -> TrainSettings:
-    r = cfg.regularizer
+def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
+    """What members of one population must share: the data, the architecture, the batch size,
+    the epochs, the optimizer kind, the device and the optimized metric. Everything else
+    (strengths, dropout p, clip, learning rate, momentum, betas, decay, schedule, early
+    stopping, seed) is per member.
+
+    Example:
+        >>> a, b = AppConfig(), AppConfig()
+        >>> b.regularizer.l2, b.optimizer.lr, b.trainer.seed = 1e-3, 0.01, 4
+        >>> structure_key(a) == structure_key(b)
+        True
+    """
+    m, t = cfg.model, cfg.trainer
+    return (
+        tuple(sorted(asdict(cfg.data).items())),
+        (m.name, tuple(m.hidden) if m.name == "mlp" else (), m.activation, m.batch_norm),
+        t.batch_size,
+        t.eval_batch_size,
+        t.epochs,
+        t.device,
+        cfg.optimizer.name,
+        cfg.metric,
+    )
+
+
+def member_settings(cfg: AppConfig) -> MemberSettings:
+    """One configuration's per-member settings."""
+    r, o, s = cfg.regularizer, cfg.optimizer, cfg.scheduler
+    hp = effective_hparams(cfg)
     es = r.early_stop
-    return TrainSettings(
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
+    return MemberSettings(
+        seed=cfg.trainer.seed,
+        lr=o.lr,
+        momentum=o.momentum,
+        nesterov=o.nesterov,
+        betas=(float(o.betas[0]), float(o.betas[1])),
+        eps=o.eps,
+        weight_decay=hp["weight_decay"],
+        decay_all=r.apply_to == "all",
         penalty=Penalty.combine(
-            l1=r.l1,
-            l2=r.l2,
-            elastic=r.elastic,
-            l1_ratio=r.l1_ratio,
+            l1=r.l1, l2=r.l2, elastic=r.elastic, l1_ratio=r.l1_ratio,
             half_mean=r.scale == "half_mean",
-        ),
+        ),  # fmt: skip
         penalize_all=r.apply_to == "all",
+        dropout=hp["dropout"],
         clip=r.clip,
         early_stop=EarlyStop(es.patience, es.min_delta, es.monitor, es.restore_best)
         if es.patience is not None
         else None,
-        metric=cfg.metric,
-        eval_batch_size=cfg.trainer.eval_batch_size,
-        seed=cfg.trainer.seed,
+        schedule=Schedule(
+            s.name, s.step_size, s.gamma, s.t_max, s.eta_min, epochs=cfg.trainer.epochs
+        ),
     )
 
 
-def build_run(cfg: AppConfig, splits: Splits) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
-    """Model, its optimizer and schedule, seeded, on the data's device."""
-    hp = effective_hparams(cfg)
-    torch.manual_seed(cfg.trainer.seed)
-    model = build_model(
-        kind=cfg.model.name,
+def _arch(cfg: AppConfig, splits: Splits) -> Arch:
+    m = cfg.model
+    return Arch(
+        kind=m.name,
         n_features=splits.n_features,
         n_classes=splits.n_classes,
-        hidden=cfg.model.hidden,
-        activation=cfg.model.activation,
-        dropout=hp["dropout"],
-        batch_norm=cfg.model.batch_norm,
-    ).to(splits.x_train.device)
-    o = cfg.optimizer
-    optimizer = build_optimizer(
-        model, name=o.name, lr=o.lr, weight_decay=hp["weight_decay"], momentum=o.momentum,
-        nesterov=o.nesterov, betas=o.betas, eps=o.eps,
-        decay_weights_only=cfg.regularizer.apply_to == "weights",
-    )  # fmt: skip
-    s = cfg.scheduler
-    scheduler = build_scheduler(
-        optimizer, name=s.name, epochs=cfg.trainer.epochs, step_size=s.step_size, gamma=s.gamma,
-        t_max=s.t_max, eta_min=s.eta_min,
-    )  # fmt: skip
-    return model, optimizer, scheduler
+        hidden=tuple(m.hidden) if m.name == "mlp" else (),
+        activation=m.activation,
+        batch_norm=m.batch_norm,
+    )
+
+
+def _load(cfgs: Sequence[AppConfig], device: torch.device) -> tuple[StackedSplits, list[Splits]]:
+    seeds = sorted({c.trainer.seed for c in cfgs})
+    splits = [load_splits(cfgs[0].data, seed=s, device=device) for s in seeds]
+    stacked = StackedSplits.of(splits, [seeds.index(c.trainer.seed) for c in cfgs])
+    return stacked, [splits[seeds.index(c.trainer.seed)] for c in cfgs]
+
+
+def run_population(
+    cfgs: Sequence[AppConfig],
+    *,
+    reporters: Sequence[Reporter | None] | None = None,
+    on_epoch: Sequence[EpochHook | None] | None = None,
+    workers: int = 1,
+) -> list[RunOutcome]:
+    """Load data, build, train and summarize configurations that share a network, as one
+    population (in the order given).
+
+    Raises:
+        ValueError: The configurations do not share a network (see :func:`structure_key`).
+        ConfigError: The device does not exist.
+        DataError: The data cannot be loaded.
+    """
+    if not cfgs:
+        return []
+    keys = {structure_key(c) for c in cfgs}
+    if len(keys) > 1:
+        raise ValueError("a population needs configurations that share a network; got "
+                         f"{len(keys)} different structures")  # fmt: skip
+    first = cfgs[0]
+    device = resolve_device(first.trainer.device)
+    if first.trainer.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    stacked, own = _load(cfgs, device)
+    arch = _arch(first, own[0])
+    configure_threads(first.trainer.threads, arch=arch, members=len(cfgs), device=device,
+                      workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
+    net = StackedMLP(arch, [c.trainer.seed for c in cfgs], device)
+    shared = Shared(
+        epochs=first.trainer.epochs,
+        batch_size=first.trainer.batch_size,
+        optimizer=first.optimizer.name,
+        metric=first.metric,
+        eval_batch_size=first.trainer.eval_batch_size,
+    )
+    results = fit(net, stacked, shared, [member_settings(c) for c in cfgs],
+                  reporters=reporters, on_epoch=on_epoch)  # fmt: skip
+    outcomes = []
+    for cfg, result, splits in zip(cfgs, results, own, strict=True):
+        summary = summarize(result, cfg, device, splits)
+        outcomes.append(RunOutcome(fit=result, summary=summary, objective=summary["objective"]))
+    return outcomes
 
 
 def run(
     cfg: AppConfig,
     *,
     reporter: Reporter | None = None,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_epoch: EpochHook | None = None,
 ) -> RunOutcome:
-    """Load data, build, train, and summarize one configuration."""
-    device = resolve_device(cfg.trainer.device)
-    if cfg.trainer.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    splits = load_splits(cfg.data, device=device)
-    model, optimizer, scheduler = build_run(cfg, splits)
-    result = fit(
-        model, optimizer, splits, train_settings(cfg),
-        scheduler=scheduler, reporter=reporter, on_epoch=on_epoch,
-    )  # fmt: skip
-    summary = summarize(result, cfg, device)
-    return RunOutcome(fit=result, summary=summary, objective=summary["objective"])
+    """Load data, build, train and summarize one configuration (a population of one)."""
+    return run_population([cfg], reporters=[reporter], on_epoch=[on_epoch])[0]
 
 
-def summarize(result: FitResult, cfg: AppConfig, device: torch.device) -> dict[str, Any]:
+def chance_accuracy(y: torch.Tensor, n_classes: int) -> float:
+    """Accuracy of always answering the commonest class of ``y``."""
+    if y.numel() == 0:
+        return 1.0 / n_classes
+    return float(torch.bincount(y, minlength=n_classes).max()) / y.numel()
+
+
+def summarize(
+    result: FitResult, cfg: AppConfig, device: torch.device, splits: Splits
+) -> dict[str, Any]:
     """Per-run numbers the analysis reads (docs/trial-record.md)."""
     c = result.curves
-    b = result.best_epoch - 1 if c.get("epoch") else -1
+    run_ = result.epochs_run
 
-    def at(key: str, i: int) -> float:
-        return c[key][i] if c.get(key) else float("nan")
+    def at(key: str, epoch: int) -> float:
+        values = c.get(key) or []
+        return float(values[epoch - 1]) if 1 <= epoch <= len(values) else math.nan
 
-    metric_curve = c.get(cfg.metric, [])
-    return {
+    f, b = result.final_epoch, result.best_epoch
+    final = {
+        key: at(key, f)
+        for key in ("val_acc", "val_loss", "train_acc", "train_loss", "gap_acc", "gap_loss",
+                    "sparsity", "sparsity_abs", "dead_units", "weight_l1", "weight_l2")
+    }  # fmt: skip
+    best = {f"best_epoch_{k}": at(k, b) for k in
+            ("val_acc", "val_loss", "train_acc", "train_loss", "gap_acc", "gap_loss")}  # fmt: skip
+    assert set(best) == set(BEST_EPOCH_KEYS)
+    chance = chance_accuracy(splits.y_val, splits.n_classes)
+    summary: dict[str, Any] = {
+        "record_version": RECORD_VERSION,
         "curves": {k: c.get(k, []) for k in CURVE_KEYS},
-        "best_epoch": result.best_epoch,
-        "best_val_acc": at("val_acc", b),
-        "best_val_loss": at("val_loss", b),
-        "best_train_acc": at("train_acc", b),
-        "best_train_loss": at("train_loss", b),
+        "final_epoch": f if run_ else 0,
+        **final,
         "test_loss": result.test[0] if result.test else None,
         "test_acc": result.test[1] if result.test else None,
-        "gap_acc_best": at("gap_acc", b),
-        "gap_loss_best": at("gap_loss", b),
-        "gap_acc_last": at("gap_acc", -1),
-        "gap_loss_last": at("gap_loss", -1),
-        "sparsity_best": at("sparsity", b),
-        "epochs_run": result.epochs_run,
+        "chance_acc": chance,
+        "collapsed": bool(math.isfinite(final["val_acc"])
+                          and collapsed(final["val_acc"], chance)),  # fmt: skip
+        "best_epoch": b if run_ else 0,
+        **best,
+        "epochs_run": run_,
         "epochs_max": cfg.trainer.epochs,
         "stop_reason": result.stop_reason,
         "message": result.message,
         "run_seconds": result.seconds,
         "device": str(device),
+        "seed": cfg.trainer.seed,
         "hparams": effective_hparams(cfg),
-        "objective": metric_curve[b] if metric_curve and b >= 0 else float("nan"),
     }
+    summary["objective"] = float(summary[OBJECTIVES[cfg.metric].key])
+    return summary
 
 
 def objective_values(summary: dict[str, Any], objectives: list[str]) -> list[float]:
     """The values of a multi-objective trial, in the order of ``objectives``."""
-    return [float(summary[OBJECTIVE_KEYS[o]]) for o in objectives]
+    return [float(summary[OBJECTIVES[o].key]) for o in objectives]

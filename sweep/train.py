@@ -1,37 +1,42 @@
-"""The training loop: epochs of steps on device-resident tensors, one evaluation for every split.
+"""The training loop of a population: K members of one architecture trained as one computation.
 
-Knows neither Optuna nor Hydra: it takes built objects, plain settings and a :class:`Reporter`.
+Each epoch: every member steps through its own shuffled batches (data loss → backward → + its
+penalty gradient → its gradient norm, clipped to its threshold → its optimizer step); then each
+member's train split (in eval mode: dropout off, batch norm on running statistics) and
+validation split are measured with one evaluation function. Each member reports to its own
+reporter, and leaves the stack when it is pruned, diverges or stops early; the step's cost
+shrinks with it. One member is a single run.
+
+Knows neither Optuna nor Hydra: it takes built objects, plain settings and reporters.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from .data import StackedSplits
 from .metrics import weight_stats
-from .models import weight_matrices
-from .penalties import Penalty, add_penalty_grad
+from .nets import Probe, StackedMLP
+from .optim import Schedule, StackedOptimizer, scheduled_lr
+from .penalties import ClipNorms, Penalty, PenaltyStack
 from .reporting import NullReporter, Reporter
 
-if TYPE_CHECKING:
-    from .data import Splits
-
-__all__ = ["EarlyStop", "FitResult", "TrainSettings", "evaluate", "fit", "train_epoch"]
+__all__ = ["EarlyStop", "FitResult", "MemberSettings", "Shared", "batch_bounds", "fit"]
 
 Tensor = torch.Tensor
+EpochHook = Callable[[dict[str, float]], None]
 
 
 @dataclass(frozen=True)
 class EarlyStop:
-    """Stop after ``patience`` epochs without improving ``monitor`` by more than ``min_delta``."""
+    """Stop after ``patience`` epochs without improving ``monitor`` by more than ``min_delta``;
+    with ``restore_best`` the final model has the best monitored epoch's weights."""
 
     patience: int
     min_delta: float = 0.0
@@ -40,27 +45,50 @@ class EarlyStop:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """Everything :func:`fit` needs besides the objects it trains."""
+class MemberSettings:
+    """What one member trains with, besides the architecture and data it shares."""
+
+    seed: int = 0
+    lr: float = 0.1
+    momentum: float = 0.0
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    decay_all: bool = False
+    penalty: Penalty = field(default_factory=Penalty)
+    penalize_all: bool = False
+    dropout: float = 0.0
+    clip: float | None = None
+    early_stop: EarlyStop | None = None
+    schedule: Schedule = field(default_factory=Schedule)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every member of a population shares besides architecture and data."""
 
     epochs: int
     batch_size: int
-    penalty: Penalty = field(default_factory=Penalty)
-    penalize_all: bool = False
-    clip: float | None = None
-    early_stop: EarlyStop | None = None
+    optimizer: str = "sgd"
     metric: str = "val_acc"
     eval_batch_size: int = 4096
-    seed: int = 0
 
 
 @dataclass
 class FitResult:
-    """Per-epoch curves and how the run ended. ``model`` holds the weights of ``best_epoch``
-    when early stopping restored them, else those of the last epoch."""
+    """One member's curves and how its training ended.
+
+    ``final_epoch`` is the epoch whose weights the final model has: the last one run, or the
+    best monitored one when early stopping restored it. ``best_epoch`` is the epoch with the best
+    validation value (of early stopping's monitor, else of the optimized metric): hindsight,
+    kept for comparison. ``test`` is (loss, accuracy) of the final model, None without a test
+    split or after divergence.
+    """
 
     curves: dict[str, list[float]]
     best_epoch: int
+    final_epoch: int
     stop_reason: str
     message: str
     test: tuple[float, float] | None
@@ -68,203 +96,345 @@ class FitResult:
 
     @property
     def epochs_run(self) -> int:
-        return len(self.curves["epoch"])
+        return len(self.curves.get("epoch", []))
 
 
-def _higher_is_better(metric: str) -> bool:
-    return metric.endswith("_acc") and not metric.startswith("gap")
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 4096) -> Tensor:
-    """Mean cross-entropy and accuracy in eval mode, as a 2-element tensor (one sync for callers)."""
-    was_training = model.training
-    model.eval()
-    loss_sum = x.new_zeros((), dtype=torch.float64)
-    correct = x.new_zeros((), dtype=torch.float64)
-    for start in range(0, x.shape[0], batch_size):
-        logits = model(x[start : start + batch_size])
-        target = y[start : start + batch_size]
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == target).sum().double()
-    model.train(was_training)
-    n = max(x.shape[0], 1)
-    return torch.stack([loss_sum / n, correct / n])
-
-
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: Tensor,
-    y: Tensor,
-    *,
-    batch_size: int,
-    penalty: Penalty,
-    penalized: list[nn.Parameter],
-    clip: float | None,
-    generator: torch.Generator,
-) -> Tensor:
-    """One pass over shuffled ``x``; returns [mean data loss of the steps, mean grad norm].
-
-    Step: data loss → backward → + penalty gradient → gradient norm (before clipping) → clip →
-    optimizer step. No host sync happens inside the loop.
-    """
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    n = x.shape[0]
-    perm = torch.randperm(n, device=x.device, generator=generator)
-    loss_sum = x.new_zeros((), dtype=torch.float32)
-    norm_sum = x.new_zeros((), dtype=torch.float32)
-    steps = 0
-    for start, stop in _batch_bounds(n, batch_size):
-        idx = perm[start:stop]
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        add_penalty_grad(penalized, penalty, stop - start)
-        norm_sum += _grad_norm(params, clip)
-        optimizer.step()
-        loss_sum += loss.detach()
-        steps += 1
-    return torch.stack([loss_sum, norm_sum]) / max(steps, 1)
-
-
-def _grad_norm(params: list[nn.Parameter], clip: float | None) -> Tensor:
-    """Total gradient norm before clipping; clips to ``clip`` when set."""
-    if clip is not None:
-        return torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-    grads = [p.grad for p in params if p.grad is not None]
-    return torch.nn.utils.get_total_norm(grads, foreach=True)
-
-
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     """Consecutive [start, stop) ranges; a last batch of one example joins the one before, since
-    batch norm cannot train on a single example."""
+    batch norm cannot train on a single example.
+
+    Example:
+        >>> batch_bounds(5, 2)
+        [(0, 2), (2, 5)]
+    """
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
     return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
 
-@dataclass
-class _Best:
-    epoch: int = 0
-    value: float = math.nan
-    state: dict[str, Tensor] | None = None
+def higher_is_better(metric: str) -> bool:
+    return metric.endswith("_acc") and not metric.startswith("gap")
 
-    def improves(self, value: float, higher: bool, min_delta: float) -> bool:
+
+@dataclass
+class _Member:
+    """Bookkeeping of one member while it trains (Python side, per epoch)."""
+
+    settings: MemberSettings
+    reporter: Reporter
+    on_epoch: EpochHook | None
+    select: str
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    best_value: float = math.nan
+    stop: str = ""
+    message: str = ""
+
+    def improves(self, value: float) -> bool:
         if math.isnan(value):
             return False
-        if math.isnan(self.value):
+        if math.isnan(self.best_value):
             return True
-        return value > self.value + min_delta if higher else value < self.value - min_delta
+        es = self.settings.early_stop
+        delta = es.min_delta if es else 0.0
+        if higher_is_better(self.select):
+            return value > self.best_value + delta
+        return value < self.best_value - delta
+
+    @property
+    def restores(self) -> bool:
+        es = self.settings.early_stop
+        return es is not None and es.restore_best
+
+
+class _Population:
+    """The stacked state of the members still training, and how to step and measure them."""
+
+    def __init__(
+        self, net: StackedMLP, data: StackedSplits, shared: Shared, members: list[_Member]
+    ) -> None:
+        self.net, self.data, self.shared = net, data, shared
+        s = [m.settings for m in members]
+        dev = data.x_train.device
+
+        def vec(values: Sequence[float]) -> Tensor:
+            return torch.tensor(values, dtype=torch.float32, device=dev)
+
+        self.ids = torch.arange(len(members), device=dev)  # member index of each stacked row
+        self.dropout = vec([m.dropout for m in s])
+        self.use_dropout = bool((self.dropout > 0).any())
+        self.penalties = PenaltyStack(
+            [m.penalty for m in s], [m.penalize_all for m in s], net.weight_mask, dev
+        )
+        self.clip = ClipNorms([m.clip for m in s], dev)
+        decay = vec([m.weight_decay for m in s])
+        self.optimizer = StackedOptimizer(
+            shared.optimizer, net.params, net.weight_mask,
+            momentum=vec([m.momentum for m in s]),
+            nesterov=torch.tensor([m.nesterov for m in s], device=dev),
+            decay=decay,
+            decay_other=decay * torch.tensor([m.decay_all for m in s], device=dev),
+            beta1=vec([m.betas[0] for m in s]), beta2=vec([m.betas[1] for m in s]),
+            eps=vec([m.eps for m in s]),
+        )  # fmt: skip
+        self.batch_order = [_generator(m.seed, 0, dev) for m in s]
+        self.dropout_draws = [_generator(m.seed, 1, dev) for m in s]
+        self.best: list[Tensor] | None = None
+        if any(m.restores for m in members):
+            self.best = [p.detach().clone() for p in net.params + net.buffers]
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[0])
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep the stacked rows ``rows`` (members that go on)."""
+        listed = rows.tolist()
+        self.ids = self.ids[rows]
+        self.net.keep(rows)
+        self.data = self.data.keep(rows)
+        self.dropout = self.dropout[rows]
+        self.use_dropout = bool((self.dropout > 0).any())
+        self.penalties.keep(rows)
+        self.clip.keep(rows)
+        self.optimizer.keep(rows)
+        self.batch_order = [self.batch_order[i] for i in listed]
+        self.dropout_draws = [self.dropout_draws[i] for i in listed]
+        if self.best is not None:
+            self.best = [b[rows].contiguous() for b in self.best]
+
+    def _masks(self, _layer: int, shape: tuple[int, ...]) -> Tensor:
+        dev = self.data.x_train.device
+        return torch.stack([torch.rand(shape[1:], generator=g, device=dev)
+                            for g in self.dropout_draws])  # fmt: skip
+
+    def train_epoch(self, lr: Tensor) -> Tensor:
+        """One pass over each member's shuffled training split; returns ``(K, 2)``: the mean
+        data loss of the steps and the mean gradient norm before clipping."""
+        data, net = self.data, self.net
+        n = data.x_train.shape[1]
+        dev = data.x_train.device
+        perm = torch.stack([torch.randperm(n, device=dev, generator=g) for g in self.batch_order])
+        loss_sum = torch.zeros(self.size, device=dev)
+        norm_sum = torch.zeros(self.size, device=dev)
+        bounds = batch_bounds(n, self.shared.batch_size)
+        for start, stop in bounds:
+            idx = perm[:, start:stop]
+            logits = net.forward(
+                data.rows(data.x_train, idx), train=True,
+                dropout=self.dropout if self.use_dropout else None,
+                masks=self._masks if self.use_dropout else None,
+            )  # fmt: skip
+            target = data.rows(data.y_train, idx)
+            loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
+            per_member = loss.view(self.size, -1).mean(dim=1)
+            grads = list(torch.autograd.grad(per_member.sum(), net.params))
+            self.penalties.add_grads(net.params, grads, stop - start)
+            norm_sum += self.clip(grads)
+            self.optimizer.step(net.params, grads, lr)
+            loss_sum += per_member.detach()
+        return torch.stack([loss_sum, norm_sum], dim=1) / max(len(bounds), 1)
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        x: Tensor,
+        y: Tensor,
+        *,
+        params: Sequence[Tensor] | None = None,
+        buffers: Sequence[Tensor] | None = None,
+        data: StackedSplits | None = None,
+        probe: Probe | None = None,
+    ) -> Tensor:
+        """``(K, 2)``: mean cross-entropy and accuracy of each member on its own split of
+        ``x``/``y`` (stacked ``(S, N, ...)``), in eval mode, in blocks of ``eval_batch_size``."""
+        data = data or self.data
+        k = int(data.split_of.shape[0])
+        n = x.shape[1]
+        loss = torch.zeros(k, dtype=torch.float64, device=x.device)
+        correct = torch.zeros(k, dtype=torch.float64, device=x.device)
+        for start in range(0, n, self.shared.eval_batch_size):
+            stop = min(n, start + self.shared.eval_batch_size)
+            logits = self.net.forward(
+                data.block(x, start, stop), params=params, buffers=buffers, probe=probe
+            )
+            target = data.block(y, start, stop)
+            ce = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
+            loss += ce.view(k, -1).double().sum(dim=1)
+            correct += (logits.argmax(dim=2) == target).double().sum(dim=1)
+        return torch.stack([loss / max(n, 1), correct / max(n, 1)], dim=1)
+
+    def measure(self) -> Tensor:
+        """``(K, 9)`` after an epoch: train loss/acc, val loss/acc (eval mode), weight L1, L2,
+        relative and absolute sparsity, and the fraction of dead hidden units."""
+        probe = Probe() if self.net.hidden else None
+        tr = self.evaluate(self.data.x_train, self.data.y_train, probe=probe)
+        va = self.evaluate(self.data.x_val, self.data.y_val)
+        ws = weight_stats(self.net.weights())
+        dead = probe.dead_fraction() if probe is not None else torch.zeros(self.size)
+        return torch.cat([tr.float(), va.float(), ws, dead.to(ws.device).unsqueeze(1)], dim=1)
+
+    def remember_best(self, rows: Tensor) -> None:
+        """Copy the current weights of the stacked ``rows`` as their best (early stopping)."""
+        if self.best is None or rows.numel() == 0:
+            return
+        current = self.net.params + self.net.buffers
+        for b, p in zip(self.best, current, strict=True):
+            b[rows] = p.detach()[rows]
+
+    def test(self, rows: Tensor, restored: Tensor) -> Tensor | None:
+        """``(len(rows), 2)`` test loss and accuracy of the final models of the stacked ``rows``;
+        ``restored[i]`` says whether row ``rows[i]`` ends with its best (restored) weights."""
+        if self.data.x_test.shape[1] == 0 or rows.numel() == 0:
+            return None
+        n_p = len(self.net.params)
+        current = [t.detach() for t in self.net.params + self.net.buffers]
+        chosen = current
+        if self.best is not None and bool(restored.any()):
+            flag = restored.view(-1, 1)
+            chosen = [
+                torch.where(flag.view((-1,) + (1,) * (c.dim() - 1)), b[rows], c[rows])
+                for b, c in zip(self.best, current, strict=True)
+            ]
+        else:
+            chosen = [c[rows] for c in current]
+        return self.evaluate(
+            self.data.x_test, self.data.y_test, params=chosen[:n_p], buffers=chosen[n_p:],
+            data=self.data.keep(rows),
+        )  # fmt: skip
+
+
+def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
+    """A member's own generator for one purpose: ``stream`` 0 orders its batches (as a single
+    run seeded ``seed`` always has), 1 draws its dropout masks."""
+    g = torch.Generator(device=device)
+    g.manual_seed(seed if stream == 0 else (seed * 1_000_003 + 7919 * stream) % 2**63)
+    return g
+
+
+_ROW_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_l1", "weight_l2",
+             "sparsity", "sparsity_abs", "dead_units")  # fmt: skip
+
+
+def _row(epoch: int, measured: list[float], steps: list[float], lr: float,
+         seconds: float) -> dict[str, float]:  # fmt: skip
+    row = {"epoch": float(epoch), **dict(zip(_ROW_KEYS, measured, strict=True))}
+    row["gap_acc"] = row["train_acc"] - row["val_acc"]
+    row["gap_loss"] = row["val_loss"] - row["train_loss"]
+    row.update(step_loss=steps[0], grad_norm=steps[1], lr=lr, epoch_seconds=seconds)
+    return row
 
 
 def fit(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    splits: Splits,
-    settings: TrainSettings,
+    net: StackedMLP,
+    data: StackedSplits,
+    shared: Shared,
+    settings: Sequence[MemberSettings],
     *,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    reporter: Reporter | None = None,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
-) -> FitResult:
-    """Train for ``settings.epochs`` epochs, evaluating train (eval mode) and val at each epoch end.
+    reporters: Sequence[Reporter | None] | None = None,
+    on_epoch: Sequence[EpochHook | None] | None = None,
+) -> list[FitResult]:
+    """Train the members of ``net`` for ``shared.epochs`` epochs; one :class:`FitResult` each.
 
-    Stops early when the reporter says prune, when early stopping's patience runs out, or when a
-    loss becomes NaN/inf ("diverged"). Test metrics are computed once, with the best epoch's weights.
+    A member stops early when its reporter says prune ("pruned"), when its early stopping's
+    patience runs out ("early_stopped"), or when one of its losses becomes NaN/inf
+    ("diverged"); the others go on without it.
     """
-    reporter = reporter or NullReporter()
-    gen = torch.Generator(device=splits.x_train.device).manual_seed(settings.seed)
-    penalized = list(model.parameters()) if settings.penalize_all else weight_matrices(model)
-    es = settings.early_stop
-    select = (
-        es.monitor if es else (settings.metric if settings.metric.startswith("val") else "val_loss")
-    )
-    higher = _higher_is_better(select)
-    best = _Best()
-    curves: dict[str, list[float]] = {}
-    stop, message = "completed", ""
+    k = len(settings)
+    reps = list(reporters or [None] * k)
+    hooks = list(on_epoch or [None] * k)
+    members = [
+        _Member(s, reps[i] or NullReporter(), hooks[i], _select(s, shared.metric))
+        for i, s in enumerate(settings)
+    ]
+    pop = _Population(net, data, shared, members)
+    results: list[FitResult | None] = [None] * k
     t0 = time.perf_counter()
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(1, shared.epochs + 1):
         te = time.perf_counter()
-        lr = float(optimizer.param_groups[0]["lr"])
-        step_stats = train_epoch(
-            model,
-            optimizer,
-            splits.x_train,
-            splits.y_train,
-            batch_size=settings.batch_size,
-            penalty=settings.penalty,
-            penalized=penalized,
-            clip=settings.clip,
-            generator=gen,
-        )
-        if scheduler is not None:
-            scheduler.step()
-        tr = evaluate(model, splits.x_train, splits.y_train, settings.eval_batch_size)
-        va = evaluate(model, splits.x_val, splits.y_val, settings.eval_batch_size)
-        ws = weight_stats(weight_matrices(model))
-        values = torch.cat([tr.float(), va.float(), step_stats.float(), ws]).tolist()
-        row = _row(epoch, values, lr, time.perf_counter() - te)
-        for key, value in row.items():
-            curves.setdefault(key, []).append(value)
-        if on_epoch is not None:
-            on_epoch(row)
-        if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss", "step_loss")):
-            stop, message = "diverged", f"loss became non-finite at epoch {epoch} (lr={lr:g})"
-            break
-        if best.improves(row[select], higher, es.min_delta if es else 0.0):
-            best = _Best(epoch, row[select], copy.deepcopy(model.state_dict()))
-        reporter.report(row[settings.metric], epoch)
-        if reporter.should_prune():
-            stop, message = "pruned", f"pruned at epoch {epoch}"
-            break
-        if es is not None and epoch - best.epoch >= es.patience:
-            stop, message = "early_stopped", f"no {select} improvement for {es.patience} epochs"
-            break
-    return _finish(model, splits, settings, curves, best, stop, message, time.perf_counter() - t0)
+        ids = pop.ids.tolist()
+        lrs = [scheduled_lr(members[i].settings.lr, members[i].settings.schedule, epoch - 1)
+               for i in ids]  # fmt: skip
+        steps = pop.train_epoch(torch.tensor(lrs, device=data.x_train.device))
+        values = torch.cat([pop.measure(), steps.float()], dim=1).tolist()
+        seconds = time.perf_counter() - te
+        going, improved = [], []
+        for row_i, i in enumerate(ids):
+            m = members[i]
+            row = _row(epoch, values[row_i][:9], values[row_i][9:], lrs[row_i], seconds)
+            if _advance(m, row, epoch, shared):
+                going.append(row_i)
+            if m.best_epoch == epoch and m.restores:
+                improved.append(row_i)
+        pop.remember_best(torch.tensor(improved, dtype=torch.int64, device=pop.ids.device))
+        if len(going) < pop.size or epoch == shared.epochs:
+            ended = [r for r in range(pop.size) if r not in going or epoch == shared.epochs]
+            _finish(pop, members, ended, results, time.perf_counter() - t0)
+            if not going:
+                break
+            pop.keep(torch.tensor(going, dtype=torch.int64, device=pop.ids.device))
+    return [r for r in results if r is not None]
 
 
-def _row(epoch: int, v: list[float], lr: float, seconds: float) -> dict[str, float]:
-    return {
-        "epoch": float(epoch),
-        "train_loss": v[0], "train_acc": v[1], "val_loss": v[2], "val_acc": v[3],
-        "gap_acc": v[1] - v[3], "gap_loss": v[2] - v[0],
-        "step_loss": v[4], "grad_norm": v[5],
-        "weight_l1": v[6], "weight_l2": v[7], "sparsity": v[8], "sparsity_abs": v[9],
-        "lr": lr, "epoch_seconds": seconds,
-    }  # fmt: skip
+def _select(s: MemberSettings, metric: str) -> str:
+    if s.early_stop is not None:
+        return s.early_stop.monitor
+    return metric if metric.startswith("val") else "val_loss"
+
+
+def _advance(m: _Member, row: dict[str, float], epoch: int, shared: Shared) -> bool:
+    """Record one epoch of a member; False when it stops here (and why, in ``m.stop``)."""
+    for key, value in row.items():
+        m.curves.setdefault(key, []).append(value)
+    if m.on_epoch is not None:
+        m.on_epoch(row)
+    if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss", "step_loss")):
+        m.stop = "diverged"
+        m.message = f"loss became non-finite at epoch {epoch} (lr={row['lr']:g})"
+        return False
+    if m.improves(row[m.select]):
+        m.best_epoch, m.best_value = epoch, row[m.select]
+    m.reporter.report(row[shared.metric], epoch)
+    if m.reporter.should_prune():
+        m.stop, m.message = "pruned", f"pruned at epoch {epoch}"
+        return False
+    es = m.settings.early_stop
+    if es is not None and epoch - m.best_epoch >= es.patience:
+        m.stop = "early_stopped"
+        m.message = f"no {m.select} improvement for {es.patience} epochs"
+        return False
+    return True
 
 
 def _finish(
-    model: nn.Module,
-    splits: Splits,
-    settings: TrainSettings,
-    curves: dict[str, list[float]],
-    best: _Best,
-    stop: str,
-    message: str,
+    pop: _Population,
+    members: list[_Member],
+    rows: list[int],
+    results: list[FitResult | None],
     seconds: float,
-) -> FitResult:
-    test: tuple[float, float] | None = None
-    if best.state is not None:
-        last = copy.deepcopy(model.state_dict())
-        model.load_state_dict(best.state)
-        if splits.x_test.shape[0] > 0:
-            loss, acc = evaluate(
-                model, splits.x_test, splits.y_test, settings.eval_batch_size
-            ).tolist()
-            test = (loss, acc)
-        restore = settings.early_stop is not None and settings.early_stop.restore_best
-        if not restore:
-            model.load_state_dict(last)
-    return FitResult(
-        curves=curves,
-        best_epoch=best.epoch or len(curves.get("epoch", [])),
-        stop_reason=stop,
-        message=message,
-        test=test,
-        seconds=seconds,
-    )
+) -> None:
+    """Measure the final models of the stacked ``rows`` on the test split and store results."""
+    if not rows:
+        return
+    dev = pop.ids.device
+    ids = [int(pop.ids[r]) for r in rows]
+    restored = [members[i].restores and members[i].best_epoch > 0 for i in ids]
+    live = [j for j, i in enumerate(ids) if members[i].stop != "diverged"]
+    test_rows = torch.tensor([rows[j] for j in live], dtype=torch.int64, device=dev)
+    flags = torch.tensor([restored[j] for j in live], dtype=torch.bool, device=dev)
+    tested = pop.test(test_rows, flags)
+    scores = tested.tolist() if tested is not None else []
+    by_member = {ids[j]: tuple(scores[n]) for n, j in enumerate(live)} if scores else {}
+    for j, i in enumerate(ids):
+        m = members[i]
+        run = len(m.curves.get("epoch", []))
+        results[i] = FitResult(
+            curves=m.curves,
+            best_epoch=m.best_epoch or run,
+            final_epoch=m.best_epoch if restored[j] else run,
+            stop_reason=m.stop or "completed",
+            message=m.message,
+            test=by_member.get(i),  # type: ignore[arg-type]
+            seconds=seconds,
+        )

@@ -8,13 +8,12 @@ import pytest
 import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
 import sweep.run as run_module
 from sweep.__main__ import to_app_config
 from sweep.config import AppConfig, ConfigError, validate
-from sweep.data import clear_cache, load_splits
-from sweep.run import build_run, resolve_device, run, train_settings
+from sweep.data import clear_cache
+from sweep.run import member_settings, resolve_device, run
 from tests.helpers import CONF, compose_config
 
 GROUPS = ("data", "model", "regularizer", "optimizer", "scheduler", "search", "experiment")
@@ -123,8 +122,7 @@ def test_regularizer_weight_decay_overrides_the_optimizers() -> None:
         )
     )
     assert app.optimizer.weight_decay == 0.01
-    _model, optimizer, _ = build_run(app, load_splits(app.data, device=torch.device("cpu")))
-    assert optimizer.param_groups[0]["weight_decay"] == 0.003
+    assert member_settings(app).weight_decay == 0.003
 
 
 def test_default_config_is_valid() -> None:
@@ -133,20 +131,20 @@ def test_default_config_is_valid() -> None:
     assert validate(AppConfig()) is not None
 
 
-def _switched_on(model: nn.Module, optimizer: torch.optim.Optimizer, app: AppConfig) -> set[str]:
-    s = train_settings(app)
+def _switched_on(app: AppConfig) -> set[str]:
+    m = member_settings(app)
     on = set()
-    if s.penalty.l1 > 0:
+    if m.penalty.l1 > 0:
         on.add("l1")
-    if s.penalty.l2 > 0:
+    if m.penalty.l2 > 0:
         on.add("l2")
-    if any(isinstance(m, nn.Dropout) for m in model.modules()):
+    if m.dropout > 0:
         on.add("dropout")
-    if optimizer.param_groups[0]["weight_decay"] > 0:
+    if m.weight_decay > 0:
         on.add("weight_decay")
-    if s.clip is not None:
+    if m.clip is not None:
         on.add("clip")
-    if s.early_stop is not None:
+    if m.early_stop is not None:
         on.add("early_stop")
     return on
 
@@ -155,28 +153,25 @@ def _switched_on(model: nn.Module, optimizer: torch.optim.Optimizer, app: AppCon
 def test_each_regularizer_is_wired_and_runs(option: str) -> None:
     app = to_app_config(compose_config([f"regularizer={option}", *TINY]))
     r = app.regularizer
-    splits = load_splits(app.data, device=torch.device("cpu"))
-    model, optimizer, _ = build_run(app, splits)
-    settings = train_settings(app)
+    settings = member_settings(app)
     # the strengths that act are the option's, folded as documented
     assert settings.penalty.l1 == pytest.approx(r.l1 + r.elastic * r.l1_ratio)
     assert settings.penalty.l2 == pytest.approx(r.l2 + r.elastic * (1 - r.l1_ratio))
     p = r.dropout if r.dropout is not None else app.model.dropout
-    drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
-    assert [d.p for d in drops] == ([p] * len(app.model.hidden) if p > 0 else [])
+    assert settings.dropout == p
     wd = r.weight_decay if r.weight_decay is not None else app.optimizer.weight_decay
-    assert optimizer.param_groups[0]["weight_decay"] == pytest.approx(wd)
+    assert settings.weight_decay == pytest.approx(wd)
     assert settings.clip == r.clip
     assert (settings.early_stop.patience if settings.early_stop else None) == r.early_stop.patience
     if option in SWITCHES:
-        assert _switched_on(model, optimizer, app) == SWITCHES[option]
+        assert _switched_on(app) == SWITCHES[option]
 
     outcome = run(app)
     s = outcome.summary
     assert s["stop_reason"] == "completed" and s["epochs_run"] == 1
     assert len(s["curves"]["val_acc"]) == 1
     assert s["curves"]["val_loss"][0] < 2.3  # below chance level (ln 10) after one epoch
-    assert s["best_val_acc"] > 0.3
+    assert s["val_acc"] > 0.3
     assert s["hparams"]["dropout"] == p and s["hparams"]["weight_decay"] == wd
     assert s["hparams"]["clip"] == (r.clip or 0.0)
 
@@ -235,12 +230,13 @@ BAD: list[tuple[list[str], str, str]] = [
     (["data=noise", "data.n_samples=5"], "data.n_samples=5", "[10, inf)"),
     (["model.hidden=[16,0]"], "model.hidden[1]=0", "[1, inf)"),
     (["model.activation=gelu"], "model.activation='gelu'", "relu, sigmoid, tanh"),
-    (["model.name=cnn"], "model.name='cnn'", "mlp, logreg"),
+    (["model.name=vit"], "model.name='vit'", "mlp, logreg"),
     (["scheduler=step", "scheduler.step_size=0"], "scheduler.step_size=0", "[1, inf)"),
     (["scheduler=step", "scheduler.gamma=0"], "scheduler.gamma=0.0", "(0.0, 1.0]"),
     (["scheduler=cosine", "scheduler.t_max=0"], "scheduler.t_max=0", "[1, inf) or null"),
     (["scheduler.eta_min=-1"], "scheduler.eta_min=-1.0", "[0.0, inf)"),
     (["metric=test_acc"], "metric='test_acc'", "val_acc, val_loss, gap_acc, gap_loss"),
+    (["trainer.threads=0"], "trainer.threads=0", "[1, inf) or null"),
     # one setting in two places
     (
         ["model.dropout=0.3", "regularizer.dropout=0.5"],

@@ -198,10 +198,41 @@ def test_standardization_uses_training_statistics_only() -> None:
     torch.testing.assert_close(
         std.x_train.std(0, correction=0), (~constant).float(), atol=1e-4, rtol=0
     )
-    expected_val = (raw.x_val - mean_tr) / sd_tr.clamp_min(1e-6)
-    torch.testing.assert_close(std.x_val, expected_val)
+    scale = torch.where(constant, torch.ones_like(sd_tr), sd_tr)
+    torch.testing.assert_close(std.x_val, (raw.x_val - mean_tr) / scale)
     assert float(std.x_val.mean(0).abs().max()) > 1e-3  # val was not standardized on its own
     assert all(torch.isfinite(t).all() for t in (std.x_train, std.x_val, std.x_test))
+
+
+def test_a_feature_constant_in_training_stays_bounded_in_every_split() -> None:
+    """With 300 training examples some digits pixels are always blank in training but not in
+    validation; dividing by a floored std multiplied them by ~1e6 (epoch-1 val loss 8.46).
+    Like scikit-learn's StandardScaler, a zero-variance feature is only centred."""
+    raw = _load(name="digits", normalize="none", n_train=300)
+    std = _load(name="digits", normalize="standard", n_train=300)
+    constant = raw.x_train.std(0, correction=0) == 0
+    varies_elsewhere = constant & (raw.x_val.std(0) > 0)
+    assert varies_elsewhere.any()  # the case that used to blow up
+    for raw_x, std_x in ((raw.x_val, std.x_val), (raw.x_test, std.x_test)):
+        shift = raw.x_train[0, constant]  # the constant training value
+        torch.testing.assert_close(std_x[:, constant], raw_x[:, constant] - shift)
+        assert float(std_x[:, constant].abs().max()) <= 1.0  # pixels in [0, 1] stay bounded
+
+
+def test_the_seed_draws_the_validation_split_and_never_the_test_split() -> None:
+    a = load_splits(DataConfig(name="digits", normalize="none"), seed=0, device=CPU)
+    b = load_splits(DataConfig(name="digits", normalize="none"), seed=1, device=CPU)
+    # the same test examples, in the same order, for every seed
+    torch.testing.assert_close(a.x_test, b.x_test, rtol=0, atol=0)
+    assert torch.equal(a.y_test, b.y_test)
+    # another validation split of the same size, drawn from the same non-test examples
+    assert a.x_val.shape == b.x_val.shape and not torch.equal(a.x_val, b.x_val)
+    _assert_same_multiset(
+        torch.cat([a.x_train, a.x_val]), torch.cat([a.y_train, a.y_val]),
+        torch.cat([b.x_train, b.x_val]), torch.cat([b.y_train, b.y_val]),
+    )  # fmt: skip
+    c = load_splits(DataConfig(name="digits", normalize="none", split_seed=5), seed=0, device=CPU)
+    assert not torch.equal(a.y_test, c.y_test)  # split_seed moves the test split
 
 
 def test_symmetric_normalization_maps_unit_interval_to_plus_minus_one() -> None:

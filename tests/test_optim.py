@@ -1,183 +1,190 @@
-"""Unit tests for ``sweep.optim``: decay groups, L2 ≡ weight decay under SGD, Adam vs AdamW."""
+"""Unit tests for ``sweep.optim``: each member's update equals torch.optim's with its own settings;
+L2 ≡ weight decay under SGD and Adam, not AdamW; schedules equal torch's schedulers."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from sweep.models import build_model, weight_matrices
-from sweep.optim import build_optimizer, build_scheduler, param_groups
-from sweep.penalties import Penalty, penalty_value
+from sweep.optim import Schedule, StackedOptimizer, scheduled_lr
+from sweep.penalties import Penalty, PenaltyStack
 
+K = 3
 STEPS = 10
-BATCH = 16
-LAM = 0.05
+SHAPES = [(4, 3), (3,)]  # a weight matrix and a bias per member
+LR = [0.1, 0.05, 0.2]
 
 
-def _data() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(123)
-    x = torch.randn(STEPS * BATCH, 6, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 3, (STEPS * BATCH,), generator=g)
-    return x, y
+def _init(seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(K, *s, generator=g, dtype=torch.float64) for s in SHAPES]
 
 
-def _model() -> nn.Sequential:
-    torch.manual_seed(7)
-    return build_model(kind="mlp", n_features=6, n_classes=3, hidden=[8]).double()
+def _grads(step: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(1000 + step)
+    return [torch.randn(K, *s, generator=g, dtype=torch.float64) for s in SHAPES]
 
 
-def _train(
-    *, name: str, lr: float, weight_decay: float = 0.0, l2: float = 0.0, **kw: object
-) -> list[torch.Tensor]:
-    """``STEPS`` steps on the same batches from the same initial weights; returns the weights."""
-    model = _model()
-    opt = build_optimizer(model, name=name, lr=lr, weight_decay=weight_decay, **kw)  # type: ignore[arg-type]
-    x, y = _data()
-    for i in range(STEPS):
-        xb, yb = x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]
-        loss = F.cross_entropy(model(xb), yb)
-        if l2:
-            loss = loss + penalty_value(weight_matrices(model), Penalty(l2=l2), BATCH)
-        opt.zero_grad()
-        loss.backward()
+def _vec(values: list[float]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _stacked(kind: str, *, momentum: list[float], nesterov: list[bool], decay: list[float],
+             decay_all: list[bool], betas: tuple[list[float], list[float]] = ([0.9] * K, [0.999] * K),
+             steps: int = STEPS, l2: list[float] | None = None) -> list[torch.Tensor]:  # fmt: skip
+    params = _init()
+    opt = StackedOptimizer(
+        kind, params, [True, False], momentum=_vec(momentum),
+        nesterov=torch.tensor(nesterov), decay=_vec(decay),
+        decay_other=_vec(decay) * torch.tensor(decay_all, dtype=torch.float64),
+        beta1=_vec(betas[0]), beta2=_vec(betas[1]), eps=_vec([1e-8] * K),
+    )  # fmt: skip
+    penalties = None
+    if l2 is not None:
+        penalties = PenaltyStack([Penalty(l2=v) for v in l2], [False] * K, [True, False],
+                                 torch.device("cpu"))  # fmt: skip
+    for step in range(steps):
+        grads = [g.clone() for g in _grads(step)]
+        if penalties is not None:
+            penalties.add_grads(params, grads, batch=1)
+        opt.step(params, grads, _vec(LR))
+    return params
+
+
+def _torch(kind: str, member: int, *, steps: int = STEPS, **kw: object) -> list[torch.Tensor]:
+    """The same member's parameters stepped by torch.optim with the same gradients."""
+    params = [nn.Parameter(p[member].clone()) for p in _init()]
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind]
+    decay = float(kw.pop("weight_decay", 0.0))  # type: ignore[arg-type]
+    decay_all = bool(kw.pop("decay_all", False))
+    groups = [{"params": [params[0]], "weight_decay": decay},
+              {"params": [params[1]], "weight_decay": decay if decay_all else 0.0}]  # fmt: skip
+    opt = cls(groups, lr=LR[member], **kw)
+    for step in range(steps):
+        for p, g in zip(params, _grads(step), strict=True):
+            p.grad = g[member].clone()
         opt.step()
-    return [p.detach().clone() for p in model.parameters()]
+    return [p.detach() for p in params]
 
 
-def _same(a: list[torch.Tensor], b: list[torch.Tensor], atol: float = 1e-12) -> bool:
-    return all(torch.allclose(p, q, rtol=0.0, atol=atol) for p, q in zip(a, b, strict=True))
+def _close(stacked: list[torch.Tensor], member: int, reference: list[torch.Tensor]) -> None:
+    for s, r in zip(stacked, reference, strict=True):
+        torch.testing.assert_close(s[member], r, rtol=0, atol=1e-12)
 
 
-def _max_diff(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-    return max(float((p - q).abs().max()) for p, q in zip(a, b, strict=True))
+def test_sgd_members_each_match_torch_with_their_own_settings() -> None:
+    momentum, nesterov = [0.0, 0.9, 0.5], [False, False, True]
+    decay, decay_all = [0.0, 0.01, 0.3], [False, True, False]
+    stacked = _stacked("sgd", momentum=momentum, nesterov=nesterov, decay=decay,
+                       decay_all=decay_all)  # fmt: skip
+    for k in range(K):
+        ref = _torch("sgd", k, momentum=momentum[k], nesterov=nesterov[k],
+                     weight_decay=decay[k], decay_all=decay_all[k])  # fmt: skip
+        _close(stacked, k, ref)
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_adam_and_adamw_members_each_match_torch(kind: str) -> None:
+    decay, decay_all = [0.0, 0.1, 0.5], [False, False, True]
+    betas = ([0.9, 0.8, 0.95], [0.999, 0.99, 0.9])
+    stacked = _stacked(kind, momentum=[0.0] * K, nesterov=[False] * K, decay=decay,
+                       decay_all=decay_all, betas=betas)  # fmt: skip
+    for k in range(K):
+        ref = _torch(kind, k, betas=(betas[0][k], betas[1][k]), eps=1e-8, weight_decay=decay[k],
+                     decay_all=decay_all[k])  # fmt: skip
+        _close(stacked, k, ref)
 
 
 def test_sgd_l2_penalty_equals_weight_decay_of_twice_lambda() -> None:
     # 002's derivation: L = L_CE + λ‖W‖²  ⇒  W ← W − γ∇L_CE − 2γλW  ≡  SGD(weight_decay=2λ)
-    with_penalty = _train(name="sgd", lr=0.2, l2=LAM)
-    with_decay = _train(name="sgd", lr=0.2, weight_decay=2 * LAM)
-    assert _same(with_penalty, with_decay), _max_diff(with_penalty, with_decay)
-    # the test has teeth: neither plain SGD nor weight_decay=λ matches
-    assert _max_diff(with_penalty, _train(name="sgd", lr=0.2)) > 1e-3
-    assert _max_diff(with_penalty, _train(name="sgd", lr=0.2, weight_decay=LAM)) > 1e-4
+    lam = [0.05, 0.1, 0.0]
+    zeros, no = [0.0] * K, [False] * K
+    with_penalty = _stacked("sgd", momentum=zeros, nesterov=no, decay=zeros, decay_all=no, l2=lam)
+    with_decay = _stacked("sgd", momentum=zeros, nesterov=no, decay=[2 * v for v in lam],
+                          decay_all=no)  # fmt: skip
+    for a, b in zip(with_penalty, with_decay, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    # the test has teeth: weight_decay=λ does not match where λ > 0
+    half = _stacked("sgd", momentum=zeros, nesterov=no, decay=lam, decay_all=no)
+    assert float((half[0][0] - with_penalty[0][0]).abs().max()) > 1e-3
+    torch.testing.assert_close(half[0][2], with_penalty[0][2])  # λ = 0: all the same
 
 
-def test_sgd_decay_on_all_parameters_differs_from_weight_penalty() -> None:
-    with_penalty = _train(name="sgd", lr=0.2, l2=LAM)
-    decay_all = _train(name="sgd", lr=0.2, weight_decay=2 * LAM, decay_weights_only=False)
-    assert not _same(with_penalty, decay_all, atol=1e-6)
-    # the weight matrices agree up to the biases' effect, but the biases were decayed
-    biases_pen = [p for p in with_penalty if p.dim() == 1]
-    biases_all = [p for p in decay_all if p.dim() == 1]
-    assert _max_diff(biases_pen, biases_all) > 1e-4
+def test_adam_decay_is_coupled_l2_and_adamw_is_not() -> None:
+    lam = [0.05] * K
+    zeros, no = [0.0] * K, [False] * K
+    penalty = _stacked("adam", momentum=zeros, nesterov=no, decay=zeros, decay_all=no, l2=lam)
+    coupled = _stacked("adam", momentum=zeros, nesterov=no, decay=[0.1] * K, decay_all=no)
+    decoupled = _stacked("adamw", momentum=zeros, nesterov=no, decay=[0.1] * K, decay_all=no)
+    torch.testing.assert_close(penalty[0], coupled[0], rtol=0, atol=1e-10)
+    assert float((decoupled[0] - coupled[0]).abs().max()) > 1e-4
 
 
-def test_adam_weight_decay_is_coupled_l2() -> None:
-    # Adam adds wd·w to the gradient before the adaptive scaling: the same as a λ‖W‖² penalty
-    with_penalty = _train(name="adam", lr=0.01, l2=LAM)
-    with_decay = _train(name="adam", lr=0.01, weight_decay=2 * LAM)
-    assert _same(with_penalty, with_decay, atol=1e-10), _max_diff(with_penalty, with_decay)
-
-
-def test_adam_and_adamw_decay_give_different_weights() -> None:
-    adam = _train(name="adam", lr=0.01, weight_decay=2 * LAM)
-    adamw = _train(name="adamw", lr=0.01, weight_decay=2 * LAM)
-    plain = _train(name="adam", lr=0.01)
-    assert _max_diff(adam, adamw) > 1e-4
-    assert _max_diff(adamw, plain) > 1e-5  # AdamW's decay did act
-
-
-def _one_step(name: str, wd: float, lr: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    lin = nn.Linear(2, 1).double()
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor([[1.0, -3.0]]))
-        lin.bias.fill_(0.5)
-    opt = build_optimizer(lin, name=name, lr=lr, weight_decay=wd, eps=eps)
-    x = torch.tensor([[2.0, 1.0]], dtype=torch.float64)
-    lin(x).sum().backward()  # dL/dw = x = [2, 1], dL/db = 1
-    opt.step()
-    return lin.weight.detach().clone(), lin.bias.detach().clone()
-
-
-def test_first_step_by_hand_adam_vs_adamw() -> None:
+def test_first_step_by_hand() -> None:
+    """One member each: SGD w − lr(g + wd·w); Adam w − lr·g'/(|g'| + eps) with g' = g + wd·w;
+    AdamW w(1 − lr·wd) − lr·g/(|g| + eps). The bias (not a weight tensor) is not decayed."""
     lr, wd, eps = 0.1, 0.5, 1e-8
-    w0 = torch.tensor([[1.0, -3.0]], dtype=torch.float64)
-    g = torch.tensor([[2.0, 1.0]], dtype=torch.float64)
-    # first Adam step: m̂ = g', v̂ = g'², update = lr·g'/(|g'| + eps)
-    w_adam, b_adam = _one_step("adam", wd, lr, eps)
-    g_c = g + wd * w0  # coupled: [2.5, -0.5]
-    torch.testing.assert_close(w_adam, w0 - lr * g_c / (g_c.abs() + eps))
-    b_expected = torch.tensor([0.5 - lr * 1 / (1 + eps)], dtype=torch.float64)
-    torch.testing.assert_close(b_adam, b_expected)
-    # AdamW: w ← w·(1 − lr·wd), then the adaptive step on the raw gradient
-    w_adamw, b_adamw = _one_step("adamw", wd, lr, eps)
-    torch.testing.assert_close(w_adamw, w0 * (1 - lr * wd) - lr * g / (g.abs() + eps))
-    torch.testing.assert_close(b_adamw, b_adam)  # the bias is not decayed by either
-    # SGD: w ← w − lr·(g + wd·w); bias without decay
-    w_sgd, b_sgd = _one_step("sgd", wd, lr, eps)
-    torch.testing.assert_close(w_sgd, w0 - lr * (g + wd * w0))
-    torch.testing.assert_close(b_sgd, torch.tensor([0.5 - lr], dtype=torch.float64))
+    w0 = torch.tensor([[[1.0, -3.0]]], dtype=torch.float64)
+    b0 = torch.tensor([[0.5]], dtype=torch.float64)
+    g = torch.tensor([[[2.0, 1.0]]], dtype=torch.float64)
+    gb = torch.tensor([[1.0]], dtype=torch.float64)
+
+    def one(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+        w, b = w0.clone(), b0.clone()
+        opt = StackedOptimizer(kind, [w, b], [True, False], momentum=_vec([0.0]),
+                               nesterov=torch.tensor([False]), decay=_vec([wd]),
+                               decay_other=_vec([0.0]), beta1=_vec([0.9]), beta2=_vec([0.999]),
+                               eps=_vec([eps]))  # fmt: skip
+        opt.step([w, b], [g.clone(), gb.clone()], _vec([lr]))
+        return w, b
+
+    w, b = one("sgd")
+    torch.testing.assert_close(w, w0 - lr * (g + wd * w0))
+    torch.testing.assert_close(b, b0 - lr * gb)
+    w, b = one("adam")
+    gc = g + wd * w0
+    torch.testing.assert_close(w, w0 - lr * gc / (gc.abs() + eps))
+    torch.testing.assert_close(b, b0 - lr * gb / (gb.abs() + eps))
+    w, _ = one("adamw")
+    torch.testing.assert_close(w, w0 * (1 - lr * wd) - lr * g / (g.abs() + eps))
 
 
-def test_param_groups_put_decay_on_weight_matrices_only() -> None:
-    model = build_model(kind="mlp", n_features=5, n_classes=3, hidden=[4], batch_norm=True)
-    groups = param_groups(model, 0.1, weights_only=True)
-    assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
-    assert [id(p) for p in groups[0]["params"]] == [id(p) for p in weight_matrices(model)]
-    n_all = len(list(model.parameters()))
-    assert len(groups[0]["params"]) + len(groups[1]["params"]) == n_all
-    assert all(p.dim() == 1 for p in groups[1]["params"])
-    every = param_groups(model, 0.1, weights_only=False)
-    assert len(every) == 1 and every[0]["weight_decay"] == 0.1
-    assert len(every[0]["params"]) == n_all
-
-
-@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
-def test_build_optimizer_passes_settings(name: str) -> None:
-    model = build_model(kind="mlp", n_features=5, n_classes=3, hidden=[4])
-    opt = build_optimizer(
-        model, name=name, lr=0.03, weight_decay=0.2, momentum=0.8, nesterov=name == "sgd",
-        betas=[0.8, 0.95], eps=1e-6,
-    )  # fmt: skip
-    kind = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
-    assert type(opt) is kind
-    assert [g["lr"] for g in opt.param_groups] == [0.03, 0.03]
-    assert [g["weight_decay"] for g in opt.param_groups] == [0.2, 0.0]
-    # the optimizer serves exactly this model's parameters
-    served = {id(p) for g in opt.param_groups for p in g["params"]}
-    assert served == {id(p) for p in model.parameters()}
-    if name == "sgd":
-        assert opt.param_groups[0]["momentum"] == 0.8 and opt.param_groups[0]["nesterov"]
-    else:
-        assert opt.param_groups[0]["betas"] == (0.8, 0.95) and opt.param_groups[0]["eps"] == 1e-6
-
-
-def test_build_optimizer_rejects_unknown_name() -> None:
+def test_unknown_optimizer_is_refused() -> None:
     with pytest.raises(ValueError, match=r"optimizer\.name='rmsprop'.*sgd, adam, adamw"):
-        build_optimizer(nn.Linear(2, 2), name="rmsprop", lr=0.1)
+        StackedOptimizer("rmsprop", [], [], momentum=_vec([]), nesterov=torch.tensor([]),
+                         decay=_vec([]), decay_other=_vec([]), beta1=_vec([]), beta2=_vec([]),
+                         eps=_vec([]))  # fmt: skip
 
 
-def _lrs(name: str, epochs: int, **kw: object) -> list[float]:
+def _torch_lrs(make: object, epochs: int) -> list[float]:
     opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.8)
-    sched = build_scheduler(opt, name=name, epochs=epochs, **kw)  # type: ignore[arg-type]
-    assert sched is not None
+    sched = make(opt)  # type: ignore[operator]
     lrs = []
     for _ in range(epochs):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    lrs.append(opt.param_groups[0]["lr"])
     return lrs
 
 
-def test_schedulers() -> None:
-    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.8)
-    assert build_scheduler(opt, name="none", epochs=5) is None
-    assert _lrs("step", 5, step_size=2, gamma=0.5) == pytest.approx([0.8, 0.8, 0.4, 0.4, 0.2, 0.2])
-    cos = _lrs("cosine", 4, eta_min=0.1)  # t_max null → the run's epochs
-    assert cos[0] == pytest.approx(0.8) and cos[-1] == pytest.approx(0.1)
-    assert cos[2] == pytest.approx(0.45)  # halfway: (0.8 + 0.1) / 2
+@pytest.mark.parametrize(
+    ("schedule", "make"),
+    [
+        (Schedule("step", step_size=3, gamma=0.5, epochs=10),
+         lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5)),
+        (Schedule("cosine", eta_min=0.1, epochs=10),
+         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.1)),
+        (Schedule("cosine", t_max=4, epochs=10),
+         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=4)),
+    ],
+)  # fmt: skip
+def test_schedules_equal_torchs_schedulers(schedule: Schedule, make: object) -> None:
+    ours = [scheduled_lr(0.8, schedule, e) for e in range(10)]
+    assert ours == pytest.approx(_torch_lrs(make, 10), abs=1e-9)
+
+
+def test_no_schedule_and_unknown_schedule() -> None:
+    assert [scheduled_lr(0.3, Schedule(), e) for e in range(3)] == [0.3, 0.3, 0.3]
     with pytest.raises(ValueError, match=r"scheduler\.name='linear'"):
-        build_scheduler(opt, name="linear", epochs=3)
+        scheduled_lr(0.1, Schedule("linear"), 0)

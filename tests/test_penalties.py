@@ -7,10 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sweep.models import build_model, weight_matrices
-from sweep.optim import build_optimizer
-from sweep.penalties import Penalty, penalty_value
-from sweep.train import train_epoch
+from sweep.nets import Arch, StackedMLP, reference_module
+from sweep.penalties import ClipNorms, Penalty, PenaltyStack, penalty_value
 
 W = [[1.0, -2.0, 0.5], [-0.25, 3.0, 0.0]]  # Σ|w| = 6.75, Σw² = 14.3125
 V = [-1.5, 4.0]  # Σ|v| = 5.5, Σv² = 18.25
@@ -108,72 +106,94 @@ def test_inactive_penalty_is_zero() -> None:
     assert float(penalty_value([], Penalty(l1=1.0, l2=1.0), 1)) == 0.0
 
 
-def test_weight_matrices_are_the_weights_without_biases_or_norm_scales() -> None:
-    model = build_model(kind="mlp", n_features=5, n_classes=3, hidden=[4, 6], batch_norm=True)
-    weights = weight_matrices(model)
-    linears = [m for m in model if isinstance(m, nn.Linear)]
-    assert [id(p) for p in weights] == [id(m.weight) for m in linears]
-    assert [tuple(p.shape) for p in weights] == [(4, 5), (6, 4), (3, 6)]
-    # every other parameter (biases, BatchNorm weight/bias) is 1-D
-    others = [p for p in model.parameters() if all(p is not q for q in weights)]
-    assert others and all(p.dim() == 1 for p in others)
+def test_weight_tensors_are_the_weights_without_biases_or_norm_scales() -> None:
+    net = StackedMLP(Arch("mlp", 5, 3, (4, 6), batch_norm=True), [0, 1], torch.device("cpu"))
+    weights = net.weights()
+    assert [tuple(p.shape) for p in weights] == [(2, 5, 4), (2, 4, 6), (2, 6, 3)]
+    # every other parameter (biases, BatchNorm weight/bias) is 1-D per member
+    others = [p for p, w in zip(net.params, net.weight_mask, strict=True) if not w]
+    assert len(others) == 7 and all(p.dim() == 2 for p in others)
 
 
-def _d(p: torch.Tensor) -> torch.Tensor:
-    return p.detach()
+def _stack_grads(
+    penalties: list[Penalty], penalize_all: list[bool], batch: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Stacked params (members = copies of W and V) and their penalty gradients (from zero)."""
+    k = len(penalties)
+    w, v = (torch.tensor(t, dtype=torch.float64) for t in (W, V))
+    params = [w.expand(k, *w.shape).clone(), v.expand(k, *v.shape).clone()]
+    grads = [torch.zeros_like(p) for p in params]
+    PenaltyStack(penalties, penalize_all, [True, False], torch.device("cpu")).add_grads(
+        params, grads, batch
+    )
+    return params, grads
 
 
-def test_penalty_over_weights_only_vs_all_parameters() -> None:
+def test_each_member_gets_the_gradient_of_its_own_penalty() -> None:
+    """Per member, the in-place gradient equals autograd's gradient of ``penalty_value`` over
+    that member's penalized tensors: its own strengths, scale and apply_to."""
+    penalties = [Penalty(l1=0.1), Penalty(l2=0.01), Penalty(l1=0.02, l2=0.3, half_mean=True),
+                 Penalty()]  # fmt: skip
+    penalize_all = [False, True, True, False]
+    batch = 10
+    _, grads = _stack_grads(penalties, penalize_all, batch)
+    for k, (pen, every) in enumerate(zip(penalties, penalize_all, strict=True)):
+        w, v = _params()
+        if not pen.active:
+            assert float(grads[0][k].abs().sum()) == 0.0  # no penalty, no gradient
+            continue
+        penalty_value([w, v] if every else [w], pen, batch).backward()
+        assert w.grad is not None
+        torch.testing.assert_close(grads[0][k], w.grad)
+        expected_v = v.grad if every and v.grad is not None else torch.zeros(2, dtype=torch.float64)
+        torch.testing.assert_close(grads[1][k], expected_v)
+
+
+def test_half_mean_member_uses_the_steps_batch_size() -> None:
+    lam = 0.003
+    _, g64 = _stack_grads([Penalty(l2=lam, half_mean=True)], [False], 64)
+    _, g1 = _stack_grads([Penalty(l2=lam, half_mean=True)], [False], 1)
+    w = torch.tensor(W, dtype=torch.float64)
+    torch.testing.assert_close(g64[0][0], lam / 64 * w)
+    torch.testing.assert_close(g1[0][0], lam / 1 * w)
+
+
+def test_clip_norms_per_member_match_torchs_clip_grad_norm() -> None:
+    g = torch.Generator().manual_seed(0)
+    grads = [torch.randn(3, 4, 2, generator=g) * 5, torch.randn(3, 2, generator=g)]
+    limits = [1.0, None, 100.0]
+    clipped = [t.clone() for t in grads]
+    norms = ClipNorms(limits, torch.device("cpu"))(clipped)
+    for k, limit in enumerate(limits):
+        own = [nn.Parameter(torch.zeros_like(t[k])) for t in grads]
+        for p, t in zip(own, grads, strict=True):
+            p.grad = t[k].clone()
+        total = torch.nn.utils.get_total_norm([p.grad for p in own if p.grad is not None])
+        assert float(norms[k]) == pytest.approx(float(total), rel=1e-6)  # before clipping
+        if limit is not None:
+            torch.nn.utils.clip_grad_norm_(own, limit)
+        for p, c in zip(own, clipped, strict=True):
+            assert p.grad is not None
+            torch.testing.assert_close(c[k], p.grad)
+    after = ClipNorms([None] * 3, torch.device("cpu"))([t.clone() for t in clipped])
+    assert float(after[0]) == pytest.approx(1.0, rel=1e-5)  # member 0 now has norm 1
+    assert float(after[2]) == pytest.approx(float(norms[2]), rel=1e-6)  # below its limit
+
+
+def test_penalty_over_weights_only_vs_all_parameters_in_the_reference_module() -> None:
     torch.manual_seed(0)
-    model = build_model(kind="mlp", n_features=5, n_classes=3, hidden=[4])
+    model = reference_module(Arch("mlp", 5, 3, (4,)))
     lin1, lin2 = model[0], model[2]
     assert isinstance(lin1, nn.Linear) and isinstance(lin2, nn.Linear)
     pen = Penalty(l1=0.3, l2=0.7)
 
     def hand(ps: list[torch.Tensor]) -> float:
-        return sum(float(0.3 * p.abs().sum() + 0.7 * p.square().sum()) for p in map(_d, ps))
+        return sum(float(0.3 * p.detach().abs().sum() + 0.7 * p.detach().square().sum())
+                   for p in ps)  # fmt: skip
 
-    only_w = penalty_value(weight_matrices(model), pen, 1)
+    only_w = penalty_value([lin1.weight, lin2.weight], pen, 1)
     assert float(only_w.detach()) == pytest.approx(hand([lin1.weight, lin2.weight]), rel=1e-6)
-    only_w.backward()
-    assert lin1.bias.grad is None and lin2.bias.grad is None
-    assert lin1.weight.grad is not None
-    torch.testing.assert_close(
-        lin1.weight.grad, 0.3 * lin1.weight.detach().sign() + 1.4 * lin1.weight.detach()
-    )
-
     everything = penalty_value(list(model.parameters()), pen, 1)
     biases = hand([lin1.bias, lin2.bias])
     assert biases > 0
     assert float(everything.detach()) == pytest.approx(float(only_w.detach()) + biases, rel=1e-6)
-
-
-@pytest.mark.parametrize("penalize_biases", [False, True])
-def test_train_step_applies_penalty_gradient(penalize_biases: bool) -> None:
-    """One full-batch SGD step of ``train_epoch`` = w − lr·(∇CE + ∇penalty), by hand."""
-    torch.manual_seed(1)
-    model = build_model(kind="logreg", n_features=4, n_classes=3).double()
-    x = torch.randn(10, 4, dtype=torch.float64)
-    y = torch.randint(0, 3, (10,))
-    lin = model[0]
-    assert isinstance(lin, nn.Linear)
-    w0, b0 = lin.weight.detach().clone(), lin.bias.detach().clone()
-    gw_ce, gb_ce = torch.autograd.grad(F.cross_entropy(model(x), y), [lin.weight, lin.bias])
-    lr, l1, l2, m = 0.5, 0.02, 0.3, 10
-    pen = Penalty(l1=l1, l2=l2, half_mean=True)  # strengths / (2m)
-    penalized = list(model.parameters()) if penalize_biases else weight_matrices(model)
-    opt = build_optimizer(model, name="sgd", lr=lr)
-    stats = train_epoch(
-        model, opt, x, y, batch_size=m, penalty=pen, penalized=penalized, clip=None,
-        generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
-
-    def grad_pen(p: torch.Tensor) -> torch.Tensor:
-        return (l1 * p.sign() + 2 * l2 * p) / (2 * m)
-
-    torch.testing.assert_close(lin.weight.detach(), w0 - lr * (gw_ce + grad_pen(w0)))
-    expected_b = b0 - lr * (gb_ce + (grad_pen(b0) if penalize_biases else 0.0))
-    torch.testing.assert_close(lin.bias.detach(), expected_b)
-    # the reported step loss is the data loss, before the step (the penalty acts on gradients)
-    ce0 = F.cross_entropy(x @ w0.T + b0, y)
-    assert float(stats[0]) == pytest.approx(float(ce0), rel=1e-5)

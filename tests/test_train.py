@@ -1,7 +1,9 @@
-"""Unit tests for ``sweep.train`` (and the run around it): eval mode, sparsity, stopping, seeds."""
+"""Unit tests for ``sweep.train`` and the population around it: eval mode, sparsity, stopping,
+seeds, and members that behave exactly as separate runs would."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import pytest
@@ -10,12 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from sweep.config import AppConfig, DataConfig
-from sweep.data import Splits, clear_cache, load_splits
-from sweep.models import build_model
-from sweep.optim import build_optimizer, build_scheduler
+from sweep.data import Splits, StackedSplits, clear_cache, load_splits
+from sweep.nets import Arch, StackedMLP, reference_module
+from sweep.optim import Schedule
 from sweep.penalties import Penalty
-from sweep.run import run
-from sweep.train import EarlyStop, FitResult, TrainSettings, evaluate, fit, train_epoch
+from sweep.run import run, run_population
+from sweep.train import EarlyStop, FitResult, MemberSettings, Shared, fit
 
 CPU = torch.device("cpu")
 
@@ -37,19 +39,24 @@ def noise() -> Splits:
     return load_splits(DataConfig(name="noise"), device=CPU)
 
 
-def _mlp(splits: Splits, hidden: list[int], dropout: float = 0.0, seed: int = 0) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return build_model(
-        kind="mlp", n_features=splits.n_features, n_classes=splits.n_classes, hidden=hidden,
-        dropout=dropout,
-    )  # fmt: skip
+def _arch(splits: Splits, hidden: tuple[int, ...], **kw: object) -> Arch:
+    return Arch("mlp", splits.n_features, splits.n_classes, hidden, **kw)  # type: ignore[arg-type]
 
 
 def _fit(
-    model: nn.Module, splits: Splits, *, lr: float, momentum: float = 0.0, **kw: object
-) -> FitResult:
-    opt = build_optimizer(model, name="sgd", lr=lr, momentum=momentum)
-    return fit(model, opt, splits, TrainSettings(**kw))  # type: ignore[arg-type]
+    splits: Splits, settings: list[MemberSettings], *, hidden: tuple[int, ...] = (32,),
+    epochs: int = 3, batch_size: int = 64, reporters: list[object] | None = None, **kw: object,
+) -> tuple[list[FitResult], StackedMLP]:  # fmt: skip
+    net = StackedMLP(_arch(splits, hidden, **kw), [s.seed for s in settings], CPU)
+    data = StackedSplits.of([splits], [0] * len(settings))
+    shared = Shared(epochs=epochs, batch_size=batch_size, metric="val_acc")
+    return fit(net, data, shared, settings, reporters=reporters), net  # type: ignore[arg-type]
+
+
+def _eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        logits = model.eval()(x)
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
 
 # --------------------------------------------------------------------------- L1 vs L2 sparsity
@@ -57,144 +64,149 @@ def _fit(
 
 def test_l1_leaves_more_near_zero_weights_than_l2(digits: Splits) -> None:
     lam = 0.01
-    results = {}
-    for name, pen in (("l1", Penalty(l1=lam)), ("l2", Penalty(l2=lam))):
-        model = _mlp(digits, [32])
-        results[name] = _fit(model, digits, lr=0.1, epochs=8, batch_size=64, penalty=pen)
-    l1, l2 = results["l1"].curves, results["l2"].curves
-    assert l1["sparsity_abs"][-1] > 0.2, l1["sparsity_abs"]
-    assert l1["sparsity_abs"][-1] > 10 * max(l2["sparsity_abs"][-1], 0.01)
-    assert l1["sparsity"][-1] > 3 * max(l2["sparsity"][-1], 0.01)
+    (l1, l2), _ = _fit(digits, [MemberSettings(lr=0.1, penalty=Penalty(l1=lam)),
+                                MemberSettings(lr=0.1, penalty=Penalty(l2=lam))], epochs=8)  # fmt: skip
+    a, b = l1.curves, l2.curves
+    assert a["sparsity_abs"][-1] > 0.2, a["sparsity_abs"]
+    assert a["sparsity_abs"][-1] > 10 * max(b["sparsity_abs"][-1], 0.01)
+    assert a["sparsity"][-1] > 3 * max(b["sparsity"][-1], 0.01)
     # both still learn digits: the comparison is between working models
-    assert min(l1["val_acc"][-1], l2["val_acc"][-1]) > 0.85
+    assert min(a["val_acc"][-1], b["val_acc"][-1]) > 0.85
 
 
 # --------------------------------------------------------------------------- dropout / eval mode
 
 
-def _without_dropout(model: nn.Sequential) -> nn.Sequential:
-    return nn.Sequential(*[m for m in model if not isinstance(m, nn.Dropout)])
-
-
 def test_dropout_is_on_in_train_mode_and_off_in_eval(digits: Splits) -> None:
-    model = _mlp(digits, [32], dropout=0.9)
-    x = digits.x_val[:50]
-    model.train()
-    assert not torch.equal(model(x), model(x))  # a fresh mask each call
-    model.eval()
+    net = StackedMLP(_arch(digits, (32,)), [0, 1], CPU)
+    x = digits.x_val[:50].expand(2, -1, -1)
+    p = torch.tensor([0.9, 0.0])
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+
+    def masks(_layer: int, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.stack([torch.rand(shape[1:], generator=g) for g in gens])
+
     with torch.no_grad():
-        torch.testing.assert_close(model(x), _without_dropout(model)(x), rtol=0, atol=0)
+        a = net.forward(x, train=True, dropout=p, masks=masks)
+        b = net.forward(x, train=True, dropout=p, masks=masks)
+        off = net.forward(x)
+    assert not torch.equal(a[0], b[0])  # a fresh mask each call for p = 0.9
+    torch.testing.assert_close(a[1], off[1])  # p = 0: no dropout at all
+    # eval mode is the reference network without dropout, member by member
+    for k in range(2):
+        with torch.no_grad():
+            torch.testing.assert_close(off[k], net.module(k)(digits.x_val[:50]))
 
 
-def test_evaluate_uses_eval_mode_and_restores_the_mode(digits: Splits) -> None:
-    model = _mlp(digits, [32], dropout=0.9)
-    model.train()
-    x, y = digits.x_val, digits.y_val
-    first = evaluate(model, x, y)
-    assert model.training  # mode restored
-    assert torch.equal(first, evaluate(model, x, y))  # deterministic despite p=0.9
-    second = evaluate(model, x, y, batch_size=7)  # uneven batches: sums, not means of means
-    torch.testing.assert_close(first, second, rtol=1e-6, atol=1e-6)
-    with torch.no_grad():
-        logits = _without_dropout(model)(x)
-    loss = F.cross_entropy(logits, y).item()
-    acc = (logits.argmax(1) == y).double().mean().item()
-    assert first.tolist() == pytest.approx([loss, acc], rel=1e-6)
-    model.eval()
-    evaluate(model, x, y)
-    assert not model.training
+def test_members_start_as_the_seeded_reference_module(digits: Splits) -> None:
+    net = StackedMLP(_arch(digits, (16, 8), batch_norm=True), [3, 4, 3], CPU)
+    torch.manual_seed(3)
+    ref = reference_module(_arch(digits, (16, 8), batch_norm=True))
+    for k in (0, 2):
+        for p, q in zip(net.module(k).parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=0, atol=0)
+    w0 = next(net.module(0).parameters())
+    w1 = next(net.module(1).parameters())
+    assert not torch.equal(w0, w1)
 
 
-def test_fit_measures_train_metrics_with_dropout_off(digits: Splits) -> None:
-    model = _mlp(digits, [32], dropout=0.5)
-    result = _fit(model, digits, lr=0.1, epochs=2, batch_size=64)
-    loss, acc = evaluate(model, digits.x_train, digits.y_train).tolist()
+def test_train_metrics_are_measured_in_eval_mode_with_dropout_off(digits: Splits) -> None:
+    (result,), net = _fit(digits, [MemberSettings(lr=0.1, dropout=0.5)], epochs=2)
+    model = net.module(0)
+    loss, acc = _eval(model, digits.x_train, digits.y_train)
     assert result.curves["train_loss"][-1] == pytest.approx(loss, rel=1e-5)
-    assert result.curves["train_acc"][-1] == pytest.approx(acc, rel=1e-6)
+    assert result.curves["train_acc"][-1] == pytest.approx(acc, abs=1e-6)
     # the running average over the epoch (dropout on, weights moving) is another number
     assert abs(result.curves["step_loss"][-1] - loss) > 1e-3
-    vloss, vacc = evaluate(model, digits.x_val, digits.y_val).tolist()
+    vloss, vacc = _eval(model, digits.x_val, digits.y_val)
     assert result.curves["val_loss"][-1] == pytest.approx(vloss, rel=1e-5)
     assert result.curves["gap_acc"][-1] == pytest.approx(acc - vacc, abs=1e-6)
+    assert result.test is not None
+    assert list(result.test) == pytest.approx(list(_eval(model, digits.x_test, digits.y_test)),
+                                              rel=1e-5)  # fmt: skip
+
+
+def test_dead_units_counts_hidden_units_that_never_change(digits: Splits) -> None:
+    (result,), net = _fit(digits, [MemberSettings(lr=0.1)], epochs=1, hidden=(16,))
+    with torch.no_grad():
+        net.params[0][0, :, :4] = 0.0  # four units see no input ...
+        net.params[1][0, :4] = -1.0  # ... and a negative bias: ReLU gives 0 everywhere
+    from sweep.nets import Probe
+
+    probe = Probe()
+    with torch.no_grad():
+        net.forward(digits.x_train.unsqueeze(0), probe=probe)
+    assert float(probe.dead_fraction()[0]) == pytest.approx(4 / 16)
+    assert 0.0 <= result.curves["dead_units"][-1] < 4 / 16
 
 
 # --------------------------------------------------------------------------- clipping
 
 
 def test_clip_bounds_the_update_and_grad_norm_is_measured_before_clipping() -> None:
-    torch.manual_seed(0)
-    model = build_model(kind="logreg", n_features=4, n_classes=3)
-    x, y = torch.randn(32, 4) * 10, torch.randint(0, 3, (32,))
-    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
-    opt = build_optimizer(model, name="sgd", lr=0.5)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 4, generator=g) * 10, torch.randint(0, 3, (32,), generator=g)
+    splits = Splits(x, y, x[:8], y[:8], x[:0], y[:0], 3, (4,), "toy")
+    net = StackedMLP(Arch("logreg", 4, 3), [0], CPU)
+    before = torch.cat([p.detach().flatten().clone() for p in net.params])
     clip = 1e-3
-    stats = train_epoch(
-        model, opt, x, y, batch_size=32, penalty=Penalty(), penalized=[], clip=clip,
-        generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
-    after = torch.cat([p.detach().flatten() for p in model.parameters()])
-    assert float(stats[1]) > 100 * clip  # the norm before clipping
+    data = StackedSplits.of([splits], [0])
+    (result,) = fit(net, data, Shared(epochs=1, batch_size=32), [MemberSettings(lr=0.5, clip=clip)])
+    after = torch.cat([p.detach().flatten() for p in net.params])
+    assert result.curves["grad_norm"][0] > 100 * clip  # the norm before clipping
     assert float((after - before).norm()) == pytest.approx(0.5 * clip, rel=1e-3)
 
 
 def test_batch_norm_trains_when_the_last_batch_has_one_example() -> None:
-    # 129 training examples in batches of 64 leave a last batch of one, which BatchNorm cannot
-    # normalize in train mode ("Expected more than 1 value per channel when training").
+    # 129 training examples in batches of 64 leave a last batch of one, which batch norm cannot
+    # normalize in train mode: it joins the batch before.
     splits = load_splits(DataConfig(name="digits", n_train=129), device=CPU)
     assert splits.x_train.shape[0] % 64 == 1
-    torch.manual_seed(0)
-    model = build_model(kind="mlp", n_features=64, n_classes=10, hidden=[16], batch_norm=True)
-    result = _fit(model, splits, lr=0.1, epochs=3, batch_size=64)
+    (result,), net = _fit(splits, [MemberSettings(lr=0.1)], hidden=(16,), batch_norm=True)
     assert result.stop_reason == "completed" and result.epochs_run == 3
     assert all(v == v for v in result.curves["train_loss"])  # finite, not NaN
+    loss, _ = _eval(net.module(0), splits.x_val, splits.y_val)  # running statistics in eval
+    assert result.curves["val_loss"][-1] == pytest.approx(loss, rel=1e-4)
 
 
 # --------------------------------------------------------------------------- stopping
 
 
 def test_huge_lr_diverges_and_stops_at_that_epoch(digits: Splits) -> None:
-    model = _mlp(digits, [16])
-    result = _fit(model, digits, lr=1e6, epochs=5, batch_size=64)
+    (result,), _ = _fit(digits, [MemberSettings(lr=1e6)], hidden=(16,), epochs=5)
     assert result.stop_reason == "diverged"
     assert result.epochs_run < 5
     assert result.epochs_run == len(result.curves["val_loss"])
     assert "non-finite" in result.message and f"epoch {result.epochs_run}" in result.message
-    last = [result.curves[k][-1] for k in ("train_loss", "val_loss", "step_loss")]
-    assert not all(v == v and abs(v) < float("inf") for v in last)
+    assert result.test is None
 
 
 def test_early_stopping_stops_after_patience_and_restores_best(noise: Splits) -> None:
     # random labels: the val loss soon rises while the net memorizes the training set
-    model = _mlp(noise, [64])
     patience = 3
-    result = _fit(
-        model, noise, lr=0.5, momentum=0.9, epochs=30, batch_size=32,
-        early_stop=EarlyStop(patience=patience),
-    )  # fmt: skip
+    (result,), net = _fit(noise, [MemberSettings(lr=0.2, momentum=0.9,
+                                                 early_stop=EarlyStop(patience=patience))],
+                          hidden=(64,), epochs=30, batch_size=32)  # fmt: skip
     val = result.curves["val_loss"]
     assert result.stop_reason == "early_stopped"
     assert result.epochs_run < 30
     best = min(range(len(val)), key=val.__getitem__) + 1
-    assert result.best_epoch == best
+    assert result.best_epoch == result.final_epoch == best
     assert 1 < best < result.epochs_run  # a non-trivial best: neither the first nor the last
     assert result.epochs_run == best + patience
-    loss, acc = evaluate(model, noise.x_val, noise.y_val).tolist()
-    assert loss == pytest.approx(val[best - 1], rel=1e-5)
-    assert acc == pytest.approx(result.curves["val_acc"][best - 1], rel=1e-6)
-    assert loss != pytest.approx(val[-1], rel=1e-3)
+    # the final model's test figures are those of the restored best weights
     assert result.test is not None
-    assert list(result.test) == pytest.approx(evaluate(model, noise.x_test, noise.y_test).tolist())
+    model = net.module(0)  # the stack still holds the last weights: they were not restored there
+    last_val, _ = _eval(model, noise.x_val, noise.y_val)
+    assert last_val == pytest.approx(val[-1], rel=1e-5) and last_val != pytest.approx(val[best - 1])
 
 
 def test_early_stopping_without_restore_keeps_last_weights(noise: Splits) -> None:
-    model = _mlp(noise, [64])
-    result = _fit(
-        model, noise, lr=0.5, momentum=0.9, epochs=30, batch_size=32,
-        early_stop=EarlyStop(patience=3, restore_best=False),
-    )  # fmt: skip
+    es = EarlyStop(patience=3, restore_best=False)
+    (result,), _ = _fit(noise, [MemberSettings(lr=0.5, momentum=0.9, early_stop=es)],
+                        hidden=(64,), epochs=30, batch_size=32)  # fmt: skip
     assert result.stop_reason == "early_stopped" and result.best_epoch < result.epochs_run
-    loss = evaluate(model, noise.x_val, noise.y_val)[0].item()
-    assert loss == pytest.approx(result.curves["val_loss"][-1], rel=1e-5)
+    assert result.final_epoch == result.epochs_run
 
 
 class _PruneAt:
@@ -210,33 +222,28 @@ class _PruneAt:
 
 
 def test_reporter_prunes_at_epoch_three(digits: Splits) -> None:
-    model = _mlp(digits, [16])
-    opt = build_optimizer(model, name="sgd", lr=0.05)
     reporter = _PruneAt(3)
-    result = fit(
-        model, opt, digits, TrainSettings(epochs=10, batch_size=128, metric="val_loss"),
-        reporter=reporter,
-    )  # fmt: skip
+    (result,), _ = _fit(digits, [MemberSettings(lr=0.05)], hidden=(16,), epochs=10,
+                        batch_size=128, reporters=[reporter])  # fmt: skip
     assert result.stop_reason == "pruned"
     assert result.epochs_run == 3 and result.curves["epoch"] == [1.0, 2.0, 3.0]
     assert "epoch 3" in result.message
     # the reporter saw the optimized metric, once per epoch, with 1-based steps
     assert [s for _, s in reporter.reports] == [1, 2, 3]
-    assert [v for v, _ in reporter.reports] == result.curves["val_loss"]
+    assert [v for v, _ in reporter.reports] == result.curves["val_acc"]
 
 
-def test_lr_curve_follows_the_scheduler(digits: Splits) -> None:
-    model = _mlp(digits, [8])
-    opt = build_optimizer(model, name="sgd", lr=0.4)
-    sched = build_scheduler(opt, name="step", epochs=4, step_size=2, gamma=0.5)
-    result = fit(model, opt, digits, TrainSettings(epochs=4, batch_size=256), scheduler=sched)
+def test_lr_curve_follows_the_schedule(digits: Splits) -> None:
+    step = Schedule("step", step_size=2, gamma=0.5, epochs=4)
+    (result,), _ = _fit(digits, [MemberSettings(lr=0.4, schedule=step)], hidden=(8,), epochs=4,
+                        batch_size=256)  # fmt: skip
     assert result.curves["lr"] == pytest.approx([0.4, 0.4, 0.2, 0.2])
 
 
 # --------------------------------------------------------------------------- seeds
 
 
-def _tiny(seed: int) -> AppConfig:
+def _tiny(seed: int, **changes: object) -> AppConfig:
     cfg = AppConfig()
     cfg.data.name = "digits"
     cfg.model.hidden = [16]
@@ -245,6 +252,9 @@ def _tiny(seed: int) -> AppConfig:
     cfg.trainer.seed = seed
     cfg.trainer.device = "cpu"
     cfg.trainer.progress = False
+    for path, value in changes.items():
+        section, key = path.split("__")
+        setattr(getattr(cfg, section), key, value)
     return cfg
 
 
@@ -254,3 +264,116 @@ def test_same_seed_same_numbers_different_seed_different_numbers() -> None:
     assert len(a["val_loss"]) == 2
     assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
     assert a["val_loss"] != c["val_loss"] and a["weight_l1"] != c["weight_l1"]
+
+
+# --------------------------------------------------------------------------- populations
+
+
+def _same_curves(a: dict[str, list[float]], b: dict[str, list[float]], atol: float) -> None:
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "weight_l1", "weight_l2",
+                "sparsity", "grad_norm", "lr"):  # fmt: skip
+        assert len(a[key]) == len(b[key]), key
+        assert a[key] == pytest.approx(b[key], abs=atol, rel=atol), key
+
+
+MEMBERS = [
+    {},
+    {"optimizer__lr": 0.02, "optimizer__momentum": 0.0},
+    {"regularizer__l1": 1e-3, "trainer__seed": 7},
+    {"regularizer__l2": 1e-2, "regularizer__clip": 0.5, "optimizer__nesterov": True},
+    {"regularizer__weight_decay": 0.05, "regularizer__apply_to": "all", "trainer__seed": 2},
+]
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_a_member_equals_the_single_run_with_its_config_and_seed(dropout: float) -> None:
+    """Five members with their own lr, momentum, penalties, clip, decay and seeds (so their own
+    validation splits) give the curves of five separate runs: to 1e-5 with dropout off, and with
+    dropout on too, since each member draws its masks from its own generator."""
+    cfgs = [_tiny(0, model__dropout=dropout, trainer__epochs=4, **m) for m in MEMBERS]
+    for c in cfgs:
+        c.optimizer.momentum = c.optimizer.momentum if "optimizer__momentum" in str(c) else 0.9
+    together = run_population(cfgs)
+    for cfg, member in zip(cfgs, together, strict=True):
+        alone = run(copy.deepcopy(cfg))
+        _same_curves(member.summary["curves"], alone.summary["curves"], 1e-5)
+        assert member.summary["test_acc"] == pytest.approx(alone.summary["test_acc"], abs=1e-6)
+    # and they are different runs
+    assert len({round(o.summary["val_loss"], 6) for o in together}) == len(cfgs)
+
+
+def test_a_pruned_member_leaves_the_stack_and_the_others_go_on(digits: Splits) -> None:
+    settings = [MemberSettings(lr=0.05), MemberSettings(lr=0.1), MemberSettings(lr=0.2)]
+    prune = _PruneAt(2)
+    (a, b, c), net = _fit(digits, settings, epochs=5, reporters=[None, prune, None])
+    assert b.stop_reason == "pruned" and b.epochs_run == 2
+    assert a.epochs_run == c.epochs_run == 5
+    assert net.size == 2  # the pruned member's rows are gone from every stacked tensor
+    (a_alone, c_alone), _ = _fit(digits, [settings[0], settings[2]], epochs=5)
+    _same_curves(a.curves, a_alone.curves, 1e-5)
+    _same_curves(c.curves, c_alone.curves, 1e-5)
+
+
+def test_a_diverging_member_fails_alone(digits: Splits) -> None:
+    settings = [MemberSettings(lr=0.1), MemberSettings(lr=1e7), MemberSettings(lr=0.05)]
+    (a, bad, c), _ = _fit(digits, settings, epochs=4)
+    assert bad.stop_reason == "diverged" and bad.epochs_run < 4
+    assert a.stop_reason == c.stop_reason == "completed"
+    (a_alone,), _ = _fit(digits, [settings[0]], epochs=4)
+    _same_curves(a.curves, a_alone.curves, 1e-5)
+    assert a.test is not None and c.test is not None and bad.test is None
+
+
+def test_early_stopping_acts_per_member(noise: Splits) -> None:
+    settings = [MemberSettings(lr=0.5, momentum=0.9, early_stop=EarlyStop(patience=2)),
+                MemberSettings(lr=0.5, momentum=0.9, early_stop=EarlyStop(patience=6)),
+                MemberSettings(lr=0.5, momentum=0.9)]  # fmt: skip
+    (short, long, never), _ = _fit(noise, settings, hidden=(64,), epochs=40, batch_size=32)
+    assert short.stop_reason == long.stop_reason == "early_stopped"
+    assert short.epochs_run == short.best_epoch + 2
+    assert long.epochs_run == long.best_epoch + 6
+    assert never.stop_reason == "completed" and never.epochs_run == 40
+    assert never.final_epoch == 40 and short.final_epoch == short.best_epoch
+
+
+def test_members_of_different_architectures_cannot_share_a_population() -> None:
+    with pytest.raises(ValueError, match="share a network"):
+        run_population([_tiny(0), _tiny(0, model__hidden=[32])])
+
+
+# --------------------------------------------------------------------------- the final model
+
+
+def test_a_memorizing_network_shows_what_each_regularizer_does() -> None:
+    """The issue's setup, shortened to 40 epochs: 400 digits with 40% wrong labels, a 256-256
+    MLP, Adam.
+    The unregularized network memorizes the noise; its final model is worse on validation
+    than at its best epoch, and dropout and L2 change the final model's validation accuracy.
+    Judged at each run's best epoch (hindsight), the three would look alike."""
+    arms = {
+        "none": {},
+        "dropout": {"model__dropout": 0.5},
+        "l2": {"regularizer__l2": 1e-2},
+    }
+    cfgs = []
+    for changes in arms.values():
+        for seed in (0, 1, 2):
+            cfg = _tiny(seed, **{"model__dropout": 0.0, "trainer__epochs": 40, **changes})
+            cfg.model.hidden = [256, 256]
+            cfg.data.n_train, cfg.data.label_noise = 400, 0.4
+            cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.momentum = "adam", 1e-3, 0.0
+            cfgs.append(cfg)
+    outcomes = run_population(cfgs)
+    final = {name: [o.summary["val_acc"] for o in outcomes[3 * i : 3 * i + 3]]
+             for i, name in enumerate(arms)}  # fmt: skip
+    best = {name: [o.summary["best_epoch_val_acc"] for o in outcomes[3 * i : 3 * i + 3]]
+            for i, name in enumerate(arms)}  # fmt: skip
+    mean = {name: sum(v) / 3 for name, v in final.items()}
+    none_train = [o.summary["train_acc"] for o in outcomes[:3]]
+    assert min(none_train) > 0.97  # it memorized the wrong labels
+    assert mean["none"] < sum(best["none"]) / 3 - 0.1  # the final model lost what hindsight keeps
+    assert mean["l2"] > mean["none"] + 0.05
+    assert mean["dropout"] > mean["none"] + 0.05
+    assert len({round(v, 4) for v in mean.values()}) == 3
+    hindsight = [sum(v) / 3 for v in best.values()]
+    assert max(hindsight) - min(hindsight) < 0.02  # what every trial's best epoch would show

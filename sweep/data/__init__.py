@@ -16,6 +16,6 @@ from __future__ import annotations
 
 from ._cache import clear_cache
 from ._load import load_splits
-from ._types import DataError, Splits
+from ._types import DataError, Splits, StackedSplits
 
-__all__ = ["DataError", "Splits", "clear_cache", "load_splits"]
+__all__ = ["DataError", "Splits", "StackedSplits", "clear_cache", "load_splits"]

@@ -47,7 +47,7 @@ def make_noise(*, n_samples: int, n_features: int, n_classes: int, seed: int) ->
         >>> tuple(raw.x.shape), raw.input_shape
         ((5, 3), (3,))
     """
-    rng = rng_for(seed, NOISE_STREAM)
+    rng = rng_for(NOISE_STREAM, seed)
     x = rng.standard_normal((n_samples, n_features), dtype=np.float32)
     y = rng.integers(0, n_classes, size=n_samples, dtype=np.int64)
     return RawData(

@@ -57,7 +57,7 @@ class LRUCache(Generic[V]):
 
 
 raw_cache: LRUCache[RawData] = LRUCache(maxsize=2)
-prepared_cache: LRUCache[Splits] = LRUCache(maxsize=4)
+prepared_cache: LRUCache[Splits] = LRUCache(maxsize=16)  # a population's seeds
 
 
 def clear_cache() -> None:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..config import DATASETS, DataConfig
 from ._bundled import load_digits, make_noise
 from ._cache import prepared_cache, raw_cache
 from ._prepare import prepare
 from ._types import DataError, RawData, Splits
+from .names import DATASETS, TORCHVISION
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 __all__ = ["load_splits"]
-
-_FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
-
 
 def _root(cfg: DataConfig) -> str:
     return os.path.abspath(os.path.expanduser(cfg.root))
@@ -26,20 +27,21 @@ def _raw_key(cfg: DataConfig) -> tuple[Hashable, ...]:
     """What identifies the source: the files (and how strictly they are checked) or generator."""
     if cfg.name == "noise":
         return ("noise", cfg.n_samples, cfg.n_features, cfg.n_classes, cfg.split_seed)
-    if cfg.name in _FILE_DATASETS:
+    if cfg.name in TORCHVISION:
         checked = cfg.verify_checksums if cfg.name == "cifar10" else None
         return (cfg.name, _root(cfg), checked)
     return (cfg.name,)
 
 
-def _prepared_key(cfg: DataConfig) -> tuple[Hashable, ...]:
+def _prepared_key(cfg: DataConfig, seed: int) -> tuple[Hashable, ...]:
     """Every setting that changes the prepared tensors (``download`` does not)."""
-    test_fraction = None if cfg.name in _FILE_DATASETS else cfg.test_fraction
+    test_fraction = None if cfg.name in TORCHVISION else cfg.test_fraction
     return (
         *_raw_key(cfg),
         cfg.val_fraction,
         test_fraction,
         cfg.split_seed,
+        seed,
         cfg.n_train,
         cfg.label_noise,
         cfg.normalize,
@@ -63,14 +65,15 @@ def _read_raw(cfg: DataConfig) -> RawData:
     )
 
 
-def _prepare_cpu(cfg: DataConfig) -> Splits:
+def _prepare_cpu(cfg: DataConfig, seed: int) -> Splits:
     raw = raw_cache.get_or_make(_raw_key(cfg), lambda: _read_raw(cfg))
     x_train, y_train, x_val, y_val, x_test, y_test = prepare(
         raw,
         name=cfg.name,
         val_fraction=cfg.val_fraction,
         test_fraction=cfg.test_fraction,
-        seed=cfg.split_seed,
+        split_seed=cfg.split_seed,
+        seed=seed,
         n_train=cfg.n_train,
         label_noise=cfg.label_noise,
         normalization=cfg.normalize,
@@ -88,18 +91,22 @@ def _prepare_cpu(cfg: DataConfig) -> Splits:
     )
 
 
-def load_splits(cfg: DataConfig, *, device: torch.device) -> Splits:
-    """Load, split and prepare the dataset ``cfg`` describes, and put it on ``device``.
+def load_splits(cfg: DataConfig, *, seed: int = 0, device: torch.device) -> Splits:
+    """Load, split and prepare the dataset ``cfg`` describes for a run seeded ``seed``, and put
+    it on ``device``.
 
-    ``digits`` and ``noise`` are split by a seeded permutation into ``val_fraction`` and
-    ``test_fraction``; ``mnist``, ``fashion_mnist`` and ``cifar10`` keep their own test split and
-    carve ``val_fraction`` from their training split. Pixels are scaled to [0, 1] and flattened
+    ``digits`` and ``noise`` are split into ``val_fraction`` and ``test_fraction``: the test
+    split is fixed by ``data.split_seed``, the validation split is drawn from the rest by
+    ``seed`` (``trainer.seed``); ``mnist``, ``fashion_mnist`` and ``cifar10`` keep their own test
+    split and carve ``val_fraction`` from their training split by ``seed``. Pixels are scaled to [0, 1] and flattened
     (CHW order for CIFAR-10), then ``n_train``, ``label_noise`` (training labels only) and
     ``normalize`` (training statistics only) are applied. The prepared CPU tensors are cached per
     process: a second call with the same settings reads no files and repeats no work.
 
     Args:
         cfg: The data config (``data.*``).
+        seed: The run's seed (``trainer.seed``): the validation split, the training subset
+            (``n_train``) and which labels ``label_noise`` corrupts.
         device: Where the returned tensors live.
 
     Returns:
@@ -117,5 +124,7 @@ def load_splits(cfg: DataConfig, *, device: torch.device) -> Splits:
     """
     if cfg.name not in DATASETS:
         raise DataError(f"data.name={cfg.name!r}: allowed one of {', '.join(DATASETS)}")
-    splits = prepared_cache.get_or_make(_prepared_key(cfg), lambda: _prepare_cpu(cfg))
+    splits = prepared_cache.get_or_make(
+        _prepared_key(cfg, seed), lambda: _prepare_cpu(cfg, seed)
+    )
     return splits.to(device)

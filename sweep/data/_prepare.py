@@ -8,65 +8,75 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._rng import LABEL_NOISE_STREAM, SPLIT_STREAM, rng_for
+from ._rng import LABEL_NOISE_STREAM, SPLIT_STREAM, VAL_STREAM, rng_for
 from ._types import DataError, RawData
 
-__all__ = ["STD_FLOOR", "corrupt_labels", "normalize", "prepare", "split_indices"]
+__all__ = ["STD_CONSTANT", "corrupt_labels", "normalize", "prepare", "split_indices"]
 
-STD_FLOOR = 1e-6
-"""Smallest per-feature std used by ``standard`` normalization (constant pixels map to 0)."""
+STD_CONSTANT = 1e-6
+"""A feature whose training-split std is below this is constant there: ``standard``
+normalization divides it by 1 instead (as scikit-learn's StandardScaler does), so it stays
+finite and bounded in every split instead of being multiplied by ~1e6 in validation and test."""
 
 
 def split_indices(
-    n: int, *, val_fraction: float, test_fraction: float, seed: int
+    n: int, *, val_fraction: float, test_fraction: float, split_seed: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Cut a seeded random permutation of ``range(n)`` into train, val and test indices.
+    """Cut ``range(n)`` into train, val and test indices.
 
-    Sizes are ``round(fraction * n)`` for val and test; train gets the rest. The train indices
-    keep the permutation's order, so the first ``k`` of them are a random subset for every ``k``.
+    The test split is fixed by ``split_seed`` alone, so no run's seed ever changes what is
+    reported on it; the validation split is drawn from the rest by ``seed`` (the run's
+    ``trainer.seed``), so repeating a configuration over seeds also repeats it over validation
+    splits. Sizes are ``round(fraction * n)`` for val and test; train gets the rest, in an order
+    shuffled by ``seed``, so its first ``k`` examples are a random subset for every ``k``.
 
     Args:
         n: Number of examples.
         val_fraction: Fraction for validation.
         test_fraction: Fraction for test (0 gives an empty test split).
-        seed: ``data.split_seed``.
+        split_seed: ``data.split_seed``: fixes the test split.
+        seed: ``trainer.seed``: draws validation from the non-test examples.
 
     Returns:
         ``(train, val, test)`` int64 index tensors, disjoint and together covering ``range(n)``.
 
     Example:
-        >>> tr, va, te = split_indices(10, val_fraction=0.2, test_fraction=0.3, seed=0)
+        >>> tr, va, te = split_indices(10, val_fraction=0.2, test_fraction=0.3, split_seed=0, seed=1)
         >>> len(tr), len(va), len(te)
         (5, 2, 3)
     """
-    perm = torch.from_numpy(rng_for(seed, SPLIT_STREAM).permutation(n))
     n_val = round(val_fraction * n)
     n_test = round(test_fraction * n)
-    return perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]
+    fixed = torch.from_numpy(rng_for(SPLIT_STREAM, split_seed).permutation(n))
+    test, rest = fixed[:n_test], fixed[n_test:]
+    rest = rest[torch.from_numpy(rng_for(VAL_STREAM, split_seed, seed).permutation(len(rest)))]
+    return rest[n_val:], rest[:n_val], test
 
 
-def corrupt_labels(y: torch.Tensor, *, p: float, n_classes: int, seed: int) -> torch.Tensor:
+def corrupt_labels(
+    y: torch.Tensor, *, p: float, n_classes: int, seeds: tuple[int, ...]
+) -> torch.Tensor:
     """Give ``round(p * len(y))`` seeded examples a random label different from their own.
 
     Args:
         y: int64 labels (not modified).
         p: Fraction of examples to corrupt.
         n_classes: Number of classes; the new label is uniform over the other ``n_classes - 1``.
-        seed: ``data.split_seed``.
+        seeds: ``(data.split_seed, trainer.seed)``.
 
     Returns:
         A new label tensor.
 
     Example:
         >>> y = torch.zeros(10, dtype=torch.int64)
-        >>> int((corrupt_labels(y, p=0.3, n_classes=4, seed=0) != y).sum())
+        >>> int((corrupt_labels(y, p=0.3, n_classes=4, seeds=(0, 0)) != y).sum())
         3
     """
     y = y.clone()
     n_flip = round(p * y.numel())
     if n_flip == 0:
         return y
-    rng = rng_for(seed, LABEL_NOISE_STREAM)
+    rng = rng_for(LABEL_NOISE_STREAM, *seeds)
     idx = torch.from_numpy(rng.choice(y.numel(), size=n_flip, replace=False))
     shift = torch.from_numpy(rng.integers(1, n_classes, size=n_flip, dtype=np.int64))
     y[idx] = (y[idx] + shift) % n_classes
@@ -77,8 +87,9 @@ def normalize(mode: str, x_train: torch.Tensor, *others: torch.Tensor) -> tuple[
     """Normalize features in place; statistics, where any, come from ``x_train`` alone.
 
     Args:
-        mode: ``none``; ``standard`` (per-feature mean and std of ``x_train``, std floored at
-            :data:`STD_FLOOR`); or ``symmetric`` (``(x - 0.5) / 0.5``, [0, 1] -> [-1, 1]).
+        mode: ``none``; ``standard`` (per-feature mean and std of ``x_train``; a feature that is
+            constant in ``x_train`` is only centred, see :data:`STD_CONSTANT`); or
+            ``symmetric`` (``(x - 0.5) / 0.5``, [0, 1] -> [-1, 1]).
         x_train: Training features ``(N, D)``, float.
         *others: Validation/test features, transformed with the training statistics.
 
@@ -96,7 +107,8 @@ def normalize(mode: str, x_train: torch.Tensor, *others: torch.Tensor) -> tuple[
         scale: torch.Tensor | float = 0.5
     elif mode == "standard":
         shift = x_train.mean(dim=0)
-        scale = x_train.std(dim=0, correction=0).clamp_min(STD_FLOOR)
+        std = x_train.std(dim=0, correction=0)
+        scale = torch.where(std < STD_CONSTANT, torch.ones_like(std), std)
     else:
         raise DataError(f"data.normalize={mode!r}: allowed none, standard, symmetric")
     for t in tensors:
@@ -126,6 +138,7 @@ def prepare(
     name: str,
     val_fraction: float,
     test_fraction: float,
+    split_seed: int,
     seed: int,
     n_train: int | None,
     label_noise: float,
@@ -134,9 +147,10 @@ def prepare(
     """Turn raw data into ``(x_train, y_train, x_val, y_val, x_test, y_test)`` CPU tensors.
 
     With a source test split (``raw.x_test``) validation is carved from the source training split
-    and ``test_fraction`` is ignored; otherwise all three are carved from ``raw.x``. Then
-    ``n_train`` keeps the first examples of the shuffled training split, ``label_noise`` corrupts
-    training labels only, and ``normalization`` is applied with training statistics.
+    and ``test_fraction`` is ignored; otherwise all three are carved from ``raw.x`` (test by
+    ``split_seed``, validation by ``seed``: see :func:`split_indices`). Then ``n_train`` keeps the
+    first examples of the shuffled training split, ``label_noise`` corrupts training labels only,
+    and ``normalization`` is applied with training statistics.
 
     Raises:
         DataError: A split would be empty, or ``n_train`` exceeds the training examples.
@@ -144,11 +158,14 @@ def prepare(
     n = raw.y.numel()
     if raw.x_test is None or raw.y_test is None:
         train, val, test = split_indices(
-            n, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
-        )
+            n, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed,
+            seed=seed,
+        )  # fmt: skip
         x_test, y_test = _features(raw, raw.x[test]), raw.y[test]
     else:
-        train, val, _ = split_indices(n, val_fraction=val_fraction, test_fraction=0.0, seed=seed)
+        train, val, _ = split_indices(
+            n, val_fraction=val_fraction, test_fraction=0.0, split_seed=split_seed, seed=seed
+        )
         x_test, y_test = _features(raw, raw.x_test), raw.y_test.clone()
     if train.numel() == 0 or val.numel() == 0:
         raise DataError(
@@ -157,7 +174,9 @@ def prepare(
             f"{val.numel()} for validation; both must be at least 1."
         )
     train = _subsample(train, n_train)
-    y_train = corrupt_labels(raw.y[train], p=label_noise, n_classes=raw.n_classes, seed=seed)
+    y_train = corrupt_labels(
+        raw.y[train], p=label_noise, n_classes=raw.n_classes, seeds=(split_seed, seed)
+    )
     x_train, x_val, x_test = normalize(
         normalization, _features(raw, raw.x[train]), _features(raw, raw.x[val]), x_test
     )

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LABEL_NOISE_STREAM", "NOISE_STREAM", "SPLIT_STREAM", "rng_for"]
+__all__ = ["LABEL_NOISE_STREAM", "NOISE_STREAM", "SPLIT_STREAM", "VAL_STREAM", "rng_for"]
 
 NOISE_STREAM = 0
 SPLIT_STREAM = 1
 LABEL_NOISE_STREAM = 2
+VAL_STREAM = 3
 
 
-def rng_for(seed: int, stream: int) -> np.random.Generator:
+def rng_for(stream: int, *seeds: int) -> np.random.Generator:
     """Return a generator for one purpose, so the purposes' draws are independent of each other.
 
     Args:
-        seed: The user's seed (``data.split_seed``).
         stream: Which purpose (one of the ``*_STREAM`` constants).
+        *seeds: The seeds it depends on (``data.split_seed``, then ``trainer.seed`` if any).
 
     Example:
-        >>> int(rng_for(0, SPLIT_STREAM).integers(10)) == int(rng_for(0, SPLIT_STREAM).integers(10))
+        >>> int(rng_for(SPLIT_STREAM, 0).integers(10)) == int(rng_for(SPLIT_STREAM, 0).integers(10))
         True
     """
-    return np.random.default_rng([stream, seed % (1 << 64)])  # SeedSequence wants seeds >= 0
+    return np.random.default_rng([stream, *(s % (1 << 64) for s in seeds)])  # SeedSequence: >= 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DataError", "RawData", "Splits"]
+__all__ = ["DataError", "RawData", "Splits", "StackedSplits"]
 
 
 class DataError(RuntimeError):
@@ -87,3 +88,83 @@ class RawData:
     scale: float
     n_classes: int
     input_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StackedSplits:
+    """The splits of a population's members: one :class:`Splits` per distinct seed, stacked.
+
+    Members of one population share the data's settings but each has its own seed, so its own
+    validation split (and training subset and label noise); members with the same seed share one
+    copy. ``split_of[k]`` is the stacked split member ``k`` trains on.
+
+    Attributes:
+        x_train: ``(S, N_train, D)``; ``y_train``: ``(S, N_train)``.
+        x_val: ``(S, N_val, D)``; ``y_val``: ``(S, N_val)``.
+        x_test: ``(S, N_test, D)`` (the same examples for every seed, normalized with each seed's
+            training statistics); ``y_test``: ``(S, N_test)``.
+        split_of: ``(K,)`` int64, the split of each member.
+        n_classes, input_shape, name: As in :class:`Splits`.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    split_of: torch.Tensor
+    n_classes: int
+    input_shape: tuple[int, ...]
+    name: str
+
+    @classmethod
+    def of(cls, splits: list[Splits], split_of: list[int]) -> StackedSplits:
+        """Stack ``splits`` (same shapes) for members that use ``splits[split_of[k]]``."""
+        first = splits[0]
+        shapes = {(s.x_train.shape, s.x_val.shape, s.x_test.shape) for s in splits}
+        if len(shapes) != 1:
+            raise ValueError(f"the members' splits differ in shape: {sorted(map(str, shapes))}")
+
+        def stack(name: str) -> torch.Tensor:
+            return torch.stack([getattr(s, name) for s in splits])
+
+        return cls(
+            x_train=stack("x_train"),
+            y_train=stack("y_train"),
+            x_val=stack("x_val"),
+            y_val=stack("y_val"),
+            x_test=stack("x_test"),
+            y_test=stack("y_test"),
+            split_of=torch.tensor(split_of, dtype=torch.int64, device=first.x_train.device),
+            n_classes=first.n_classes,
+            input_shape=first.input_shape,
+            name=first.name,
+        )
+
+    @property
+    def shared(self) -> bool:
+        """Every member trains on the same split (one stacked copy)."""
+        return self.x_train.shape[0] == 1
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[2])
+
+    def keep(self, rows: torch.Tensor) -> StackedSplits:
+        """The same data for the members at ``rows``."""
+        return dataclasses.replace(self, split_of=self.split_of[rows])
+
+    def rows(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Each member's examples ``idx[k]`` of the stacked ``x`` (``(S, N, ...)``) → ``(K, B, ...)``."""
+        if self.shared:
+            return x[0][idx]
+        return x[self.split_of.unsqueeze(1), idx]
+
+    def block(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Examples ``start:stop`` of each member's own split → ``(K, stop − start, ...)``."""
+        k = self.split_of.shape[0]
+        if self.shared:
+            part = x[0, start:stop]
+            return part.unsqueeze(0).expand(k, *part.shape)
+        return x[self.split_of, start:stop]

@@ -1,0 +1,260 @@
+"""K networks of one architecture as one batched computation (stacked parameters).
+
+A population of K members keeps every parameter as one tensor with a leading member dimension:
+a linear layer's weight is ``(K, in, out)`` and its forward pass is one batched matrix product
+over the members' own batches ``(K, B, in)``. Each member has its own dropout probability (a
+``(K,)`` tensor), its own dropout masks (from its own generator) and its own batch-norm
+statistics. One member (K = 1) is an ordinary single run: there is no second implementation.
+
+Members are initialized exactly as the reference ``torch.nn`` module of :func:`reference_module`
+would be after ``torch.manual_seed(seed)``, so a member and a separate run with the same seed
+start from the same weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ACTIVATIONS",
+    "Arch",
+    "Probe",
+    "StackedMLP",
+    "reference_module",
+]
+
+Tensor = torch.Tensor
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+}
+_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1
+
+
+@dataclass(frozen=True)
+class Arch:
+    """What every member of a population shares: the architecture.
+
+    Attributes:
+        kind: ``mlp`` or ``logreg`` (an MLP without hidden layers).
+        n_features: Length of one flattened example.
+        n_classes: Number of outputs.
+        hidden: Hidden layer widths.
+        activation: ``relu``, ``sigmoid`` or ``tanh``.
+        batch_norm: Batch norm after each hidden linear layer.
+    """
+
+    kind: str
+    n_features: int
+    n_classes: int
+    hidden: tuple[int, ...] = ()
+    activation: str = "relu"
+    batch_norm: bool = False
+
+
+def reference_module(arch: Arch, dropout: float = 0.0) -> nn.Sequential:
+    """The plain ``torch.nn`` network one member computes (Linear → [BatchNorm] → activation →
+    [Dropout] per hidden layer, then a Linear head); used to initialize members and in tests.
+
+    Example:
+        >>> reference_module(Arch("mlp", 64, 10, (32,)), dropout=0.5)
+        Sequential(...)
+    """
+    layers: list[nn.Module] = []
+    width_in = arch.n_features
+    hidden = arch.hidden if arch.kind == "mlp" else ()
+    for width in hidden:
+        layers.append(nn.Linear(width_in, width))
+        if arch.batch_norm:
+            layers.append(nn.BatchNorm1d(width))
+        layers.append(_MODULES[arch.activation]())
+        if dropout > 0.0:
+            layers.append(nn.Dropout(dropout))
+        width_in = width
+    layers.append(nn.Linear(width_in, arch.n_classes))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class Probe:
+    """Collects, per member and hidden unit, the smallest and largest output over an evaluation
+    (to count dead units: outputs that never change). One ``(K, width)`` pair per hidden layer."""
+
+    low: list[Tensor] = field(default_factory=list)
+    high: list[Tensor] = field(default_factory=list)
+
+    def add(self, layer: int, h: Tensor) -> None:
+        lo, hi = h.amin(dim=1), h.amax(dim=1)
+        if layer == len(self.low):
+            self.low.append(lo)
+            self.high.append(hi)
+        else:
+            self.low[layer] = torch.minimum(self.low[layer], lo)
+            self.high[layer] = torch.maximum(self.high[layer], hi)
+
+    def dead_fraction(self, tol: float = 1e-6) -> Tensor:
+        """``(K,)``: the fraction of hidden units whose output was constant."""
+        if not self.low:
+            raise ValueError("no hidden layer was probed")
+        dead = torch.cat([(h - lo) <= tol for lo, h in zip(self.low, self.high, strict=True)], 1)
+        return dead.float().mean(dim=1)
+
+
+class StackedMLP:
+    """K MLPs (or logistic regressions) with stacked parameters.
+
+    ``params`` holds leaf tensors (``requires_grad``) in the order of the reference module's
+    ``parameters()``, each with a leading member dimension; linear weights are stored as
+    ``(K, in, out)`` (the transpose of ``nn.Linear.weight``). ``buffers`` holds batch-norm
+    running statistics. ``weight_mask[i]`` says whether ``params[i]`` is a weight tensor (rank
+    ≥ 2 per member): penalties, weight decay by default and the weight statistics are about
+    those.
+    """
+
+    def __init__(self, arch: Arch, seeds: Sequence[int], device: torch.device) -> None:
+        self.arch = arch
+        self.hidden = arch.hidden if arch.kind == "mlp" else ()
+        self.act = ACTIVATIONS[arch.activation]
+        members = [_seeded_reference(arch, s) for s in seeds]
+        per_member: list[list[Tensor]] = []
+        buffers: list[list[Tensor]] = []
+        for module in members:
+            flat: list[Tensor] = []
+            bufs: list[Tensor] = []
+            for layer in module:
+                if isinstance(layer, nn.Linear):
+                    flat += [layer.weight.detach().t(), layer.bias.detach()]
+                elif isinstance(layer, nn.BatchNorm1d):
+                    flat += [layer.weight.detach(), layer.bias.detach()]
+                    assert layer.running_mean is not None and layer.running_var is not None
+                    bufs += [layer.running_mean.detach(), layer.running_var.detach()]
+            per_member.append(flat)
+            buffers.append(bufs)
+        self.params: list[Tensor] = [
+            torch.stack([m[i] for m in per_member]).to(device).contiguous().requires_grad_()
+            for i in range(len(per_member[0]))
+        ]
+        self.buffers: list[Tensor] = [
+            torch.stack([b[i] for b in buffers]).to(device).contiguous()
+            for i in range(len(buffers[0]))
+        ]
+        self.weight_mask = [p.dim() >= 3 for p in self.params]
+
+    @property
+    def size(self) -> int:
+        """Number of members."""
+        return int(self.params[0].shape[0])
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        params: Sequence[Tensor] | None = None,
+        buffers: Sequence[Tensor] | None = None,
+        train: bool = False,
+        dropout: Tensor | None = None,
+        masks: Callable[[int, tuple[int, ...]], Tensor] | None = None,
+        probe: Probe | None = None,
+    ) -> Tensor:
+        """Logits ``(K, B, classes)`` for inputs ``(K, B, features)``.
+
+        Args:
+            x: Each member's own inputs.
+            params: The parameters to use (default ``self.params``; a subset of members' rows
+                gives those members' outputs).
+            buffers: Batch-norm running statistics matching ``params`` (default ``self.buffers``).
+            train: Train mode: dropout on, batch norm on batch statistics (and updating the
+                running statistics in place).
+            dropout: ``(K,)`` dropout probabilities (train mode only).
+            masks: ``masks(layer, shape)`` → uniform ``[0, 1)`` draws of ``shape`` for the
+                dropout after hidden layer ``layer``, each member from its own generator.
+            probe: Collects per-unit output ranges (eval mode).
+        """
+        ps = self.params if params is None else params
+        bs = self.buffers if buffers is None else buffers
+        h = x
+        i = 0
+        for layer, _width in enumerate(self.hidden):
+            h = torch.baddbmm(ps[i + 1].unsqueeze(1), h, ps[i])
+            i += 2
+            if self.arch.batch_norm:
+                h = _batch_norm(h, ps[i], ps[i + 1], bs[2 * layer], bs[2 * layer + 1], train)
+                i += 2
+            h = self.act(h)
+            if probe is not None:
+                probe.add(layer, h)
+            if train and dropout is not None and masks is not None:
+                h = _dropout(h, dropout, masks(layer, tuple(h.shape)))
+        return torch.baddbmm(ps[i + 1].unsqueeze(1), h, ps[i])
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep only the members at ``rows`` (in that order)."""
+        self.params = [p.detach()[rows].contiguous().requires_grad_() for p in self.params]
+        self.buffers = [b[rows].contiguous() for b in self.buffers]
+
+    def module(self, member: int) -> nn.Sequential:
+        """Member ``member`` as the plain ``torch.nn`` reference module (eval mode), weights
+        copied: to inspect or export a trained member, and to test against."""
+        module = reference_module(self.arch).to(self.params[0].device)
+        params = iter(p.detach()[member] for p in self.params)
+        buffers = iter(b[member] for b in self.buffers)
+        with torch.no_grad():
+            for layer in module:
+                if isinstance(layer, nn.Linear):
+                    layer.weight.copy_(next(params).t())
+                    layer.bias.copy_(next(params))
+                elif isinstance(layer, nn.BatchNorm1d):
+                    layer.weight.copy_(next(params))
+                    layer.bias.copy_(next(params))
+                    assert layer.running_mean is not None and layer.running_var is not None
+                    layer.running_mean.copy_(next(buffers))
+                    layer.running_var.copy_(next(buffers))
+        return module.eval()
+
+    def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]:
+        """The weight tensors (rank ≥ 2 per member) of ``params`` (default ``self.params``)."""
+        ps = self.params if params is None else params
+        return [p for p, w in zip(ps, self.weight_mask, strict=True) if w]
+
+
+def _seeded_reference(arch: Arch, seed: int) -> nn.Sequential:
+    """The reference module as ``torch.manual_seed(seed)`` then construction would make it,
+    without touching the global generator's state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return reference_module(arch)
+
+
+def _dropout(h: Tensor, p: Tensor, uniform: Tensor) -> Tensor:
+    """Inverted dropout with a per-member probability: keep where ``u >= p``, scale 1/(1−p)."""
+    shape = (-1,) + (1,) * (h.dim() - 1)
+    p = p.view(shape).to(h.dtype)
+    keep = uniform >= p
+    return torch.where(keep, h / (1.0 - p), torch.zeros_like(h))
+
+
+def _batch_norm(
+    h: Tensor, weight: Tensor, bias: Tensor, mean: Tensor, var: Tensor, train: bool
+) -> Tensor:
+    """BatchNorm1d per member over its batch: ``h (K, B, C)``, affine ``(K, C)``, running
+    statistics ``(K, C)`` updated in place in train mode (unbiased variance, as torch does)."""
+    if train:
+        m = h.mean(dim=1)
+        v = h.var(dim=1, correction=0)
+        n = h.shape[1]
+        with torch.no_grad():
+            mean.mul_(1 - BN_MOMENTUM).add_(m.detach(), alpha=BN_MOMENTUM)
+            unbiased = v.detach() * (n / max(n - 1, 1))
+            var.mul_(1 - BN_MOMENTUM).add_(unbiased, alpha=BN_MOMENTUM)
+    else:
+        m, v = mean, var
+    normed = (h - m.unsqueeze(1)) * torch.rsqrt(v.unsqueeze(1) + BN_EPS)
+    return normed * weight.unsqueeze(1) + bias.unsqueeze(1)
