@@ -1,7 +1,8 @@
 """``python -m sweep``: one run; ``python -m sweep -m``: an Optuna study through our sweeper.
 
 The only ``@hydra.main``. It turns the composed config into typed objects, validates every range
-before any data is loaded, and calls plain functions.
+before any data is loaded, and calls plain functions (:func:`sweep.run.run` for one run,
+:func:`sweep.job.run_trials` for a sweep's job).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import AppConfig, ConfigError, register_configs, validate
 from .console import EpochTable
 from .data import DataError
-from .run import RunOutcome, objective_values, run
+from .run import RunOutcome, run
 
 log = logging.getLogger("sweep")
 GROUPS = ("data", "model", "regularizer", "optimizer", "scheduler", "experiment")
@@ -40,28 +40,30 @@ def _choices() -> dict[str, str]:
     return {g: str(choices[g]) for g in GROUPS if choices.get(g) is not None}
 
 
-def _write_metrics(out_dir: Path, payload: dict[str, Any]) -> Path:
-    path = out_dir / "metrics.json"
-    path.write_text(json.dumps(payload, indent=2, default=str, allow_nan=True))
-    return path
-
-
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point (see module docstring)."""
+    link = OmegaConf.select(cfg, "trial")
+    if link is not None and link.get("number") is not None:
+        return _trial_job(cfg)
     try:
         app = to_app_config(cfg)
     except ConfigError as exc:
         log.error("%s", exc)
-        if OmegaConf.select(cfg, "trial.number") is not None:
-            _fail_trial_on_bad_config(cfg, str(exc))
-            return None
         sys.exit(2)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    if app.trial.number is None:
-        return _single_run(app, out_dir, resolved)
-    return _trial_job(app, out_dir, resolved)
+    return _single_run(app, out_dir, OmegaConf.to_container(cfg, resolve=True))
+
+
+def _trial_job(cfg: DictConfig) -> float | None:
+    """A sweep's job: its trials' configs come from their trials in the storage."""
+    from .job import run_trials
+
+    link = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(AppConfig), cfg)).trial
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    launcher = HydraConfig.get().launcher
+    workers = int(launcher.get("n_jobs") or 1) if "n_jobs" in launcher else 1
+    return run_trials(link, out_dir, workers=max(workers, 1))
 
 
 def _single_run(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
@@ -75,69 +77,26 @@ def _single_run(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
     finally:
         table.close()
     payload = {**outcome.summary, "choices": _choices(), "config": resolved}
-    path = _write_metrics(out_dir, payload)
+    path = out_dir / "metrics.json"
+    path.write_text(json.dumps(payload, indent=2, default=str, allow_nan=True))
     _print_summary(outcome, path)
     return outcome.objective
 
 
 def _print_summary(outcome: RunOutcome, path: Path) -> None:
     s = outcome.summary
-    test = f"test acc {s['test_acc']:.4f}" if s["test_acc"] is not None else "no test split"
+    test = f", test acc {s['test_acc']:.4f}" if s["test_acc"] is not None else ", no test split"
+    restored = " (restored by early stopping)" if s["final_epoch"] != s["epochs_run"] else ""
     print(
-        f"{s['stop_reason']} after {s['epochs_run']} epoch(s): best epoch {s['best_epoch']}, "
-        f"val acc {s['best_val_acc']:.4f}, gap {s['gap_acc_best']:+.4f}, {test}"
-        + (f" — {s['message']}" if s["message"] else "")
+        f"{s['stop_reason']} after {s['epochs_run']} epoch(s): final model from epoch "
+        f"{s['final_epoch']}{restored}: val acc {s['val_acc']:.4f}, gap {s['gap_acc']:+.4f}"
+        f"{test}" + (f" — {s['message']}" if s["message"] else "")
+    )
+    print(
+        f"(hindsight: the best epoch was {s['best_epoch']}, val acc "
+        f"{s['best_epoch_val_acc']:.4f}; the final model is what training produced)"
     )
     print(f"metrics: {path}")
-
-
-def _trial_job(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
-    from optuna.trial import TrialState
-
-    from .optuna_link import open_trial
-
-    assert app.trial.storage and app.trial.study and app.trial.number is not None
-    handle = open_trial(app.trial.storage, app.trial.study, app.trial.number)
-    choices = _choices()
-    handle.record(
-        {
-            "choices": choices,
-            "family": choices.get("regularizer", "none"),
-            "config": resolved,
-            "job_dir": str(out_dir),
-        }
-    )
-    table = EpochTable(app.trainer.epochs, progress=False, emit=log.info)
-    try:
-        outcome = run(app, reporter=handle, on_epoch=table.row)
-    except Exception as exc:  # a failing trial must not stop the sweep
-        log.error("trial %d failed:\n%s", handle.number, traceback.format_exc())
-        message = f"{type(exc).__name__}: {exc}"
-        handle.fail(message)
-        _write_metrics(out_dir, {"stop_reason": "failed", "message": message})
-        return None
-    summary = {k: v for k, v in outcome.summary.items() if k != "objective"}
-    handle.record(summary)
-    state = {
-        "completed": TrialState.COMPLETE,
-        "early_stopped": TrialState.COMPLETE,
-        "pruned": TrialState.PRUNED,
-    }.get(outcome.fit.stop_reason, TrialState.FAIL)
-    if len(app.objectives) > 1:
-        handle.finish(state, objective_values(outcome.summary, app.objectives))
-    else:
-        handle.finish(state, outcome.objective)
-    _write_metrics(out_dir, {**outcome.summary, "choices": choices, "trial": handle.number})
-    log.info(
-        "trial %d: %s, objective %s", handle.number, outcome.fit.stop_reason, outcome.objective
-    )
-    return outcome.objective
-
-
-def _fail_trial_on_bad_config(cfg: DictConfig, message: str) -> None:
-    from .optuna_link import open_trial
-
-    open_trial(cfg.trial.storage, cfg.trial.study, int(cfg.trial.number)).fail(message)
 
 
 if __name__ == "__main__":

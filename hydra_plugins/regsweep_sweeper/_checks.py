@@ -1,8 +1,10 @@
-"""Checks that run before any trial exists: sweeper settings, parameter paths and bounds.
+"""Checks that run before anything is stored: settings, names, the search space, the data.
 
 Every bound of the search space is put into a composed job config and run through the same
 range checks a single run uses, so ``regularizer.dropout=interval(0, 1.5)`` fails here, naming
-the path, the expression and the allowed range, instead of failing trial after trial.
+the path, the expression and the allowed range, instead of failing trial after trial. Then the
+data of every configuration the space can reach is loaded once and the device checked once, so
+missing files or a missing GPU are refused before a single trial exists.
 """
 
 from __future__ import annotations
@@ -11,26 +13,28 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from sweep.config import AppConfig, ConfigError, validate
-from sweep.optuna_link import PRUNERS
+from sweep.record import OBJECTIVES, confirm_study_name
+from sweep.study import PRUNERS
 
+from ._config import SweeperConfig
 from ._samplers import SAMPLERS
-from ._space import Param, SearchSpace
+from ._space import Param, SearchSpace, quote
 
-__all__ = ["SweepConfigError", "check_settings", "check_space"]
-
-METRICS = {
-    "val_acc": "maximize",
-    "val_loss": "minimize",
-    "gap_acc": "minimize",
-    "gap_loss": "minimize",
-    "sparsity": "maximize",
-}
+__all__ = [
+    "Composed",
+    "SweepConfigError",
+    "check_names",
+    "check_settings",
+    "check_space",
+    "preflight",
+]
 
 
 class SweepConfigError(ValueError):
@@ -42,27 +46,38 @@ class SweepConfigError(ValueError):
         super().__init__(f"the sweep was not started ({len(problems)} problem(s)):\n{body}")
 
 
-def check_settings(s: Mapping[str, Any]) -> list[str]:
+def check_settings(s: SweeperConfig) -> list[str]:
     """Validate ``hydra.sweeper.*``; return the study's directions (one per objective)."""
     problems: list[str] = []
-    objectives = list(s.get("objectives") or [])
+    objectives = list(s.objectives or [])
     key = "hydra.sweeper.objectives" if objectives else "hydra.sweeper.metric"
-    metrics = objectives or [s["metric"]]
+    metrics = objectives or [s.metric]
     if len(objectives) == 1:
         problems.append(
             f"hydra.sweeper.objectives={objectives}: allowed two or more objectives "
             "(for one, set hydra.sweeper.metric)"
         )
     for m in metrics:
-        if m not in METRICS:
-            problems.append(f"{key}={m!r}: allowed " + ", ".join(METRICS))
-    directions = _directions(s["direction"], metrics, problems)
-    for name, rule in (("n_trials", 1), ("n_jobs", 1), ("heartbeat_interval", 1)):
-        if int(s[name]) < rule:
-            problems.append(f"hydra.sweeper.{name}={s[name]!r}: allowed an integer >= {rule}")
-    if not 0.0 <= float(s["max_failure_rate"]) <= 1.0:
-        problems.append(f"hydra.sweeper.max_failure_rate={s['max_failure_rate']!r}: allowed [0, 1]")
-    sampler = s["sampler"].get("name")
+        if m not in OBJECTIVES:
+            problems.append(f"{key}={m!r}: allowed " + ", ".join(OBJECTIVES))
+    directions = _directions(s.direction, metrics, problems)
+    for name in ("n_trials", "n_jobs", "population", "heartbeat_interval"):
+        if int(getattr(s, name)) < 1:
+            problems.append(f"hydra.sweeper.{name}={getattr(s, name)!r}: allowed an integer >= 1")
+    if s.grace_period is not None and s.grace_period < 1:
+        problems.append(f"hydra.sweeper.grace_period={s.grace_period!r}: allowed an integer "
+                        ">= 1 or null")  # fmt: skip
+    if not 0.0 <= float(s.max_failure_rate) <= 1.0:
+        problems.append(f"hydra.sweeper.max_failure_rate={s.max_failure_rate!r}: allowed [0, 1]")
+    if s.confirm.seeds < 0:
+        problems.append(f"hydra.sweeper.confirm.seeds={s.confirm.seeds!r}: allowed an integer "
+                        ">= 0 (0 turns the confirmation stage off)")  # fmt: skip
+    if s.confirm.top_k is not None and s.confirm.top_k < 1:
+        problems.append(f"hydra.sweeper.confirm.top_k={s.confirm.top_k!r}: allowed an integer "
+                        ">= 1, or null for every configuration")  # fmt: skip
+    if s.confirm.only and s.confirm.seeds == 0:
+        problems.append("hydra.sweeper.confirm.only=true: needs hydra.sweeper.confirm.seeds >= 1")
+    sampler = s.sampler.name
     if sampler not in SAMPLERS:
         problems.append(f"hydra.sweeper.sampler.name={sampler!r}: allowed " + ", ".join(SAMPLERS))
     elif sampler == "cmaes" and len(metrics) > 1:
@@ -70,9 +85,9 @@ def check_settings(s: Mapping[str, Any]) -> list[str]:
             "hydra.sweeper.sampler.name='cmaes': allowed for one objective only; "
             "a multi-objective study needs tpe, nsga2, random, gp, grid or qmc"
         )
-    pruner = s["pruner"].get("name")
-    if pruner not in PRUNERS:
-        problems.append(f"hydra.sweeper.pruner.name={pruner!r}: allowed " + ", ".join(PRUNERS))
+    if s.pruner.name not in PRUNERS:
+        problems.append(f"hydra.sweeper.pruner.name={s.pruner.name!r}: allowed "
+                        + ", ".join(PRUNERS))  # fmt: skip
     if problems:
         raise SweepConfigError(problems)
     return directions
@@ -80,13 +95,17 @@ def check_settings(s: Mapping[str, Any]) -> list[str]:
 
 def _directions(direction: Any, metrics: list[str], problems: list[str]) -> list[str]:
     allowed = ("maximize", "minimize")
+
+    def natural(m: str) -> str:
+        return OBJECTIVES[m].direction if m in OBJECTIVES else "maximize"
+
     if isinstance(direction, str):
         if direction != "auto" and direction not in allowed:
             problems.append(
                 f"hydra.sweeper.direction={direction!r}: allowed auto, maximize, minimize"
             )
         if direction == "auto" or direction not in allowed:
-            return [METRICS.get(m, "maximize") for m in metrics]
+            return [natural(m) for m in metrics]
         return [direction] * len(metrics)
     given = [str(d) for d in direction]
     if len(given) != len(metrics) or any(d not in (*allowed, "auto") for d in given):
@@ -94,16 +113,74 @@ def _directions(direction: Any, metrics: list[str], problems: list[str]) -> list
             f"hydra.sweeper.direction={given}: allowed one of auto, maximize, minimize per "
             f"objective ({len(metrics)}: {metrics})"
         )
-        return [METRICS.get(m, "maximize") for m in metrics]
-    return [
-        METRICS.get(m, "maximize") if d == "auto" else d
-        for d, m in zip(given, metrics, strict=True)
-    ]
+        return [natural(m) for m in metrics]
+    return [natural(m) if d == "auto" else d for d, m in zip(given, metrics, strict=True)]
+
+
+_BAD_NAME_CHARS = ("/", "\\", "\x00")
+
+
+def check_names(study_name: str, storage_value: str) -> None:
+    """Refuse a study name or storage that could not work end to end, before anything exists.
+
+    A study name becomes a folder (``outputs/sweeps/<study>``) and, like the storage, is handed
+    to each job as an override, so it must round-trip through Hydra's override grammar and must
+    not contain OmegaConf's interpolation syntax.
+    """
+    problems = []
+    name = study_name
+    if not name or name != name.strip():
+        problems.append(f"hydra.sweeper.study_name={name!r}: allowed a non-empty name without "
+                        "leading or trailing spaces")  # fmt: skip
+    elif name in (".", "..") or any(c in name for c in _BAD_NAME_CHARS):
+        problems.append(f"hydra.sweeper.study_name={name!r}: allowed a name without '/', '\\' "
+                        "or NUL that is not '.' or '..' (it names the folder "
+                        "outputs/sweeps/<study_name>)")  # fmt: skip
+    elif any(ord(c) < 32 for c in name) or len(name) > 200:
+        problems.append(f"hydra.sweeper.study_name={name!r}: allowed up to 200 printable "
+                        "characters")  # fmt: skip
+    for key, value in (("hydra.sweeper.study_name", confirm_study_name(name)),
+                       ("hydra.sweeper.storage", storage_value)):  # fmt: skip
+        if "${" in value:
+            problems.append(f"{key}={value!r}: '${{' starts an OmegaConf interpolation; "
+                            "allowed a value without it")  # fmt: skip
+        elif not _round_trips(value):
+            problems.append(f"{key}={value!r}: cannot be passed to a job as a Hydra override; "
+                            "allowed a value that Hydra can quote")  # fmt: skip
+    if problems:
+        raise SweepConfigError(problems)
+
+
+def _round_trips(value: str) -> bool:
+    try:
+        parsed = OverridesParser.create().parse_overrides([f"trial.study={quote(value)}"])[0]
+    except HydraException:
+        return False
+    return bool(parsed.value() == value)
+
+
+# --------------------------------------------------------------------------- the space
+
+
+class Composed:
+    """The job configs the space can reach: the base (fixed overrides only) and one per option
+    of each searched config group, as composed by Hydra (``label → config``)."""
+
+    def __init__(self) -> None:
+        self.configs: dict[str, DictConfig] = {}
+        self.groups: set[str] = set()
+
+    def apps(self) -> dict[str, AppConfig]:
+        out = {}
+        for label, cfg in self.configs.items():
+            app = OmegaConf.to_object(cfg)
+            assert isinstance(app, AppConfig)
+            out[label] = app
+        return out
 
 
 def _compose(hydra_context: HydraContext, config: DictConfig, overrides: list[str]) -> DictConfig:
-    job = hydra_context.config_loader.load_sweep_config(config, overrides)
-    return job
+    return hydra_context.config_loader.load_sweep_config(config, overrides)
 
 
 def _job_part(job: DictConfig) -> DictConfig:
@@ -124,8 +201,14 @@ def _range_problems(cfg: DictConfig) -> list[str]:
 
 
 def _check_values(
-    base: DictConfig, params: Iterable[Param], bounds: Mapping[str, list[Any]], problems: list[str]
+    base: DictConfig,
+    params: Iterable[Param],
+    bounds: Mapping[str, list[Any]],
+    known: set[str],
+    problems: list[str],
 ) -> None:
+    """Each bound of each param in a copy of ``base``; a problem already in ``known`` (the
+    base's own) is not repeated once per bound."""
     for p in params:
         if OmegaConf.select(base, p.path, default=_MISSING) is _MISSING:
             problems.append(
@@ -142,30 +225,37 @@ def _check_values(
                 )
                 continue
             for issue in _range_problems(cfg):
-                problems.append(f"{p.path}={p.expr!r} reaches {value!r}: {issue}")
+                if issue not in known:
+                    problems.append(f"{p.path}={p.expr!r} reaches {value!r}: {issue}")
 
 
 _MISSING = object()
 
 
-def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext) -> set[str]:
+def check_space(
+    space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext
+) -> Composed:
     """Compose the job config for every group option the space can pick, and check every bound.
 
-    Returns the config groups of the job config (``regularizer``, ``data``, ...)."""
+    Returns the composed configs (for the pre-flight) and the job config's groups."""
     problems: list[str] = []
     fixed = list(space.fixed)
+    composed = Composed()
     try:
         base_job = _compose(hydra_context, config, fixed)
     except (HydraException, OmegaConfBaseException) as exc:
         raise SweepConfigError([f"composing the job config failed: {exc}"]) from exc
-    groups = set(base_job.hydra.runtime.choices.keys())
+    composed.groups = set(base_job.hydra.runtime.choices.keys())
     base = _job_part(base_job)
-    problems += [f"(base config) {p}" for p in _range_problems(base)]
+    composed.configs["base"] = base
+    base_problems = _range_problems(base)
+    problems += base_problems
+    known = set(base_problems)
     bounds = space.bounds()
-    plain = [p for p in space.params if p.path not in groups]
-    _check_values(base, plain, bounds, problems)
+    plain = [p for p in space.params if p.path not in composed.groups]
+    _check_values(base, plain, bounds, known, problems)
     for p in space.params:
-        if p.path not in groups:
+        if p.path not in composed.groups:
             continue
         for option in bounds.get(p.path, []):
             try:
@@ -175,13 +265,49 @@ def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraC
                 detail = " ".join(line.strip() for line in text.splitlines() if line.strip())
                 problems.append(f"{p.path}={p.expr!r}: option {option!r}: {detail}")
                 continue
-            problems += [f"{p.path}={option}: {i}" for i in _range_problems(job)]
+            composed.configs[f"{p.path}={option}"] = job
+            problems += [f"{p.path}={option}: {i}" for i in _range_problems(job) if i not in known]
             for cond in space.conditionals:
                 if cond.parent == p.path and str(cond.option) == str(option):
-                    _check_values(job, cond.params, bounds, problems)
+                    _check_values(job, cond.params, bounds, known, problems)
     for cond in space.conditionals:
-        if cond.parent not in groups:
-            _check_values(base, cond.params, bounds, problems)
+        if cond.parent not in composed.groups:
+            _check_values(base, cond.params, bounds, known, problems)
     if problems:
         raise SweepConfigError(sorted(set(problems), key=problems.index))
-    return groups
+    return composed
+
+
+def preflight(apps: Mapping[str, AppConfig]) -> list[str]:
+    """Load each distinct dataset once and check each device once; return what was checked.
+
+    Raises:
+        SweepConfigError: A dataset cannot be loaded or a device does not exist.
+    """
+    from sweep.data import DataError, load_splits
+    from sweep.run import resolve_device
+
+    problems: list[str] = []
+    checked: list[str] = []
+    seen: set[Any] = set()
+    for label, app in apps.items():
+        where = "" if label == "base" else f" (with {label})"
+        try:
+            device = resolve_device(app.trainer.device)
+        except ConfigError as exc:
+            problems += [f"{p}{where}" for p in exc.problems]
+            continue
+        key = (repr(app.data), str(device))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            splits = load_splits(app.data, seed=app.trainer.seed, device=device)
+        except DataError as exc:
+            problems.append(f"data={app.data.name}{where}: {exc}")
+            continue
+        checked.append(f"{app.data.name} on {device}: {splits.x_train.shape[0]} train, "
+                       f"{splits.x_val.shape[0]} val, {splits.x_test.shape[0]} test")  # fmt: skip
+    if problems:
+        raise SweepConfigError(sorted(set(problems), key=problems.index))
+    return checked

@@ -1,4 +1,9 @@
-"""The sweeper's schema (``hydra.sweeper.*``), registered as ``hydra/sweeper=regsweep``."""
+"""The sweeper's schema (``hydra.sweeper.*``), registered as ``hydra/sweeper/regsweep_schema``.
+
+Values live in ``conf/hydra/sweeper/regsweep.yaml`` (the config group option
+``hydra/sweeper=regsweep``, the default), types here; each field's ``help`` metadata is what
+``python -m sweep --help`` prints for it.
+"""
 # Underscore modules are skipped by Hydra's plugin scan and imported only by sweeper.py.
 # No `from __future__ import annotations` here: the schema's field types must be real types.
 
@@ -7,42 +12,68 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
-__all__ = ["PrunerConfig", "SamplerConfig", "SweeperConfig"]
+__all__ = ["ConfirmConfig", "PrunerConfig", "SamplerConfig", "SweeperConfig"]
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
 
 
 @dataclass
 class SamplerConfig:
-    """``tpe``, ``random``, ``grid``, ``cmaes``, ``gp``, ``qmc`` or ``nsga2`` (multi-objective);
-    ``seed`` makes it repeatable."""
+    """How Optuna picks each trial's parameters."""
 
-    name: str = "tpe"
-    seed: int | None = None
-    n_startup_trials: int = 10
-    multivariate: bool = True
-    constant_liar: bool = True
+    name: str = _help("tpe, random, grid (choice/range only), cmaes, gp, qmc, or nsga2 "
+                      "(multi-objective)", default="tpe")  # fmt: skip
+    seed: int | None = _help("makes the search repeatable; each trial's draw is seeded by it "
+                             "and the trial number, so workers never repeat each other",
+                             default=None)  # fmt: skip
+    n_startup_trials: int = _help("random trials before TPE/GP model the results", default=10)
+    multivariate: bool = _help("TPE models the parameters jointly", default=True)
+    constant_liar: bool = _help("TPE avoids the points of trials still running (workers, "
+                                "populations)", default=True)  # fmt: skip
 
 
 @dataclass
 class PrunerConfig:
-    """How weak trials are stopped early. ``patience`` (not null) wraps the pruner in Optuna's
-    PatientPruner. Unused parameters of other pruners are ignored."""
+    """How weak trials are stopped early (pruning is the early stopping of a sweep)."""
 
-    name: str = "median"
-    n_startup_trials: int = 5
-    n_warmup_steps: int = 0
-    interval_steps: int = 1
-    n_min_trials: int = 1
-    percentile: float = 25.0
-    min_resource: Any = "auto"
-    max_resource: Any = "auto"
-    reduction_factor: int = 3
-    min_early_stopping_rate: int = 0
-    bootstrap_count: int = 0
-    lower: float | None = None
-    upper: float | None = None
-    p_threshold: float = 0.1
-    patience: int | None = None
-    min_delta: float = 0.0
+    name: str = _help("none, median, percentile, successive_halving, hyperband, threshold or "
+                      "wilcoxon", default="median")  # fmt: skip
+    n_startup_trials: int = _help("median/percentile: complete trials before pruning starts",
+                                  default=5)  # fmt: skip
+    n_warmup_steps: int = _help("median/percentile/threshold/wilcoxon: epochs never pruned",
+                                default=0)  # fmt: skip
+    interval_steps: int = _help("median/percentile/threshold: epochs between checks", default=1)
+    n_min_trials: int = _help("median/percentile: trials reported at an epoch before it "
+                              "prunes there", default=1)  # fmt: skip
+    percentile: float = _help("percentile: prune below this percentile", default=25.0)
+    min_resource: Any = _help("successive_halving/hyperband: epochs of the first rung, or auto",
+                              default="auto")  # fmt: skip
+    max_resource: Any = _help("hyperband: the largest number of epochs, or auto", default="auto")
+    reduction_factor: int = _help("successive_halving/hyperband: rung growth factor", default=3)
+    min_early_stopping_rate: int = _help("successive_halving: first rung's exponent", default=0)
+    bootstrap_count: int = _help("successive_halving/hyperband: trials at a rung before it "
+                                 "prunes", default=0)  # fmt: skip
+    lower: float | None = _help("threshold: prune below this value", default=None)
+    upper: float | None = _help("threshold: prune above this value", default=None)
+    p_threshold: float = _help("wilcoxon: p-value below which it prunes", default=0.1)
+    patience: int | None = _help("wrap the pruner in PatientPruner: prune only after this many "
+                                 "epochs without improvement", default=None)  # fmt: skip
+    min_delta: float = _help("PatientPruner: improvement that counts", default=0.0)
+
+
+@dataclass
+class ConfirmConfig:
+    """The confirmation stage: finalists and the unregularized baseline on several seeds."""
+
+    seeds: int = _help("seeds each finalist and the baseline are re-trained on after the "
+                       "search (0: no confirmation stage)", default=5)  # fmt: skip
+    top_k: int | None = _help("finalists per regularizer family (null: every distinct "
+                              "configuration the search completed, as the notes presets do)",
+                              default=1)  # fmt: skip
+    only: bool = _help("run (or finish) the confirmation stage of an existing study, without "
+                       "searching", default=False)  # fmt: skip
 
 
 @dataclass
@@ -50,24 +81,67 @@ class SweeperConfig:
     """Everything ``python -m sweep -m`` needs besides the job config."""
 
     _target_: str = "hydra_plugins.regsweep_sweeper.sweeper.RegsweepSweeper"
-    storage: str = "sqlite:///outputs/studies.db"
-    study_name: str = "regsweep-default"
-    direction: Any = "auto"  # auto, maximize, minimize, or one per objective
-    metric: str = "val_acc"
-    objectives: list[str] = field(default_factory=list)  # two or more: a multi-objective study
-    n_trials: int = 40
-    n_jobs: int = 1
-    max_failure_rate: float = 0.5
-    heartbeat_interval: int = 10
-    grace_period: int | None = None
-    requeue_interrupted: bool = False
-    dry_run: bool = False
+    storage: str = _help("the study database: a SQLite file, a journal file (*.log), or a "
+                         "SQLAlchemy URL such as postgresql+psycopg2://user@host/db",
+                         default="sqlite:///outputs/studies.db")  # fmt: skip
+    study_name: str = _help("the study; rerunning with the same name resumes it",
+                            default="regsweep-default")  # fmt: skip
+    direction: Any = _help("auto (from the metric), maximize, minimize, or one per objective",
+                           default="auto")  # fmt: skip
+    metric: str = _help("the optimized metric of the final model: val_acc, val_loss, "
+                        "gap_acc, gap_loss or sparsity", default="val_acc")  # fmt: skip
+    objectives: list[str] = _help("two or more metrics make a multi-objective study",
+                                  default_factory=list)  # fmt: skip
+    n_trials: int = _help("the search study's total budget, counting trials already stored",
+                          default=40)  # fmt: skip
+    population: int = _help("trials trained together as one batched model in one job (those "
+                            "that share data, architecture, batch size, epochs and optimizer "
+                            "kind)", default=8)  # fmt: skip
+    n_jobs: int = _help("jobs launched together (use with hydra/launcher=joblib "
+                        "hydra.launcher.n_jobs=N)", default=1)  # fmt: skip
+    max_failure_rate: float = _help("stop once more than this fraction of this process's "
+                                    "trials failed", default=0.5)  # fmt: skip
+    heartbeat_interval: int = _help("seconds between the heartbeats of running trials "
+                                    "(database storages)", default=10)  # fmt: skip
+    grace_period: int | None = _help("seconds without a heartbeat after which a trial belongs "
+                                     "to a dead process (null: 2 × heartbeat_interval)",
+                                     default=None)  # fmt: skip
+    requeue_interrupted: bool = _help("re-queue the parameters of trials whose process died or "
+                                      "was interrupted", default=False)  # fmt: skip
+    dry_run: bool = _help("check the search space and the data, print them; store nothing",
+                          default=False)  # fmt: skip
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
-    params: dict[str, Any] = field(default_factory=dict)
-    conditional: dict[str, Any] = field(default_factory=dict)
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+    params: dict[str, Any] = _help("the search space: path → expression (search=... presets "
+                                   "set it)", default_factory=dict)  # fmt: skip
+    conditional: dict[str, Any] = _help("parameters searched only for one option of a "
+                                        "categorical parameter", default_factory=dict)  # fmt: skip
 
 
 ConfigStore.instance().store(
-    group="hydra/sweeper", name="regsweep", node=SweeperConfig, provider="regsweep"
+    group="hydra/sweeper", name="regsweep_schema", node=SweeperConfig, provider="regsweep"
 )
+
+
+def _sweeper_help(*, _root_: Any) -> str:
+    """``${regsweep.sweeper_help:}``: the sweeper's keys, when hydra/sweeper=regsweep."""
+    from omegaconf import OmegaConf
+
+    from sweep.help import describe_keys
+
+    node = OmegaConf.select(_root_, "hydra.sweeper")
+    if node is None or "RegsweepSweeper" not in str(node.get("_target_", "")):
+        return "  (another sweeper is selected: see its documentation)"
+    lines = describe_keys(SweeperConfig, node, _root_, prefix="hydra.sweeper.")
+    return "\n".join(lines).replace("$", "$$")
+
+
+def _register_help() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("regsweep.sweeper_help"):
+        OmegaConf.register_new_resolver("regsweep.sweeper_help", _sweeper_help)
+
+
+_register_help()

@@ -56,7 +56,14 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-__all__ = ["Conditional", "Param", "SearchSpace", "SearchSpaceError", "parse_search_space"]
+__all__ = [
+    "Conditional",
+    "Param",
+    "SearchSpace",
+    "SearchSpaceError",
+    "parse_search_space",
+    "quote",
+]
 
 _ALLOWED = (
     "allowed: interval(low, high), tag(log, interval(low, high)), int(interval(low, high)), "
@@ -149,6 +156,17 @@ class SearchSpace:
             "cli_overrides": list(self.fixed),
         }
 
+    def signature(self) -> dict[str, str]:
+        """What the space searches, comparable across runs: ``path`` (or ``path | when
+        parent=option``) → its distribution as JSON (a pinned value as ``pinned <value>``)."""
+        out = {}
+        for p in self.params:
+            out[p.key] = _describe(p)
+        for cond in self.conditionals:
+            for p in cond.params:
+                out[f"{p.key} | when {cond.parent}={cond.option}"] = _describe(p)
+        return out
+
     def bounds(self) -> dict[str, list[Any]]:
         """Per path, the extreme values a job can see: ``[low, high]`` or all choices."""
         out: dict[str, list[Any]] = {}
@@ -164,6 +182,13 @@ class SearchSpace:
 
     def _all_params(self) -> list[Param]:
         return [*self.params, *(p for c in self.conditionals for p in c.params)]
+
+
+def _describe(p: Param) -> str:
+    if p.pinned:
+        assert isinstance(p.distribution, CategoricalDistribution)
+        return f"pinned {_format_value(p.distribution.choices[0])}"
+    return optuna.distributions.distribution_to_json(p.distribution)
 
 
 def _format_value(value: Any) -> str:
@@ -184,6 +209,16 @@ def _format_value(value: Any) -> str:
         items = (f"{_format_value(k)}:{_format_value(v)}" for k, v in value.items())
         return "{" + ",".join(items) + "}"
     raise SearchSpaceError(f"cannot write {value!r} ({type(value).__name__}) as an override value")
+
+
+def quote(value: Any) -> str:
+    """``value`` written as an override value Hydra reads back unchanged (quoted if needed).
+
+    Example:
+        >>> quote("a,b"), quote(3)
+        ("'a,b'", '3')
+    """
+    return _format_value(value)
 
 
 def parse_search_space(

@@ -9,16 +9,17 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from ._config import SweeperConfig  # noqa: F401  (registers hydra/sweeper=regsweep)
+from ._config import SweeperConfig  # noqa: F401  (registers hydra/sweeper/regsweep_schema)
 
 __all__ = ["RegsweepSweeper"]
 
 
 class RegsweepSweeper(Sweeper):
-    """Runs an Optuna study: one Hydra job per trial, pruning as early stopping."""
+    """Runs an Optuna study: populations of trials per Hydra job, pruning as early stopping,
+    then a confirmation stage on several seeds."""
 
     def __init__(self, **settings: Any) -> None:
-        from ._impl import SweepRunner
+        from ._runner import SweepRunner
 
         self._runner = SweepRunner(settings)
 

@@ -1,0 +1,250 @@
+"""The confirmation stage: the search's finalists and the unregularized baseline, on fresh seeds.
+
+A single search trial is one run on one validation split: a ranking of such runs is noise (one
+digits validation example is 0.37 points). After the search, each regularizer family's best
+configuration (``confirm.top_k`` of them) and, for each, the same configuration with every
+regularizer off (the baseline) are re-trained on ``confirm.seeds`` seeds. A seed changes the
+initialization, the batch order, the dropout masks and which examples form the validation split;
+the test split never changes. The runs live in a companion study (``<study>.confirm``) that the
+search's sampler never sees; a rerun finishes the runs that are missing and repeats none.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep import record
+from sweep.config import RegularizerConfig
+from sweep.hparams import hparam_label
+from sweep.job import app_config
+from sweep.study import Ending, end_trial, reap
+
+from ._budget import is_budgeted
+from ._launch import Launch, Unit, population_chunks
+from ._study import version
+
+__all__ = ["Arm", "ConfirmPlan", "open_confirm_study", "plan_arms", "run_confirmation",
+           "unregularized"]  # fmt: skip
+
+log = logging.getLogger("regsweep.sweeper")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration the confirmation stage trains on every seed (docs/trial-record.md)."""
+
+    arm: str
+    label: str
+    family: str
+    role: str
+    source_trial: int
+    rank: int
+    baseline: str | None
+    config: dict[str, Any]
+    choices: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ConfirmPlan:
+    arms: list[Arm]
+    seeds: list[int]
+
+    @property
+    def units(self) -> list[tuple[Arm, int]]:
+        return [(arm, seed) for arm in self.arms for seed in self.seeds]
+
+
+def _arm_id(config: Mapping[str, Any]) -> str:
+    """A short stable id of a configuration, whatever its seed."""
+    cfg = copy.deepcopy(dict(config))
+    cfg.get("trainer", {}).pop("seed", None)
+    text = json.dumps(cfg, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def unregularized(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with every regularizer off: regularizer ``none``, no dropout, no weight decay;
+    everything else (data, model, learning rate, schedule, epochs) as it was."""
+    cfg = copy.deepcopy(dict(config))
+    cfg["regularizer"] = asdict(RegularizerConfig())
+    cfg.setdefault("model", {})["dropout"] = 0.0
+    cfg.setdefault("optimizer", {})["weight_decay"] = 0.0
+    return cfg
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    parts = []
+    for path, value in params.items():
+        if path == "regularizer":
+            continue
+        shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+        parts.append(f"{hparam_label(path)}={shown}")
+    return ", ".join(parts)
+
+
+def plan_arms(
+    trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | None
+) -> list[Arm]:
+    """Finalists per family and their baselines, from the search's completed trials."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and is_budgeted(t) and t.values
+            and isinstance(t.user_attrs.get("config"), Mapping)]  # fmt: skip
+    by_family: dict[str, list[FrozenTrial]] = {}
+    for t in done:
+        by_family.setdefault(str(t.user_attrs.get("family", "none")), []).append(t)
+    arms: dict[str, Arm] = {}
+    for family in sorted(by_family):
+        ranked = sorted(by_family[family], key=lambda t: (t.values[0] * (-1 if maximize else 1),
+                                                          t.number))  # fmt: skip
+        finalists: list[FrozenTrial] = []
+        seen: set[str] = set()
+        for t in ranked:
+            arm_id = _arm_id(t.user_attrs["config"])
+            if arm_id in seen:
+                continue
+            seen.add(arm_id)
+            finalists.append(t)
+            if top_k is not None and len(finalists) >= top_k:
+                break
+        for rank, t in enumerate(finalists, start=1):
+            _add_finalist(arms, t, family, rank)
+    return list(arms.values())
+
+
+def _add_finalist(arms: dict[str, Arm], t: FrozenTrial, family: str, rank: int) -> None:
+    config = dict(t.user_attrs["config"])
+    choices = dict(t.user_attrs.get("choices") or {})
+    where = _describe(t.params)
+    arm_id = _arm_id(config)
+    baseline_id: str | None = None
+    if family != "none":
+        base_cfg = unregularized(config)
+        baseline_id = _arm_id(base_cfg)
+        if baseline_id not in arms:
+            label = f"none (baseline at {where})" if where else "none (baseline)"
+            arms[baseline_id] = Arm(baseline_id, label, "none", "baseline", t.number, rank, None,
+                                    base_cfg, {**choices, "regularizer": "none"})  # fmt: skip
+    label = f"{family} ({where})" if where else family
+    if arm_id in arms and arms[arm_id].role == "baseline":
+        old = arms[arm_id]  # the none finalist is also this baseline: keep it as a finalist
+        arms[arm_id] = Arm(arm_id, label, family, "finalist", t.number, rank, None, old.config,
+                           old.choices)  # fmt: skip
+        return
+    if arm_id not in arms:
+        arms[arm_id] = Arm(arm_id, label, family, "finalist", t.number, rank, baseline_id, config,
+                           choices)  # fmt: skip
+
+
+def confirm_seeds(arms: Sequence[Arm], n: int) -> list[int]:
+    """``n`` seeds after the search's own (so no confirmation run repeats a search split)."""
+    base = max((int(a.config.get("trainer", {}).get("seed", 0)) for a in arms), default=0)
+    return [base + 1 + i for i in range(n)]
+
+
+def open_confirm_study(
+    storage: BaseStorage, search: optuna.Study, plan: ConfirmPlan, metrics: list[str]
+) -> optuna.Study:
+    name = record.confirm_study_name(search.study_name)
+    study = optuna.create_study(
+        study_name=name, storage=storage, load_if_exists=True,
+        directions=[StudyDirection[d.name] for d in search.directions],
+        sampler=optuna.samplers.RandomSampler(seed=0), pruner=optuna.pruners.NopPruner(),
+    )  # fmt: skip
+    attrs = {
+        record.STUDY_ROLE: "confirm",
+        record.STUDY_SEARCH_STUDY: search.study_name,
+        record.STUDY_VERSION: version(),
+        record.STUDY_METRIC: metrics[0],
+        record.STUDY_OBJECTIVES: metrics,
+        record.STUDY_PRUNER: {"name": "none", "why": "confirmation runs train to the end"},
+        record.STUDY_CONFIRM_SEEDS: plan.seeds,
+        record.STUDY_CONFIRM_PLAN: [asdict(a) for a in plan.arms],
+    }
+    current = study.user_attrs
+    for key, value in attrs.items():
+        if current.get(key) != value:
+            study.set_user_attr(key, value)
+    if list(study.metric_names or []) != metrics:
+        study.set_metric_names(metrics)
+    return study
+
+
+def _unit_of(t: FrozenTrial) -> tuple[str, int] | None:
+    info = t.user_attrs.get(record.TRIAL_CONFIRM)
+    if isinstance(info, Mapping) and "arm" in info and "seed" in info:
+        return str(info["arm"]), int(info["seed"])
+    return None
+
+
+def _taken(study: optuna.Study) -> set[tuple[str, int]]:
+    """Units that are done or being run: finished (except interrupted) or running."""
+    out = set()
+    for t in study.get_trials(deepcopy=False):
+        unit = _unit_of(t)
+        if unit is None:
+            continue
+        if t.state == TrialState.RUNNING or (t.state.is_finished() and is_budgeted(t)):
+            out.add(unit)
+    return out
+
+
+def run_confirmation(
+    study: optuna.Study,
+    plan: ConfirmPlan,
+    launch: Launch,
+    *,
+    population: int,
+    batch: int,
+    requeue_interrupted: bool,
+    on_settled: Callable[[FrozenTrial], None],
+) -> tuple[int, int]:
+    """Train every missing (arm, seed) unit of ``plan`` in populations; returns (stored, ran)."""
+    for line in reap(study, requeue_interrupted=False):
+        print(f"[regsweep] {line}")
+    units = plan.units
+    taken = _taken(study)
+    missing = [(a, s) for a, s in units if (a.arm, s) not in taken]
+    print(f"[regsweep] confirmation: {len(plan.arms)} arm(s) × {len(plan.seeds)} seed(s) = "
+          f"{len(units)} runs in study {study.study_name!r}: {len(units) - len(missing)} "
+          f"stored, {len(missing)} to run")  # fmt: skip
+    ran = 0
+    while missing:
+        todo, missing = missing[:batch], missing[batch:]
+        asked = [_ask(study, launch, arm, seed) for arm, seed in todo]
+        ready = [u for u in asked if u is not None]
+        launch.run(population_chunks(ready, population), stage="confirm", on_settled=on_settled)
+        ran += len(ready)
+    del requeue_interrupted  # confirmation units are re-run by the plan, never re-queued
+    return len(units) - ran, ran
+
+
+def _ask(study: optuna.Study, launch: Launch, arm: Arm, seed: int) -> Unit | None:
+    trial = study.ask()
+    frozen = study._storage.get_trial(trial._trial_id)
+    config = copy.deepcopy(arm.config)
+    config.setdefault("trainer", {})["seed"] = seed
+    info = {"arm": arm.arm, "label": arm.label, "family": arm.family, "role": arm.role,
+            "seed": seed, "source_trial": arm.source_trial}  # fmt: skip
+    unit = Unit(study, frozen, app_config(config), [])
+    launch.stamp(unit, config, arm.choices, {record.TRIAL_CONFIRM: info})
+    duplicates = [t for t in study.get_trials(deepcopy=False)
+                  if t.number < frozen.number and _unit_of(t) == (arm.arm, seed)
+                  and (t.state == TrialState.RUNNING or is_budgeted(t))]  # fmt: skip
+    if duplicates:  # another worker took this unit between our look and our ask
+        launch.keeper.release([frozen._trial_id])
+        launch.in_flight.pop(frozen._trial_id, None)
+        end_trial(study._storage, frozen, Ending(TrialState.FAIL, None, "over_budget",
+                  f"run {arm.arm} seed {seed} was taken by trial {duplicates[0].number}"),
+                  n_objectives=len(study.directions))  # fmt: skip
+        return None
+    return unit

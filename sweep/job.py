@@ -1,0 +1,215 @@
+"""A sweep's job: train the trials the sweeper handed it, as one population, and end each one.
+
+The job reconnects to its trials through the storage (``sweep.study``), reads each member's
+config from its trial (stored by the sweeper when it asked), trains the members that share a
+network as one population, reports every epoch to each member's trial and ends each trial
+through the one function that ends trials. A SIGTERM or Ctrl-C flushes the reports and ends the
+running trials as interrupted before the job stops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from .config import AppConfig, ConfigError, TrialLink, validate
+from .console import EpochTable
+from .run import RunOutcome, objective_values, run_population, structure_key
+from .signals import terminate_as_interrupt
+from .study import (
+    STORAGE_ENV,
+    Ending,
+    Keeper,
+    MemberLink,
+    StorageError,
+    StudyLink,
+    TrialGone,
+    mask_url,
+    open_storage,
+    requeue,
+    resolve_storage,
+    stamp_owner,
+)
+
+__all__ = ["JobError", "app_config", "run_trials"]
+
+log = logging.getLogger("sweep")
+
+_STATES = {
+    "completed": TrialState.COMPLETE,
+    "early_stopped": TrialState.COMPLETE,
+    "pruned": TrialState.PRUNED,
+}
+
+
+class JobError(RuntimeError):
+    """The job cannot reach its trials (storage or study); the sweeper fails them."""
+
+
+def app_config(stored: Any) -> AppConfig:
+    """A stored job config (a plain dict) as the typed, range-checked config."""
+    merged = OmegaConf.merge(OmegaConf.structured(AppConfig), stored)
+    app = OmegaConf.to_object(merged)
+    assert isinstance(app, AppConfig), type(app)
+    return validate(app)
+
+
+def storage_url(link: TrialLink) -> str:
+    """The full storage URL: from ``$REGSWEEP_STORAGE`` when it is the one the link names
+    (whose password the override masks), else the link's own."""
+    given = link.storage or ""
+    secret = os.environ.get(STORAGE_ENV, "")
+    if secret and mask_url(secret) == given:
+        return secret
+    if "***" in given:
+        raise JobError(
+            f"trial.storage={given!r} has its password masked and ${STORAGE_ENV} does not hold "
+            f"it: start workers with {STORAGE_ENV} set, or give the password through "
+            "PGPASSWORD or ~/.pgpass"
+        )
+    return given
+
+
+@dataclass
+class _Member:
+    link: MemberLink
+    config: AppConfig
+
+
+def _connect(link: TrialLink) -> tuple[StudyLink, list[MemberLink]]:
+    try:
+        spec = resolve_storage(storage_url(link), key="trial.storage")
+        storage = open_storage(spec, create=False)
+    except StorageError as exc:
+        raise JobError(str(exc)) from None
+    assert link.study is not None and link.number is not None
+    study = StudyLink(storage, link.study)
+    numbers = list(link.members) or [link.number]
+    members = []
+    for number in numbers:
+        try:
+            members.append(study.member(number))
+        except TrialGone as exc:
+            log.error("%s", exc)
+    return study, members
+
+
+def _configs(study: StudyLink, links: list[MemberLink]) -> list[_Member]:
+    """Each member's stored config, range-checked; a member whose config is bad ends FAIL."""
+    members = []
+    for m in links:
+        try:
+            members.append(_Member(m, app_config(m.user_attrs.get("config"))))
+        except (ConfigError, ValueError, TypeError) as exc:
+            message = f"its stored config is not valid: {exc}"
+            log.error("trial %d: %s", m.number, message)
+            m.end(Ending(TrialState.FAIL, None, "failed", message))
+    return members
+
+
+def run_trials(link: TrialLink, out_dir: Path, *, workers: int = 1) -> float | None:
+    """Train the trials of ``link`` and end each; returns the first member's objective."""
+    study, links = _connect(link)
+    members = _configs(study, links)
+    if not members:
+        return None
+    for m in members:
+        stamp_owner(study.storage, m.link.trial_id, {"job_dir": str(out_dir)})
+    keeper = Keeper(study.storage, link.heartbeat)
+    groups: dict[Any, list[_Member]] = {}
+    for m in members:
+        groups.setdefault(structure_key(m.config), []).append(m)
+    first: float | None = None
+    with terminate_as_interrupt(), keeper, keeper.holding(m.link.trial_id for m in members):
+        for group in groups.values():
+            objective = _train(study, group, out_dir, link, workers)
+            first = objective if first is None else first
+    return first
+
+
+def _train(
+    study: StudyLink, members: list[_Member], out_dir: Path, link: TrialLink, workers: int
+) -> float | None:
+    numbers = [m.link.number for m in members]
+    alone = len(members) == 1
+    hooks = [_epoch_logger(m.link.number, m.config.trainer.epochs, alone) for m in members]
+    log.info("training trial(s) %s as one population of %d", numbers, len(members))
+    try:
+        outcomes = run_population(
+            [m.config for m in members], reporters=[m.link for m in members],
+            on_epoch=hooks, workers=workers,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        _interrupted(study, members, link)
+        raise
+    except Exception as exc:  # a failing population must not stop the sweep
+        text = traceback.format_exc()
+        log.error("trial(s) %s failed:\n%s", numbers, text)
+        message = f"{type(exc).__name__}: {exc}"
+        for m in members:
+            m.link.end(Ending(TrialState.FAIL, None, "failed", message))
+        _write_metrics(out_dir, members, [{"stop_reason": "failed", "message": message}] * len(members))
+        return None
+    records = []
+    for m, outcome in zip(members, outcomes, strict=True):
+        record = _end(m, outcome, numbers, out_dir)
+        records.append(record)
+    _write_metrics(out_dir, members, records)
+    return outcomes[0].objective
+
+
+def _end(m: _Member, outcome: RunOutcome, numbers: Sequence[int], out_dir: Path) -> dict[str, Any]:
+    summary = {k: v for k, v in outcome.summary.items() if k != "objective"}
+    summary["population"] = {"size": len(numbers), "members": list(numbers)}
+    reason = outcome.fit.stop_reason
+    state = _STATES.get(reason, TrialState.FAIL)
+    objectives = m.config.objectives or [m.config.metric]
+    values = objective_values(outcome.summary, objectives) if state == TrialState.COMPLETE else None
+    m.link.end(Ending(state, values, reason, outcome.fit.message, record=summary))
+    log.info("trial %d: %s, %s %s", m.link.number, reason, ", ".join(objectives), values)
+    return {**summary, "trial": m.link.number}
+
+
+def _interrupted(study: StudyLink, members: list[_Member], link: TrialLink) -> None:
+    """Ctrl-C or SIGTERM: flush every report, then end the members still running."""
+    try:
+        study.flush()
+    except Exception as exc:  # best effort while stopping
+        log.warning("could not write the last reports: %s", exc)
+    for m in members:
+        if m.link.ended:
+            continue
+        why = "the job was interrupted (Ctrl-C or SIGTERM)"
+        try:
+            if m.link.end(Ending(TrialState.FAIL, None, "interrupted", why)) and link.requeue:
+                requeue(study.study, m.link.frozen)
+        except Exception as exc:
+            log.warning("could not end trial %d: %s", m.link.number, exc)
+
+
+def _epoch_logger(number: int, epochs: int, alone: bool) -> Callable[[dict[str, float]], None]:
+    """Each member's epoch table in the job's log: at INFO for a single trial, at DEBUG for a
+    population (whose INFO line per epoch is the population's, see ``_population_logger``)."""
+    level = logging.INFO if alone else logging.DEBUG
+    table = EpochTable(epochs, progress=False,
+                       emit=lambda line: log.log(level, "[trial %d] %s", number, line))  # fmt: skip
+    return table.row
+
+
+def _write_metrics(out_dir: Path, members: list[_Member], records: list[dict[str, Any]]) -> None:
+    """``metrics.json`` for a single trial, ``trial_<n>.json`` per member of a population."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for m, record in zip(members, records, strict=True):
+        name = "metrics.json" if len(members) == 1 else f"trial_{m.link.number}.json"
+        payload = {**record, "choices": m.link.user_attrs.get("choices")}
+        (out_dir / name).write_text(json.dumps(payload, indent=2, default=str, allow_nan=True))
+

@@ -1,0 +1,75 @@
+"""Everything between regsweep and an Optuna storage: opening storages, the one place a trial
+ends, trial owners, heartbeats, and a job's link to its trials.
+
+The sweeper plugin, the jobs and the analysis all open storages here, and only
+:func:`end_trial` moves a trial out of RUNNING. Together with the reporter (:class:`MemberLink`)
+this package is the only Optuna code under ``sweep/``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+
+from ._heartbeat import Keeper
+from ._lifecycle import (
+    Ending,
+    end_trial,
+    json_safe,
+    reap,
+    requeue,
+    stamp_owner,
+    supports_heartbeat,
+    write_attrs,
+    write_reports,
+)
+from ._link import MemberLink, StudyLink, TrialGone
+from ._owner import current_owner, owner_is_dead, owner_text
+from ._pruners import PRUNERS, make_pruner, reads_rungs
+from ._storage import (
+    JOURNAL_SUFFIXES,
+    STORAGE_ENV,
+    StorageError,
+    StorageSpec,
+    mask_secrets,
+    mask_url,
+    open_storage,
+    resolve_storage,
+)
+
+# Heartbeats and grouped TPE are "experimental" in Optuna, which warns on every use; regsweep
+# pins their behaviour with its own tests, so the warnings would only drown the sweep's output.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+__all__ = [
+    "JOURNAL_SUFFIXES",
+    "PRUNERS",
+    "STORAGE_ENV",
+    "Ending",
+    "Keeper",
+    "MemberLink",
+    "StorageError",
+    "StorageSpec",
+    "StudyLink",
+    "TrialGone",
+    "current_owner",
+    "end_trial",
+    "json_safe",
+    "make_pruner",
+    "mask_secrets",
+    "mask_url",
+    "open_storage",
+    "owner_is_dead",
+    "owner_text",
+    "reads_rungs",
+    "reap",
+    "requeue",
+    "resolve_storage",
+    "stamp_owner",
+    "supports_heartbeat",
+    "write_attrs",
+    "write_reports",
+]

@@ -1,0 +1,270 @@
+"""The one place a trial ends, and how a rerun finishes the trials of processes that died.
+
+:func:`end_trial` writes a trial's record, its reports and its final state together: in one
+transaction on database storages; elsewhere the record first, with the intended ending
+(``regsweep:end``), then the state. So a stored record is never thrown away: :func:`reap`
+finishes a trial whose process died after storing its record as that record says, and fails
+(or re-queues) only a trial that died before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.trial import FrozenTrial, TrialState
+
+from ..record import TRIAL_END, TRIAL_OWNER
+from ._owner import current_owner, owner_is_dead, owner_text
+
+__all__ = [
+    "Ending",
+    "end_trial",
+    "reap",
+    "requeue",
+    "stamp_owner",
+    "supports_heartbeat",
+    "write_attrs",
+    "write_reports",
+]
+
+log = logging.getLogger("regsweep.study")
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a trial ends: its state, its values (one per objective; None for FAIL), the stop
+    reason of docs/trial-record.md and a message in words."""
+
+    state: TrialState
+    values: Sequence[float] | None = None
+    reason: str = "completed"
+    message: str = ""
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+
+def json_safe(value: Any, *, keep_nan: bool = False) -> Any:
+    """JSON-storable: non-finite floats become null (kept inside curves, where NaN means
+    diverged); tuples become lists; mapping keys become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value if keep_nan else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, keep_nan=keep_nan or k == "curves") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, keep_nan=keep_nan) for v in value]
+    return value
+
+
+def _backend(storage: BaseStorage) -> BaseStorage:
+    return getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
+
+
+def supports_heartbeat(storage: BaseStorage) -> bool:
+    """Whether ``storage`` (an RDB storage, possibly wrapped in Optuna's cache) has heartbeats."""
+    return isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval() is not None
+
+
+def write_attrs(storage: BaseStorage, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    """Store user attributes of a running trial, in one transaction on database storages."""
+    safe = {k: json_safe(v) for k, v in attrs.items()}
+    backend = _backend(storage)
+    if isinstance(backend, RDBStorage):
+        _rdb_write(backend, trial_id, safe, {}, None)
+        return
+    for key, value in safe.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+
+
+def write_reports(storage: BaseStorage, reports: Mapping[int, Mapping[int, float]]) -> None:
+    """Store intermediate values ``{trial_id: {step: value}}`` of running trials, all in one
+    transaction on database storages (a commit per epoch is most of a short trial's storage
+    time). A trial that another process already finished is skipped."""
+    backend = _backend(storage)
+    if isinstance(backend, RDBStorage):
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            for trial_id, steps in reports.items():
+                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                    for step, value in steps.items():
+                        backend._set_trial_intermediate_value_without_commit(
+                            session, trial_id, step, value
+                        )
+        return
+    for trial_id, steps in reports.items():
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            for step, value in steps.items():
+                storage.set_trial_intermediate_value(trial_id, step, value)
+
+
+def _rdb_write(
+    backend: RDBStorage,
+    trial_id: int,
+    attrs: Mapping[str, Any],
+    reports: Mapping[int, float],
+    ending: tuple[TrialState, Sequence[float] | None] | None,
+) -> bool:
+    """Attributes, reports and (optionally) the final state of one trial in one transaction.
+    Returns False when the trial was already finished (nothing is written then)."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+        if trial.state.is_finished():
+            return False
+        for key, value in attrs.items():
+            backend._set_trial_attr_without_commit(
+                session, models.TrialUserAttributeModel, trial_id, key, value
+            )
+        for step, value in reports.items():
+            backend._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
+        if ending is not None:
+            state, values = ending
+            for objective, value in enumerate(values or []):
+                backend._set_trial_value_without_commit(session, trial, objective, value)
+            trial.state = state
+            trial.datetime_complete = datetime.now()
+    return True
+
+
+def _final(ending: Ending, reports: Mapping[int, float], stored: Mapping[int, float],
+           n_objectives: int) -> tuple[TrialState, list[float] | None, str, str]:  # fmt: skip
+    """Normalize an ending: a COMPLETE trial needs finite values (else FAIL); a PRUNED
+    single-objective trial's value is its last report (as Optuna's ``tell`` does)."""
+    state, reason, message = ending.state, ending.reason, ending.message
+    values = [float(v) for v in ending.values] if ending.values is not None else None
+    if state == TrialState.COMPLETE:
+        if not values or len(values) != n_objectives or not all(map(math.isfinite, values)):
+            return TrialState.FAIL, None, "failed", (
+                message or f"its objective value is not a finite number: {values}"
+            )
+        return state, values, reason, message
+    if state == TrialState.PRUNED:
+        seen = {**stored, **reports}
+        if n_objectives == 1 and seen:
+            last = seen[max(seen)]
+            return state, ([last] if math.isfinite(last) else None), reason, message
+        return state, None, reason, message
+    return state, None, reason, message
+
+
+def end_trial(
+    storage: BaseStorage,
+    trial: FrozenTrial,
+    ending: Ending,
+    *,
+    n_objectives: int = 1,
+    reports: Mapping[int, float] | None = None,
+) -> bool:
+    """End ``trial`` (a snapshot of it; only its id, number and reports are read) as ``ending``
+    says: store the record, the last reports, the stop reason, then the state and values.
+
+    This is the only function that moves a regsweep trial out of RUNNING. It returns False
+    (and writes nothing more) when another process finished the trial first.
+    """
+    reports = dict(reports or {})
+    state, values, reason, message = _final(
+        ending, reports, trial.intermediate_values, n_objectives
+    )
+    attrs = {**ending.record, "stop_reason": reason, "message": message}
+    attrs[TRIAL_END] = {"state": state.name, "values": values}
+    safe = {k: json_safe(v) for k, v in attrs.items()}
+    backend = _backend(storage)
+    try:
+        if isinstance(backend, RDBStorage):
+            return _rdb_write(backend, trial._trial_id, safe, reports, (state, values))
+        for step, value in reports.items():
+            storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        for key, value in safe.items():
+            storage.set_trial_user_attr(trial._trial_id, key, value)
+        return storage.set_trial_state_values(trial._trial_id, state, values)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def stamp_owner(storage: BaseStorage, trial_id: int, extra: Mapping[str, Any] | None = None) -> None:
+    """Mark this process as the owner of a running trial (with ``extra`` attributes, in the
+    same transaction)."""
+    write_attrs(storage, trial_id, {**(extra or {}), TRIAL_OWNER: current_owner()})
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Enqueue ``trial``'s parameters again (a trial of a confirmation study, which has none,
+    is re-run by the plan instead)."""
+    if trial.params:
+        study.enqueue_trial(dict(trial.params), user_attrs={"requeued_from": trial.number},
+                            skip_if_exists=False)  # fmt: skip
+
+
+def _stale_ids(storage: BaseStorage, study_id: int) -> set[int]:
+    if not supports_heartbeat(storage):
+        return set()
+    try:
+        return set(storage._get_stale_trial_ids(study_id))  # type: ignore[attr-defined]
+    except Exception as exc:  # a busy database: try again at the next ask
+        log.debug("stale-trial check failed: %s", exc)
+        return set()
+
+
+def reap(
+    study: optuna.Study, *, requeue_interrupted: bool = False, spare: Iterable[int] = ()
+) -> list[str]:
+    """Finish the RUNNING trials whose process is provably gone; return one line per trial.
+
+    A trial's process is gone when its owner ran on this machine and no longer exists, or when
+    its heartbeat went stale (database storages). Such a trial whose record was stored
+    (``regsweep:end``) is finished as the record says; any other is failed as ``interrupted``
+    (and its parameters re-queued with ``requeue_interrupted``). ``spare`` are trial ids this
+    process itself is running.
+    """
+    storage = study._storage
+    running = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    spared = set(spare)
+    stale = _stale_ids(storage, study._study_id)
+    here = current_owner()
+    lines = []
+    for t in running:
+        if t._trial_id in spared:
+            continue
+        owner = t.user_attrs.get(TRIAL_OWNER)
+        local = bool(owner) and owner.get("host") == here["host"]
+        alive_here = local and not owner_is_dead(owner)
+        if alive_here or not (owner_is_dead(owner) or t._trial_id in stale):
+            continue
+        why = "its process is gone" if owner_is_dead(owner) else "its heartbeat stopped"
+        lines.append(_finish_orphan(study, t, why, owner, requeue_interrupted))
+    return [line for line in lines if line]
+
+
+def _finish_orphan(
+    study: optuna.Study, t: FrozenTrial, why: str, owner: Any, requeue_it: bool
+) -> str:
+    end = t.user_attrs.get(TRIAL_END)
+    n = len(study.directions)
+    if isinstance(end, Mapping) and end.get("state") in TrialState.__members__:
+        state = TrialState[end["state"]]
+        ending = Ending(state, end.get("values"), str(t.user_attrs.get("stop_reason", "")),
+                        str(t.user_attrs.get("message", "")))  # fmt: skip
+        if end_trial(study._storage, t, ending, n_objectives=n):
+            return f"trial {t.number}: {why} ({owner_text(owner)}) after storing its record: " \
+                   f"finished as {state.name}"  # fmt: skip
+        return ""
+    message = f"its process ({owner_text(owner)}) stopped before the trial ended ({why})"
+    ending = Ending(TrialState.FAIL, None, "interrupted", message)
+    if not end_trial(study._storage, t, ending, n_objectives=n):
+        return ""
+    if requeue_it:
+        requeue(study, t)
+        return f"trial {t.number}: {why} ({owner_text(owner)}): failed as interrupted, re-queued"
+    return f"trial {t.number}: {why} ({owner_text(owner)}): failed as interrupted"

@@ -1,0 +1,167 @@
+"""A job's link to its trials: it reports each member's epochs, asks the study's pruner, and ends
+each trial through :func:`~sweep.study.end_trial`.
+
+The sweeper hands a job only (storage, study name, trial numbers). The job reopens the storage,
+rebuilds the pruner the study stores, and works with those trials: in-process, across processes
+and across machines, as long as the storage is shared. Optuna documents constructing ``Trial``
+objects directly as not recommended, so this module uses only the storage and the pruner's
+public ``prune(study, trial)``; ``tests/test_study_link.py`` pins the behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from ..record import STUDY_PRUNER
+from ._lifecycle import Ending, end_trial, write_reports
+from ._pruners import make_pruner, reads_rungs
+
+__all__ = ["MemberLink", "StudyLink", "TrialGone"]
+
+FLUSH_EVERY_S = 2.0
+
+
+class TrialGone(RuntimeError):
+    """The trial a job was given is not RUNNING any more (another process finished it)."""
+
+
+class _Snapshot:
+    """The study as the pruner sees it during one epoch: its trials are read once per epoch
+    for all members of a population, not once per member."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self._trials: list[FrozenTrial] | None = None
+        self._step: int | None = None
+
+    def at(self, step: int) -> None:
+        if step != self._step:
+            self._trials, self._step = None, step
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Sequence[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        if self._trials is None:
+            self._trials = self._study.get_trials(deepcopy=False)
+        out = [t for t in self._trials if states is None or t.state in states]
+        return copy.deepcopy(out) if deepcopy else out
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+
+class StudyLink:
+    """A job's view of its study: storage, the stored pruner, and batched report writes."""
+
+    def __init__(self, storage: BaseStorage, study_name: str) -> None:
+        self.storage = storage
+        self.study = optuna.load_study(study_name=study_name, storage=storage)
+        spec = self.study.user_attrs.get(STUDY_PRUNER)
+        self.study.pruner = make_pruner(spec)
+        self.rungs = reads_rungs(spec)
+        self.prunes = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
+        self.n_objectives = len(self.study.directions)
+        self.snapshot = _Snapshot(self.study)
+        self.members: list[MemberLink] = []
+        self._last_flush = time.monotonic()
+
+    def member(self, number: int) -> MemberLink:
+        """Reconnect to trial ``number``; raises :class:`TrialGone` unless it is RUNNING."""
+        study_id = self.study._study_id
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        frozen = self.storage.get_trial(trial_id)
+        if frozen.state != TrialState.RUNNING:
+            raise TrialGone(
+                f"trial {number} of study {self.study.study_name!r} is {frozen.state.name}, "
+                "not RUNNING: another process finished it (a rerun found its sweep dead, or "
+                "it was told twice)"
+            )
+        link = MemberLink(self, frozen)
+        self.members.append(link)
+        return link
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every member's reports not yet stored, in one transaction."""
+        pending = {m.trial_id: m.take_unwritten() for m in self.members if m.unwritten}
+        if pending:
+            write_reports(self.storage, pending)
+        self._last_flush = time.monotonic()
+
+
+class MemberLink:
+    """One trial of a job: a :class:`~sweep.reporting.Reporter` that also ends the trial.
+
+    Reports are kept here and written at most every 2 s (for all members at once) and when the
+    trial ends. Pruning decisions use every value reported so far: Optuna's pruners compare
+    the running trial with finished trials (median, percentile) or with rung records they write
+    themselves (successive halving, hyperband), so nothing they read is held back.
+    """
+
+    def __init__(self, study: StudyLink, frozen: FrozenTrial) -> None:
+        self.study = study
+        self.frozen = frozen
+        self.values: dict[int, float] = dict(frozen.intermediate_values)
+        self.unwritten: dict[int, float] = {}
+        self.ended = False
+
+    @property
+    def number(self) -> int:
+        return self.frozen.number
+
+    @property
+    def trial_id(self) -> int:
+        return self.frozen._trial_id
+
+    @property
+    def user_attrs(self) -> Mapping[str, Any]:
+        return self.frozen.user_attrs
+
+    def take_unwritten(self) -> dict[int, float]:
+        out, self.unwritten = self.unwritten, {}
+        return out
+
+    def report(self, value: float, step: int) -> None:
+        """Report the metric of epoch ``step``; NaN is skipped (the pruner cannot rank it), and
+        so is everything in a multi-objective study (Optuna cannot report there)."""
+        if not math.isfinite(value) or self.study.n_objectives > 1:
+            return
+        self.values[step] = float(value)
+        self.unwritten[step] = float(value)
+        self.study.maybe_flush()
+
+    def should_prune(self) -> bool:
+        if not self.study.prunes or self.study.n_objectives > 1 or not self.values:
+            return False
+        if self.study.rungs:  # the pruner's own rung records live in the stored trial
+            trial = copy.copy(self.study.storage.get_trial(self.trial_id))
+        else:
+            trial = copy.copy(self.frozen)
+        trial.intermediate_values = dict(self.values)
+        self.study.snapshot.at(max(self.values))
+        return bool(self.study.study.pruner.prune(self.study.snapshot, trial))  # type: ignore[arg-type]
+
+    def end(self, ending: Ending) -> bool:
+        """End the trial (once); False when another process finished it first."""
+        if self.ended:
+            return False
+        self.ended = True
+        return end_trial(
+            self.study.storage, self.frozen, ending, n_objectives=self.study.n_objectives,
+            reports=self.take_unwritten(),
+        )  # fmt: skip
