@@ -1,14 +1,23 @@
-"""Open a study database for reading, without ever creating one."""
+"""Open a study database for reading, without ever creating one.
+
+Storages are opened by the one storage module the sweeper and its jobs use
+(:mod:`sweep.study`), so every form the sweeper accepts reads here too: SQLite files and URLs,
+journal files (``*.log``, ``*.jsonl``, ``*.journal``, ``journal:///relative``,
+``journal:////absolute``) and any SQLAlchemy URL; a problem is one line naming ``--storage``.
+"""
 
 from __future__ import annotations
 
 import os
 from datetime import datetime
-from pathlib import Path
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages import BaseStorage, RDBStorage
+
+from sweep.record import CONFIRM_SUFFIX
+from sweep.study import StorageError
+from sweep.study import open_storage as _open
+from sweep.study import resolve_storage as _resolve
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -22,8 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_STORAGE = "sqlite:///outputs/studies.db"
-_JOURNAL_SUFFIXES = (".log", ".jsonl")
-_SQLITE_PREFIX = "sqlite:///"
+_KEY = "--storage"
 
 
 class AnalysisError(Exception):
@@ -39,52 +47,33 @@ class StudyNotFoundError(AnalysisError):
 
 
 def resolve_storage(storage: str | os.PathLike[str] | None = None) -> str:
-    """Turn a storage URL or file path into an absolute URL or journal path.
+    """Turn a storage URL or file path into an absolute URL (password kept; see ``mask_url``).
 
     Args:
-        storage: ``sqlite:///relative.db``, any SQLAlchemy URL, a plain path to a SQLite file,
-            or a path ending in ``.log``/``.jsonl`` (Optuna journal file). ``None`` means
+        storage: anything ``hydra.sweeper.storage`` accepts. ``None`` means
             ``sqlite:///outputs/studies.db`` under the current working directory.
 
-    Returns:
-        ``sqlite:////abs/path.db`` for SQLite, the URL unchanged for other databases, or the
-        absolute journal path (no scheme) for journal files.
-
     Raises:
-        StorageNotFoundError: a SQLite or journal file that does not exist.
+        StorageNotFoundError: a malformed value, or a SQLite or journal file that does not exist.
     """
     text = DEFAULT_STORAGE if storage is None else os.fspath(storage)
-    if text.startswith(_SQLITE_PREFIX):
-        path = Path(text[len(_SQLITE_PREFIX) :])
-    elif "://" in text:
-        return text  # PostgreSQL, MySQL, ...: the server says whether it exists.
-    else:
-        path = Path(text)
-    path = path.expanduser().resolve()
-    if not path.is_file():
-        raise StorageNotFoundError(
-            f"storage file {path} does not exist (given: {text!r}); pass --storage with the "
-            "path or sqlite:/// URL of an existing study database"
-        )
-    if path.suffix in _JOURNAL_SUFFIXES:
-        return str(path)
-    return f"{_SQLITE_PREFIX}{path}"
+    try:
+        spec = _resolve(text, key=_KEY)
+        if spec.path is not None and not spec.path.is_file():
+            raise spec.error(f"{spec.path} does not exist", "pass --storage with the path or URL "
+                             "of an existing study storage (the sweep's hydra.sweeper.storage)")  # fmt: skip
+    except StorageError as exc:
+        raise StorageNotFoundError(str(exc)) from None
+    return spec.url
 
 
 def open_storage(storage: str | os.PathLike[str] | None = None) -> BaseStorage:
-    """Open a storage read-friendly (SQLite busy timeout 30 s); never creates a database."""
-    resolved = resolve_storage(storage)
-    if "://" not in resolved:
-        return JournalStorage(JournalFileBackend(resolved))
-    kwargs: dict[str, object] = {}
-    if resolved.startswith(_SQLITE_PREFIX):
-        kwargs = {"connect_args": {"timeout": 30}}
+    """Open a storage for reading; never creates a database (nor leaves files behind)."""
+    url = resolve_storage(storage)
     try:
-        return RDBStorage(resolved, engine_kwargs=kwargs, skip_table_creation=True)
-    except Exception as exc:  # sqlalchemy / optuna errors: not a study database
-        raise StorageNotFoundError(
-            f"{resolved} is not a readable Optuna study database ({type(exc).__name__}: {exc})"
-        ) from exc
+        return _open(_resolve(url, key=_KEY), create=False, read_only=True)
+    except StorageError as exc:
+        raise StorageNotFoundError(str(exc)) from None
 
 
 def list_studies(storage: BaseStorage) -> list[str]:
@@ -133,21 +122,23 @@ def resolve_study_name(storage: BaseStorage, study: str | None = None) -> str:
     names = list_studies(storage)
     if not names:
         raise StudyNotFoundError("the storage holds no study yet; run a sweep first")
+    searches = [n for n in names if not n.endswith(CONFIRM_SUFFIX)] or names
     if study is not None:
         if study not in names:
             raise StudyNotFoundError(
                 f"no study named {study!r}; studies in this storage: {', '.join(names)}"
             )
         return study
-    if isinstance(storage, RDBStorage):
+    backend = getattr(storage, "_backend", storage)
+    if isinstance(backend, RDBStorage):
         try:
-            starts = _latest_starts_sql(storage)
+            starts = _latest_starts_sql(backend)
         except Exception:  # an unexpected schema: fall back to the storage API
-            starts = {n: _latest_start(storage, n) for n in names}
+            starts = {n: _latest_start(storage, n) for n in searches}
     else:
-        starts = {n: _latest_start(storage, n) for n in names}
-    order = {n: i for i, n in enumerate(names)}
-    return max(names, key=lambda n: (starts.get(n) is not None, starts.get(n) or 0, order[n]))
+        starts = {n: _latest_start(storage, n) for n in searches}
+    order = {n: i for i, n in enumerate(searches)}
+    return max(searches, key=lambda n: (starts.get(n) is not None, starts.get(n) or 0, order[n]))
 
 
 def load_study(storage: BaseStorage, name: str) -> optuna.Study:

@@ -14,8 +14,9 @@ from tests.helpers import ROOT
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
-# Keys a trial stores that a single run has no use for: there is no trial to group by family.
-TRIAL_ONLY = {"family"}
+# Keys a trial stores that a single run has no use for: no trial to group by family, no owner,
+# no population, no confirmation arm.
+TRIAL_ONLY = {"family", "population", "confirm", "owner", "end"}
 
 
 def _record_keys() -> tuple[set[str], set[str], set[str]]:
@@ -28,7 +29,7 @@ def _record_keys() -> tuple[set[str], set[str], set[str]]:
         if not line.startswith("| `"):
             continue
         first, _, rest = line[2:].partition(" | ")
-        names = re.findall(r"`([a-z_0-9]+)`", first)
+        names = re.findall(r"`(?:regsweep:)?([a-z_0-9]+)`", first)
         keys.update(names)
         for name in names:
             rows[name] = rest
@@ -70,10 +71,13 @@ def test_single_run_prints_table_and_writes_metrics(cli: Cli, tmp_path: Path) ->
     assert (m["epochs_run"], m["epochs_max"], m["stop_reason"]) == (2, 2, "completed")
     assert m["device"] == "cpu" or m["device"].startswith("cuda")
     vals = m["curves"]["val_acc"]
-    assert m["best_epoch"] in (1, 2) and m["best_val_acc"] == vals[m["best_epoch"] - 1]
+    # the final model is the last epoch's; the best epoch is kept as a secondary figure
+    assert m["final_epoch"] == 2 and m["val_acc"] == vals[-1]
+    assert m["best_epoch"] in (1, 2) and m["best_epoch_val_acc"] == vals[m["best_epoch"] - 1]
     for row, acc, loss in zip(rows, vals, m["curves"]["train_loss"], strict=True):
         assert f"{acc:.4f}" in row.split() and f"{loss:.4f}" in row.split(), row
-    assert m["gap_acc_last"] == m["curves"]["train_acc"][-1] - vals[-1]
+    assert m["gap_acc"] == m["curves"]["train_acc"][-1] - vals[-1]
+    assert f"val acc {vals[-1]:.4f}" in proc.stdout
     assert 0.0 <= m["test_acc"] <= 1.0 and math.isfinite(m["test_loss"])
     assert m["choices"] == {
         "data": "digits", "model": "mlp", "regularizer": "none", "optimizer": "sgd",

@@ -1,34 +1,33 @@
-"""Sweeper settings, budget accounting and the Optuna reconnection, in process (fast)."""
+"""Sweeper settings, names, fingerprints, budget accounting and samplers, in process (fast)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import re
+
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from hydra_plugins.regsweep_sweeper._budget import Tally, budget_count
-from hydra_plugins.regsweep_sweeper._checks import SweepConfigError, check_settings
-from sweep.optuna_link import (
-    fail_stale_trials,
-    make_pruner,
-    open_storage,
-    open_trial,
-    resolve_storage_url,
-)
-from sweep.record import STUDY_PRUNER
+from hydra_plugins.regsweep_sweeper._checks import SweepConfigError, check_names, check_settings
+from hydra_plugins.regsweep_sweeper._config import SweeperConfig
+from hydra_plugins.regsweep_sweeper._runner import typed_settings
+from hydra_plugins.regsweep_sweeper._space import parse_search_space
+from hydra_plugins.regsweep_sweeper._study import fingerprint_differences
+from sweep.study import make_pruner
 
 
-def settings(**overrides: Any) -> dict[str, Any]:
+def settings(**overrides: Any) -> SweeperConfig:
     base: dict[str, Any] = {
         "metric": "val_acc", "direction": "auto", "n_trials": 10, "n_jobs": 1,
         "max_failure_rate": 0.5, "heartbeat_interval": 10,
         "sampler": {"name": "tpe"}, "pruner": {"name": "median"},
     }  # fmt: skip
     base.update(overrides)
-    return base
+    return typed_settings(base)
 
 
 @pytest.mark.parametrize(
@@ -101,58 +100,6 @@ def test_pruner_specs(spec: dict[str, Any], kind: type) -> None:
     assert isinstance(make_pruner(spec), kind)
 
 
-def test_storage_urls_are_made_absolute(tmp_path: Path) -> None:
-    assert resolve_storage_url("sqlite:///a/b.db", tmp_path) == f"sqlite:///{tmp_path}/a/b.db"
-    assert resolve_storage_url("runs/s.db", tmp_path) == f"sqlite:///{tmp_path}/runs/s.db"
-    assert resolve_storage_url("runs/s.log", tmp_path) == f"journal:///{tmp_path}/runs/s.log"
-    pg = "postgresql+psycopg2://u@127.0.0.1:5432/db"
-    assert resolve_storage_url(pg, tmp_path) == pg
-
-
-def test_sqlite_storage_is_in_wal_mode(tmp_path: Path) -> None:
-    import sqlite3
-
-    url = resolve_storage_url("s.db", tmp_path)
-    open_storage(url)
-    mode = sqlite3.connect(tmp_path / "s.db").execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
-    with pytest.raises(FileNotFoundError, match=r"missing\.db"):
-        open_storage(resolve_storage_url("missing.db", tmp_path), create=False)
-    assert not (tmp_path / "missing.db").exists()
-
-
-def test_job_reconnects_to_its_trial_and_uses_the_stored_pruner(tmp_path: Path) -> None:
-    """The DESIGN's reconnection: the job sees the sweeper's trial through the storage alone."""
-    url = resolve_storage_url("s.db", tmp_path)
-    study = optuna.create_study(study_name="s", storage=open_storage(url), direction="maximize")
-    study.set_user_attr(STUDY_PRUNER, {"name": "threshold", "lower": 0.5})
-    trial = study.ask()
-    trial.suggest_float("x", 0, 1)
-    handle = open_trial(url, "s", trial.number)
-    assert isinstance(handle.study.pruner, optuna.pruners.ThresholdPruner)
-    handle.report(0.9, 1)
-    assert not handle.should_prune()
-    handle.report(0.1, 2)
-    assert handle.should_prune()
-    handle.record({"curves": {"val_acc": [0.9, float("nan")]}, "gap_acc_best": float("nan")})
-    handle.finish(TrialState.PRUNED)
-    frozen = optuna.load_study(study_name="s", storage=url).trials[0]
-    assert frozen.state == TrialState.PRUNED
-    assert frozen.intermediate_values == {1: 0.9, 2: 0.1}
-    assert frozen.user_attrs["gap_acc_best"] is None
-    assert frozen.params == {"x": trial.params["x"]}
-    with pytest.raises(RuntimeError, match="not RUNNING"):
-        open_trial(url, "s", trial.number)
-
-
-def test_nan_objective_is_stored_as_fail(tmp_path: Path) -> None:
-    url = resolve_storage_url("s.db", tmp_path)
-    study = optuna.create_study(study_name="s", storage=open_storage(url))
-    trial = study.ask()
-    open_trial(url, "s", trial.number).finish(TrialState.COMPLETE, float("nan"))
-    assert optuna.load_study(study_name="s", storage=url).trials[0].state == TrialState.FAIL
-
-
 def test_budget_ignores_interrupted_and_over_budget_trials(tmp_path: Path) -> None:
     study = optuna.create_study()
     for reason in ["completed", "interrupted", "over_budget", "pruned"]:
@@ -163,26 +110,6 @@ def test_budget_ignores_interrupted_and_over_budget_trials(tmp_path: Path) -> No
     study.ask()  # running: counts
     assert budget_count(study) == 3
     assert budget_count(study, before=2) == 1
-
-
-def test_stale_trials_are_failed_and_requeued(tmp_path: Path) -> None:
-    import time
-
-    url = resolve_storage_url("s.db", tmp_path)
-    storage = open_storage(url, heartbeat_interval=1, grace_period=1)
-    study = optuna.create_study(study_name="s", storage=storage)
-    trial = study.ask()
-    trial.suggest_float("lr", 0.1, 1.0)
-    storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
-    time.sleep(2.2)
-    assert fail_stale_trials(study, requeue=True) == [trial.number]
-    trials = study.get_trials()
-    assert trials[0].state == TrialState.FAIL
-    assert trials[0].user_attrs["stop_reason"] == "interrupted"
-    assert trials[1].state == TrialState.WAITING
-    assert trials[1].system_attrs["fixed_params"] == trials[0].params
-    assert trials[1].user_attrs["requeued_from"] == trial.number
-    assert fail_stale_trials(study) == []
 
 
 def test_tally_failure_rate_waits_for_five_trials() -> None:
@@ -277,16 +204,8 @@ def test_cached_composition_equals_a_fresh_one() -> None:
             cached.load_sweep_config(master, ["regularizer=l1", "trial.number=abc"])
 
 
-def test_sqlite_connections_skip_fsync_in_wal_mode(tmp_path: Path) -> None:
-    storage = open_storage(resolve_storage_url("s.db", tmp_path))
-    assert isinstance(storage, optuna.storages.RDBStorage)
-    with storage.engine.connect() as con:
-        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
-        assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-
-
 def test_stored_command_masks_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hydra_plugins.regsweep_sweeper._impl import _command_line
+    from hydra_plugins.regsweep_sweeper._study import command_line as _command_line
 
     monkeypatch.setattr(
         "sys.argv",
@@ -298,31 +217,55 @@ def test_stored_command_masks_passwords(monkeypatch: pytest.MonkeyPatch) -> None
     )
 
 
-def test_reports_are_written_in_batches_and_prune_on_every_value(tmp_path: Path) -> None:
-    url = resolve_storage_url("s.db", tmp_path)
-    study = optuna.create_study(study_name="s", storage=open_storage(url), direction="maximize")
-    study.set_user_attr(STUDY_PRUNER, {"name": "threshold", "lower": 0.5})
-    trial = study.ask()
-    handle = open_trial(url, "s", trial.number)
-    handle.flush_every_s = 3600.0
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"population": 0}, "hydra.sweeper.population=0: allowed an integer >= 1"),
+        ({"confirm": {"seeds": -1}}, "hydra.sweeper.confirm.seeds=-1: allowed an integer >= 0"),
+        ({"confirm": {"top_k": 0}}, "hydra.sweeper.confirm.top_k=0"),
+        ({"confirm": {"only": True, "seeds": 0}}, "confirm.only=true: needs"),
+        ({"grace_period": 0}, "hydra.sweeper.grace_period=0"),
+    ],
+)
+def test_bad_new_settings(override: dict[str, Any], expected: str) -> None:
+    with pytest.raises(SweepConfigError) as info:
+        check_settings(settings(**override))
+    assert expected in str(info.value)
 
-    def stored() -> dict[int, float]:
-        return optuna.load_study(study_name="s", storage=url).trials[0].intermediate_values
 
-    handle.report(0.9, 1)
-    handle.report(0.8, 2)
-    assert stored() == {}  # held back
-    assert not handle.should_prune()
-    handle.report(0.2, 3)
-    assert handle.should_prune()  # the pruner saw the unwritten value
-    handle.flush()
-    assert stored() == {1: 0.9, 2: 0.8, 3: 0.2}
-    handle.flush_every_s = 0.0
-    handle.report(0.1, 4)
-    assert stored()[4] == 0.1  # written at once when the interval has passed
-    handle.flush_every_s = 3600.0
-    handle.report(0.05, 5)
-    handle.finish(TrialState.PRUNED)
-    frozen = optuna.load_study(study_name="s", storage=url).trials[0]
-    assert frozen.state == TrialState.PRUNED
-    assert frozen.value == 0.05  # a pruned trial's value is its last report: written before tell
+@pytest.mark.parametrize("name", ["a,b", "x'; DROP TABLE trials;--", "é ü", "a=b", "[x]", 'x"y'])
+def test_names_that_work_end_to_end_pass(name: str) -> None:
+    check_names(name, f"outputs/{name}.db")
+
+
+@pytest.mark.parametrize(
+    ("name", "storage", "expected"),
+    [
+        ("a/b", "s.db", "without '/'"),
+        ("..", "s.db", "not '.' or '..'"),
+        (" padded", "s.db", "leading or trailing spaces"),
+        ("", "s.db", "non-empty"),
+        ("a${b}", "s.db", "interpolation"),
+        ("ok", "runs/${oops}.db", "interpolation"),
+        ("x" * 201, "s.db", "up to 200"),
+    ],
+)
+def test_names_that_cannot_work_are_refused(name: str, storage: str, expected: str) -> None:
+    with pytest.raises(SweepConfigError, match=re.escape(expected)):
+        check_names(name, storage)
+
+
+def test_fingerprint_differences_name_what_changed() -> None:
+    log = parse_search_space({"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"})
+    lin = parse_search_space({"regularizer.l1": "interval(1e-6, 1e-2)"})
+    stored = {"space": log.signature(), "objectives": ["val_acc"], "directions": ["maximize"],
+              "config": {"trainer.epochs": 20, "optimizer.lr": 0.05}}  # fmt: skip
+    same = fingerprint_differences(stored, dict(stored))
+    assert same == []
+    now = {"space": lin.signature(), "objectives": ["sparsity"], "directions": ["maximize"],
+           "config": {"trainer.epochs": 30, "optimizer.lr": 0.05}}  # fmt: skip
+    lines = fingerprint_differences(stored, now)
+    assert any(line.startswith("objectives: stored ['val_acc'], now ['sparsity']") for line in lines)
+    assert any("searched regularizer.l1" in line and "'log': True" in line for line in lines)
+    assert any(line == "config trainer.epochs: stored 20, now 30" for line in lines)
+    assert len(lines) == 3

@@ -177,6 +177,12 @@ def _check_url(url: str, key: str) -> None:
 # --------------------------------------------------------------------------- checks
 
 
+def _writable(path: Path) -> bool:
+    """Writable by this process and not marked read-only (root may write anything, but a file
+    or folder without write permission bits was made read-only on purpose)."""
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+
+
 def _first_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -200,10 +206,10 @@ def _check_file(spec: StorageSpec, *, create: bool) -> None:
             if head != _SQLITE_HEADER:
                 raise spec.error(f"{path} is not a SQLite database", f"name a {what} or a new "
                                  "file; journal files end in .log, .jsonl or .journal")  # fmt: skip
-        if create and not os.access(path, os.W_OK):
+        if create and not _writable(path):
             raise spec.error(f"{path} is read-only", "make it writable (chmod u+w) or name "
                              "another file")  # fmt: skip
-        if create and not os.access(path.parent, os.W_OK):
+        if create and not _writable(path.parent):
             raise spec.error(f"its folder {path.parent} is read-only (the database needs to "
                              "write lock files beside it)", "make the folder writable or use "
                              "another one")  # fmt: skip
@@ -215,7 +221,7 @@ def _check_file(spec: StorageSpec, *, create: bool) -> None:
     if not anchor.is_dir():
         raise spec.error(f"{anchor} is a file, so {path.parent} cannot be a folder",
                          "choose another path")  # fmt: skip
-    if not os.access(anchor, os.W_OK):
+    if not _writable(anchor):
         raise spec.error(f"cannot create {path}: {anchor} is read-only",
                          "choose a writable folder")  # fmt: skip
 
@@ -262,6 +268,7 @@ def _open_journal(spec: StorageSpec) -> BaseStorage:
     try:
         spec.path.parent.mkdir(parents=True, exist_ok=True)
         storage = JournalStorage(JournalFileBackend(str(spec.path)))
+        storage.get_all_studies()  # replays the file now: a broken one fails here, not later
     except Exception as exc:
         if not existed:
             with contextlib.suppress(OSError):

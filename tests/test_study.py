@@ -1,0 +1,343 @@
+"""The study layer in process: the one storage module, the one function that ends a trial,
+owners and reaping, heartbeats, and a job's link to its trials (real SQLite and journal files)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweep import record
+from sweep.study import (
+    Ending,
+    Keeper,
+    StorageError,
+    StudyLink,
+    TrialGone,
+    current_owner,
+    end_trial,
+    mask_url,
+    open_storage,
+    owner_is_dead,
+    reap,
+    resolve_storage,
+    stamp_owner,
+    write_attrs,
+)
+
+KEY = "hydra.sweeper.storage"
+
+
+def _study(path: Path, name: str = "s", heartbeat: int | None = None, **kw: Any) -> optuna.Study:
+    storage = open_storage(resolve_storage(str(path)), heartbeat_interval=heartbeat, **kw)
+    return optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                               load_if_exists=True)  # fmt: skip
+
+
+def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    return study._storage.get_trial(
+        study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    )
+
+
+# --------------------------------------------------------------------------- storages
+
+
+def test_storage_forms_resolve_to_absolute_urls(tmp_path: Path) -> None:
+    r = lambda v: resolve_storage(v, base_dir=tmp_path).url  # noqa: E731
+    assert r("sqlite:///a/b.db") == f"sqlite:///{tmp_path}/a/b.db"
+    assert r(f"sqlite:///{tmp_path}/abs.db") == f"sqlite:///{tmp_path}/abs.db"
+    assert r("runs/s.db") == f"sqlite:///{tmp_path}/runs/s.db"
+    for suffix in (".log", ".jsonl", ".journal"):
+        assert r(f"runs/s{suffix}") == f"journal:///{tmp_path}/runs/s{suffix}"
+    assert r("journal:///rel/j.log") == f"journal:///{tmp_path}/rel/j.log"
+    assert r(f"journal:///{tmp_path}/abs.log") == f"journal:///{tmp_path}/abs.log"
+    pg = "postgresql+psycopg2://u@127.0.0.1:5432/db"
+    assert r(pg) == pg and resolve_storage(pg).kind == "rdb"
+
+
+def test_every_storage_form_the_sweeper_accepts_opens_for_reading_too(tmp_path: Path) -> None:
+    """Analysis reads what the sweeper writes: journal files in each form, SQLite files."""
+    for given in ("j1.log", "j2.jsonl", "j3.journal", f"journal:///{tmp_path}/j4.log", "s.db"):
+        spec = resolve_storage(given, base_dir=tmp_path)
+        writer = open_storage(spec)
+        optuna.create_study(study_name="x", storage=writer).add_trial(
+            optuna.trial.create_trial(value=1.0)
+        )
+        reader = open_storage(spec, create=False, read_only=True)
+        assert [s.study_name for s in reader.get_all_studies()] == ["x"], given
+
+
+@pytest.mark.parametrize(
+    ("make", "cause"),
+    [
+        (lambda p: p.mkdir(), "is a folder"),
+        (lambda p: p.write_text("not a database at all, just text"), "not a SQLite database"),
+        (lambda p: (p.write_bytes(b""), p.chmod(0o444)), "read-only"),
+    ],
+    ids=["folder", "garbage", "read-only file"],
+)
+def test_storage_problems_are_one_line_naming_the_key_and_leave_nothing(
+    tmp_path: Path, make: Any, cause: str
+) -> None:
+    path = tmp_path / "studies.db"
+    make(path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(StorageError) as info:
+        open_storage(resolve_storage(str(path)))
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(f"{KEY}=") and cause in text and "Fix:" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no -wal/-shm left behind
+
+
+def test_read_only_folder_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(StorageError, match="read-only"):
+            open_storage(resolve_storage(str(folder / "new.db")))
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_read_only_database_in_a_read_only_folder_is_refused(tmp_path: Path) -> None:
+    """The read-only case printed Optuna's misleading "exceeding max length" and left -wal and
+    -shm files; now it is refused before SQLite is touched (even as root, by the file's mode)."""
+    path = tmp_path / "s.db"
+    _study(path).add_trial(optuna.trial.create_trial(value=1.0))
+    path.chmod(0o444)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(StorageError, match=r"read-only.*Fix: make it writable"):
+        open_storage(resolve_storage(str(path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_missing_file_is_never_created_for_a_reader(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="no such file"):
+        open_storage(resolve_storage(str(tmp_path / "missing.db"), key="--storage"), create=False)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_garbage_journal_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.log"
+    path.write_text("hello\nthis is not an Optuna journal\n")
+    with pytest.raises(StorageError, match="not a readable Optuna journal file"):
+        open_storage(resolve_storage(str(path)))
+
+
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("postgresql+psycopg2://ann:s3cret@127.0.0.1:9/db", "cannot connect to the database server"),
+        ("nosuchdb://ann:s3cret@host/db", "unknown database kind"),
+    ],
+)
+def test_database_url_problems_mask_the_password(url: str, cause: str) -> None:
+    with pytest.raises(StorageError) as info:
+        open_storage(resolve_storage(url))
+    text = str(info.value)
+    assert cause in text and "s3cret" not in text and "ann:***@" in text and "\n" not in text
+
+
+def test_sqlite_is_in_wal_mode_and_skips_fsync(tmp_path: Path) -> None:
+    storage = open_storage(resolve_storage(str(tmp_path / "s.db")))
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    with storage.engine.connect() as con:
+        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_mask_url() -> None:
+    assert mask_url("postgresql://bob:s3cret@db:5432/s") == "postgresql://bob:***@db:5432/s"
+    assert mask_url("postgresql://bob@db/s") == "postgresql://bob@db/s"
+    assert mask_url("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
+
+
+# --------------------------------------------------------------------------- ending a trial
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_end_trial_stores_record_reports_and_state_together(tmp_path: Path, suffix: str) -> None:
+    study = _study(tmp_path / f"s{suffix}")
+    trial = study.ask()
+    frozen = _frozen(study, trial.number)
+    ok = end_trial(study._storage, frozen, Ending(TrialState.COMPLETE, [0.9], "completed", "",
+                                                  record={"val_acc": 0.9, "curves": {"x": [1]}}),
+                   reports={1: 0.5, 2: 0.9})  # fmt: skip
+    assert ok
+    t = _frozen(study, trial.number)
+    assert t.state == TrialState.COMPLETE and t.value == 0.9
+    assert t.intermediate_values == {1: 0.5, 2: 0.9}
+    assert t.user_attrs["val_acc"] == 0.9 and t.user_attrs["stop_reason"] == "completed"
+    assert t.user_attrs[record.TRIAL_END] == {"state": "COMPLETE", "values": [0.9]}
+    # ending it again is refused and changes nothing
+    assert not end_trial(study._storage, frozen, Ending(TrialState.FAIL, None, "interrupted"))
+    assert _frozen(study, trial.number).state == TrialState.COMPLETE
+
+
+def test_end_trial_normalizes_values(tmp_path: Path) -> None:
+    study = _study(tmp_path / "s.db")
+    nan, pruned = study.ask(), study.ask()
+    end_trial(study._storage, _frozen(study, nan.number),
+              Ending(TrialState.COMPLETE, [float("nan")], "completed"))  # fmt: skip
+    t = _frozen(study, nan.number)
+    assert t.state == TrialState.FAIL and t.user_attrs["stop_reason"] == "failed"
+    end_trial(study._storage, _frozen(study, pruned.number), Ending(TrialState.PRUNED, None,
+              "pruned"), reports={1: 0.3, 2: 0.25})  # fmt: skip
+    t = _frozen(study, pruned.number)
+    assert t.state == TrialState.PRUNED and t.value == 0.25  # its last report, as Optuna's tell
+
+
+# --------------------------------------------------------------------------- owners and reaping
+
+_DIE = """
+import sys, time
+from sweep.study import open_storage, resolve_storage, stamp_owner
+import optuna
+storage = open_storage(resolve_storage(sys.argv[1]))
+study = optuna.load_study(study_name="s", storage=storage)
+trial = study.ask()
+trial.suggest_float("x", 0, 1)
+stamp_owner(storage, trial._trial_id, {"config": {"x": 1}})
+print(trial.number, flush=True)
+time.sleep(60)
+"""
+
+
+def _orphan(tmp_path: Path, path: Path) -> int:
+    """A trial asked and owned by a process that is then killed (SIGKILL)."""
+    _study(path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", _DIE, str(path)], stdout=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
+    assert proc.stdout is not None
+    number = int(proc.stdout.readline())
+    proc.kill()
+    proc.wait()
+    return number
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_a_dead_owners_trial_is_failed_at_once_on_its_host(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"s{suffix}"
+    number = _orphan(tmp_path, path)
+    study = _study(path, heartbeat=3600)  # the heartbeat would wait an hour: the owner decides
+    owner = _frozen(study, number).user_attrs[record.TRIAL_OWNER]
+    assert owner_is_dead(owner) and not owner_is_dead(current_owner())
+    lines = reap(study)
+    assert len(lines) == 1 and "its process is gone" in lines[0]
+    t = _frozen(study, number)
+    assert t.state == TrialState.FAIL and t.user_attrs["stop_reason"] == "interrupted"
+    assert reap(study) == []
+
+
+def test_a_dead_owners_trial_with_its_record_stored_is_finished_from_it(tmp_path: Path) -> None:
+    """Killed after storing its full record but before its state: the rerun completes it."""
+    path = tmp_path / "s.log"  # a journal writes the record and the state in separate steps
+    number = _orphan(tmp_path, path)
+    study = _study(path)
+    write_attrs(study._storage, _frozen(study, number)._trial_id, {
+        "best_epoch": 10, "val_acc": 0.9704, "stop_reason": "completed",
+        record.TRIAL_END: {"state": "COMPLETE", "values": [0.9704]},
+    })  # fmt: skip
+    (line,) = reap(study)
+    assert "after storing its record: finished as COMPLETE" in line
+    t = _frozen(study, number)
+    assert t.state == TrialState.COMPLETE and t.value == 0.9704
+    assert t.user_attrs["stop_reason"] == "completed" and t.user_attrs["best_epoch"] == 10
+
+
+def test_requeue_enqueues_the_dead_trials_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    number = _orphan(tmp_path, path)
+    study = _study(path)
+    params = _frozen(study, number).params
+    assert set(params) == {"x"}
+    reap(study, requeue_interrupted=True)
+    waiting = [t for t in study.get_trials() if t.state == TrialState.WAITING]
+    assert [t.user_attrs.get("requeued_from") for t in waiting] == [number]
+    again = study.ask()  # the next ask takes the re-queued parameters
+    assert again.suggest_float("x", 0, 1) == params["x"]
+
+
+def test_a_live_owner_is_spared_and_a_stale_heartbeat_elsewhere_is_not(tmp_path: Path) -> None:
+    study = _study(tmp_path / "s.db", heartbeat=1, grace_period=1)
+    mine, theirs = study.ask(), study.ask()
+    stamp_owner(study._storage, mine._trial_id)
+    other_host = {**current_owner(), "host": "another-machine"}
+    write_attrs(study._storage, theirs._trial_id, {record.TRIAL_OWNER: other_host})
+    for t in (mine, theirs):
+        study._storage.record_heartbeat(t._trial_id)  # type: ignore[attr-defined]
+    assert reap(study) == []  # heartbeats fresh
+    time.sleep(2.2)
+    (line,) = reap(study)  # both stale now; only the other machine's trial is provably dead
+    assert f"trial {theirs.number}" in line and "heartbeat" in line
+    assert _frozen(study, mine.number).state == TrialState.RUNNING
+
+
+def test_keeper_beats_for_held_trials(tmp_path: Path) -> None:
+    study = _study(tmp_path / "s.db", heartbeat=1, grace_period=1)
+    trial = study.ask()
+    write_attrs(study._storage, trial._trial_id,
+                {record.TRIAL_OWNER: {**current_owner(), "host": "elsewhere"}})  # fmt: skip
+    with Keeper(study._storage, 0.2) as keeper, keeper.holding([trial._trial_id]):
+        time.sleep(2.5)
+        assert reap(study) == []  # kept fresh by the keeper
+    time.sleep(2.5)  # SQLite's clock has whole seconds: stale after more than 1 s
+    assert len(reap(study)) == 1
+
+
+# --------------------------------------------------------------------------- the job's link
+
+
+def test_job_reconnects_to_its_trial_and_uses_the_stored_pruner(tmp_path: Path) -> None:
+    """The DESIGN's reconnection: the job sees the sweeper's trial through the storage alone."""
+    path = tmp_path / "s.db"
+    study = _study(path)
+    study.set_user_attr(record.STUDY_PRUNER, {"name": "threshold", "lower": 0.5})
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    link = StudyLink(open_storage(resolve_storage(str(path)), create=False), "s")
+    member = link.member(trial.number)
+    assert isinstance(link.study.pruner, optuna.pruners.ThresholdPruner)
+    member.report(0.9, 1)
+    assert not member.should_prune()
+    member.report(0.1, 2)
+    assert member.should_prune()
+    member.end(Ending(TrialState.PRUNED, None, "pruned", record={"gap_acc": float("nan")}))
+    frozen = _frozen(_study(path), trial.number)
+    assert frozen.state == TrialState.PRUNED and frozen.value == 0.1
+    assert frozen.intermediate_values == {1: 0.9, 2: 0.1}
+    assert frozen.user_attrs["gap_acc"] is None
+    assert frozen.params == {"x": trial.params["x"]}
+    with pytest.raises(TrialGone, match="not RUNNING"):
+        link.member(trial.number)
+
+
+def test_reports_are_batched_and_pruning_sees_every_value(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    study = _study(path)
+    study.set_user_attr(record.STUDY_PRUNER, {"name": "threshold", "lower": 0.5})
+    a, b = study.ask(), study.ask()
+    link = StudyLink(open_storage(resolve_storage(str(path)), create=False), "s")
+    ma, mb = link.member(a.number), link.member(b.number)
+
+    def stored(n: int) -> dict[int, float]:
+        return _frozen(_study(path), n).intermediate_values
+
+    ma.report(0.9, 1)
+    mb.report(0.8, 1)
+    ma.report(0.2, 2)
+    assert stored(a.number) == {}  # held back (written at most every 2 s)
+    assert ma.should_prune() and not mb.should_prune()  # the pruner saw the unwritten value
+    link.flush()  # one transaction for both members
+    assert stored(a.number) == {1: 0.9, 2: 0.2} and stored(b.number) == {1: 0.8}
