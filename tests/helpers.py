@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -45,3 +46,27 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+FAST = ["model.hidden=[32]", "search=none", "hydra.sweeper.confirm.seeds=0"]
+
+
+def sweep_args(study: str, n_trials: int, *extra: str, epochs: int = 3) -> list[str]:
+    """``-m`` overrides of a short sweep into ``outputs/studies.db`` (no search preset, no
+    confirmation stage unless ``extra`` asks for one)."""
+    return [
+        "-m",
+        *FAST,
+        f"trainer.epochs={epochs}",
+        f"hydra.sweeper.study_name={study}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        *extra,
+    ]
+
+
+def load_study(cwd: Path, study: str) -> Any:
+    """The study as a fresh process would read it (``outputs/studies.db`` under ``cwd``)."""
+    import optuna
+
+    url = f"sqlite:///{cwd / 'outputs' / 'studies.db'}"
+    return optuna.load_study(study_name=study, storage=url)
