@@ -1,16 +1,22 @@
-"""Study database → tidy DataFrames → generalization-gap tables, figures and a report.
+"""Study database → tidy DataFrames → effects, generalization-gap tables, figures and a report.
 
-Extraction (database → DataFrame, DataFrame → plot data) is separate from drawing
-(DataFrame → :class:`matplotlib.figure.Figure`); plot functions never open a database.
+A search study ``S`` is read with its confirmation study ``S.confirm`` when there is one: the
+confirmation's runs give each finalist's effect against its baseline, paired by seed, with a
+95% interval and a Holm-adjusted p-value (:func:`effects`). Extraction (database → DataFrame,
+DataFrame → plot data) is separate from drawing (DataFrame → :class:`matplotlib.figure.Figure`);
+plot functions never open a database.
 
 Example:
-    >>> from analysis import load_trials, family_summary
-    >>> trials = load_trials("outputs/studies.db")  # doctest: +SKIP
-    >>> family_summary(trials)  # doctest: +SKIP
+    >>> from analysis import effects, load_trials, family_summary
+    >>> effects("outputs/studies.db", "mnist")  # doctest: +SKIP
+    >>> family_summary(load_trials("outputs/studies.db", "mnist"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from analysis._confirm import arms_frame, confirm_frame, load_confirm
+from analysis._effects import decision_metric, effects, effects_data
+from analysis._figures import report_figures
 from analysis._importance import param_importances
 from analysis._load import (
     StudyData,
@@ -27,18 +33,20 @@ from analysis._plotdata import (
     heatmap_data,
     history_data,
     intermediate_data,
+    pareto_data,
     sparsity_data,
 )
-from analysis._plots import (
+from analysis._plots import plot_dropout, plot_gap_vs_strength, plot_sparsity
+from analysis._plots_effects import plot_effects
+from analysis._plots_search import (
     plot_best_curves,
-    plot_dropout,
-    plot_gap_vs_strength,
     plot_heatmap,
     plot_history,
     plot_intermediate,
-    plot_sparsity,
+    plot_pareto,
 )
-from analysis._report import Report, build_report, report_figures, report_tables
+from analysis._reference import baseline_reference
+from analysis._report import Report, build_report, report_tables
 from analysis._storage import (
     DEFAULT_STORAGE,
     AnalysisError,
@@ -65,10 +73,16 @@ __all__ = [
     "StorageNotFoundError",
     "StudyData",
     "StudyNotFoundError",
+    "arms_frame",
+    "baseline_reference",
     "best_curves_data",
     "build_report",
+    "confirm_frame",
     "curves_frame",
+    "decision_metric",
     "dropout_data",
+    "effects",
+    "effects_data",
     "family_summary",
     "gap_by_param",
     "gap_vs_strength_data",
@@ -76,16 +90,20 @@ __all__ = [
     "history_data",
     "intermediate_data",
     "list_studies",
+    "load_confirm",
     "load_curves",
     "load_trials",
     "open_storage",
     "param_importances",
+    "pareto_data",
     "plot_best_curves",
     "plot_dropout",
+    "plot_effects",
     "plot_gap_vs_strength",
     "plot_heatmap",
     "plot_history",
     "plot_intermediate",
+    "plot_pareto",
     "plot_sparsity",
     "pruning_summary",
     "read_study",

@@ -16,8 +16,10 @@ def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     p = argparse.ArgumentParser(
         prog="python -m analysis",
-        description="Generalization-gap report of a regsweep (Optuna) study: tables as "
-        "CSV/Parquet, figures as PNG/SVG, report.md and a self-contained report.html.",
+        description="Which regularization helps, and by how much: the effects of a regsweep "
+        "study's confirmed finalists against their baselines (95 percent CIs, Holm-adjusted p), "
+        "generalization-gap tables as CSV/Parquet, figures as PNG/SVG, report.md and a "
+        "self-contained report.html.",
     )
     p.add_argument("--storage", default=None,
                    help=f"storage URL or file path (SQLite .db, journal .log/.jsonl); "
@@ -25,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--study",
         default=None,
-        help="study name; default the study whose latest trial started last",
+        help="search study S (or its confirmation study S.confirm: both read S with S.confirm); "
+        "default the search study whose latest trial (or confirmation run) started last",
     )
     p.add_argument("--out", default=None, help="report directory; default outputs/reports/<study>")
     return p

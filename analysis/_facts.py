@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis._schema import STUDY_COMMAND, STUDY_PRUNER, STUDY_SEARCH_SPACE
+from analysis._format import metric_label
+from sweep.record import STUDY_COMMAND, STUDY_PRUNER, STUDY_SEARCH_SPACE
 
 if TYPE_CHECKING:
     from analysis._load import StudyData
 
-__all__ = ["PRUNER_KEYS", "pruner_text", "search_space_lines", "study_facts"]
+__all__ = [
+    "PRUNER_KEYS",
+    "objectives_text",
+    "pruner_text",
+    "search_space_lines",
+    "study_facts",
+]
 
 # The parameters that matter for each pruner name (``regsweep:pruner`` stores them all).
 PRUNER_KEYS: dict[str, tuple[str, ...]] = {
@@ -58,17 +65,36 @@ def search_space_lines(space: Any) -> list[str]:
     return lines
 
 
+def objectives_text(data: StudyData) -> str:
+    """``validation accuracy (val_acc, maximize), weight sparsity (sparsity, maximize)``."""
+    return ", ".join(f"{metric_label(o)} ({o}, {d})"
+                     for o, d in zip(data.objectives, data.directions, strict=False))  # fmt: skip
+
+
+def _confirm_text(data: StudyData) -> str:
+    confirm = data.confirm
+    if confirm is None:
+        return "none yet (single runs only)"
+    seeds = confirm.confirm_seeds
+    arms = confirm.confirm_plan
+    return (f"{confirm.name}: {len(arms)} arms × {len(seeds)} seeds, "
+            f"{len(confirm.trials)} runs stored")  # fmt: skip
+
+
 def study_facts(data: StudyData, trials: pd.DataFrame) -> list[tuple[str, str | list[str]]]:
-    """(label, value) rows: study, direction, metric, search space, command, states, pruner."""
+    """(label, value) rows: study, direction, metric (or objectives), search space, command,
+    states, pruner, confirmation."""
     attrs = data.user_attrs
     counts = trials["state"].value_counts() if not trials.empty else pd.Series(dtype=int)
     states = ", ".join(f"{int(n)} {s.lower()}" for s, n in sorted(counts.items())) or "none"
+    multi = len(data.directions) >= 2
     return [
         ("study", data.name),
         ("direction", ", ".join(data.directions) or "unknown"),
-        ("metric", data.metric),
+        ("objectives" if multi else "metric", objectives_text(data) if multi else data.metric),
         ("search space", search_space_lines(attrs.get(STUDY_SEARCH_SPACE)) or "not recorded"),
         ("command", str(attrs.get(STUDY_COMMAND) or "not recorded")),
         ("trials", f"{len(trials)}: {states}"),
         ("pruner", pruner_text(attrs.get(STUDY_PRUNER))),
+        ("confirmation", _confirm_text(data)),
     ]

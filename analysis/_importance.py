@@ -12,25 +12,23 @@ import pandas as pd
 from optuna.importance import BaseImportanceEvaluator, PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis._schema import NOT_BUDGETED
+from analysis._record import final_metrics
+from sweep.record import NOT_BUDGETED
 
 __all__ = ["IMPORTANCE_TARGETS", "default_evaluator", "param_importances"]
 
-# target name → (user attribute, direction of "better")
+# target name → (final-model metric, direction of "better")
 IMPORTANCE_TARGETS: dict[str, tuple[str, Literal["minimize", "maximize"]]] = {
-    "val_acc": ("best_val_acc", "maximize"),
-    "gap_acc": ("gap_acc_best", "minimize"),
+    "val_acc": ("val_acc", "maximize"),
+    "gap_acc": ("gap_acc", "minimize"),
 }
 
 
-def _target_value(t: FrozenTrial, attr: str) -> float:
-    value = t.user_attrs.get(attr)
-    if value is None and attr == "best_val_acc" and t.values:
-        value = t.values[0]  # plain Optuna study: the objective stands in for validation
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
+def _target_value(t: FrozenTrial, key: str) -> float:
+    value = final_metrics(t.user_attrs)[key] if t.user_attrs else math.nan
+    if math.isnan(value) and key == "val_acc" and t.values and "curves" not in t.user_attrs:
+        return float(t.values[0])  # plain Optuna study: the objective stands in for validation
+    return value
 
 
 def _proxy_study(
@@ -68,7 +66,7 @@ def param_importances(
     *,
     evaluator_factory: Callable[[], BaseImportanceEvaluator] = default_evaluator,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Importances of the searched parameters for validation accuracy and for the gap.
+    """Importances of the searched parameters for the final model's validation accuracy and gap.
 
     Only COMPLETE trials that are not interrupted/over budget are used. A target is skipped
     (with a note) when fewer than 2 trials have a finite value or no parameter varies.

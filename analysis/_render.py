@@ -1,4 +1,4 @@
-"""Render a computed report as Markdown (images linked) and self-contained HTML."""
+"""Render the report's blocks as Markdown (images linked) and self-contained HTML."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from analysis._document import Block, document
+
 if TYPE_CHECKING:
     from analysis._load import StudyData
     from analysis._report import Report
@@ -16,29 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["markdown_table", "render_html", "render_markdown"]
 
 _MAX_ROWS = 30
-# (table stem, heading, caption)
-_TABLES = (
-    ("family_summary", "Per regularizer family",
-     "Best validation accuracy per family, test accuracy of that trial, and the accuracy gap "
-     "(train − val) over all completed trials of the family."),
-    ("top_trials", "Top trials", "Completed trials ranked by the validation metric."),
-    ("gap_by_param", "Gap against each searched parameter",
-     "Accuracy gap per parameter bin (completed trials)."),
-    ("pruning_summary", "Pruning",
-     "Epochs saved = Σ over pruned trials of (epochs_max − epochs_run)."),
-    ("state_summary", "Trial states", "Every trial, including interrupted / over-budget ones."),
-    ("param_importances", "Parameter importances",
-     "PED-ANOVA importances (normalized) for validation accuracy and for the accuracy gap."),
-)  # fmt: skip
-_FIGURES = (
-    ("gap_vs_strength", "Generalization gap vs λ"),
-    ("dropout", "Gap and validation accuracy vs dropout p"),
-    ("heatmap_val_acc", "Validation accuracy over two searched parameters"),
-    ("loss_curves", "Train vs validation loss: best trial per family vs unregularized"),
-    ("sparsity_vs_lambda", "Sparsity vs λ: L1 vs L2"),
-    ("history", "Optimization history (pruned trials marked)"),
-    ("intermediate", "Intermediate values"),
-)
 
 
 def _cell(value: Any) -> str:
@@ -70,31 +49,38 @@ def _md_fact(label: str, value: str | list[str]) -> list[str]:
     return [f"- **{label}**: " + (f"`{value}`" if code else value.replace("|", "\\|"))]
 
 
-def _header(report: Report) -> list[str]:
-    lines = ["## Study", ""]
-    for label, value in report.facts:
-        lines += _md_fact(label, value)
-    return [*lines, "", "```", report.summary, "```"]
+def _md_block(block: Block, report: Report) -> list[str]:
+    kind, text = block.kind, block.text
+    if kind == "h2":
+        return [f"## {text}", ""]
+    if kind == "h3":
+        return [f"### {text}", ""]
+    if kind == "p":
+        return [text, ""]
+    if kind == "code":
+        return ["```", text, "```", ""]
+    if kind == "items":
+        return [*(f"- {line}" for line in text.splitlines()), ""]
+    if kind == "facts":
+        return [line for label, value in report.facts for line in _md_fact(label, value)] + [""]
+    if kind == "table":
+        frame = block.frame if block.frame is not None else pd.DataFrame()
+        return [text, "", markdown_table(frame), ""]
+    if kind == "figure":
+        return [f"![{text}](figures/{block.stem}.png)", ""]
+    raise ValueError(f"unknown block kind {kind!r}")
 
 
 def render_markdown(report: Report, data: StudyData) -> str:
     """``report.md``: tables inline, figures linked from ``figures/``."""
-    out = [f"# regsweep report: {data.name}", "", *_header(report), ""]
-    for stem, heading, caption in _TABLES[:1]:
-        out += [f"## {heading}", "", caption, "", markdown_table(report.tables[stem]), ""]
-    out += ["## Figures", ""]
-    for stem, title in _FIGURES:
-        out += [f"### {title}", "", f"![{title}](figures/{stem}.png)", ""]
-    for stem, heading, caption in _TABLES[1:]:
-        out += [f"## {heading}", "", caption, "", markdown_table(report.tables[stem]), ""]
-    if report.notes:
-        out += ["## Notes", "", *(f"- {n}" for n in report.notes), ""]
-    out += ["Tables: `tables/*.csv` and `tables/*.parquet`; figures: `figures/*.png|svg`.", ""]
+    out = [f"# regsweep report: {data.name}", ""]
+    for block in document(report, data):
+        out += _md_block(block, report)
     return "\n".join(out)
 
 
-def _html_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
+def _html_table(frame: pd.DataFrame | None) -> str:
+    if frame is None or frame.empty:
         return "<p><em>(no rows)</em></p>"
     return frame.head(_MAX_ROWS).to_html(index=False, na_rep="", float_format="{:.4g}".format,
                                          border=0, classes="t")  # fmt: skip
@@ -116,20 +102,38 @@ def _html_facts(report: Report) -> str:
     for label, value in report.facts:
         if isinstance(value, list):
             cell = "<br>".join(f"<code>{html.escape(v)}</code>" for v in value)
+        elif label in ("command", "pruner"):
+            cell = f"<code>{html.escape(value)}</code>"
         else:
-            cell = (
-                f"<code>{html.escape(value)}</code>"
-                if label in ("command", "pruner")
-                else html.escape(value)
-            )
+            cell = html.escape(value)
         rows.append(f"<tr><th>{html.escape(label)}</th><td>{cell}</td></tr>")
     return "<table class='t facts'>" + "".join(rows) + "</table>"
+
+
+def _html_block(block: Block, report: Report) -> str:
+    esc, kind, text = html.escape, block.kind, block.text
+    if kind in ("h2", "h3"):
+        return f"<{kind}>{esc(text)}</{kind}>"
+    if kind == "p":
+        return f"<p>{esc(text)}</p>"
+    if kind == "code":
+        return f"<pre>{esc(text)}</pre>"
+    if kind == "items":
+        return "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in text.splitlines()) + "</ul>"
+    if kind == "facts":
+        return _html_facts(report)
+    if kind == "table":
+        return f"<p>{esc(text)}</p>" + _html_table(block.frame)
+    if kind == "figure":
+        return _img(report, block.stem, text)
+    raise ValueError(f"unknown block kind {kind!r}")
 
 
 _CSS = (
     "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
     "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th"
-    "{border:1px solid #ccc;padding:2px 6px}table.facts th{text-align:left}img{max-width:100%}pre{background:#f4f4f4}"
+    "{border:1px solid #ccc;padding:2px 6px}table.facts th{text-align:left}img{max-width:100%}"
+    "pre{background:#f4f4f4;white-space:pre-wrap}"
 )
 
 
@@ -138,17 +142,7 @@ def render_html(report: Report, data: StudyData) -> str:
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>regsweep report: "
              f"{esc(data.name)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>regsweep report: {esc(data.name)}</h1>", "<h2>Study</h2>",
-             _html_facts(report), f"<pre>{esc(report.summary)}</pre>"]  # fmt: skip
-    stem, heading, caption = _TABLES[0]
-    parts += [f"<h2>{esc(heading)}</h2><p>{esc(caption)}</p>", _html_table(report.tables[stem])]
-    parts.append("<h2>Figures</h2>")
-    parts += [f"<h3>{esc(t)}</h3>{_img(report, s, t)}" for s, t in _FIGURES]
-    for stem, heading, caption in _TABLES[1:]:
-        parts += [f"<h2>{esc(heading)}</h2><p>{esc(caption)}</p>",
-                  _html_table(report.tables[stem])]  # fmt: skip
-    if report.notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes)
-                     + "</ul>")  # fmt: skip
+             f"<h1>regsweep report: {esc(data.name)}</h1>"]  # fmt: skip
+    parts += [_html_block(b, report) for b in document(report, data)]
     parts.append("</body></html>")
     return "\n".join(parts)

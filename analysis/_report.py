@@ -12,11 +12,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import _plotdata as pdata
-from analysis import _plots as plots
 from analysis import _tables as tables
+from analysis._answer import Answer, answer
+from analysis._confirm import arms_frame, confirm_frame
+from analysis._effects import effects_data
 from analysis._facts import study_facts
+from analysis._figures import report_figures
 from analysis._importance import param_importances
 from analysis._load import StudyData, curves_frame, read_study, trials_frame
+from analysis._reference import baseline_reference
 from analysis._render import render_html, render_markdown
 
 __all__ = ["Report", "build_report", "report_figures", "report_tables", "summary_text"]
@@ -24,79 +28,75 @@ __all__ = ["Report", "build_report", "report_figures", "report_tables", "summary
 
 @dataclass
 class Report:
-    """What :func:`build_report` wrote and computed."""
+    """What :func:`build_report` wrote and computed.
+
+    Attributes:
+        figures: Figure stem → PNG path, for the figures with something to show.
+        skipped: Figure stem → the sentence the report writes instead of an empty figure.
+        summary: What ``python -m analysis`` prints: the answer, then ``search_summary``.
+        search_summary: Trial counts and each family's single runs (top run and spread).
+        answer: The report's opening (effects with their uncertainty, or how to get them).
+    """
 
     out_dir: Path
     study: str
     tables: dict[str, pd.DataFrame]
     figures: dict[str, Path] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     summary: str = ""
+    search_summary: str = ""
     facts: list[tuple[str, str | list[str]]] = field(default_factory=list)
+    answer: Answer = field(default_factory=lambda: Answer(""))
+    objectives: list[str] = field(default_factory=list)
+
+
+def _maximize(data: StudyData) -> bool:
+    return (data.directions or ["maximize"])[0] == "maximize"
 
 
 def report_tables(
     data: StudyData, trials: pd.DataFrame
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Every result table of the report, by file stem, and notes on skipped parts."""
-    maximize = (data.directions or ["maximize"])[0] == "maximize"
+    """Every result table of the report, by file stem, and notes on skipped parts.
+
+    ``effects`` and ``confirm_runs`` come from the confirmation study (empty, with their
+    columns, without one); ``pareto_front`` only for multi-objective studies.
+    """
     importances, notes = param_importances(data.trials)
+    confirm = data.confirm
+    runs = confirm_frame(confirm.trials if confirm else [], confirm.confirm_plan if confirm else [])
+    arms = arms_frame(confirm.confirm_plan) if confirm else None
     out = {
-        "top_trials": tables.top_trials(trials, metric=data.metric, maximize=maximize),
+        "effects": effects_data(runs, arms, metric=data.metric),
+        "confirm_runs": runs,
+        "baseline_reference": baseline_reference(trials, runs),
         "family_summary": tables.family_summary(trials),
+        "top_trials": tables.top_trials(trials, metric=data.metric, maximize=_maximize(data)),
         "gap_by_param": tables.gap_by_param(trials),
         "pruning_summary": tables.pruning_summary(trials),
         "state_summary": tables.state_summary(trials),
         "param_importances": importances,
     }
+    if len(data.directions) >= 2:
+        front = pdata.pareto_data(trials, data.objectives, data.directions)
+        out["pareto_front"] = front[front["on_front"].astype(bool)].drop(columns="on_front")
     return out, notes
 
 
-def _val_importance(importances: pd.DataFrame | None) -> dict[str, float] | None:
-    if importances is None or importances.empty:
-        return None
-    rows = importances[importances["target"] == "val_acc"]
-    return dict(zip(rows["param"], rows["importance"].astype(float), strict=True)) or None
-
-
-def report_figures(
-    data: StudyData,
-    trials: pd.DataFrame,
-    curves: pd.DataFrame,
-    *,
-    importances: pd.DataFrame | None = None,
-) -> dict[str, Figure]:
-    """Every figure of the report, by file stem.
-
-    ``importances`` (the ``param_importances`` table) picks the heatmap's two parameters.
-    """
-    maximize = (data.directions or ["maximize"])[0] == "maximize"
-    heat = pdata.heatmap_data(trials, importance=_val_importance(importances))
-    return {
-        "gap_vs_strength": plots.plot_gap_vs_strength(pdata.gap_vs_strength_data(trials)),
-        "dropout": plots.plot_dropout(pdata.dropout_data(trials)),
-        "heatmap_val_acc": plots.plot_heatmap(heat),
-        "loss_curves": plots.plot_best_curves(pdata.best_curves_data(trials, curves)),
-        "sparsity_vs_lambda": plots.plot_sparsity(pdata.sparsity_data(trials)),
-        "history": plots.plot_history(pdata.history_data(trials, maximize=maximize),
-                                      metric=data.metric),
-        "intermediate": plots.plot_intermediate(pdata.intermediate_data(trials, curves),
-                                                metric=data.metric),
-    }  # fmt: skip
-
-
 def summary_text(study: str, trials: pd.DataFrame, family: pd.DataFrame) -> str:
-    """A few lines: trial counts and the best trial per family with its gap."""
-    lines = [f"study {study!r}: {len(trials)} trials, "
-             f"{int((trials['state'] == 'COMPLETE').sum())} complete, "
-             f"{int((trials['state'] == 'PRUNED').sum())} pruned"]  # fmt: skip
+    """Trial counts and each family's single runs: the top run and the spread."""
+    lines = [f"search {study!r}: {len(trials)} trials, "
+                 f"{int((trials['state'] == 'COMPLETE').sum())} complete, "
+                 f"{int((trials['state'] == 'PRUNED').sum())} pruned; single runs per family "
+                 "(final model):"]  # fmt: skip
     if family.empty:
-        lines.append("no completed trial to summarize")
+        lines.append("  no completed trial to summarize")
     for row in family.itertuples(index=False):
-        lines.append(f"  {row.family:<13} best trial {row.best_trial}: "
-                     f"val_acc {row.best_val_acc:.4f}, test_acc {row.test_acc_at_best:.4f}, "
-                     f"gap {row.gap_at_best:+.4f} (median gap {row.gap_median:+.4f}, "
-                     f"n={row.n})")  # fmt: skip
+        lines.append(f"  {row.family:<13} top run {row.top_trial}: val_acc {row.top_val_acc:.4f},"
+                     f" gap {row.top_gap_acc:+.4f}; over n={row.n}: median val_acc "
+                     f"{row.val_acc_median:.4f} (IQR {row.val_acc_q25:.4f}–"
+                     f"{row.val_acc_q75:.4f})")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -133,29 +133,31 @@ def build_report(
     study: str | None = None,
     out: str | os.PathLike[str] | None = None,
 ) -> Report:
-    """Read a study once and write the whole report directory.
+    """Read a study (and its confirmation study) once and write the whole report directory.
 
     Args:
         storage: URL or path (see :func:`resolve_storage`); default ``outputs/studies.db``.
-        study: study name; default the most recent study.
+        study: ``S`` or ``S.confirm``; default the most recent search study.
         out: report directory; default ``outputs/reports/<study>``.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = read_study(storage, study)
     out_dir = Path(out) if out is not None else Path("outputs") / "reports" / data.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    trials = trials_frame(data.trials)
+    trials = trials_frame(data.trials, objectives=data.objectives)
     curves = curves_frame(data.trials, objective=data.metric)
     frames, notes = report_tables(data, trials)
+    figures, skipped = report_figures(data, trials, curves, frames)
     frames["trials"] = trials.drop(columns=["datetime_start"])
     _write_tables(out_dir, frames)
-    figures = _write_figures(
-        out_dir, report_figures(data, trials, curves, importances=frames["param_importances"])
-    )
-    report = Report(out_dir=out_dir, study=data.name, tables=frames, figures=figures,
-                    notes=notes, summary=summary_text(data.name, trials,
-                                                      frames["family_summary"]),
-                    facts=study_facts(data, trials))  # fmt: skip
+    opening = answer(frames["effects"], frames["family_summary"],
+                     has_confirm=data.confirm is not None, storage=data.storage, study=data.name)  # fmt: skip
+    search = summary_text(data.name, trials, frames["family_summary"])
+    report = Report(out_dir=out_dir, study=data.name, tables=frames,
+                    figures=_write_figures(out_dir, figures), skipped=skipped, notes=notes,
+                    summary="\n".join([*opening.lines(), "", search]), search_summary=search,
+                    facts=study_facts(data, trials), answer=opening,
+                    objectives=data.objectives)  # fmt: skip
     (out_dir / "report.md").write_text(render_markdown(report, data), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(report, data), encoding="utf-8")
     return report

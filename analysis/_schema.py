@@ -1,87 +1,47 @@
-"""Names a regsweep study stores (docs/trial-record.md): the writer's constants from
-``sweep.record`` plus what only the reader needs (attribute types, families, strengths)."""
+"""What the reader needs beyond the writer's names (docs/trial-record.md).
+
+The names themselves come from ``sweep.record`` (attributes, objectives) and ``sweep.hparams``
+(the recorded hyperparameters and their words); this module only adds how the analysis reads
+them: the columns of a trial row and how a version-1 record maps onto version 2.
+"""
 
 from __future__ import annotations
 
+from sweep.hparams import HPARAMS
+from sweep.record import BEST_EPOCH_KEYS, FINAL_KEYS
+
 __all__ = [
-    "CURVE_KEYS",
-    "FAMILIES",
-    "FAMILY_STRENGTH",
+    "BEST_EPOCH_COLUMNS",
     "HPARAM_KEYS",
-    "NOT_BUDGETED",
-    "STOP_REASONS",
-    "STUDY_COMMAND",
-    "STUDY_METRIC",
-    "STUDY_N_TRIALS",
-    "STUDY_PRUNER",
-    "STUDY_SEARCH_SPACE",
-    "STUDY_VERSION",
-    "TRIAL_FLOAT_ATTRS",
-    "TRIAL_INT_ATTRS",
+    "METRIC_COLUMNS",
+    "V1_BEST_EPOCH",
+    "V1_CHANCE_ACC",
 ]
 
-from sweep.record import (
-    CURVE_KEYS,
-    NOT_BUDGETED,
-    STOP_REASONS,
-    STUDY_COMMAND,
-    STUDY_METRIC,
-    STUDY_N_TRIALS,
-    STUDY_PRUNER,
-    STUDY_SEARCH_SPACE,
-    STUDY_VERSION,
-)
+HPARAM_KEYS = tuple(HPARAMS)
+"""The ``hparams`` keys, in ``sweep.hparams.HPARAMS`` order; each becomes an ``hp_<key>`` column."""
 
-# Scalar trial user attributes.
-TRIAL_FLOAT_ATTRS = (
-    "best_val_acc",
-    "best_val_loss",
-    "best_train_acc",
-    "best_train_loss",
-    "test_acc",
-    "test_loss",
-    "gap_acc_best",
-    "gap_loss_best",
-    "gap_acc_last",
-    "gap_loss_last",
-    "sparsity_best",
-    "run_seconds",
-)
-TRIAL_INT_ATTRS = ("best_epoch", "epochs_run", "epochs_max")
-
-# ``hparams``: effective strengths of the trial.
-HPARAM_KEYS = (
-    "l1",
-    "l2",
-    "elastic",
-    "l1_ratio",
-    "dropout",
-    "weight_decay",
-    "clip",
-    "lr",
-    "batch_size",
-)
-
-FAMILIES = (
-    "none",
-    "l1",
-    "l2",
-    "elastic_net",
-    "dropout",
-    "weight_decay",
-    "clip",
-    "early_stop",
-    "l2_dropout",
-    "cocktail",
-)
-
-# The ``hparams`` key that is a family's own strength (its "λ").
-FAMILY_STRENGTH = {
-    "l1": "l1",
-    "l2": "l2",
-    "elastic_net": "elastic",
-    "weight_decay": "weight_decay",
-    "clip": "clip",
-    "dropout": "dropout",
-    "l2_dropout": "l2",
+# Version 1 stored best-epoch figures under these names (and ``test_*`` at the best epoch).
+V1_BEST_EPOCH = {
+    "best_val_acc": "best_epoch_val_acc",
+    "best_val_loss": "best_epoch_val_loss",
+    "best_train_acc": "best_epoch_train_acc",
+    "best_train_loss": "best_epoch_train_loss",
+    "gap_acc_best": "best_epoch_gap_acc",
+    "gap_loss_best": "best_epoch_gap_loss",
+    "sparsity_best": "best_epoch_sparsity",
+    "test_acc": "best_epoch_test_acc",
+    "test_loss": "best_epoch_test_loss",
 }
+
+BEST_EPOCH_COLUMNS = (*BEST_EPOCH_KEYS, "best_epoch_sparsity", "best_epoch_test_acc",
+                      "best_epoch_test_loss")  # fmt: skip
+"""Secondary, hindsight columns. The last three only version-1 records fill (v2 stores no
+sparsity or test figures at the best epoch)."""
+
+METRIC_COLUMNS = (*FINAL_KEYS, "chance_acc")
+"""Float metrics of the final model (the trial's result) plus the chance level."""
+
+V1_CHANCE_ACC = 0.1
+"""Chance level assumed for version-1 records, which did not store one: the smallest plausible
+for the 10-class datasets regsweep ships (digits, MNIST, CIFAR-10)."""

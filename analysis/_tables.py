@@ -17,9 +17,16 @@ __all__ = [
 ]
 
 _TOP_COLUMNS = [
-    "trial", "family", "strength", "best_val_acc", "best_val_loss", "test_acc",
-    "gap_acc_best", "gap_loss_best", "sparsity_best", "best_epoch", "epochs_run", "run_seconds",
+    "trial", "family", "strength", "val_acc", "val_loss", "test_acc", "gap_acc", "gap_loss",
+    "sparsity", "dead_units", "collapsed", "final_epoch", "best_epoch", "best_epoch_val_acc",
+    "epochs_run", "seed", "run_seconds",
 ]  # fmt: skip
+_FAMILY_COLUMNS = [
+    "family", "n", "top_trial", "top_val_acc", "top_test_acc", "top_gap_acc", "val_acc_median",
+    "val_acc_q25", "val_acc_q75", "gap_acc_median", "gap_acc_iqr", "sparsity_median",
+    "dead_units_median", "n_collapsed", "evidence",
+]  # fmt: skip
+SINGLE_RUNS = "single runs"
 
 
 def result_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -29,22 +36,21 @@ def result_trials(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rank_column(trials: pd.DataFrame, metric: str) -> tuple[str, bool]:
-    """Column to rank by and whether higher is better."""
-    if metric in ("val_acc", "val_loss") and f"best_{metric}" in trials:
-        column = f"best_{metric}"
-        if trials[column].notna().any():
-            return column, metric.endswith("acc")
-    if trials["best_val_acc"].notna().any():
-        return "best_val_acc", True
+    """Column to rank by (a final-model metric) and whether higher is better."""
+    column = "val_loss" if metric == "val_loss" else "val_acc"
+    if trials[column].notna().any():
+        return column, column == "val_acc"
     return "value", True
 
 
 def top_trials(
     trials: pd.DataFrame, *, n: int = 10, metric: str = "val_acc", maximize: bool = True
 ) -> pd.DataFrame:
-    """The ``n`` best result trials by validation metric (NaN metrics last).
+    """The ``n`` best result trials by the final model's validation metric (NaN last).
 
+    ``val_loss`` ranks by validation loss, every other metric by validation accuracy.
     ``maximize`` is only used when ranking by the raw objective ``value`` (plain studies).
+    These are single runs: the order between close values is noise.
     """
     done = result_trials(trials)
     column, higher = _rank_column(done, metric)
@@ -56,36 +62,43 @@ def top_trials(
     return ranked[cols].head(n).reset_index(drop=True)
 
 
-def family_summary(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per regularizer family: best validation accuracy, test accuracy at that trial, gap stats.
+def _family_row(family: str, group: pd.DataFrame) -> dict[str, object]:
+    val, gap = group["val_acc"], group["gap_acc"]
+    top = group.loc[val.idxmax()] if val.notna().any() else None
+    alive = group[~group["collapsed"].fillna(False).astype(bool)]
+    return {
+        "family": family, "n": len(group),
+        "top_trial": int(top["trial"]) if top is not None else pd.NA,
+        "top_val_acc": float(top["val_acc"]) if top is not None else np.nan,
+        "top_test_acc": float(top["test_acc"]) if top is not None else np.nan,
+        "top_gap_acc": float(top["gap_acc"]) if top is not None else np.nan,
+        "val_acc_median": float(val.median()), "val_acc_q25": float(val.quantile(0.25)),
+        "val_acc_q75": float(val.quantile(0.75)), "gap_acc_median": float(gap.median()),
+        "gap_acc_iqr": float(gap.quantile(0.75) - gap.quantile(0.25)),
+        "sparsity_median": float(alive["sparsity"].median()),
+        "dead_units_median": float(alive["dead_units"].median()),
+        "n_collapsed": len(group) - len(alive),
+        "evidence": SINGLE_RUNS if len(group) else "",
+    }  # fmt: skip
 
-    Columns: ``family, n, best_trial, best_val_acc, test_acc_at_best, gap_at_best, gap_mean,
-    gap_median, gap_iqr, sparsity_median``; rows sorted by ``best_val_acc`` descending.
+
+def family_summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per regularizer family, the search's single runs: the top run and the spread.
+
+    Final-model metrics: ``top_trial`` (the family's highest validation accuracy, the one a
+    confirmation re-trains), its ``top_val_acc``, ``top_test_acc`` and ``top_gap_acc``; the
+    median and quartiles of validation accuracy and the median and IQR of the gap over the
+    family's completed trials; the median weight sparsity and dead-unit fraction over the trials
+    that did not collapse to chance level (``n_collapsed`` left out); ``evidence`` says these
+    are single runs (one seed, one validation split): the order of close families is noise.
+    Rows by ``top_val_acc``, highest first.
     """
     done = result_trials(trials)
-    rows = []
-    for family, group in done.groupby("family", sort=True):
-        gap = group["gap_acc_best"]
-        val = group["best_val_acc"]
-        best = group.loc[val.idxmax()] if val.notna().any() else None
-        rows.append({
-            "family": family,
-            "n": len(group),
-            "best_trial": int(best["trial"]) if best is not None else pd.NA,
-            "best_val_acc": float(best["best_val_acc"]) if best is not None else np.nan,
-            "test_acc_at_best": float(best["test_acc"]) if best is not None else np.nan,
-            "gap_at_best": float(best["gap_acc_best"]) if best is not None else np.nan,
-            "gap_mean": float(gap.mean()),
-            "gap_median": float(gap.median()),
-            "gap_iqr": float(gap.quantile(0.75) - gap.quantile(0.25)),
-            "sparsity_median": float(group["sparsity_best"].median()),
-        })  # fmt: skip
-    out = pd.DataFrame(rows, columns=[
-        "family", "n", "best_trial", "best_val_acc", "test_acc_at_best", "gap_at_best",
-        "gap_mean", "gap_median", "gap_iqr", "sparsity_median",
-    ])  # fmt: skip
-    out["best_trial"] = out["best_trial"].astype("Int64")
-    return out.sort_values("best_val_acc", ascending=False, na_position="last").reset_index(
+    rows = [_family_row(str(f), g) for f, g in done.groupby("family", sort=True)]
+    out = pd.DataFrame(rows, columns=_FAMILY_COLUMNS)
+    out["top_trial"] = out["top_trial"].astype("Int64")
+    out["n_collapsed"] = out["n_collapsed"].astype("int64")
+    return out.sort_values("top_val_acc", ascending=False, na_position="last").reset_index(
         drop=True
     )
 
@@ -107,7 +120,7 @@ def _bins(values: pd.Series, n_bins: int) -> pd.Series:
 
 
 def gap_by_param(trials: pd.DataFrame, *, n_bins: int = 5) -> pd.DataFrame:
-    """Accuracy gap against each searched parameter, binned.
+    """Final-model accuracy gap against each searched parameter, binned.
 
     Columns: ``param, bin, n, gap_mean, gap_median, val_acc_mean``. Numeric parameters with
     more than ``n_bins`` distinct values are cut into ``n_bins`` intervals (log-spaced when
@@ -121,7 +134,7 @@ def gap_by_param(trials: pd.DataFrame, *, n_bins: int = 5) -> pd.DataFrame:
         bins = _bins(done[col], n_bins)
         order = pd.to_numeric(done[col], errors="coerce")
         frame = pd.DataFrame(
-            {"bin": bins, "order": order, "gap": done["gap_acc_best"], "val": done["best_val_acc"]}
+            {"bin": bins, "order": order, "gap": done["gap_acc"], "val": done["val_acc"]}
         ).dropna(subset=["bin"])
         for label, g in frame.groupby("bin", sort=False):
             rows.append(

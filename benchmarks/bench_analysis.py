@@ -1,4 +1,5 @@
-"""Benchmark: the whole `python -m analysis` report on a synthetic 1,000-trial, 50-epoch study.
+"""Benchmark: the whole `python -m analysis` report on a synthetic 1,000-trial, 50-epoch study
+with its confirmation study (each family's finalist and baseline on 5 seeds).
 
 Target: ≤ 10 s for reading the study, computing every table and figure and writing the report.
 Building the study (``study.add_trials`` on SQLite, about a minute) is not timed; the built file
@@ -21,13 +22,16 @@ import optuna
 
 from analysis import build_report
 from analysis._synthetic import synthetic_study
+from sweep.record import RECORD_VERSION
 
 TARGET_S = 10.0
+CONFIRM_SEEDS = 5
 RESULTS = Path("outputs/bench/analysis.json")
 
 
 def _study_file(cache_dir: Path, n_trials: int, n_epochs: int, seed: int, rebuild: bool) -> Path:
-    name = f"analysis_study_{n_trials}x{n_epochs}_seed{seed}_optuna{optuna.__version__}.db"
+    name = (f"analysis_study_v{RECORD_VERSION}_{n_trials}x{n_epochs}_seed{seed}_confirm"
+            f"{CONFIRM_SEEDS}_optuna{optuna.__version__}.db")  # fmt: skip
     cached = cache_dir / name
     if cached.is_file() and not rebuild:
         return cached
@@ -36,7 +40,7 @@ def _study_file(cache_dir: Path, n_trials: int, n_epochs: int, seed: int, rebuil
         path = Path(tmp) / "studies.db"
         start = time.perf_counter()
         synthetic_study(f"sqlite:///{path}", study_name="bench", n_trials=n_trials,
-                        n_epochs=n_epochs, seed=seed)  # fmt: skip
+                        n_epochs=n_epochs, seed=seed, confirm_seeds=CONFIRM_SEEDS)  # fmt: skip
         print(f"built the synthetic study in {time.perf_counter() - start:.1f} s (not timed)")
         shutil.copyfile(path, cached)
     return cached

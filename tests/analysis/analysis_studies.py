@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from analysis._synthetic import record_trial
+from analysis._synthetic_confirm import add_confirm_study, confirm_trial, plan_entry
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -33,7 +36,8 @@ def trial(
     test_acc: float | None = None,
     **kw: Any,
 ) -> FrozenTrial:
-    """A trial with chosen accuracy curves (losses fixed), strength ``lam`` for its family."""
+    """A version-2 trial with chosen accuracy curves (losses fixed), strength ``lam`` for its
+    family; its final model is the last epoch's."""
     n = len(val_acc)
     key = {"l1": "l1", "l2": "l2", "dropout": "dropout"}.get(family)
     dropout = lam if family == "dropout" else 0.0
@@ -57,7 +61,12 @@ def trial(
 
 
 def controlled_trials() -> list[FrozenTrial]:
-    """Trials 0..10 of the controlled study (see the expected values in the tests)."""
+    """Trials 0..10 of the controlled study (see the expected values in the tests).
+
+    Final models (last epoch): 0 none val .68 gap .31 (best epoch 3: .72, gap .23); 1 l1 .81
+    gap .07; 2 l1 .79 gap .03; 3 l2 .83 gap .07; 4 l2 .75 gap .02; 5 dropout .80 gap .06 (best
+    epoch 3: .82); 6 dropout .77 gap .13; 7 pruned; 8 diverged; 9 interrupted; 10 no record.
+    """
     nan = math.nan
     return [
         trial("none", [0.6, 0.8, 0.95, 0.99], [0.55, 0.70, 0.72, 0.68], test_acc=0.70),
@@ -136,12 +145,16 @@ def controlled_trials() -> list[FrozenTrial]:
 
 
 def write_study(
-    path: Path, trials: list[FrozenTrial], name: str = "controlled", direction: str = "maximize"
+    path: Path,
+    trials: list[FrozenTrial],
+    name: str = "controlled",
+    direction: str = "maximize",
+    metric: str = "val_acc",
 ) -> str:
     """Write ``trials`` into a SQLite study at ``path``; returns the sqlite URL."""
     url = f"sqlite:///{path}"
     study = optuna.create_study(storage=url, study_name=name, direction=direction)
-    study.set_user_attr("regsweep:metric", "val_acc")
+    study.set_user_attr("regsweep:metric", metric)
     study.add_trials(trials)
     return url
 
@@ -151,9 +164,9 @@ COCKTAIL_DISTS = {f"regularizer.{k}": FloatDistribution(1e-7, 1e4, log=True)
                   for k in COCKTAIL_KEYS}  # fmt: skip
 
 
-def numbered(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+def numbered(trials: list[FrozenTrial], n_objectives: int = 1) -> list[FrozenTrial]:
     """``trials`` numbered 0, 1, ... (as a study stores them), through an in-memory study."""
-    study = optuna.create_study()
+    study = optuna.create_study(directions=["maximize"] * n_objectives)
     study.add_trials(trials)
     return study.get_trials(deepcopy=False)
 
@@ -177,3 +190,65 @@ def cocktail_trials(n: int = 4) -> list[FrozenTrial]:
             params={f"regularizer.{k}": v for k, v in hp.items()}, distributions=COCKTAIL_DISTS,
         ))  # fmt: skip
     return numbered(out)
+
+
+def v1_trial(
+    family: str,
+    train_acc: list[float],
+    val_acc: list[float],
+    *,
+    test_acc: float | None = None,
+    sparsity: list[float] | None = None,
+    hparams: Mapping[str, float] | None = None,
+) -> FrozenTrial:
+    """A version-1 record (no ``record_version``): best-epoch figures under their old names,
+    ``test_acc`` measured at the best epoch, the final model only in ``curves``."""
+    n = len(val_acc)
+    curves = {"epoch": [float(e) for e in range(1, n + 1)], "train_acc": train_acc,
+              "val_acc": val_acc, "train_loss": LOSS_TRAIN[:n], "val_loss": LOSS_VAL[:n],
+              "sparsity": sparsity or [0.0] * n}  # fmt: skip
+    b = int(np.argmax(val_acc))
+    attrs = {
+        "curves": curves, "family": family, "best_epoch": b + 1, "epochs_run": n, "epochs_max": n,
+        "best_val_acc": val_acc[b], "best_val_loss": LOSS_VAL[b], "best_train_acc": train_acc[b],
+        "best_train_loss": LOSS_TRAIN[b], "gap_acc_best": train_acc[b] - val_acc[b],
+        "gap_loss_best": LOSS_VAL[b] - LOSS_TRAIN[b], "gap_acc_last": train_acc[-1] - val_acc[-1],
+        "sparsity_best": curves["sparsity"][b], "test_acc": test_acc, "stop_reason": "completed",
+        "hparams": dict(hparams or {}), "choices": {"regularizer": family},
+    }  # fmt: skip
+    return optuna.trial.create_trial(value=val_acc[b], user_attrs=attrs,
+                                     intermediate_values=dict(enumerate(val_acc, 1)))  # fmt: skip
+
+
+def confirmed_study(
+    path: Path,
+    arms: Mapping[str, Mapping[str, Any]],
+    *,
+    search: Sequence[FrozenTrial] | None = None,
+    name: str = "conf",
+    metric: str = "val_acc",
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+) -> str:
+    """A search study (``search``, default the controlled trials) and its confirmation study.
+
+    ``arms`` maps an arm id to ``family``, ``role``, optional ``baseline`` (an arm id) and the
+    final metrics per seed (lists in ``seeds`` order): ``val_acc``, optional ``gap_acc``,
+    ``test_acc``, ``val_loss`` (a number stands for every seed); ``failed``: seeds that failed.
+    Returns the sqlite URL.
+    """
+    trials = list(search if search is not None else controlled_trials())
+    url = write_study(
+        path, trials, name, "minimize" if metric == "val_loss" else "maximize", metric
+    )
+    plan = [plan_entry(arm, a["family"], a["role"], baseline=a.get("baseline"),
+                       label=a.get("label")) for arm, a in arms.items()]  # fmt: skip
+    runs = []
+    for arm, a in arms.items():
+        for i, seed in enumerate(seeds):
+            pick = {k: (a[k][i] if isinstance(a[k], Sequence) else a[k])
+                    for k in ("val_acc", "gap_acc", "test_acc", "val_loss") if k in a}  # fmt: skip
+            state = TrialState.FAIL if seed in a.get("failed", ()) else TrialState.COMPLETE
+            runs.append(confirm_trial(arm=arm, family=a["family"], role=a["role"], seed=seed,
+                                      label=a.get("label"), state=state, **pick))  # fmt: skip
+    add_confirm_study(url, name, plan, runs, seeds=seeds, metric=metric)
+    return url

@@ -100,7 +100,7 @@ def test_plain_optuna_study(tmp_path: Path) -> None:
     trials = load_trials(url)
     assert len(trials) == 4 and set(trials["family"]) == {"unknown"}
     assert trials["params_x"].notna().all() and trials["value"].notna().all()
-    assert math.isnan(trials["gap_acc_best"].iloc[0])
+    assert math.isnan(trials["gap_acc"].iloc[0])
     report = build_report(url, out=tmp_path / "r")  # minimize: ranking by value, ascending
     assert report.tables["top_trials"]["value"].is_monotonic_increasing
 
@@ -124,18 +124,28 @@ def test_report_on_degenerate_studies(tmp_path: Path, kind: str) -> None:
     )
     url = write_study(tmp_path / "d.db", trials)
     report = build_report(url, out=tmp_path / "r")
-    assert report.tables["family_summary"].empty
+    assert report.tables["family_summary"].empty and report.tables["effects"].empty
     assert report.tables["param_importances"].empty and len(report.notes) == 2
-    assert (tmp_path / "r" / "report.html").is_file()
-    assert len(list((tmp_path / "r" / "figures").glob("*.svg"))) == 7
+    html = (tmp_path / "r" / "report.html").read_text()
+    svgs = {p.stem for p in (tmp_path / "r" / "figures").glob("*.svg")}
+    # nothing to show → no placeholder image, a sentence instead
+    assert "gap_vs_strength" not in svgs and "dropout" not in svgs and "effects" not in svgs
+    assert "No dropout figure: no completed trial used dropout (p &gt; 0)." in html
+    assert "No dropout figure" in (tmp_path / "r" / "report.md").read_text()
+    assert html.count("data:image/png;base64,") == len(svgs)
     if kind == "pruned_failed":
         assert report.tables["pruning_summary"].iloc[0]["epochs_saved"] == 2
+        assert svgs == {"history", "intermediate"}
+    else:
+        assert svgs == set()
 
 
 def test_report_directory(controlled_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     report = build_report(controlled_db, out=out)
     for stem in (
+        "effects",
+        "confirm_runs",
         "family_summary",
         "top_trials",
         "gap_by_param",
@@ -150,14 +160,16 @@ def test_report_directory(controlled_db: Path, tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "| l2 | 2 | 3 | 0.83 |" in md and "figures/gap_vs_strength.png" in md
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 7 and "figures/" not in html
-    assert "l2" in report.summary and "best trial 3" in report.summary
+    assert html.count("data:image/png;base64,") == len(report.figures) == 7
+    assert "figures/" not in html and "effects" not in report.figures
+    assert "l2            top run 3: val_acc 0.8300" in report.summary
 
 
 def test_cli(controlled_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--storage", str(controlled_db), "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "report written to" in out and "best trial 3" in out
+    assert "report written to" in out and "top run 3" in out
+    assert out.startswith("No confirmation yet: this ranking comes from single runs")
     assert main(["--storage", str(controlled_db), "--study", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no study named 'nope'") and err.count("\n") == 1
@@ -255,7 +267,7 @@ def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
     )
     report = build_report(url, "facts", tmp_path / "r")
     md = (tmp_path / "r" / "report.md").read_text()
-    head = md[: md.index("## Per regularizer family")]
+    head = md[: md.index("## Search: each family's single runs")]
     for line in (
         "- **study**: facts", "- **direction**: maximize", "- **metric**: val_acc",
         "  - `regularizer: choice(none, l1)`",
@@ -263,15 +275,17 @@ def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
         "  - `fixed on the command line: trainer.epochs=8`",
         "- **command**: `python -m sweep -m search=families`",
         "- **trials**: 11: 8 complete, 2 fail, 1 pruned",
+        "- **confirmation**: none yet (single runs only)",
         "- **pruner**: `median (n_startup_trials=5, n_warmup_steps=4, interval_steps=1, "
         "n_min_trials=1)`",
     ):  # fmt: skip
         assert line in head.splitlines(), line
-    assert head.index("## Study") < head.index("```")  # facts first, then the summary
+    assert head.index("## Answer") < head.index("## Study") < head.index("- **study**")
     assert dict(report.facts)["pruner"].startswith("median (")
     html = (tmp_path / "r" / "report.html").read_text()
     assert "<th>command</th><td><code>python -m sweep -m search=families</code>" in html
-    assert html.index("<h2>Study</h2>") < html.index("<h2>Per regularizer family</h2>")
+    assert html.index("<h2>Answer</h2>") < html.index("<h2>Study</h2>")
+    assert html.index("<h2>Study</h2>") < html.index("<h2>Search: each family&#x27;s single")
 
 
 def test_report_facts_of_a_plain_study(tmp_path: Path) -> None:

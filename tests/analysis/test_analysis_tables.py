@@ -18,30 +18,65 @@ from analysis import (
     top_trials,
     trials_frame,
 )
+from tests.analysis.analysis_studies import numbered, trial, v1_trial
+
+Frames = tuple[pd.DataFrame, pd.DataFrame]
 
 
-def test_trial_rows_follow_the_record(controlled_frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_trial_rows_follow_the_record(controlled_frames: Frames) -> None:
     trials, _ = controlled_frames
     t0 = trials.set_index("trial").loc[0]
-    assert t0["family"] == "none" and t0["state"] == "COMPLETE"
-    assert t0["best_epoch"] == 3 and t0["best_val_acc"] == pytest.approx(0.72)
-    assert t0["gap_acc_best"] == pytest.approx(0.95 - 0.72)
-    assert t0["gap_loss_best"] == pytest.approx(0.75 - 0.3)
-    assert t0["final_val_acc"] == pytest.approx(0.68) and t0["epochs_run"] == 4
+    assert t0["family"] == "none" and t0["state"] == "COMPLETE" and t0["record_version"] == 2
+    # the final model (last epoch), not the best epoch
+    assert t0["val_acc"] == pytest.approx(0.68) and t0["gap_acc"] == pytest.approx(0.99 - 0.68)
+    assert t0["gap_loss"] == pytest.approx(0.9 - 0.1) and t0["test_acc"] == pytest.approx(0.70)
+    assert t0["final_epoch"] == 4 and t0["epochs_run"] == 4 and t0["value"] == pytest.approx(0.68)
+    # hindsight figures only in best_epoch_* columns
+    assert t0["best_epoch"] == 3 and t0["best_epoch_val_acc"] == pytest.approx(0.72)
+    assert t0["best_epoch_gap_acc"] == pytest.approx(0.95 - 0.72)
+    assert t0["chance_acc"] == pytest.approx(0.1) and not t0["collapsed"]
     assert math.isnan(t0["strength"])  # family none has no strength
     by = trials.set_index("trial")
     assert by.loc[1, "strength"] == pytest.approx(1e-3) and by.loc[5, "strength"] == 0.5
-    assert by.loc[1, "sparsity_best"] == pytest.approx(0.4)
+    assert by.loc[1, "sparsity"] == pytest.approx(0.4)
     assert by.loc[9, "stop_reason"] == "interrupted" and not by.loc[9, "counted"]
-    assert by.loc[8, "stop_reason"] == "diverged" and math.isnan(by.loc[8, "final_val_acc"])
+    assert by.loc[8, "stop_reason"] == "diverged" and math.isnan(by.loc[8, "val_acc"])
     assert by.loc[7, "state"] == "PRUNED" and by.loc[7, "epochs_run"] == 2
     # trial 10 misses nearly every attribute: NaN, not an error
-    assert math.isnan(by.loc[10, "best_val_acc"]) and by.loc[10, "value"] == 0.5
+    assert math.isnan(by.loc[10, "val_acc"]) and by.loc[10, "value"] == 0.5
     assert by.loc[10, "epochs_run"] == 0 and math.isnan(by.loc[10, "epochs_max"])
+    assert pd.isna(by.loc[10, "collapsed"])
     assert by.loc[3, "params_regularizer"] == "l2" and by.loc[3, "params_lr"] == 0.03
+    assert {f"hp_{k}" for k in ("l1", "momentum", "batch_size")} <= set(trials.columns)
 
 
-def test_curves_long_format(controlled_frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_version_1_records_map_best_epoch_figures_aside() -> None:
+    old = v1_trial("l1", [0.6, 0.9, 0.95], [0.55, 0.85, 0.80], test_acc=0.84,
+                   sparsity=[0.1, 0.2, 0.3], hparams={"l1": 1e-3})  # fmt: skip
+    dead = v1_trial("l1", [0.1, 0.12], [0.12, 0.11], hparams={"l1": 1.0})
+    rows = trials_frame(numbered([old, dead])).set_index("trial")
+    r = rows.loc[0]
+    assert r["record_version"] == 1
+    assert r["val_acc"] == pytest.approx(0.80) and r["gap_acc"] == pytest.approx(0.15)
+    assert r["sparsity"] == pytest.approx(0.3) and r["final_epoch"] == 3
+    assert math.isnan(r["test_acc"])  # v1 measured test at the best epoch only
+    assert r["best_epoch_test_acc"] == pytest.approx(0.84)
+    assert r["best_epoch_val_acc"] == pytest.approx(0.85)
+    assert r["best_epoch_gap_acc"] == pytest.approx(0.05)
+    assert r["best_epoch_sparsity"] == pytest.approx(0.2)
+    assert math.isnan(r["chance_acc"]) and not r["collapsed"]
+    # chance assumed 0.1: 0.11 < 0.1 + 0.1 · 0.9 = 0.19 → collapsed
+    assert bool(rows.loc[1, "collapsed"]) and rows.loc[1, "strength"] == 1.0
+
+
+def test_early_stopped_final_model_is_the_restored_epoch() -> None:
+    t = trial("l2", [0.6, 0.8, 0.9, 0.95], [0.6, 0.75, 0.8, 0.7], lam=1e-3, final_epoch=3)
+    r = trials_frame(numbered([t])).iloc[0]
+    assert r["final_epoch"] == 3 and r["val_acc"] == pytest.approx(0.8)
+    assert r["gap_acc"] == pytest.approx(0.1)
+
+
+def test_curves_long_format(controlled_frames: Frames) -> None:
     _, curves = controlled_frames
     assert list(curves.columns) == ["trial", "epoch", "split", "metric", "value"]
     t0 = curves[curves["trial"] == 0]
@@ -54,36 +89,48 @@ def test_curves_long_format(controlled_frames: tuple[pd.DataFrame, pd.DataFrame]
     assert curves_frame([]).empty
 
 
-def test_family_summary_values(controlled_frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_family_summary_ranks_final_models_and_shows_spread(controlled_frames: Frames) -> None:
     fam = family_summary(controlled_frames[0]).set_index("family")
-    assert list(fam.index) == ["l2", "dropout", "l1", "none"]  # by best val acc
+    assert list(fam.index) == ["l2", "l1", "dropout", "none"]  # by the top final val acc
     # the interrupted l2 trial (val 0.99) is left out
-    assert fam.loc["l2", "best_trial"] == 3 and fam.loc["l2", "best_val_acc"] == 0.83
-    assert fam.loc["l2", "test_acc_at_best"] == 0.80
-    assert fam.loc["l2", "gap_at_best"] == pytest.approx(0.07)
-    assert fam.loc["l2", "gap_mean"] == pytest.approx((0.07 + 0.0) / 2)  # trial 4: 0.75 − 0.75
-    assert fam.loc["l1", "gap_iqr"] == pytest.approx(0.02)
+    assert fam.loc["l2", "top_trial"] == 3 and fam.loc["l2", "top_val_acc"] == 0.83
+    assert fam.loc["l2", "top_test_acc"] == 0.80
+    assert fam.loc["l2", "top_gap_acc"] == pytest.approx(0.07)
+    assert fam.loc["l2", "val_acc_median"] == pytest.approx((0.83 + 0.75) / 2)
+    assert fam.loc["l2", "val_acc_q25"] == pytest.approx(0.77)
+    assert fam.loc["dropout", "top_trial"] == 5 and fam.loc["dropout", "top_val_acc"] == 0.80
+    assert fam.loc["dropout", "gap_acc_iqr"] == pytest.approx((0.13 - 0.06) / 2)
     assert fam.loc["l1", "sparsity_median"] == pytest.approx(0.5)
-    assert fam.loc["none", "n"] == 2 and fam.loc["none", "gap_median"] == pytest.approx(0.23)
+    assert fam.loc["none", "n"] == 2 and fam.loc["none", "gap_acc_median"] == pytest.approx(0.31)
+    assert set(fam["evidence"]) == {"single runs"} and (fam["n_collapsed"] == 0).all()
 
 
-def test_top_trials_order(controlled_frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_family_summary_leaves_collapsed_trials_out_of_sparsity() -> None:
+    rows = [trial("l1", [0.6, 0.9], [0.6, 0.85], lam=1e-3, sparsity=[0.1, 0.2]),
+            trial("l1", [0.1, 0.11], [0.1, 0.12], lam=1.0, sparsity=[0.99, 0.99])]  # fmt: skip
+    fam = family_summary(trials_frame(numbered(rows))).set_index("family")
+    assert fam.loc["l1", "sparsity_median"] == pytest.approx(0.2)
+    assert fam.loc["l1", "n_collapsed"] == 1 and fam.loc["l1", "n"] == 2
+
+
+def test_top_trials_order(controlled_frames: Frames) -> None:
     top = top_trials(controlled_frames[0], n=3)
-    assert top["trial"].tolist() == [3, 5, 1]
+    assert top["trial"].tolist() == [3, 1, 5]  # final val acc .83, .81, .80
     assert top_trials(controlled_frames[0])["trial"].iloc[-1] == 10  # NaN metric last
+    assert "best_epoch_val_acc" in top and "val_acc" in top
 
 
-def test_gap_by_param(controlled_frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_gap_by_param(controlled_frames: Frames) -> None:
     table = gap_by_param(controlled_frames[0])
     reg = table[table["param"] == "regularizer"].set_index("bin")
-    assert reg.loc["none", "gap_mean"] == pytest.approx(0.23) and reg.loc["l1", "n"] == 2
+    assert reg.loc["none", "gap_mean"] == pytest.approx(0.31) and reg.loc["l1", "n"] == 2
     drop = table[table["param"] == "model.dropout"].set_index("bin")
-    assert drop.loc["0.5", "gap_mean"] == pytest.approx(0.02) and drop.loc["0.0", "n"] == 6
+    assert drop.loc["0.5", "gap_mean"] == pytest.approx(0.06) and drop.loc["0.0", "n"] == 6
     lr = table[table["param"] == "lr"]
     assert lr["n"].sum() == 8 and len(lr) <= 5  # log-spaced bins
 
 
-def test_pruning_and_state_summary(controlled_frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_pruning_and_state_summary(controlled_frames: Frames) -> None:
     p = pruning_summary(controlled_frames[0]).iloc[0]
     assert p["trials"] == 10 and p["pruned"] == 1 and p["fraction_pruned"] == pytest.approx(0.1)
     assert p["epochs_saved"] == 2 and p["epochs_if_all_ran"] == 40 and p["epochs_run"] == 32
@@ -109,7 +156,8 @@ def test_importances_skip_with_a_note() -> None:
 
 def test_empty_frames_keep_their_columns() -> None:
     trials = trials_frame([])
-    assert {"trial", "family", "gap_acc_best", "strength"} <= set(trials.columns)
+    assert {"trial", "family", "val_acc", "gap_acc", "best_epoch_val_acc", "strength",
+            "collapsed", "dead_units", "seed"} <= set(trials.columns)  # fmt: skip
     assert family_summary(trials).empty and top_trials(trials).empty
     assert gap_by_param(trials).empty and state_summary(trials).empty
     assert pruning_summary(trials).iloc[0]["trials"] == 0

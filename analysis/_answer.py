@@ -1,0 +1,123 @@
+"""The answer a report opens with: effects in one sentence with their uncertainty, or, without
+a confirmation study, a plain warning and the command that confirms."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis._format import delta_text, metric_label, p_text
+from analysis._plots_effects import forest_rows
+
+__all__ = ["Answer", "answer", "confirm_command"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the report says first.
+
+    Attributes:
+        text: One or two sentences in plain words.
+        command: The command that confirms (or finishes confirming) the search; None when the
+            confirmation answered.
+    """
+
+    text: str
+    command: str | None = None
+
+    def lines(self) -> list[str]:
+        """The answer as printed lines (the command indented on its own line)."""
+        return [self.text, *([f"  {self.command}"] if self.command else [])]
+
+
+def _storage_arg(storage: str) -> str:
+    if "://" in storage:
+        from sqlalchemy.engine import make_url
+
+        with contextlib.suppress(Exception):  # not an SQLAlchemy URL: leave it as given
+            storage = make_url(storage).render_as_string(hide_password=True)
+    return shlex.quote(storage)
+
+
+def confirm_command(storage: str, study: str) -> str:
+    """``python -m sweep -m ... hydra.sweeper.confirm.only=true`` for ``study`` in ``storage``
+    (a password in the URL is masked: put yours back, or use the sweeper's own way to pass it)."""
+    return (f"python -m sweep -m hydra.sweeper.storage={_storage_arg(storage)} "
+            f"hydra.sweeper.study_name={shlex.quote(study)} hydra.sweeper.confirm.only=true")  # fmt: skip
+
+
+def _interval(lo: float, hi: float, metric: str) -> str:
+    if metric.endswith("_acc"):
+        return f"{lo * 100:.1f} to {hi * 100:.1f}"
+    return f"{lo:.3g} to {hi:.3g}"
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _effect_part(row: pd.Series, decide: str) -> str:
+    delta = float(row[f"delta_{decide}"])
+    verb = "raises" if delta > 0 else "lowers"
+    lo, hi = float(row[f"delta_{decide}_ci_low"]), float(row[f"delta_{decide}_ci_high"])
+    ci = _interval(lo, hi, decide) if delta > 0 else _interval(-hi, -lo, decide)  # magnitudes
+    return (f"{row['name']} {verb} {metric_label(decide)} by {delta_text(delta, decide)} "
+            f"(95% CI {ci}, n={int(row['n_pairs'])} seeds, Holm-adjusted "
+            f"{p_text(float(row['p_value']))})")  # fmt: skip
+
+
+def _confirmed(rows: pd.DataFrame) -> str:
+    decide = str(rows["decided_on"].iloc[0])
+    parts = [_effect_part(r, decide) for _, r in rows[rows["verdict"] == "helps"].iterrows()]
+    others = rows[~rows["verdict"].isin(["helps", "hurts"])]
+    for verdict, group in others.groupby("verdict", sort=False):
+        names = [str(n) for n in group["name"]]
+        if str(verdict).startswith("no detectable"):
+            verb = "show" if len(names) > 1 else "shows"
+            parts.append(f"{_names(names)} {verb} {verdict}")
+        else:
+            parts.append(f"{_names(names)}: {verdict}, no verdict")
+    parts += [_effect_part(r, decide) for _, r in rows[rows["verdict"] == "hurts"].iterrows()]
+    return "Against the unregularized baseline, " + "; ".join(parts) + "."
+
+
+def _unconfirmed(family: pd.DataFrame) -> str:
+    text = ("No confirmation yet: this ranking comes from single runs (one seed, one validation "
+            "split each) and is noise-prone; close values can swap on another seed.")  # fmt: skip
+    ranked = family.dropna(subset=["top_val_acc"])
+    if not ranked.empty:
+        tops = ", ".join(f"{r.family} {r.top_val_acc:.3f}" for r in ranked.itertuples())
+        text += f" Top single run per family (final validation accuracy): {tops}."
+    return text + (" Confirm it (re-trains each family's finalist and its unregularized "
+                   "baseline on several seeds; seeds via hydra.sweeper.confirm.seeds, "
+                   "default 5):")  # fmt: skip
+
+
+def answer(
+    effects: pd.DataFrame,
+    family: pd.DataFrame,
+    *,
+    has_confirm: bool,
+    storage: str,
+    study: str,
+) -> Answer:
+    """The report's opening: the effects in one sentence, or why there are none yet.
+
+    Args:
+        effects: :func:`analysis.effects_data` of the confirmation study.
+        family: :func:`analysis.family_summary` of the search (single runs).
+        has_confirm: Whether the storage holds the study's confirmation study.
+        storage: The storage as opened (for the command).
+        study: The search study's name.
+    """
+    command = confirm_command(storage, study)
+    if not has_confirm:
+        return Answer(_unconfirmed(family), command)
+    rows = forest_rows(effects)
+    if rows.empty or not rows["n_pairs"].gt(0).any():
+        return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
+                      "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
+    return Answer(_confirmed(rows))

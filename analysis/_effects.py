@@ -1,0 +1,164 @@
+"""Confirmation runs → each finalist's effect against its baseline, with its uncertainty.
+
+A finalist and its baseline (the finalist's configuration with every regularizer off) train on
+the same seeds, so their difference is taken seed by seed (paired), over the seeds where both
+completed. Intervals are Student-t; p-values come from the paired t-test and are Holm-adjusted
+across the finalists, so "helps" holds for the whole table at the 5% level, not per row.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis._confirm import ARM_COLUMNS, arms_frame, confirm_frame
+from analysis._load import read_study
+from analysis._stats import holm, paired_p, t_interval
+from sweep.record import OBJECTIVES
+
+__all__ = [
+    "EFFECT_METRICS",
+    "HELPS",
+    "HURTS",
+    "decision_metric",
+    "effect_columns",
+    "effects",
+    "effects_data",
+]
+
+EFFECT_METRICS = ("val_acc", "val_loss", "gap_acc", "test_acc")
+"""Metrics each finalist gets a mean, an interval and a paired delta for."""
+HELPS, HURTS, BASELINE = "helps", "hurts", "baseline"
+
+
+def decision_metric(metric: str) -> str:
+    """The validation metric verdicts are decided on: ``val_loss`` for a study that optimizes
+    it, ``val_acc`` for every other metric (the gap and sparsity are not "better" by themselves)."""
+    return "val_loss" if metric == "val_loss" else "val_acc"
+
+
+def effect_columns() -> list[str]:
+    """The columns of :func:`effects_data`, in order."""
+    cols = ["family", "arm", "label", "rank", "baseline", "baseline_label", "decided_on",
+            "n_seeds", "baseline_n_seeds", "n_pairs"]  # fmt: skip
+    for m in EFFECT_METRICS:
+        cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
+    cols += [f"baseline_{m}_mean" for m in EFFECT_METRICS]
+    for m in EFFECT_METRICS:
+        cols += [f"delta_{m}", f"delta_{m}_ci_low", f"delta_{m}_ci_high"]
+    return [*cols, "p_raw", "p_value", "verdict"]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide: str,
+             confidence: float) -> dict[str, Any]:  # fmt: skip
+    own = done[done["arm"] == arm["arm"]]
+    base_arm = None if _missing(arm["baseline"]) else str(arm["baseline"])
+    base = done[done["arm"] == base_arm] if base_arm is not None else done.iloc[:0]
+    row: dict[str, Any] = {k: arm[k] for k in ("family", "arm", "label", "rank")}
+    row.update(baseline=base_arm, baseline_label=labels.get(base_arm or ""),
+               decided_on=decide, n_seeds=int(own[decide].notna().sum()),
+               baseline_n_seeds=int(base[decide].notna().sum()))  # fmt: skip
+    paired = own.merge(base, on="seed", suffixes=("", "_base"))
+    for m in EFFECT_METRICS:
+        ci = t_interval(own[m].to_numpy(dtype=float), confidence)
+        row.update({f"{m}_mean": ci.mean, f"{m}_ci_low": ci.low, f"{m}_ci_high": ci.high})
+        row[f"baseline_{m}_mean"] = t_interval(base[m].to_numpy(dtype=float)).mean
+        diff = (paired[m] - paired[f"{m}_base"]).to_numpy(dtype=float)
+        d = t_interval(diff, confidence)
+        row.update({f"delta_{m}": d.mean, f"delta_{m}_ci_low": d.low,
+                    f"delta_{m}_ci_high": d.high})  # fmt: skip
+        if m == decide:
+            row["n_pairs"] = d.n
+            row["p_raw"] = paired_p(diff) if base_arm is not None else math.nan
+    return row
+
+
+def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
+    if _missing(row["baseline"]):
+        return BASELINE if row["family"] == "none" else "no baseline arm"
+    p, n = row["p_value"], int(row["n_pairs"])
+    if _missing(p):
+        return f"too few paired seeds (n={n})"
+    if p >= alpha:
+        return f"no detectable difference at n={n}"
+    better = (row[f"delta_{row['decided_on']}"] > 0) == higher_better
+    return HELPS if better else HURTS
+
+
+def effects_data(
+    runs: pd.DataFrame,
+    arms: pd.DataFrame | None = None,
+    *,
+    metric: str = "val_acc",
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """One row per finalist arm: its metrics, its paired effect against its baseline, a verdict.
+
+    Args:
+        runs: :func:`analysis.load_confirm` / :func:`analysis.confirm_frame` rows; completed,
+            counted runs are used.
+        arms: :func:`analysis.arms_frame` of the plan, so a finalist without runs still gets a
+            row; by default the arms seen in ``runs``.
+        metric: The study's metric; verdicts use :func:`decision_metric` of it.
+        alpha: Significance level of the Holm-adjusted p-value.
+        confidence: Level of the t-intervals.
+
+    Returns:
+        :func:`effect_columns`: ``<m>_mean/_ci_low/_ci_high`` per metric in
+        :data:`EFFECT_METRICS`, ``delta_<m>`` (finalist − baseline, paired by seed) with its
+        interval, ``p_raw`` (paired t-test on the decision metric), ``p_value`` (Holm-adjusted
+        across finalists) and ``verdict``: ``helps``/``hurts`` (``p_value < alpha``, sign by the
+        decision metric's direction), ``no detectable difference at n=<pairs>``, ``too few paired
+        seeds (n=<pairs>)``, or ``baseline`` for family ``none``'s own finalist (the reference:
+        no baseline, delta NaN). Rows: finalists by effect, best first; the reference last.
+    """
+    decide = decision_metric(metric)
+    if arms is None:
+        arms = runs.drop_duplicates("arm")[list(ARM_COLUMNS)] if len(runs) else None
+    columns = effect_columns()
+    if arms is None or arms.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    done = runs[(runs["state"] == "COMPLETE") & runs["counted"].astype(bool)]
+    labels = dict(zip(arms["arm"], arms["label"], strict=True))
+    finalists = arms[arms["role"] == "finalist"]
+    rows = [_arm_row(a, done, labels, decide, confidence) for _, a in finalists.iterrows()]
+    out = pd.DataFrame(rows, columns=columns)
+    out["p_value"] = holm(out["p_raw"].to_numpy(dtype=float))
+    higher = OBJECTIVES[decide].direction == "maximize"
+    out["verdict"] = [_verdict(r, alpha=alpha, higher_better=higher) for _, r in out.iterrows()]
+    reference = out["verdict"] == BASELINE
+    key = out[f"delta_{decide}"] * (-1.0 if higher else 1.0)
+    out = out.assign(_ref=reference, _key=key.fillna(np.inf))
+    out = out.sort_values(["_ref", "_key", "rank", "family"], kind="stable")
+    return out.drop(columns=["_ref", "_key"]).astype({"n_seeds": "int64"}).reset_index(drop=True)
+
+
+def effects(
+    storage: str | os.PathLike[str] | None = None,
+    study: str | None = None,
+    *,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Read a study's confirmation study and return :func:`effects_data` of it.
+
+    Empty (with its columns) when the study has no confirmation study.
+
+    Example:
+        >>> table = effects("outputs/studies.db", "mnist")  # doctest: +SKIP
+        >>> table[["family", "delta_val_acc", "p_value", "verdict"]]  # doctest: +SKIP
+    """
+    data = read_study(storage, study)
+    confirm = data.confirm
+    runs = confirm_frame(confirm.trials if confirm else [], confirm.confirm_plan if confirm else [])
+    arms = arms_frame(confirm.confirm_plan) if confirm else None
+    metric = data.metric if data.user_attrs or confirm is None else confirm.metric
+    return effects_data(runs, arms, metric=metric, alpha=alpha)

@@ -1,0 +1,43 @@
+"""Numbers in words for figures and sentences."""
+
+from __future__ import annotations
+
+import math
+
+from sweep.record import OBJECTIVES
+
+__all__ = ["compact", "delta_text", "metric_label", "p_text"]
+
+
+def compact(value: float) -> str:
+    """3 significant digits, exponent form below 1e-3 and from 1e5: ``1e-05``, ``0.25``."""
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+    return f"{value:.3g}"
+
+
+def metric_label(name: str) -> str:
+    """An objective or record metric in words: ``val_acc`` → ``validation accuracy``."""
+    known = OBJECTIVES.get(name)
+    if known is not None:
+        return known.label
+    words = {"test_acc": "test accuracy", "test_loss": "test loss", "train_acc": "train accuracy",
+             "train_loss": "train loss", "dead_units": "fraction of dead hidden units"}  # fmt: skip
+    return words.get(name, name)
+
+
+def p_text(p: float) -> str:
+    """``p=0.004``, ``p<0.001``, ``p=0.31``: two significant digits, never a bare 0."""
+    if math.isnan(p):
+        return "p n/a"
+    if p < 0.001:
+        return "p<0.001"
+    return f"p={p:.2g}" if p < 0.1 else f"p={p:.2f}"
+
+
+def delta_text(value: float, metric: str) -> str:
+    """A difference of ``metric``: accuracies in percentage points, others to 3 digits."""
+    if metric.endswith("_acc"):
+        return f"{abs(value) * 100:.1f} points"
+    return compact(abs(value))

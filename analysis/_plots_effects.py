@@ -1,0 +1,96 @@
+"""The effects table → a forest plot: each finalist's paired effect with its 95% CI."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from analysis._axes import legend_width, right_legend
+from analysis._format import metric_label
+from analysis._layout import Grid, no_data, text_width
+
+__all__ = ["forest_rows", "plot_effects", "verdict_color"]
+
+
+def verdict_color(verdict: str) -> str:
+    """Green helps, red hurts, dark grey no detectable difference, light grey too few seeds."""
+    if verdict == "helps":
+        return "tab:green"
+    if verdict == "hurts":
+        return "tab:red"
+    return "0.35" if verdict.startswith("no detectable") else "0.7"
+
+
+def _verdict_group(verdict: str) -> str:
+    if verdict.startswith("no detectable"):
+        return "no detectable difference"
+    if verdict.startswith("too few"):
+        return "too few paired seeds"
+    return verdict
+
+
+def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows a forest plot draws: finalists compared with a baseline, with a name each
+    (the family, or the arm's label when a family has several finalists)."""
+    rows = table[table["baseline"].notna()].copy()
+    several = rows["family"].duplicated(keep=False)
+    rows["name"] = rows["family"].where(~several, rows["label"].fillna(rows["arm"]))
+    return rows.reset_index(drop=True)
+
+
+def plot_effects(table: pd.DataFrame) -> Figure:
+    """Forest plot of :func:`analysis.effects_data`: Δ of the decision metric vs the baseline.
+
+    One row per finalist (top: largest improvement), a dot at the mean paired difference, a bar
+    for its 95% t-interval, a zero line, colour by verdict and the number of paired seeds on the
+    right. Accuracy differences are in percentage points.
+    """
+    rows = forest_rows(table)
+    decide = str(rows["decided_on"].iloc[0]) if not rows.empty else "val_acc"
+    scale = 100.0 if decide.endswith("_acc") else 1.0
+    unit = " (percentage points)" if scale == 100.0 else ""
+    groups = list(dict.fromkeys(_verdict_group(str(v)) for v in rows["verdict"]))
+    left = 0.4 + max([text_width(str(n)) for n in rows.get("name", [])] or [1.0])
+    g = Grid(1, panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)), left=left,
+             right=0.9 + legend_width(groups, "verdict"), top=0.25,
+             title=f"Effect on {metric_label(decide)}: each finalist minus its unregularized "
+                   "baseline, paired by seed",
+             note="dot: mean paired difference; bar: 95% t-interval; colour: verdict of the "
+                  "paired t-test, Holm-adjusted across finalists (α = 0.05); n: paired seeds")  # fmt: skip
+    ax = g.flat[0]
+    if rows.empty:
+        no_data(ax, "no finalist with a baseline in the confirmation study")
+        return g.fig
+    y = np.arange(len(rows))[::-1].astype(float)
+    mean = rows[f"delta_{decide}"].to_numpy(dtype=float) * scale
+    low = rows[f"delta_{decide}_ci_low"].to_numpy(dtype=float) * scale
+    high = rows[f"delta_{decide}_ci_high"].to_numpy(dtype=float) * scale
+    for yi, m, lo, hi, v, n in zip(y, mean, low, high, rows["verdict"], rows["n_pairs"],
+                                   strict=True):  # fmt: skip
+        color = verdict_color(str(v))
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [yi, yi], color=color, lw=2.2, solid_capstyle="butt", zorder=3)
+        if np.isfinite(m):
+            ax.plot([m], [yi], "o", color=color, ms=7, zorder=4)
+        ax.annotate(f"n={int(n)}", xy=(1.0, yi), xycoords=("axes fraction", "data"),
+                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)  # fmt: skip
+    ax.axvline(0.0, color="0.2", lw=1.0, zorder=2)
+    span = np.concatenate([mean, low, high, [0.0]])
+    span = span[np.isfinite(span)]
+    pad = 0.08 * (span.max() - span.min()) if span.max() > span.min() else 0.5
+    ax.set_xlim(span.min() - pad, span.max() + pad)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_yticks(y, [str(n) for n in rows["name"]])
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(f"Δ {metric_label(decide)} vs baseline{unit}")
+    handles = [Line2D([], [], color=verdict_color(grp if grp != "no detectable difference"
+                                                  else "no detectable"), marker="o", lw=2.2)
+               for grp in groups]  # fmt: skip
+    right_legend(g.fig, handles, groups, top_in=g.top, title="verdict")
+    return g.fig

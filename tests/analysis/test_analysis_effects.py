@@ -1,0 +1,234 @@
+"""Confirmation runs → effects with intervals and Holm-adjusted p-values, checked by hand."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from scipy import stats
+
+from analysis import (
+    build_report,
+    effects,
+    load_confirm,
+    load_trials,
+    open_storage,
+    plot_effects,
+    read_study,
+    resolve_study_name,
+)
+from analysis.__main__ import main
+from analysis._stats import holm, paired_p, t_interval
+from tests.analysis.analysis_studies import confirmed_study, controlled_trials, write_study
+
+BASE = [0.80, 0.81, 0.79, 0.82, 0.80]
+DROP = [0.01, 0.02, 0.03, 0.04, 0.05]  # dropout − its baseline, per seed
+ARMS: dict[str, dict[str, Any]] = {
+    "base-drop": {"family": "none", "role": "baseline", "val_acc": BASE, "gap_acc": 0.10},
+    "drop": {"family": "dropout", "role": "finalist", "baseline": "base-drop",
+             "val_acc": [b + d for b, d in zip(BASE, DROP, strict=True)],
+             "gap_acc": [0.06, 0.05, 0.07, 0.04, 0.05], "test_acc": 0.79},
+    "base-l2": {"family": "none", "role": "baseline", "val_acc": 0.8},
+    "l2": {"family": "l2", "role": "finalist", "baseline": "base-l2", "val_acc": 0.8},
+    "base-l1": {"family": "none", "role": "baseline", "val_acc": [0.8, 0.82, 0.84, 0.86, 0.88]},
+    "l1": {"family": "l1", "role": "finalist", "baseline": "base-l1",
+           "val_acc": [0.78, 0.80, 0.82, 0.84, 0.86]},
+    "base-wd": {"family": "none", "role": "baseline", "val_acc": 0.8, "failed": {4}},
+    "wd": {"family": "weight_decay", "role": "finalist", "baseline": "base-wd",
+           "val_acc": [0.81, 0.79, 0.82, 0.80, 0.90]},
+    "none": {"family": "none", "role": "finalist", "val_acc": [0.80, 0.80, 0.81, 0.79, 0.80]},
+}  # fmt: skip
+T975 = {2: 4.302652729911275, 3: 3.182446305284263, 4: 2.7764451051977987}  # t(0.975, df)
+
+
+def _by_hand(d: list[float]) -> tuple[float, float, float, float]:
+    """Mean, 95% CI and two-sided paired-t p of differences ``d``, from the formulas."""
+    x = np.asarray(d)
+    n, m = len(x), float(x.mean())
+    se = float(np.sqrt(((x - m) ** 2).sum() / (n - 1)) / np.sqrt(n))
+    p = float(2 * stats.t.sf(abs(m / se), n - 1))
+    return m, m - T975[n - 1] * se, m + T975[n - 1] * se, p
+
+
+@pytest.fixture(scope="module")
+def confirmed(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return confirmed_study(tmp_path_factory.mktemp("conf") / "c.db", ARMS)
+
+
+def test_effects_match_intervals_and_p_values_by_hand(confirmed: str) -> None:
+    table = effects(confirmed, "conf").set_index("family")
+    assert list(table.index) == ["dropout", "weight_decay", "l2", "l1", "none"]  # best Δ first
+    m, lo, hi, p_drop = _by_hand(DROP)
+    drop = table.loc["dropout"]
+    assert drop["delta_val_acc"] == pytest.approx(m)
+    assert (drop["delta_val_acc_ci_low"], drop["delta_val_acc_ci_high"]) == pytest.approx((lo, hi))
+    assert drop["p_raw"] == pytest.approx(p_drop)
+    gap_m, gap_lo, gap_hi, _ = _by_hand([-0.04, -0.05, -0.03, -0.06, -0.05])
+    assert drop["delta_gap_acc"] == pytest.approx(gap_m)
+    assert drop["delta_gap_acc_ci_low"] == pytest.approx(gap_lo)
+    assert drop["delta_gap_acc_ci_high"] == pytest.approx(gap_hi)
+    vm, vlo, vhi, _ = _by_hand([b + d for b, d in zip(BASE, DROP, strict=True)])
+    assert (drop["val_acc_mean"], drop["val_acc_ci_low"], drop["val_acc_ci_high"]) == (
+        pytest.approx((vm, vlo, vhi)))  # fmt: skip
+    assert drop["test_acc_mean"] == pytest.approx(0.79) and drop["gap_acc_mean"] == (
+        pytest.approx(0.054))  # fmt: skip
+    assert drop["n_seeds"] == 5 and drop["n_pairs"] == 5 and drop["baseline"] == "base-drop"
+    # identical differences: all zero → p = 1, constant nonzero → p = 0
+    assert table.loc["l2", "p_raw"] == 1.0 and table.loc["l2", "delta_val_acc"] == pytest.approx(0)
+    assert table.loc["l1", "p_raw"] == 0.0
+    assert table.loc["l1", "delta_val_acc"] == pytest.approx(-0.02)
+    # a baseline seed failed: only the 4 seeds where both completed are paired
+    wd = table.loc["weight_decay"]
+    m, lo, hi, p_wd = _by_hand([0.01, -0.01, 0.02, 0.0])
+    assert wd["n_seeds"] == 5 and wd["baseline_n_seeds"] == 4 and wd["n_pairs"] == 4
+    assert (wd["delta_val_acc"], wd["delta_val_acc_ci_low"]) == pytest.approx((m, lo))
+    assert wd["p_raw"] == pytest.approx(p_wd)
+    # Holm by hand over the 4 finalists: sorted l1 (0), dropout, weight_decay, l2 (1)
+    steps = [0.0 * 4, p_drop * 3, p_wd * 2, 1.0 * 1]
+    adjusted = np.minimum(1.0, np.maximum.accumulate(steps))
+    assert [table.loc[f, "p_value"] for f in ("l1", "dropout", "weight_decay", "l2")] == (
+        pytest.approx(adjusted.tolist()))  # fmt: skip
+    assert table["verdict"].to_dict() == {
+        "dropout": "helps", "l2": "no detectable difference at n=5",
+        "weight_decay": "no detectable difference at n=4", "l1": "hurts", "none": "baseline",
+    }  # fmt: skip
+    none = table.loc["none"]
+    assert math.isnan(none["delta_val_acc"]) and math.isnan(none["p_value"])
+    assert none["val_acc_mean"] == pytest.approx(0.80)
+
+
+def test_verdict_follows_the_loss_when_the_study_minimizes_it(tmp_path: Path) -> None:
+    arms = {
+        "b": {"family": "none", "role": "baseline", "val_acc": 0.8,
+              "val_loss": [0.50, 0.52, 0.51, 0.49, 0.50]},
+        "d": {"family": "dropout", "role": "finalist", "baseline": "b", "val_acc": 0.8,
+              "val_loss": [0.45, 0.46, 0.47, 0.43, 0.44]},
+    }  # fmt: skip
+    url = confirmed_study(tmp_path / "l.db", arms, metric="val_loss")
+    row = effects(url, "conf").iloc[0]
+    assert row["decided_on"] == "val_loss" and row["verdict"] == "helps"  # lower loss
+    assert row["delta_val_loss"] == pytest.approx(-0.054)
+
+
+def test_too_few_seeds_and_no_confirmation(tmp_path: Path) -> None:
+    arms = {
+        "b": {"family": "none", "role": "baseline", "val_acc": 0.8, "failed": {1, 2, 3, 4}},
+        "d": {"family": "dropout", "role": "finalist", "baseline": "b", "val_acc": 0.82},
+    }
+    url = confirmed_study(tmp_path / "f.db", arms)
+    row = effects(url).iloc[0]
+    assert row["n_pairs"] == 1 and row["verdict"] == "too few paired seeds (n=1)"
+    assert math.isnan(row["p_value"]) and math.isnan(row["delta_val_acc_ci_low"])
+    plain = write_study(tmp_path / "p.db", controlled_trials()[:2])
+    table = effects(plain)
+    assert table.empty and {"delta_val_acc", "p_value", "verdict"} <= set(table.columns)
+
+
+def test_stats_helpers() -> None:
+    assert holm([0.01, 0.04, 0.03, math.nan]).round(3).tolist()[:3] == [0.03, 0.06, 0.06]
+    assert math.isnan(holm([math.nan])[0]) and paired_p([0.1]) != paired_p([0.1])  # NaN
+    assert t_interval([2.0]).n == 1 and math.isnan(t_interval([2.0]).low)
+    assert paired_p([0.0, 0.0, 0.0]) == 1.0 and paired_p([0.3, 0.3]) == 0.0
+
+
+def test_confirmation_runs_and_study_names(confirmed: str) -> None:
+    runs = load_confirm(confirmed, "conf.confirm")
+    assert len(runs) == 9 * 5 and set(runs["role"]) == {"finalist", "baseline"}
+    drop = runs[runs["arm"] == "drop"].set_index("seed")
+    assert drop["baseline"].unique().tolist() == ["base-drop"]
+    assert drop.loc[2, "val_acc"] == pytest.approx(0.82) and drop.loc[2, "state"] == "COMPLETE"
+    assert (runs.loc[(runs["arm"] == "base-wd"), "state"] == "FAIL").sum() == 1
+    # S or S.confirm: the same search study with its companion; the default skips .confirm
+    assert resolve_study_name(open_storage(confirmed)) == "conf.confirm"  # the newest trials
+    for name in ("conf", "conf.confirm", None):
+        data = read_study(confirmed, name)
+        assert data.name == "conf" and data.confirm is not None
+        assert data.confirm.name == "conf.confirm" and len(data.confirm.confirm_plan) == 9
+    assert len(load_trials(confirmed, "conf.confirm")) == len(controlled_trials())
+
+
+def test_forest_plot(confirmed: str) -> None:
+    fig = plot_effects(effects(confirmed))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["dropout", "weight_decay", "l2", "l1"]
+    assert ax.get_xlabel() == "Δ validation accuracy vs baseline (percentage points)"
+    zero = [
+        ln
+        for ln in ax.get_lines()
+        if list(ln.get_xdata()) == [0, 0] and list(ln.get_ydata()) == [0, 1]
+    ]  # axvline
+    assert len(zero) == 1
+    bars = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2 and ln not in zero]
+    _, lo, hi, _ = _by_hand(DROP)
+    top = max(bars, key=lambda ln: ln.get_ydata()[0])  # dropout: the top row
+    assert list(top.get_xdata()) == pytest.approx([lo * 100, hi * 100])
+    assert top.get_color() == "tab:green"
+    assert {t.get_text() for t in ax.texts} == {"n=5", "n=4"}
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "helps", "no detectable difference", "hurts"]  # fmt: skip
+
+
+def test_report_opens_with_the_answer(confirmed: str, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    assert main(["--storage", confirmed.removeprefix("sqlite:///"), "--study", "conf.confirm",
+                 "--out", str(tmp_path / "r")]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    m, lo, hi, _ = _by_hand(DROP)
+    sentence = (f"Against the unregularized baseline, dropout raises validation accuracy by "
+                f"{m * 100:.1f} points (95% CI {lo * 100:.1f} to {hi * 100:.1f}, n=5 seeds, "
+                "Holm-adjusted p=")  # fmt: skip
+    assert printed.startswith(sentence)
+    assert "l2 and weight_decay show" not in printed  # different n: said separately
+    assert "l2 shows no detectable difference at n=5" in printed
+    assert "l1 lowers validation accuracy by 2.0 points (95% CI 2.0 to 2.0" in printed
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert md.index("## Answer") < md.index(sentence) < md.index("figures/effects.png")
+    assert md.index("figures/effects.png") < min(md.index(f"figures/{s}.png")
+                                                 for s in ("gap_vs_strength", "dropout"))  # fmt: skip
+    assert "| dropout | 5 (5) |" in md and "| none | 5 (0) |" in md
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.index('alt="Effect of each finalist') < html.index('alt="Generalization gap')
+    tables = tmp_path / "r" / "tables"
+    assert (tables / "effects.csv").is_file() and (tables / "effects.parquet").is_file()
+    assert (tables / "confirm_runs.csv").is_file()
+
+
+def test_report_without_confirmation_says_single_runs(tmp_path: Path) -> None:
+    url = write_study(tmp_path / "s.db", controlled_trials(), name="search-1")
+    report = build_report(url, out=tmp_path / "r")
+    text = report.answer.text
+    assert text.startswith("No confirmation yet: this ranking comes from single runs")
+    assert "l2 0.830, l1 0.810, dropout 0.800, none 0.680" in text
+    assert report.answer.command == (
+        f"python -m sweep -m hydra.sweeper.storage={url} hydra.sweeper.study_name=search-1 "
+        "hydra.sweeper.confirm.only=true")  # fmt: skip
+    assert report.summary.startswith("No confirmation yet")
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert f"```\n{report.answer.command}\n```" in md and "effects" not in report.figures
+    assert "hydra.sweeper.confirm.seeds, default 5" in md
+
+
+def test_multi_objective_report_names_objectives_and_draws_the_front(tmp_path: Path) -> None:
+    from analysis._synthetic import record_trial
+
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    study = optuna.create_study(storage=url, study_name="mo", directions=["maximize"] * 2)
+    study.set_user_attr("regsweep:metric", "val_acc")
+    study.set_user_attr("regsweep:objectives", ["val_acc", "sparsity"])
+    for v, s in ((0.90, 0.1), (0.85, 0.5), (0.80, 0.4)):
+        study.add_trial(record_trial(family="l1", values=[v, s], hparams={"l1": s / 10},
+                                     curves={"val_acc": [v], "train_acc": [v + 0.01],
+                                             "val_loss": [1.0], "train_loss": [1.0],
+                                             "sparsity": [s]}))  # fmt: skip
+    report = build_report(url, out=tmp_path / "r")
+    facts = dict(report.facts)
+    assert facts["objectives"] == ("validation accuracy (val_acc, maximize), weight sparsity "
+                                   "(sparsity, maximize)")  # fmt: skip
+    assert report.tables["pareto_front"]["trial"].tolist() == [0, 1]
+    assert "pareto_front" in report.figures and "intermediate" in report.skipped
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "Objective 0" not in md and "## Pareto front" in md
