@@ -17,7 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import AppConfig, ConfigError, register_configs, validate
+from .config import AppConfig, ConfigError, TrialLink, register_configs, validate
 from .console import EpochTable
 from .data import DataError
 from .run import RunOutcome, run
@@ -59,7 +59,8 @@ def _trial_job(cfg: DictConfig) -> float | None:
     """A sweep's job: its trials' configs come from their trials in the storage."""
     from .job import run_trials
 
-    link = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(AppConfig), cfg)).trial
+    link = OmegaConf.to_object(cfg.trial)
+    assert isinstance(link, TrialLink), type(link)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     launcher = HydraConfig.get().launcher
     workers = int(launcher.get("n_jobs") or 1) if "n_jobs" in launcher else 1

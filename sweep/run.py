@@ -129,9 +129,8 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
         weight_decay=hp["weight_decay"],
         decay_all=r.apply_to == "all",
         penalty=Penalty.combine(
-            l1=r.l1, l2=r.l2, elastic=r.elastic, l1_ratio=r.l1_ratio,
-            half_mean=r.scale == "half_mean",
-        ),  # fmt: skip
+            l1=r.l1, l2=r.l2, elastic=r.elastic, l1_ratio=r.l1_ratio, half_mean=r.scale == "half_mean"
+        ),
         penalize_all=r.apply_to == "all",
         dropout=hp["dropout"],
         clip=r.clip,
@@ -255,8 +254,7 @@ def summarize(
         "test_loss": result.test[0] if result.test else None,
         "test_acc": result.test[1] if result.test else None,
         "chance_acc": chance,
-        "collapsed": bool(math.isfinite(final["val_acc"])
-                          and collapsed(final["val_acc"], chance)),  # fmt: skip
+        "collapsed": bool(math.isfinite(final["val_acc"]) and collapsed(final["val_acc"], chance)),
         "best_epoch": b if run_ else 0,
         **best,
         "epochs_run": run_,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -95,7 +96,7 @@ def live_workers() -> int:
 def step_macs(arch: Arch, members: int, batch_size: int) -> int:
     """Multiply-adds of one forward step of ``members`` networks on ``batch_size`` examples."""
     widths = [arch.n_features, *arch.hidden, arch.n_classes]
-    weights = sum(a * b for a, b in zip(widths, widths[1:], strict=False))
+    weights = sum(a * b for a, b in itertools.pairwise(widths))
     return members * weights * batch_size
 
 

@@ -425,7 +425,9 @@ def _finish(
     flags = torch.tensor([restored[j] for j in live], dtype=torch.bool, device=dev)
     tested = pop.test(test_rows, flags)
     scores = tested.tolist() if tested is not None else []
-    by_member = {ids[j]: tuple(scores[n]) for n, j in enumerate(live)} if scores else {}
+    by_member: dict[int, tuple[float, float]] = (
+        {ids[j]: (scores[n][0], scores[n][1]) for n, j in enumerate(live)} if scores else {}
+    )
     for j, i in enumerate(ids):
         m = members[i]
         run = len(m.curves.get("epoch", []))
@@ -435,6 +437,6 @@ def _finish(
             final_epoch=m.best_epoch if restored[j] else run,
             stop_reason=m.stop or "completed",
             message=m.message,
-            test=by_member.get(i),  # type: ignore[arg-type]
+            test=by_member.get(i),
             seconds=seconds,
         )

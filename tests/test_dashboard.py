@@ -115,6 +115,7 @@ def test_dashboard_shows_sweep_trials_and_curves(cli: Cli, tmp_path: Path) -> No
         "search=none",
         "regularizer=l2",
         "regularizer.l2=tag(log, interval(1e-6, 1e-2))",
+        "hydra.sweeper.confirm.seeds=2",
         timeout=240,
     )
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -123,15 +124,22 @@ def test_dashboard_shows_sweep_trials_and_curves(cli: Cli, tmp_path: Path) -> No
 
     with dashboard(url, tmp_path / "dashboard.log") as base:
         summaries = get_json(base, "/api/studies")["study_summaries"]
-        assert [s["study_name"] for s in summaries] == [STUDY]
+        # the search study and its confirmation study (the sampler never sees the latter)
+        assert [s["study_name"] for s in summaries] == [STUDY, f"{STUDY}.confirm"]
         summary = summaries[0]
         assert summary["directions"] == ["maximize"]
         study_attrs = {a["key"] for a in summary["user_attrs"]}
         assert {"regsweep:search_space", "regsweep:metric"} <= study_attrs
 
         detail = get_json(base, f"/api/studies/{summary['study_id']}")
+        confirm = get_json(base, f"/api/studies/{summaries[1]['study_id']}")
 
     assert detail["name"] == STUDY
+    # the axis is labelled with the metric's name, not "Objective 0"
+    assert detail["objective_names"] == ["val_acc"] == confirm["objective_names"]
+    arms = [json.loads({a["key"]: a["value"] for a in t["user_attrs"]}["confirm"])
+            for t in confirm["trials"]]  # fmt: skip
+    assert {a["seed"] for a in arms} == {1, 2} and {a["role"] for a in arms} >= {"finalist"}
     assert detail["has_intermediate_values"] is True
     trials = sorted(detail["trials"], key=lambda t: t["number"])
     assert [t["number"] for t in trials] == [t.number for t in stored]

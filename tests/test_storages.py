@@ -32,7 +32,8 @@ except ImportError:
 
 EPOCHS = 2
 STOP_REASONS = {"completed", "pruned", "early_stopped"}
-SPACE = ["search=none", "regularizer=l2", "regularizer.l2=tag(log, interval(1e-6, 1e-2))"]
+SPACE = ["search=none", "regularizer=l2", "regularizer.l2=tag(log, interval(1e-6, 1e-2))",
+         "hydra.sweeper.confirm.seeds=0"]
 SWEEP_TIMEOUT_S = 240
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -183,13 +184,13 @@ _OPEN_TOGETHER = """
 import sys, time
 from pathlib import Path
 import optuna
-from sweep.optuna_link import open_storage
+from sweep.study import open_storage, resolve_storage
 url, folder, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 (folder / name).touch()  # imported: ready
 deadline = time.monotonic() + 60
 while not (folder / "go").exists() and time.monotonic() < deadline:
     time.sleep(0.001)
-storage = open_storage(url, heartbeat_interval=10)
+storage = open_storage(resolve_storage(url), heartbeat_interval=10)
 optuna.create_study(study_name="together", storage=storage, load_if_exists=True)
 """
 

@@ -61,9 +61,9 @@ def compose_member(loader: Any, master: DictConfig, overrides: list[str]) -> tup
     app = OmegaConf.to_object(job)
     assert isinstance(app, AppConfig)
     validate(app)
-    plain = OmegaConf.to_container(job, resolve=True)
-    assert isinstance(plain, dict)
-    plain.pop("trial", None)
+    container = OmegaConf.to_container(job, resolve=True)
+    assert isinstance(container, dict)
+    plain = {str(k): v for k, v in container.items() if k != "trial"}
     return app, plain, choices
 
 

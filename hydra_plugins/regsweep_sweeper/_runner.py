@@ -237,9 +237,7 @@ class SweepRunner:
                   "in other workers; the worker that ends the search runs it (or rerun this "
                   "command)")  # fmt: skip
             return False
-        if not s.confirm.only and budget_count(study) < tally.n_trials:
-            return False
-        return True
+        return s.confirm.only or budget_count(study) >= tally.n_trials
 
     def _confirm(
         self, study: optuna.Study, launch: Launch, directions: list[str], tally: Tally

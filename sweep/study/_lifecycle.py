@@ -238,7 +238,7 @@ def reap(
         if t._trial_id in spared:
             continue
         owner = t.user_attrs.get(TRIAL_OWNER)
-        local = bool(owner) and owner.get("host") == here["host"]
+        local = isinstance(owner, Mapping) and owner.get("host") == here["host"]
         alive_here = local and not owner_is_dead(owner)
         if alive_here or not (owner_is_dead(owner) or t._trial_id in stale):
             continue

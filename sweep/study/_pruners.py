@@ -23,7 +23,7 @@ PRUNERS = (
 def reads_rungs(spec: Mapping[str, Any] | None) -> bool:
     """Whether the pruner keeps state in the trial's system attributes (successive halving and
     hyperband write rung records there), so a pruning decision needs the trial re-read."""
-    return bool(spec) and spec.get("name") in ("successive_halving", "hyperband")  # type: ignore[union-attr]
+    return spec is not None and spec.get("name") in ("successive_halving", "hyperband")
 
 
 def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:

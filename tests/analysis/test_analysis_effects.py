@@ -143,7 +143,7 @@ def test_confirmation_runs_and_study_names(confirmed: str) -> None:
     assert drop.loc[2, "val_acc"] == pytest.approx(0.82) and drop.loc[2, "state"] == "COMPLETE"
     assert (runs.loc[(runs["arm"] == "base-wd"), "state"] == "FAIL").sum() == 1
     # S or S.confirm: the same search study with its companion; the default skips .confirm
-    assert resolve_study_name(open_storage(confirmed)) == "conf.confirm"  # the newest trials
+    assert resolve_study_name(open_storage(confirmed)) == "conf"  # the search, not its companion
     for name in ("conf", "conf.confirm", None):
         data = read_study(confirmed, name)
         assert data.name == "conf" and data.confirm is not None
