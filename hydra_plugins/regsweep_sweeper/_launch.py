@@ -118,7 +118,7 @@ class Launch:
         numbers = [u.trial.number for u in chunk]
         return [
             *first.overrides,
-            *self.app_overrides,
+            *(o for o in self.app_overrides if o not in first.overrides),
             f"trial.storage={quote(self.spec.masked)}",
             f"trial.study={quote(first.study.study_name)}",
             f"trial.stage={stage}",

@@ -26,15 +26,20 @@ def _boot_id() -> str:
         return ""
 
 
-def _start_time(pid: int) -> str:
-    """The start time of process ``pid`` in clock ticks since boot ('' where unknown)."""
+def _stat(pid: int) -> list[str]:
+    """Fields 3… of ``/proc/<pid>/stat`` (state, ppid, …); [] where unknown."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
             stat = f.read()
     except OSError:
-        return ""
+        return []
     # The command name (field 2) may contain spaces; fields after its closing paren are fixed.
-    fields = stat[stat.rfind(")") + 2 :].split()
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> str:
+    """The start time of process ``pid`` in clock ticks since boot ('' where unknown)."""
+    fields = _stat(pid)
     return fields[19] if len(fields) > 19 else ""
 
 
@@ -70,6 +75,9 @@ def owner_is_dead(owner: Mapping[str, Any] | None) -> bool:
         return True
     except PermissionError:
         pass  # alive, someone else's
+    fields = _stat(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return True  # a zombie: dead, only not yet reaped by its parent
     start = owner.get("start") or ""
-    now = _start_time(pid)
+    now = fields[19] if len(fields) > 19 else ""
     return bool(start and now and start != now)
