@@ -45,7 +45,7 @@ def _running(db: Path, *, min_epochs: int = 0, at_least: int = 1) -> bool:
             return False
         if rows and min_epochs:
             ids = ",".join(str(r[0]) for r in rows)
-            n = con.execute(f"SELECT COUNT(*) FROM trial_intermediate_values "  # noqa: S608
+            n = con.execute(f"SELECT COUNT(*) FROM trial_intermediate_values "
                             f"WHERE trial_id IN ({ids})").fetchone()[0]  # fmt: skip
             con.close()
             return bool(n >= min_epochs)
