@@ -48,15 +48,18 @@ def run_cli(
     )
 
 
-FAST = ["model.hidden=[32]", "search=none", "hydra.sweeper.confirm.seeds=0"]
+FAST = ["model.hidden=[32]", "search=none"]
 
 
-def sweep_args(study: str, n_trials: int, *extra: str, epochs: int = 3) -> list[str]:
-    """``-m`` overrides of a short sweep into ``outputs/studies.db`` (no search preset, no
-    confirmation stage unless ``extra`` asks for one)."""
+def sweep_args(
+    study: str, n_trials: int, *extra: str, epochs: int = 3, confirm: int = 0
+) -> list[str]:
+    """``-m`` overrides of a short sweep into ``outputs/studies.db`` (no search preset; a
+    confirmation stage on ``confirm`` seeds, none by default)."""
     return [
         "-m",
         *FAST,
+        f"hydra.sweeper.confirm.seeds={confirm}",
         f"trainer.epochs={epochs}",
         f"hydra.sweeper.study_name={study}",
         f"hydra.sweeper.n_trials={n_trials}",

@@ -1,0 +1,156 @@
+"""The confirmation stage end to end: finalists and their unregularized baselines re-trained on
+fresh seeds in a companion study; resumed after SIGKILL without duplicates; run on its own."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweep import record
+from tests.helpers import load_study, run_cli, sweep_args
+from tests.test_reliability import _start, _wait_for
+
+FAMILIES = [
+    "regularizer=choice(none,l2,dropout)",
+    "optimizer.lr=tag(log, interval(0.01, 0.1))",
+    "hydra.sweeper.pruner.name=none",
+]
+CONDITIONAL = [
+    "+hydra.sweeper.conditional.regularizer.l2={regularizer.l2: 'tag(log, interval(1e-5, 1e-2))'}",
+    "+hydra.sweeper.conditional.regularizer.dropout={regularizer.dropout: 'interval(0.1, 0.5)'}",
+]
+
+
+def _args(study: str, seeds: int, *extra: str) -> list[str]:
+    return sweep_args(study, 6, *FAMILIES, *extra, "hydra.sweeper.sampler.seed=1", epochs=3,
+                      confirm=seeds)  # fmt: skip
+
+
+def _runs(cstudy: optuna.Study) -> dict[tuple[str, int], list[optuna.trial.FrozenTrial]]:
+    out: dict[tuple[str, int], list[optuna.trial.FrozenTrial]] = collections.defaultdict(list)
+    for t in cstudy.trials:
+        info = t.user_attrs.get(record.TRIAL_CONFIRM)
+        if info is not None:
+            out[(info["arm"], info["seed"])].append(t)
+    return out
+
+
+def _check_complete(cwd: Path, name: str, seeds: list[int]) -> list[dict[str, object]]:
+    search = load_study(cwd, name)
+    cstudy = load_study(cwd, record.confirm_study_name(name))
+    assert cstudy.user_attrs[record.STUDY_ROLE] == "confirm"
+    assert cstudy.user_attrs[record.STUDY_SEARCH_STUDY] == name
+    assert cstudy.user_attrs[record.STUDY_CONFIRM_SEEDS] == seeds
+    plan = cstudy.user_attrs[record.STUDY_CONFIRM_PLAN]
+    runs = _runs(cstudy)
+    for arm in plan:
+        for seed in seeds:
+            done = [t for t in runs[(arm["arm"], seed)] if t.state == TrialState.COMPLETE]
+            assert len(done) == 1, (arm["label"], seed, [t.state for t in runs[(arm["arm"], seed)]])
+            t = done[0]
+            assert t.user_attrs["seed"] == seed == t.user_attrs["config"]["trainer"]["seed"]
+            assert t.user_attrs["family"] == arm["family"]
+    assert not [t for t in cstudy.trials if t.state == TrialState.RUNNING]
+    # the search's sampler never saw these runs: the search study holds only its own trials
+    assert all(record.TRIAL_CONFIRM not in t.user_attrs for t in search.trials)
+    return plan  # type: ignore[no-any-return]
+
+
+def test_confirmation_retrains_finalists_and_baselines_on_fresh_seeds(tmp_path: Path) -> None:
+    proc = run_cli([*_args("conf", 3), *CONDITIONAL], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "confirmation:" in proc.stdout
+    plan = _check_complete(tmp_path, "conf", [1, 2, 3])
+    search = load_study(tmp_path, "conf")
+    done = [t for t in search.trials if t.state == TrialState.COMPLETE]
+    by_arm = {a["arm"]: a for a in plan}
+    finalists = [a for a in plan if a["role"] == "finalist"]
+    # one finalist per family the search completed: its best trial
+    assert {a["family"] for a in finalists} == {t.user_attrs["family"] for t in done}
+    for a in finalists:
+        family = [t for t in done if t.user_attrs["family"] == a["family"]]
+        assert a["source_trial"] == max(family, key=lambda t: t.value).number
+        if a["family"] == "none":
+            assert a["baseline"] is None
+            continue
+        base = by_arm[a["baseline"]]  # the same configuration with every regularizer off
+        assert base["family"] == "none"
+        assert base["config"]["regularizer"]["name"] == "none"
+        assert base["config"]["regularizer"]["l2"] == 0.0 and base["config"]["model"]["dropout"] == 0
+        assert base["config"]["optimizer"]["lr"] == a["config"]["optimizer"]["lr"]
+        assert base["config"]["trainer"]["epochs"] == a["config"]["trainer"]["epochs"]
+    # seeds change the validation split: one arm's runs differ from seed to seed
+    cstudy = load_study(tmp_path, "conf.confirm")
+    some = finalists[0]["arm"]
+    vals = {t.user_attrs["seed"]: t.user_attrs["val_acc"] for t in cstudy.trials
+            if t.user_attrs[record.TRIAL_CONFIRM]["arm"] == some}  # fmt: skip
+    assert len(set(vals.values())) > 1, vals
+    # a rerun finds nothing missing and duplicates nothing
+    again = run_cli([*_args("conf", 3), *CONDITIONAL], cwd=tmp_path)
+    assert again.returncode == 0 and "0 to run" in again.stdout
+    assert len(load_study(tmp_path, "conf.confirm").trials) == len(cstudy.trials)
+
+
+def _confirm_running(db: Path) -> bool:
+    try:
+        con = sqlite3.connect(db, timeout=5)
+        n = con.execute(
+            "SELECT COUNT(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+            "WHERE s.study_name LIKE '%.confirm' AND t.state = 'RUNNING'"
+        ).fetchone()[0]
+        con.close()
+    except sqlite3.Error:
+        return False
+    return bool(n)
+
+
+def test_confirmation_resumes_after_sigkill_without_duplicates(tmp_path: Path) -> None:
+    args = [*_args("kill", 2, "hydra.sweeper.population=1"), *CONDITIONAL]
+    args = [a.replace("trainer.epochs=3", "trainer.epochs=60") for a in args]
+    proc = _start(args, tmp_path)
+    try:
+        _wait_for(lambda: _confirm_running(tmp_path / "outputs" / "studies.db"), timeout=180)
+        time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    again = run_cli(args, cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    _check_complete(tmp_path, "kill", [1, 2])
+    cstudy = load_study(tmp_path, "kill.confirm")
+    interrupted = [t for t in cstudy.trials if t.state == TrialState.FAIL]
+    assert interrupted and all(t.user_attrs["stop_reason"] == "interrupted" for t in interrupted)
+
+
+def test_confirmation_of_an_existing_study_on_its_own(tmp_path: Path) -> None:
+    search = run_cli([*_args("alone", 0), *CONDITIONAL], cwd=tmp_path)
+    assert search.returncode == 0, search.stderr[-3000:]
+    assert record.confirm_study_name("alone") not in optuna.get_all_study_names(
+        f"sqlite:///{tmp_path / 'outputs' / 'studies.db'}"
+    )
+    only = run_cli(["-m", "hydra.sweeper.study_name=alone", "hydra.sweeper.confirm.only=true",
+                    "hydra.sweeper.confirm.seeds=2"], cwd=tmp_path)  # fmt: skip
+    assert only.returncode == 0, only.stdout[-3000:] + only.stderr[-3000:]
+    _check_complete(tmp_path, "alone", [1, 2])
+    missing = run_cli(["-m", "hydra.sweeper.study_name=nosuch", "hydra.sweeper.confirm.only=true"],
+                      cwd=tmp_path)  # fmt: skip
+    assert missing.returncode == 2 and "studies in this storage: alone" in missing.stderr
+
+
+@pytest.mark.parametrize("top_k", ["null"])
+def test_top_k_null_confirms_every_configuration(tmp_path: Path, top_k: object) -> None:
+    proc = run_cli(sweep_args("grid", 3, "optimizer.lr=choice(0.01,0.03,0.1)",
+                              "hydra.sweeper.sampler.name=grid", f"hydra.sweeper.confirm.top_k={top_k}",
+                              epochs=2, confirm=2), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plan = load_study(tmp_path, "grid.confirm").user_attrs[record.STUDY_CONFIRM_PLAN]
+    assert sorted(a["config"]["optimizer"]["lr"] for a in plan) == [0.01, 0.03, 0.1]
+    assert [a["rank"] for a in sorted(plan, key=lambda a: a["rank"])] == [1, 2, 3]
