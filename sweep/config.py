@@ -83,6 +83,11 @@ class DataConfig:
     n_samples: int = _h("examples of the noise data", only="data.name=noise", default=1000)
     n_features: int = _h("features of the noise data", only="data.name=noise", default=10)
     n_classes: int = _h("classes of the noise data", only="data.name=noise", default=2)
+    path: str | None = _h("your data: a .npz file (x, y; optional x_val/y_val, x_test/y_test), "
+                          "a .csv file (a header row) or an image folder (a subfolder per "
+                          "class)", only="data.name=files", default=None)  # fmt: skip
+    label: str = _h("the label column of a .csv file; every other column is a feature",
+                    only="data.name=files", default="label")  # fmt: skip
 
 
 @dataclass
@@ -90,7 +95,7 @@ class ModelConfig:
     """``mlp`` (hidden layers) or ``logreg`` (one linear layer)."""
 
     name: str = _h("mlp or logreg (the model=... option sets it)", default="mlp")
-    hidden: list[int] = _h("hidden layer widths", default_factory=lambda: [64, 64])
+    hidden: list[int] = _h("hidden layer widths", default_factory=lambda: [64, 64])  # noqa: RUF009 (_h returns a field)
     activation: str = _h("relu, sigmoid or tanh", default="relu")
     dropout: float = _h("dropout p after each hidden activation", default=0.0)
     batch_norm: bool = _h("batch norm after each hidden linear layer", default=False)
@@ -144,7 +149,7 @@ class OptimizerConfig:
     momentum: float = _h("SGD momentum", default=0.0)
     nesterov: bool = _h("SGD Nesterov momentum", default=False)
     weight_decay: float = _h("weight decay (regularizer.weight_decay overrides it)", default=0.0)
-    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])
+    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])  # noqa: RUF009 (_h returns a field)
     eps: float = _h("Adam/AdamW epsilon", default=1e-8)
 
 
@@ -205,11 +210,11 @@ class AppConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    trial: TrialLink = _h("set by the sweeper for each job", internal=True,
+    trial: TrialLink = _h("set by the sweeper for each job", internal=True,  # noqa: RUF009 (_h returns a field)
                           default_factory=TrialLink)  # fmt: skip
     metric: str = _h("the optimized metric of the final model (hydra.sweeper.metric sets it in "
                      "a sweep)", default="val_acc")  # fmt: skip
-    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",
+    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",  # noqa: RUF009 (_h returns a field)
                                default_factory=list)  # fmt: skip
 
 
@@ -307,6 +312,15 @@ def _check_data(c: _Checker, d: DataConfig) -> None:
     c.number("data.n_samples", d.n_samples, low=10)
     c.number("data.n_features", d.n_features, low=1)
     c.number("data.n_classes", d.n_classes, low=2)
+    if d.name == "files":
+        if not d.path:
+            c.fail("data.path", d.path, "a .npz or .csv file or an image folder (data=files "
+                   "reads the file it names)")  # fmt: skip
+        if not d.label:
+            c.fail("data.label", d.label, "the name of the .csv file's label column")
+    elif d.path is not None:
+        c.fail("data.path", d.path, "null unless data=files (the bundled and torchvision data "
+               "are found by data.name and data.root)")  # fmt: skip
 
 
 def _check_model(c: _Checker, m: ModelConfig) -> None:
