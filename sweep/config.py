@@ -39,7 +39,8 @@ __all__ = [
 
 NORMALIZATIONS = ("none", "standard", "symmetric")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
-MODEL_KINDS = ("mlp", "logreg")
+MODEL_KINDS = ("mlp", "logreg", "cnn")
+POOLS = ("max", "avg", "none")
 PENALTY_SCALES = ("plain", "half_mean")
 PENALTY_TARGETS = ("weights", "all")
 MONITORS = ("val_loss", "val_acc")
@@ -92,13 +93,26 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """``mlp`` (hidden layers) or ``logreg`` (one linear layer)."""
+    """``mlp`` (hidden layers), ``logreg`` (one linear layer) or ``cnn`` (conv blocks, then
+    dense layers)."""
 
-    name: str = _h("mlp or logreg (the model=... option sets it)", default="mlp")
-    hidden: list[int] = _h("hidden layer widths", default_factory=lambda: [64, 64])  # noqa: RUF009 (_h returns a field)
+    name: str = _h("mlp, logreg or cnn (the model=... option sets it)", default="mlp")
+    hidden: list[int] = _h("hidden layer widths (cnn: dense layers after the conv blocks)",  # noqa: RUF009 (_h returns a field)
+                           default_factory=lambda: [64, 64])  # fmt: skip
     activation: str = _h("relu, sigmoid or tanh", default="relu")
-    dropout: float = _h("dropout p after each hidden activation", default=0.0)
-    batch_norm: bool = _h("batch norm after each hidden linear layer", default=False)
+    dropout: float = _h("dropout p after each hidden activation (cnn: after each block and "
+                        "dense layer)", default=0.0)  # fmt: skip
+    batch_norm: bool = _h("batch norm after each hidden linear layer (cnn: after each "
+                          "convolution too)", default=False)  # fmt: skip
+    channels: list[int] = _h("output channels of each conv block (conv, [batch norm], "  # noqa: RUF009 (_h returns a field)
+                             "activation, pool, [dropout])", only="model.name=cnn",
+                             default_factory=lambda: [16, 32])  # fmt: skip
+    kernel_size: int = _h("convolution kernel size (odd; 'same' padding keeps the size)",
+                          only="model.name=cnn", default=3)  # fmt: skip
+    pool: str = _h("pooling after each conv block: max, avg or none", only="model.name=cnn",
+                   default="max")  # fmt: skip
+    pool_size: int = _h("pooling window and stride (divides height and width)",
+                        only="model.name=cnn", default=2)  # fmt: skip
 
 
 @dataclass
@@ -329,6 +343,31 @@ def _check_model(c: _Checker, m: ModelConfig) -> None:
     c.number("model.dropout", m.dropout, low=0.0, high=1.0, high_open=True)
     for i, width in enumerate(m.hidden):
         c.number(f"model.hidden[{i}]", width, low=1)
+    if m.name == "cnn":
+        if not m.channels:
+            c.fail("model.channels", list(m.channels), "one width per conv block, e.g. [16, 32]")
+        for i, width in enumerate(m.channels):
+            c.number(f"model.channels[{i}]", width, low=1)
+        if m.kernel_size < 1 or m.kernel_size % 2 == 0:
+            c.fail("model.kernel_size", m.kernel_size,
+                   "an odd integer >= 1 ('same' padding keeps height and width)")  # fmt: skip
+        c.choice("model.pool", m.pool, POOLS)
+        c.number("model.pool_size", m.pool_size, low=2)
+    _refuse_unused(c, m)
+
+
+_ONLY_FOR = {"channels": "cnn", "kernel_size": "cnn", "pool": "cnn", "pool_size": "cnn"}
+
+
+def _refuse_unused(c: _Checker, m: ModelConfig) -> None:
+    """A key that only one kind of model reads must keep its default with the others, so a
+    value set there is never silently ignored."""
+    defaults = ModelConfig()
+    for key, kind in _ONLY_FOR.items():
+        value = getattr(m, key)
+        if m.name != kind and value != getattr(defaults, key):
+            c.fail(f"model.{key}", value, f"its default ({getattr(defaults, key)!r}) unless "
+                   f"model={kind}; model={m.name} does not use it")  # fmt: skip
 
 
 def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) -> None:
@@ -351,7 +390,7 @@ def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) ->
             f"null when model.dropout is set ({model.dropout!r}); set dropout p in one place",
         )
     p = r.dropout if r.dropout is not None else model.dropout
-    if p > 0.0 and (model.name == "logreg" or not model.hidden):
+    if p > 0.0 and (model.name == "logreg" or (model.name == "mlp" and not model.hidden)):
         c.fail(
             "regularizer.dropout" if r.dropout else "model.dropout",
             p,

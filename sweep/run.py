@@ -18,7 +18,8 @@ import torch
 from .config import AppConfig, ConfigError
 from .data import Splits, StackedSplits, load_splits
 from .hparams import HPARAMS
-from .nets import Arch, StackedMLP
+from .nets import Arch, StackedMLP, StackedNet
+from .nets_cnn import ConvArch, StackedCNN
 from .optim import Schedule
 from .penalties import Penalty
 from .record import BEST_EPOCH_KEYS, CURVE_KEYS, OBJECTIVES, RECORD_VERSION, collapsed
@@ -28,6 +29,8 @@ from .train import EarlyStop, FitResult, MemberSettings, Shared, fit
 
 __all__ = [
     "RunOutcome",
+    "batchable",
+    "build_net",
     "effective_hparams",
     "member_settings",
     "objective_values",
@@ -101,10 +104,10 @@ def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
         >>> structure_key(a) == structure_key(b)
         True
     """
-    m, t = cfg.model, cfg.trainer
+    t = cfg.trainer
     return (
         tuple(sorted(asdict(cfg.data).items())),
-        (m.name, tuple(m.hidden) if m.name == "mlp" else (), m.activation, m.batch_norm),
+        _model_key(cfg),
         t.batch_size,
         t.eval_batch_size,
         t.epochs,
@@ -112,6 +115,34 @@ def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
         cfg.optimizer.name,
         cfg.metric,
     )
+
+
+def _model_key(cfg: AppConfig) -> tuple[Any, ...]:
+    m = cfg.model
+    if m.name == "cnn":
+        return (m.name, tuple(m.channels), m.kernel_size, m.pool, m.pool_size, tuple(m.hidden),
+                m.activation, m.batch_norm)  # fmt: skip
+    return (m.name, tuple(m.hidden) if m.name == "mlp" else (), m.activation, m.batch_norm)
+
+
+def batchable(cfg: AppConfig) -> tuple[bool, str]:
+    """Whether trials with this model train K at a time as one computation, and if not why.
+
+    Always true for ``mlp``, ``logreg`` and ``cnn``; a CNN's architecture is checked against
+    the data's shape (its data is loaded, from the per-process cache). A sweeper calls this
+    once per distinct model, before the trials start.
+
+    Raises:
+        ConfigError: A CNN does not fit the data's shape.
+        DataError: The data cannot be loaded.
+
+    Example:
+        >>> batchable(AppConfig())
+        (True, '')
+    """
+    if cfg.model.name == "cnn":
+        _arch(cfg, load_splits(cfg.data, seed=cfg.trainer.seed, device=torch.device("cpu")))
+    return True, ""
 
 
 def member_settings(cfg: AppConfig) -> MemberSettings:
@@ -144,8 +175,16 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
     )
 
 
-def _arch(cfg: AppConfig, splits: Splits) -> Arch:
+def _arch(cfg: AppConfig, splits: Splits) -> Arch | ConvArch:
+    """The architecture ``cfg.model`` describes for this data.
+
+    Raises:
+        ConfigError: ``model=cnn`` on data without an image shape, or with more pooling blocks
+            than the images' size allows.
+    """
     m = cfg.model
+    if m.name == "cnn":
+        return _conv_arch(cfg, splits)
     return Arch(
         kind=m.name,
         n_features=splits.n_features,
@@ -154,6 +193,47 @@ def _arch(cfg: AppConfig, splits: Splits) -> Arch:
         activation=m.activation,
         batch_norm=m.batch_norm,
     )
+
+
+def _conv_arch(cfg: AppConfig, splits: Splits) -> ConvArch:
+    m, shape = cfg.model, splits.input_shape
+    if len(shape) != 3:
+        raise ConfigError([f"model={m.name!r}: data={cfg.data.name} has examples of shape "
+                           f"{shape}; allowed image data, (C, H, W), e.g. digits, mnist, "
+                           f"cifar10 or an image folder"])  # fmt: skip
+    arch = ConvArch(
+        input_shape=(shape[0], shape[1], shape[2]), n_classes=splits.n_classes,
+        channels=tuple(m.channels), kernel_size=m.kernel_size, pool=m.pool,
+        pool_size=m.pool_size, hidden=tuple(m.hidden), activation=m.activation,
+        batch_norm=m.batch_norm,
+    )  # fmt: skip
+    sizes = arch.sizes()
+    if min(min(hw) for hw in sizes) < 1:
+        fits = next(i for i, hw in enumerate(sizes) if min(hw) < 1) - 1
+        steps = " → ".join(f"{h}x{w}" for h, w in sizes)
+        raise ConfigError([f"model.channels={list(m.channels)}: {len(m.channels)} blocks with "
+                           f"model.pool_size={m.pool_size} shrink {shape[1]}x{shape[2]} images "
+                           f"to nothing ({steps}); allowed at most {fits} block(s), or "
+                           f"model.pool=none"])  # fmt: skip
+    return arch
+
+
+def build_net(
+    arch: Arch | ConvArch, seeds: Sequence[int], device: torch.device
+) -> StackedNet:
+    """The population's network: one member per seed, each initialized as a single run with
+    that seed would be."""
+    if isinstance(arch, ConvArch):
+        return StackedCNN(arch, seeds, device)
+    return StackedMLP(arch, seeds, device)
+
+
+def _cost_arch(arch: Arch | ConvArch) -> Arch:
+    """An MLP with the same multiply-adds per example, which is what ``configure_threads``
+    counts to decide whether a step is worth more than one thread."""
+    if isinstance(arch, Arch):
+        return arch
+    return Arch("logreg", n_features=max(arch.macs_per_example(), 1), n_classes=1)
 
 
 def _load(cfgs: Sequence[AppConfig], device: torch.device) -> tuple[StackedSplits, list[Splits]]:
@@ -175,7 +255,8 @@ def run_population(
 
     Raises:
         ValueError: The configurations do not share a network (see :func:`structure_key`).
-        ConfigError: The device does not exist.
+        ConfigError: The device does not exist; the model does not fit the data (a CNN on
+            non-image data, too many pooling blocks).
         DataError: The data cannot be loaded.
     """
     if not cfgs:
@@ -190,9 +271,9 @@ def run_population(
         torch.use_deterministic_algorithms(True, warn_only=True)
     stacked, own = _load(cfgs, device)
     arch = _arch(first, own[0])
-    configure_threads(first.trainer.threads, arch=arch, members=len(cfgs), device=device,
-                      workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
-    net = StackedMLP(arch, [c.trainer.seed for c in cfgs], device)
+    net = build_net(arch, [c.trainer.seed for c in cfgs], device)
+    configure_threads(first.trainer.threads, arch=_cost_arch(arch), members=len(cfgs),
+                      device=device, workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
     shared = Shared(
         epochs=first.trainer.epochs,
         batch_size=first.trainer.batch_size,
@@ -200,7 +281,8 @@ def run_population(
         metric=first.metric,
         eval_batch_size=first.trainer.eval_batch_size,
     )
-    results = fit(net, stacked, shared, [member_settings(c) for c in cfgs],
+    settings = [member_settings(c) for c in cfgs]
+    results = fit(net, stacked, shared, settings,  # type: ignore[arg-type]  # any StackedNet
                   reporters=reporters, on_epoch=on_epoch)  # fmt: skip
     outcomes = []
     for cfg, result, splits in zip(cfgs, results, own, strict=True):
