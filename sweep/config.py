@@ -39,8 +39,10 @@ __all__ = [
 
 NORMALIZATIONS = ("none", "standard", "symmetric")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
-MODEL_KINDS = ("mlp", "logreg", "cnn")
+MODEL_KINDS = ("mlp", "logreg", "cnn", "custom")
 POOLS = ("max", "avg", "none")
+GIVEN_TO_CUSTOM = ("n_features", "input_shape", "n_classes", "dropout", "p")
+"""Constructor arguments of a custom model that regsweep fills in (never in model.kwargs)."""
 PENALTY_SCALES = ("plain", "half_mean")
 PENALTY_TARGETS = ("weights", "all")
 MONITORS = ("val_loss", "val_acc")
@@ -93,15 +95,15 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """``mlp`` (hidden layers), ``logreg`` (one linear layer) or ``cnn`` (conv blocks, then
-    dense layers)."""
+    """``mlp`` (hidden layers), ``logreg`` (one linear layer), ``cnn`` (conv blocks, then dense
+    layers) or ``custom`` (your own ``nn.Module``, ``model.target``)."""
 
-    name: str = _h("mlp, logreg or cnn (the model=... option sets it)", default="mlp")
+    name: str = _h("mlp, logreg, cnn or custom (the model=... option sets it)", default="mlp")
     hidden: list[int] = _h("hidden layer widths (cnn: dense layers after the conv blocks)",  # noqa: RUF009 (_h returns a field)
                            default_factory=lambda: [64, 64])  # fmt: skip
     activation: str = _h("relu, sigmoid or tanh", default="relu")
     dropout: float = _h("dropout p after each hidden activation (cnn: after each block and "
-                        "dense layer)", default=0.0)  # fmt: skip
+                        "dense layer; custom: passed to the constructor)", default=0.0)  # fmt: skip
     batch_norm: bool = _h("batch norm after each hidden linear layer (cnn: after each "
                           "convolution too)", default=False)  # fmt: skip
     channels: list[int] = _h("output channels of each conv block (conv, [batch norm], "  # noqa: RUF009 (_h returns a field)
@@ -113,6 +115,10 @@ class ModelConfig:
                    default="max")  # fmt: skip
     pool_size: int = _h("pooling window and stride (divides height and width)",
                         only="model.name=cnn", default=2)  # fmt: skip
+    target: str | None = _h("your nn.Module class as an import path (package.module.Class)",
+                            only="model.name=custom", default=None)  # fmt: skip
+    kwargs: dict[str, Any] = _h("more constructor arguments of model.target",  # noqa: RUF009 (_h returns a field)
+                                only="model.name=custom", default_factory=dict)  # fmt: skip
 
 
 @dataclass
@@ -353,10 +359,30 @@ def _check_model(c: _Checker, m: ModelConfig) -> None:
                    "an odd integer >= 1 ('same' padding keeps height and width)")  # fmt: skip
         c.choice("model.pool", m.pool, POOLS)
         c.number("model.pool_size", m.pool_size, low=2)
+    if m.name == "custom":
+        _check_custom(c, m)
     _refuse_unused(c, m)
 
 
-_ONLY_FOR = {"channels": "cnn", "kernel_size": "cnn", "pool": "cnn", "pool_size": "cnn"}
+def _check_custom(c: _Checker, m: ModelConfig) -> None:
+    parts = (m.target or "").replace(":", ".").split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        c.fail("model.target", m.target, "an import path to your nn.Module class, "
+               "package.module.Class (model=custom builds it)")  # fmt: skip
+    for key in sorted(set(m.kwargs) & set(GIVEN_TO_CUSTOM)):
+        c.fail(f"model.kwargs.{key}", m.kwargs[key], "not set here: regsweep passes "
+               "n_features, input_shape and n_classes from the data, and dropout p from "
+               "model.dropout or regularizer.dropout")  # fmt: skip
+    if m.hidden:
+        c.fail("model.hidden", list(m.hidden), "[] with model=custom (your module defines its "
+               "layers; pass sizes in model.kwargs)")  # fmt: skip
+    if m.batch_norm:
+        c.fail("model.batch_norm", m.batch_norm, "false with model=custom (your module "
+               "defines its layers)")  # fmt: skip
+
+
+_ONLY_FOR = {"channels": "cnn", "kernel_size": "cnn", "pool": "cnn", "pool_size": "cnn",
+             "target": "custom", "kwargs": "custom"}  # fmt: skip
 
 
 def _refuse_unused(c: _Checker, m: ModelConfig) -> None:

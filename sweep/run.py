@@ -8,6 +8,7 @@ data, and never returns models, so a multirun does not keep every model alive.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -16,7 +17,8 @@ from typing import Any
 import torch
 
 from .config import AppConfig, ConfigError
-from .data import Splits, StackedSplits, load_splits
+from .custom import CustomArch, StackedCustom, check_model
+from .data import DataError, Splits, StackedSplits, load_splits
 from .hparams import HPARAMS
 from .nets import Arch, StackedMLP, StackedNet
 from .nets_cnn import ConvArch, StackedCNN
@@ -96,7 +98,9 @@ def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
     """What members of one population must share: the data, the architecture, the batch size,
     the epochs, the optimizer kind, the device and the optimized metric. Everything else
     (strengths, dropout p, clip, learning rate, momentum, betas, decay, schedule, early
-    stopping, seed) is per member.
+    stopping, seed) is per member, except a custom model's dropout p (fixed when it is built).
+    A custom model that ``vmap`` cannot batch (:func:`batchable`) gets a key of its own for
+    every configuration object, so each such trial is a population of one.
 
     Example:
         >>> a, b = AppConfig(), AppConfig()
@@ -122,27 +126,42 @@ def _model_key(cfg: AppConfig) -> tuple[Any, ...]:
     if m.name == "cnn":
         return (m.name, tuple(m.channels), m.kernel_size, m.pool, m.pool_size, tuple(m.hidden),
                 m.activation, m.batch_norm)  # fmt: skip
+    if m.name == "custom":
+        try:
+            together = batchable(cfg)[0]
+        except (ConfigError, DataError):
+            together = False  # the run itself raises the clear error, for this trial alone
+        alone = None if together else id(cfg)
+        kwargs = json.dumps(m.kwargs, sort_keys=True, default=str)
+        return (m.name, m.target, kwargs, effective_hparams(cfg)["dropout"], alone)
     return (m.name, tuple(m.hidden) if m.name == "mlp" else (), m.activation, m.batch_norm)
 
 
 def batchable(cfg: AppConfig) -> tuple[bool, str]:
     """Whether trials with this model train K at a time as one computation, and if not why.
 
-    Always true for ``mlp``, ``logreg`` and ``cnn``; a CNN's architecture is checked against
-    the data's shape (its data is loaded, from the per-process cache). A sweeper calls this
-    once per distinct model, before the trials start.
+    Always true for ``mlp``, ``logreg`` and ``cnn``. A ``custom`` model is built once on a
+    dummy batch of the data's shape (its data is loaded, from the per-process cache) and tried
+    under ``torch.func.vmap``; the answer is cached per model. A sweeper calls this once per
+    distinct model to say "trained one at a time" before the trials start.
 
     Raises:
-        ConfigError: A CNN does not fit the data's shape.
+        ConfigError: The custom model cannot be built or breaks the contract
+            (:data:`sweep.custom.CONTRACT`); a CNN does not fit the data's shape.
         DataError: The data cannot be loaded.
 
     Example:
         >>> batchable(AppConfig())
         (True, '')
     """
-    if cfg.model.name == "cnn":
-        _arch(cfg, load_splits(cfg.data, seed=cfg.trainer.seed, device=torch.device("cpu")))
-    return True, ""
+    if cfg.model.name not in ("custom", "cnn"):
+        return True, ""
+    splits = load_splits(cfg.data, seed=cfg.trainer.seed, device=torch.device("cpu"))
+    arch = _arch(cfg, splits)
+    if not isinstance(arch, CustomArch):
+        return True, ""
+    problem = check_model(arch)
+    return problem is None, problem or ""
 
 
 def member_settings(cfg: AppConfig) -> MemberSettings:
@@ -175,7 +194,7 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
     )
 
 
-def _arch(cfg: AppConfig, splits: Splits) -> Arch | ConvArch:
+def _arch(cfg: AppConfig, splits: Splits) -> Arch | ConvArch | CustomArch:
     """The architecture ``cfg.model`` describes for this data.
 
     Raises:
@@ -185,6 +204,13 @@ def _arch(cfg: AppConfig, splits: Splits) -> Arch | ConvArch:
     m = cfg.model
     if m.name == "cnn":
         return _conv_arch(cfg, splits)
+    if m.name == "custom":
+        assert m.target is not None  # validate() requires it
+        return CustomArch(
+            target=m.target, n_features=splits.n_features, input_shape=splits.input_shape,
+            n_classes=splits.n_classes, dropout=effective_hparams(cfg)["dropout"],
+            kwargs=dict(m.kwargs),
+        )  # fmt: skip
     return Arch(
         kind=m.name,
         n_features=splits.n_features,
@@ -219,21 +245,27 @@ def _conv_arch(cfg: AppConfig, splits: Splits) -> ConvArch:
 
 
 def build_net(
-    arch: Arch | ConvArch, seeds: Sequence[int], device: torch.device
+    arch: Arch | ConvArch | CustomArch, seeds: Sequence[int], device: torch.device
 ) -> StackedNet:
     """The population's network: one member per seed, each initialized as a single run with
     that seed would be."""
     if isinstance(arch, ConvArch):
         return StackedCNN(arch, seeds, device)
+    if isinstance(arch, CustomArch):
+        return StackedCustom(arch, seeds, device)
     return StackedMLP(arch, seeds, device)
 
 
-def _cost_arch(arch: Arch | ConvArch) -> Arch:
+def _cost_arch(arch: Arch | ConvArch | CustomArch, net: StackedNet) -> Arch:
     """An MLP with the same multiply-adds per example, which is what ``configure_threads``
     counts to decide whether a step is worth more than one thread."""
     if isinstance(arch, Arch):
         return arch
-    return Arch("logreg", n_features=max(arch.macs_per_example(), 1), n_classes=1)
+    if isinstance(arch, ConvArch):
+        macs = arch.macs_per_example()
+    else:  # each weight used about once per example
+        macs = sum(int(w[0].numel()) for w in net.weights())
+    return Arch("logreg", n_features=max(macs, 1), n_classes=1)
 
 
 def _load(cfgs: Sequence[AppConfig], device: torch.device) -> tuple[StackedSplits, list[Splits]]:
@@ -256,7 +288,7 @@ def run_population(
     Raises:
         ValueError: The configurations do not share a network (see :func:`structure_key`).
         ConfigError: The device does not exist; the model does not fit the data (a CNN on
-            non-image data, too many pooling blocks).
+            non-image data, too many pooling blocks) or a custom model breaks its contract.
         DataError: The data cannot be loaded.
     """
     if not cfgs:
@@ -271,8 +303,10 @@ def run_population(
         torch.use_deterministic_algorithms(True, warn_only=True)
     stacked, own = _load(cfgs, device)
     arch = _arch(first, own[0])
+    if isinstance(arch, CustomArch):
+        check_model(arch)  # the contract, before training (cached: once per model)
     net = build_net(arch, [c.trainer.seed for c in cfgs], device)
-    configure_threads(first.trainer.threads, arch=_cost_arch(arch), members=len(cfgs),
+    configure_threads(first.trainer.threads, arch=_cost_arch(arch, net), members=len(cfgs),
                       device=device, workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
     shared = Shared(
         epochs=first.trainer.epochs,
@@ -282,8 +316,10 @@ def run_population(
         eval_batch_size=first.trainer.eval_batch_size,
     )
     settings = [member_settings(c) for c in cfgs]
-    results = fit(net, stacked, shared, settings,  # type: ignore[arg-type]  # any StackedNet
-                  reporters=reporters, on_epoch=on_epoch)  # fmt: skip
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(first.trainer.seed)  # a custom model's own dropout draws from it
+        results = fit(net, stacked, shared, settings,  # type: ignore[arg-type]  # any StackedNet
+                      reporters=reporters, on_epoch=on_epoch)  # fmt: skip
     outcomes = []
     for cfg, result, splits in zip(cfgs, results, own, strict=True):
         summary = summarize(result, cfg, device, splits)

@@ -27,6 +27,7 @@ ALL_OPTIONS = [(g, o) for g in GROUPS for o in _options(g)]
 # Options that need a value only the user has (validate() refuses them without it).
 NEEDS = {
     "data=files": ["data.path=my_data.npz"],
+    "model=custom": ["model.target=tests.custom_nets.TinyNet"],
 }
 REGULARIZERS = _options("regularizer")
 TINY = (
