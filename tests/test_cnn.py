@@ -251,3 +251,42 @@ def test_the_mlp_still_sees_flat_features_and_the_cnn_images() -> None:
         probe = Probe()
         net.forward(x, probe=probe)
     torch.testing.assert_close(probe.high[0][0], conv.relu().amax(dim=(0, 2, 3)))
+
+
+# --------------------------------------------------------------------------- presets
+
+
+@pytest.mark.parametrize(("preset", "base"), [
+    ("notes003_mnist_dropout_cnn", "notes003_mnist_dropout"),
+    ("notes004_cifar10_cnn", "notes004_cifar10"),
+])  # fmt: skip
+def test_the_cnn_variants_of_the_notes_presets_compose_validate_and_run(
+    preset: str, base: str
+) -> None:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf, open_dict
+
+    from sweep.__main__ import to_app_config
+    from tests.helpers import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cnn = compose(config_name="config", overrides=[f"experiment={preset}"],
+                      return_hydra_config=True)  # fmt: skip
+        mlp = compose(config_name="config", overrides=[f"experiment={base}"],
+                      return_hydra_config=True)  # fmt: skip
+    # the base preset's study, searched the same way, under a name of its own
+    assert cnn.hydra.sweeper.study_name == preset
+    for key in ("params", "conditional", "n_trials", "sampler"):
+        assert OmegaConf.select(cnn, f"hydra.sweeper.{key}") == OmegaConf.select(
+            mlp, f"hydra.sweeper.{key}"), key  # fmt: skip
+    for node in (cnn, mlp):
+        with open_dict(node):
+            del node["hydra"]
+    app, ref = to_app_config(cnn), to_app_config(mlp)  # both pass the range checks
+    assert app.model.name == "cnn" and app.model.channels and app.model.activation == "relu"
+    assert (app.data.name, app.regularizer.name) == (ref.data.name, ref.regularizer.name)
+    # the comment's promise: with data=digits it runs on the bundled set, as 1x8x8 images
+    app.data = type(app.data)(name="digits")
+    app.trainer.epochs, app.trainer.device, app.trainer.progress = 1, "cpu", False
+    assert batchable(app) == (True, "")
+    assert run(app).summary["val_acc"] > 0.2
