@@ -123,7 +123,9 @@ def build_member(arch: CustomArch) -> nn.Module:
         shown = ", ".join(f"{k}={v!r}" for k, v in {**arch.kwargs, **given}.items())
         raise _fail(arch, f"{arch.target}({shown}) raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(module, nn.Module):
-        raise _fail(arch, f"{arch.target}(...) returned a {type(module).__name__}, not an nn.Module")
+        raise _fail(
+            arch, f"{arch.target}(...) returned a {type(module).__name__}, not an nn.Module"
+        )
     return module
 
 

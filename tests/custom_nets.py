@@ -15,7 +15,9 @@ class TinyNet(nn.Module):
 
     built_with: ClassVar[list[dict[str, object]]] = []
 
-    def __init__(self, n_features: int, n_classes: int, dropout: float = 0.0, width: int = 32) -> None:
+    def __init__(
+        self, n_features: int, n_classes: int, dropout: float = 0.0, width: int = 32
+    ) -> None:
         super().__init__()
         TinyNet.built_with.append(
             {"n_features": n_features, "n_classes": n_classes, "dropout": dropout, "width": width}

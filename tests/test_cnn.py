@@ -232,8 +232,10 @@ def test_too_many_pooling_blocks_for_the_image_size_are_refused_before_training(
         ({"model__channels": [8, 0]}, "model.channels[1]=0: allowed [1, inf)"),
         ({"model__pool": "median"}, "model.pool='median': allowed one of max, avg, none"),
         ({"model__pool_size": 1}, "model.pool_size=1: allowed [2, inf)"),
-        ({"model__name": "mlp", "model__channels": [16, 32], "model__kernel_size": 5},
-         "model.kernel_size=5: allowed its default (3) unless model=cnn"),
+        (
+            {"model__name": "mlp", "model__channels": [16, 32], "model__kernel_size": 5},
+            "model.kernel_size=5: allowed its default (3) unless model=cnn",
+        ),
     ],
 )
 def test_bad_cnn_values_name_key_value_and_allowed(changes: dict, expected: str) -> None:

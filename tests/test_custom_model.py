@@ -153,8 +153,10 @@ def test_dropout_for_a_module_without_a_dropout_argument_is_refused() -> None:
         ({"model__target": "NoDots"}, "model.target='NoDots': allowed an import path"),
         ({"model__kwargs": {"n_classes": 3}}, "model.kwargs.n_classes=3: allowed not set here"),
         ({"model__hidden": [8]}, "model.hidden=[8]: allowed [] with model=custom"),
-        ({"model__name": "mlp", "model__hidden": [8]},
-         f"model.target='{NETS}.TinyNet': allowed its default (None) unless model=custom"),
+        (
+            {"model__name": "mlp", "model__hidden": [8]},
+            f"model.target='{NETS}.TinyNet': allowed its default (None) unless model=custom",
+        ),
     ],
 )
 def test_bad_custom_values_name_key_value_and_allowed(changes: dict, expected: str) -> None:

@@ -114,7 +114,9 @@ def _load_csv(path: str, label: str) -> RawData:
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: could not be read as a .csv file with a header row ({exc}).") from exc
+        raise DataError(
+            f"{path}: could not be read as a .csv file with a header row ({exc})."
+        ) from exc
     columns = [str(c) for c in frame.columns]
     if label not in columns:
         raise DataError(f"{path}: no label column {label!r} (data.label={label!r}); its columns "
@@ -123,8 +125,9 @@ def _load_csv(path: str, label: str) -> RawData:
     features = frame.drop(columns=[label])
     if features.shape[1] == 0:
         raise DataError(f"{path}: the label column {label!r} is its only column; no features.")
-    text = [str(c) for c, t in features.dtypes.items() if not (pd.api.types.is_numeric_dtype(t)
-                                                               and not pd.api.types.is_complex_dtype(t))]  # fmt: skip
+    real = pd.api.types.is_numeric_dtype
+    text = [str(c) for c, t in features.dtypes.items()
+            if not real(t) or pd.api.types.is_complex_dtype(t)]  # fmt: skip
     if text:
         raise DataError(f"{path}: feature column(s) {', '.join(text[:10])} are not numeric; every "
                         f"column but the label ({label!r}) must be a number.")  # fmt: skip
@@ -190,7 +193,9 @@ def _features(path: str, name: str, x: np.ndarray) -> tuple[torch.Tensor, tuple[
     return torch.from_numpy(np.ascontiguousarray(flat)), one
 
 
-def encode_labels(path: str, labels: dict[str, np.ndarray]) -> tuple[list[torch.Tensor], tuple[str, ...]]:
+def encode_labels(
+    path: str, labels: dict[str, np.ndarray]
+) -> tuple[list[torch.Tensor], tuple[str, ...]]:
     """Map the integer labels of every split (``{what: array}``) to ``0..C-1`` by their sorted
     distinct values; return the mapped labels (int64, in the given order) and the class names.
 
@@ -206,7 +211,9 @@ def encode_labels(path: str, labels: dict[str, np.ndarray]) -> tuple[list[torch.
     for what, y in labels.items():
         y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
         if y.ndim != 1:
-            raise DataError(f"{path}: {what} has shape {y.shape}; labels must be one integer per row.")
+            raise DataError(
+                f"{path}: {what} has shape {y.shape}; labels must be one integer per row."
+            )
         ints.append(_integers(path, what, y))
     classes = np.unique(np.concatenate(ints))
     if len(classes) < 2:
@@ -224,8 +231,9 @@ def _integers(path: str, what: str, y: np.ndarray) -> np.ndarray:
         if whole.all():
             return y.astype(np.int64)
         first = int(np.flatnonzero(~whole)[0])
-        raise DataError(f"{path}: {what} holds {_plain(y[first])!r} at row {first} (counting from 0); labels must be "
-                        f"integers (class numbers), with none missing.")  # fmt: skip
+        raise DataError(f"{path}: {what} holds {_plain(y[first])!r} at row {first} (counting "
+                        f"from 0); labels must be integers (class numbers), with none "
+                        f"missing.")  # fmt: skip
     example = _plain(y.reshape(-1)[0]) if y.size else None
     raise DataError(f"{path}: {what} holds {y.dtype} values (e.g. {example!r}); labels must be "
                     f"integers (class numbers). Map names to numbers before saving.")  # fmt: skip
