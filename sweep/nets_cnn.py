@@ -197,8 +197,9 @@ class StackedCNN:
         if train:
             return self._forward(x, ps, bs, True, dropout, masks, None)
         step = max(1, EVAL_BLOCK_FLOATS // max(1, x.shape[0] * self._widest()))
+        starts = range(0, max(x.shape[1], 1), step)  # an empty batch is one empty block
         parts = [self._forward(x[:, s : s + step], ps, bs, False, None, None, probe)
-                 for s in range(0, x.shape[1], step)]  # fmt: skip
+                 for s in starts]  # fmt: skip
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     def _widest(self) -> int:
@@ -214,7 +215,8 @@ class StackedCNN:
     ) -> Tensor:  # fmt: skip
         a = self.arch
         k, b = x.shape[0], x.shape[1]
-        h = x.reshape(k, b, *a.input_shape).transpose(0, 1).reshape(b, -1, *a.input_shape[1:])
+        c, height, width_px = a.input_shape
+        h = x.reshape(k, b, c, height, width_px).transpose(0, 1).reshape(b, k * c, height, width_px)
         h = h.contiguous(memory_format=torch.channels_last)  # CPU pooling: ~10x faster
         i = j = 0
         for layer, width in enumerate(a.channels):
@@ -239,7 +241,7 @@ class StackedCNN:
                 u = masks(layer, (k, b, width, *h.shape[2:]))
                 u = u.transpose(0, 1).reshape(h.shape)
                 h = inverted_dropout(h, dropout.repeat_interleave(width).unsqueeze(0), u)
-        feats = h.reshape(b, k, -1).transpose(0, 1)
+        feats = h.reshape(b, k, a.flat_features()).transpose(0, 1)
         return dense_layers(
             feats, ps[i:], bs[j:], widths=a.hidden, batch_norm=a.batch_norm, act=self.act,
             train=train, dropout=dropout, masks=masks, probe=probe, first_layer=len(a.channels),

@@ -116,6 +116,7 @@ def test_evaluation_in_blocks_gives_the_numbers_of_one_pass(
         monkeypatch.setattr(nets_cnn, "EVAL_BLOCK_FLOATS", 2 * 4 * 64 * 50)  # 50 examples a block
         b = net.forward(x, probe=p1)
     torch.testing.assert_close(a, b)
+    assert net.forward(x[:, :0]).shape == (2, 0, 10)  # an empty split (no test fraction)
     assert len(p1.low) == 1
     torch.testing.assert_close(whole.low[0], p1.low[0])
     torch.testing.assert_close(whole.high[0], p1.high[0])
