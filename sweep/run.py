@@ -8,7 +8,6 @@ data, and never returns models, so a multirun does not keep every model alive.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -17,11 +16,10 @@ from typing import Any
 import torch
 
 from .config import AppConfig, ConfigError
-from .custom import CustomArch, StackedCustom, check_model
-from .data import DataError, Splits, StackedSplits, load_splits
+from .custom import CustomArch, check_model
+from .data import Splits, StackedSplits, load_splits
 from .hparams import HPARAMS
-from .nets import Arch, StackedMLP, StackedNet
-from .nets_cnn import ConvArch, StackedCNN
+from .models import batchable, build_net, cost_arch, effective_dropout, model_arch, model_key
 from .optim import Schedule
 from .penalties import Penalty
 from .record import BEST_EPOCH_KEYS, CURVE_KEYS, OBJECTIVES, RECORD_VERSION, collapsed
@@ -81,7 +79,7 @@ def effective_hparams(cfg: AppConfig) -> dict[str, float]:
         "l2": r.l2,
         "elastic": r.elastic,
         "l1_ratio": r.l1_ratio,
-        "dropout": r.dropout if r.dropout is not None else cfg.model.dropout,
+        "dropout": effective_dropout(cfg),
         "weight_decay": r.weight_decay
         if r.weight_decay is not None
         else cfg.optimizer.weight_decay,
@@ -111,7 +109,7 @@ def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
     t = cfg.trainer
     return (
         tuple(sorted(asdict(cfg.data).items())),
-        _model_key(cfg),
+        model_key(cfg),
         t.batch_size,
         t.eval_batch_size,
         t.epochs,
@@ -119,49 +117,6 @@ def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
         cfg.optimizer.name,
         cfg.metric,
     )
-
-
-def _model_key(cfg: AppConfig) -> tuple[Any, ...]:
-    m = cfg.model
-    if m.name == "cnn":
-        return (m.name, tuple(m.channels), m.kernel_size, m.pool, m.pool_size, tuple(m.hidden),
-                m.activation, m.batch_norm)  # fmt: skip
-    if m.name == "custom":
-        try:
-            together = batchable(cfg)[0]
-        except (ConfigError, DataError):
-            together = False  # the run itself raises the clear error, for this trial alone
-        alone = None if together else id(cfg)
-        kwargs = json.dumps(m.kwargs, sort_keys=True, default=str)
-        return (m.name, m.target, kwargs, effective_hparams(cfg)["dropout"], alone)
-    return (m.name, tuple(m.hidden) if m.name == "mlp" else (), m.activation, m.batch_norm)
-
-
-def batchable(cfg: AppConfig) -> tuple[bool, str]:
-    """Whether trials with this model train K at a time as one computation, and if not why.
-
-    Always true for ``mlp``, ``logreg`` and ``cnn``. A ``custom`` model is built once on a
-    dummy batch of the data's shape (its data is loaded, from the per-process cache) and tried
-    under ``torch.func.vmap``; the answer is cached per model. A sweeper calls this once per
-    distinct model to say "trained one at a time" before the trials start.
-
-    Raises:
-        ConfigError: The custom model cannot be built or breaks the contract
-            (:data:`sweep.custom.CONTRACT`); a CNN does not fit the data's shape.
-        DataError: The data cannot be loaded.
-
-    Example:
-        >>> batchable(AppConfig())
-        (True, '')
-    """
-    if cfg.model.name not in ("custom", "cnn"):
-        return True, ""
-    splits = load_splits(cfg.data, seed=cfg.trainer.seed, device=torch.device("cpu"))
-    arch = _arch(cfg, splits)
-    if not isinstance(arch, CustomArch):
-        return True, ""
-    problem = check_model(arch)
-    return problem is None, problem or ""
 
 
 def member_settings(cfg: AppConfig) -> MemberSettings:
@@ -192,80 +147,6 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
             s.name, s.step_size, s.gamma, s.t_max, s.eta_min, epochs=cfg.trainer.epochs
         ),
     )
-
-
-def _arch(cfg: AppConfig, splits: Splits) -> Arch | ConvArch | CustomArch:
-    """The architecture ``cfg.model`` describes for this data.
-
-    Raises:
-        ConfigError: ``model=cnn`` on data without an image shape, or with more pooling blocks
-            than the images' size allows.
-    """
-    m = cfg.model
-    if m.name == "cnn":
-        return _conv_arch(cfg, splits)
-    if m.name == "custom":
-        assert m.target is not None  # validate() requires it
-        return CustomArch(
-            target=m.target, n_features=splits.n_features, input_shape=splits.input_shape,
-            n_classes=splits.n_classes, dropout=effective_hparams(cfg)["dropout"],
-            kwargs=dict(m.kwargs),
-        )  # fmt: skip
-    return Arch(
-        kind=m.name,
-        n_features=splits.n_features,
-        n_classes=splits.n_classes,
-        hidden=tuple(m.hidden) if m.name == "mlp" else (),
-        activation=m.activation,
-        batch_norm=m.batch_norm,
-    )
-
-
-def _conv_arch(cfg: AppConfig, splits: Splits) -> ConvArch:
-    m, shape = cfg.model, splits.input_shape
-    if len(shape) != 3:
-        raise ConfigError([f"model={m.name!r}: data={cfg.data.name} has examples of shape "
-                           f"{shape}; allowed image data, (C, H, W), e.g. digits, mnist, "
-                           f"cifar10 or an image folder"])  # fmt: skip
-    arch = ConvArch(
-        input_shape=(shape[0], shape[1], shape[2]), n_classes=splits.n_classes,
-        channels=tuple(m.channels), kernel_size=m.kernel_size, pool=m.pool,
-        pool_size=m.pool_size, hidden=tuple(m.hidden), activation=m.activation,
-        batch_norm=m.batch_norm,
-    )  # fmt: skip
-    sizes = arch.sizes()
-    if min(min(hw) for hw in sizes) < 1:
-        fits = next(i for i, hw in enumerate(sizes) if min(hw) < 1) - 1
-        steps = " → ".join(f"{h}x{w}" for h, w in sizes)
-        raise ConfigError([f"model.channels={list(m.channels)}: {len(m.channels)} blocks with "
-                           f"model.pool_size={m.pool_size} shrink {shape[1]}x{shape[2]} images "
-                           f"to nothing ({steps}); allowed at most {fits} block(s), or "
-                           f"model.pool=none"])  # fmt: skip
-    return arch
-
-
-def build_net(
-    arch: Arch | ConvArch | CustomArch, seeds: Sequence[int], device: torch.device
-) -> StackedNet:
-    """The population's network: one member per seed, each initialized as a single run with
-    that seed would be."""
-    if isinstance(arch, ConvArch):
-        return StackedCNN(arch, seeds, device)
-    if isinstance(arch, CustomArch):
-        return StackedCustom(arch, seeds, device)
-    return StackedMLP(arch, seeds, device)
-
-
-def _cost_arch(arch: Arch | ConvArch | CustomArch, net: StackedNet) -> Arch:
-    """An MLP with the same multiply-adds per example, which is what ``configure_threads``
-    counts to decide whether a step is worth more than one thread."""
-    if isinstance(arch, Arch):
-        return arch
-    if isinstance(arch, ConvArch):
-        macs = arch.macs_per_example()
-    else:  # each weight used about once per example
-        macs = sum(int(w[0].numel()) for w in net.weights())
-    return Arch("logreg", n_features=max(macs, 1), n_classes=1)
 
 
 def _load(cfgs: Sequence[AppConfig], device: torch.device) -> tuple[StackedSplits, list[Splits]]:
@@ -302,11 +183,11 @@ def run_population(
     if first.trainer.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     stacked, own = _load(cfgs, device)
-    arch = _arch(first, own[0])
+    arch = model_arch(first, own[0])
     if isinstance(arch, CustomArch):
         check_model(arch)  # the contract, before training (cached: once per model)
     net = build_net(arch, [c.trainer.seed for c in cfgs], device)
-    configure_threads(first.trainer.threads, arch=_cost_arch(arch, net), members=len(cfgs),
+    configure_threads(first.trainer.threads, arch=cost_arch(arch, net), members=len(cfgs),
                       device=device, workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
     shared = Shared(
         epochs=first.trainer.epochs,
