@@ -39,7 +39,10 @@ __all__ = [
 
 NORMALIZATIONS = ("none", "standard", "symmetric")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
-MODEL_KINDS = ("mlp", "logreg")
+MODEL_KINDS = ("mlp", "logreg", "cnn", "custom")
+POOLS = ("max", "avg", "none")
+GIVEN_TO_CUSTOM = ("n_features", "input_shape", "n_classes", "dropout", "p")
+"""Constructor arguments of a custom model that regsweep fills in (never in model.kwargs)."""
 PENALTY_SCALES = ("plain", "half_mean")
 PENALTY_TARGETS = ("weights", "all")
 MONITORS = ("val_loss", "val_acc")
@@ -83,17 +86,39 @@ class DataConfig:
     n_samples: int = _h("examples of the noise data", only="data.name=noise", default=1000)
     n_features: int = _h("features of the noise data", only="data.name=noise", default=10)
     n_classes: int = _h("classes of the noise data", only="data.name=noise", default=2)
+    path: str | None = _h("your data: a .npz file (x, y; optional x_val/y_val, x_test/y_test), "
+                          "a .csv file (a header row) or an image folder (a subfolder per "
+                          "class)", only="data.name=files", default=None)  # fmt: skip
+    label: str = _h("the label column of a .csv file; every other column is a feature",
+                    only="data.name=files", default="label")  # fmt: skip
 
 
 @dataclass
 class ModelConfig:
-    """``mlp`` (hidden layers) or ``logreg`` (one linear layer)."""
+    """``mlp`` (hidden layers), ``logreg`` (one linear layer), ``cnn`` (conv blocks, then dense
+    layers) or ``custom`` (your own ``nn.Module``, ``model.target``)."""
 
-    name: str = _h("mlp or logreg (the model=... option sets it)", default="mlp")
-    hidden: list[int] = _h("hidden layer widths", default_factory=lambda: [64, 64])
+    name: str = _h("mlp, logreg, cnn or custom (the model=... option sets it)", default="mlp")
+    hidden: list[int] = _h("hidden layer widths (cnn: dense layers after the conv blocks)",  # noqa: RUF009 (_h returns a field)
+                           default_factory=lambda: [64, 64])  # fmt: skip
     activation: str = _h("relu, sigmoid or tanh", default="relu")
-    dropout: float = _h("dropout p after each hidden activation", default=0.0)
-    batch_norm: bool = _h("batch norm after each hidden linear layer", default=False)
+    dropout: float = _h("dropout p after each hidden activation (cnn: after each block and "
+                        "dense layer; custom: passed to the constructor)", default=0.0)  # fmt: skip
+    batch_norm: bool = _h("batch norm after each hidden linear layer (cnn: after each "
+                          "convolution too)", default=False)  # fmt: skip
+    channels: list[int] = _h("output channels of each conv block (conv, [batch norm], "  # noqa: RUF009 (_h returns a field)
+                             "activation, pool, [dropout])", only="model.name=cnn",
+                             default_factory=lambda: [16, 32])  # fmt: skip
+    kernel_size: int = _h("convolution kernel size (odd; 'same' padding keeps the size)",
+                          only="model.name=cnn", default=3)  # fmt: skip
+    pool: str = _h("pooling after each conv block: max, avg or none", only="model.name=cnn",
+                   default="max")  # fmt: skip
+    pool_size: int = _h("pooling window and stride (divides height and width)",
+                        only="model.name=cnn", default=2)  # fmt: skip
+    target: str | None = _h("your nn.Module class as an import path (package.module.Class)",
+                            only="model.name=custom", default=None)  # fmt: skip
+    kwargs: dict[str, Any] = _h("more constructor arguments of model.target",  # noqa: RUF009 (_h returns a field)
+                                only="model.name=custom", default_factory=dict)  # fmt: skip
 
 
 @dataclass
@@ -144,7 +169,7 @@ class OptimizerConfig:
     momentum: float = _h("SGD momentum", default=0.0)
     nesterov: bool = _h("SGD Nesterov momentum", default=False)
     weight_decay: float = _h("weight decay (regularizer.weight_decay overrides it)", default=0.0)
-    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])
+    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])  # noqa: RUF009 (_h returns a field)
     eps: float = _h("Adam/AdamW epsilon", default=1e-8)
 
 
@@ -205,11 +230,11 @@ class AppConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    trial: TrialLink = _h("set by the sweeper for each job", internal=True,
+    trial: TrialLink = _h("set by the sweeper for each job", internal=True,  # noqa: RUF009 (_h returns a field)
                           default_factory=TrialLink)  # fmt: skip
     metric: str = _h("the optimized metric of the final model (hydra.sweeper.metric sets it in "
                      "a sweep)", default="val_acc")  # fmt: skip
-    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",
+    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",  # noqa: RUF009 (_h returns a field)
                                default_factory=list)  # fmt: skip
 
 
@@ -307,6 +332,15 @@ def _check_data(c: _Checker, d: DataConfig) -> None:
     c.number("data.n_samples", d.n_samples, low=10)
     c.number("data.n_features", d.n_features, low=1)
     c.number("data.n_classes", d.n_classes, low=2)
+    if d.name == "files":
+        if not d.path:
+            c.fail("data.path", d.path, "a .npz or .csv file or an image folder (data=files "
+                   "reads the file it names)")  # fmt: skip
+        if not d.label:
+            c.fail("data.label", d.label, "the name of the .csv file's label column")
+    elif d.path is not None:
+        c.fail("data.path", d.path, "null unless data=files (the bundled and torchvision data "
+               "are found by data.name and data.root)")  # fmt: skip
 
 
 def _check_model(c: _Checker, m: ModelConfig) -> None:
@@ -315,6 +349,51 @@ def _check_model(c: _Checker, m: ModelConfig) -> None:
     c.number("model.dropout", m.dropout, low=0.0, high=1.0, high_open=True)
     for i, width in enumerate(m.hidden):
         c.number(f"model.hidden[{i}]", width, low=1)
+    if m.name == "cnn":
+        if not m.channels:
+            c.fail("model.channels", list(m.channels), "one width per conv block, e.g. [16, 32]")
+        for i, width in enumerate(m.channels):
+            c.number(f"model.channels[{i}]", width, low=1)
+        if m.kernel_size < 1 or m.kernel_size % 2 == 0:
+            c.fail("model.kernel_size", m.kernel_size,
+                   "an odd integer >= 1 ('same' padding keeps height and width)")  # fmt: skip
+        c.choice("model.pool", m.pool, POOLS)
+        c.number("model.pool_size", m.pool_size, low=2)
+    if m.name == "custom":
+        _check_custom(c, m)
+    _refuse_unused(c, m)
+
+
+def _check_custom(c: _Checker, m: ModelConfig) -> None:
+    parts = (m.target or "").replace(":", ".").split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        c.fail("model.target", m.target, "an import path to your nn.Module class, "
+               "package.module.Class (model=custom builds it)")  # fmt: skip
+    for key in sorted(set(m.kwargs) & set(GIVEN_TO_CUSTOM)):
+        c.fail(f"model.kwargs.{key}", m.kwargs[key], "not set here: regsweep passes "
+               "n_features, input_shape and n_classes from the data, and dropout p from "
+               "model.dropout or regularizer.dropout")  # fmt: skip
+    if m.hidden:
+        c.fail("model.hidden", list(m.hidden), "[] with model=custom (your module defines its "
+               "layers; pass sizes in model.kwargs)")  # fmt: skip
+    if m.batch_norm:
+        c.fail("model.batch_norm", m.batch_norm, "false with model=custom (your module "
+               "defines its layers)")  # fmt: skip
+
+
+_ONLY_FOR = {"channels": "cnn", "kernel_size": "cnn", "pool": "cnn", "pool_size": "cnn",
+             "target": "custom", "kwargs": "custom"}  # fmt: skip
+
+
+def _refuse_unused(c: _Checker, m: ModelConfig) -> None:
+    """A key that only one kind of model reads must keep its default with the others, so a
+    value set there is never silently ignored."""
+    defaults = ModelConfig()
+    for key, kind in _ONLY_FOR.items():
+        value = getattr(m, key)
+        if m.name != kind and value != getattr(defaults, key):
+            c.fail(f"model.{key}", value, f"its default ({getattr(defaults, key)!r}) unless "
+                   f"model={kind}; model={m.name} does not use it")  # fmt: skip
 
 
 def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) -> None:
@@ -337,7 +416,7 @@ def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) ->
             f"null when model.dropout is set ({model.dropout!r}); set dropout p in one place",
         )
     p = r.dropout if r.dropout is not None else model.dropout
-    if p > 0.0 and (model.name == "logreg" or not model.hidden):
+    if p > 0.0 and (model.name == "logreg" or (model.name == "mlp" and not model.hidden)):
         c.fail(
             "regularizer.dropout" if r.dropout else "model.dropout",
             p,

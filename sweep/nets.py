@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -22,8 +23,12 @@ from torch import nn
 __all__ = [
     "ACTIVATIONS",
     "Arch",
+    "Masks",
     "Probe",
     "StackedMLP",
+    "StackedNet",
+    "dense_layers",
+    "inverted_dropout",
     "reference_module",
 ]
 
@@ -34,6 +39,9 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
 }
+Masks = Callable[[int, tuple[int, ...]], Tensor]
+"""``masks(layer, shape)``: uniform ``[0, 1)`` draws of ``shape = (K, ...)`` for the dropout of
+probed layer ``layer``, each member's ``shape[1:]`` from its own generator."""
 _MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
@@ -92,7 +100,12 @@ class Probe:
     high: list[Tensor] = field(default_factory=list)
 
     def add(self, layer: int, h: Tensor) -> None:
-        lo, hi = h.amin(dim=1), h.amax(dim=1)
+        """Take in the outputs ``h (K, B, width)`` of hidden layer ``layer``."""
+        self.add_range(layer, h.amin(dim=1), h.amax(dim=1))
+
+    def add_range(self, layer: int, lo: Tensor, hi: Tensor) -> None:
+        """Take in the smallest and largest output ``(K, width)`` of each unit of ``layer`` over
+        some examples (a convolution's units are its channels, over examples and positions)."""
         if layer == len(self.low):
             self.low.append(lo)
             self.high.append(hi)
@@ -106,6 +119,77 @@ class Probe:
             raise ValueError("no hidden layer was probed")
         dead = torch.cat([(h - lo) <= tol for lo, h in zip(self.low, self.high, strict=True)], 1)
         return dead.float().mean(dim=1)
+
+
+class StackedNet(Protocol):
+    """What training needs of a population's network (:class:`StackedMLP`,
+    :class:`~sweep.nets_cnn.StackedCNN`, :class:`~sweep.custom.StackedCustom`).
+
+    ``params`` are leaf tensors with a leading member dimension, ``buffers`` the running
+    statistics, ``weight_mask[i]`` whether ``params[i]`` is a weight tensor (rank ≥ 2 per
+    member: what penalties, weight decay and the weight statistics act on), and ``hidden`` the
+    widths of the layers the dead-unit :class:`Probe` covers (empty: none).
+    """
+
+    params: list[Tensor]
+    buffers: list[Tensor]
+    weight_mask: list[bool]
+    hidden: tuple[int, ...]
+
+    @property
+    def size(self) -> int: ...
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        params: Sequence[Tensor] | None = None,
+        buffers: Sequence[Tensor] | None = None,
+        train: bool = False,
+        dropout: Tensor | None = None,
+        masks: Masks | None = None,
+        probe: Probe | None = None,
+    ) -> Tensor: ...
+
+    def keep(self, rows: Tensor) -> None: ...
+
+    def module(self, member: int) -> nn.Module: ...
+
+    def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]: ...
+
+
+def dense_layers(
+    h: Tensor,
+    ps: Sequence[Tensor],
+    bs: Sequence[Tensor],
+    *,
+    widths: Sequence[int],
+    batch_norm: bool,
+    act: Callable[[Tensor], Tensor],
+    train: bool,
+    dropout: Tensor | None,
+    masks: Masks | None,
+    probe: Probe | None,
+    first_layer: int = 0,
+) -> Tensor:
+    """Hidden layers Linear → [BatchNorm] → activation → [Dropout] of ``widths``, then the
+    Linear head, on each member's own inputs ``h (K, B, in)``; ``ps``/``bs`` are their
+    parameters (weights ``(K, in, out)``) and batch-norm statistics in order. Probe and mask
+    layers are numbered from ``first_layer``."""
+    i = 0
+    for n in range(len(widths)):
+        layer = first_layer + n
+        h = torch.baddbmm(ps[i + 1].unsqueeze(1), h, ps[i])
+        i += 2
+        if batch_norm:
+            h = _batch_norm(h, ps[i], ps[i + 1], bs[2 * n], bs[2 * n + 1], train)
+            i += 2
+        h = act(h)
+        if probe is not None:
+            probe.add(layer, h)
+        if train and dropout is not None and masks is not None:
+            h = inverted_dropout(h, dropout, masks(layer, tuple(h.shape)))
+    return torch.baddbmm(ps[i + 1].unsqueeze(1), h, ps[i])
 
 
 class StackedMLP:
@@ -161,7 +245,7 @@ class StackedMLP:
         buffers: Sequence[Tensor] | None = None,
         train: bool = False,
         dropout: Tensor | None = None,
-        masks: Callable[[int, tuple[int, ...]], Tensor] | None = None,
+        masks: Masks | None = None,
         probe: Probe | None = None,
     ) -> Tensor:
         """Logits ``(K, B, classes)`` for inputs ``(K, B, features)``.
@@ -180,20 +264,10 @@ class StackedMLP:
         """
         ps = self.params if params is None else params
         bs = self.buffers if buffers is None else buffers
-        h = x
-        i = 0
-        for layer, _width in enumerate(self.hidden):
-            h = torch.baddbmm(ps[i + 1].unsqueeze(1), h, ps[i])
-            i += 2
-            if self.arch.batch_norm:
-                h = _batch_norm(h, ps[i], ps[i + 1], bs[2 * layer], bs[2 * layer + 1], train)
-                i += 2
-            h = self.act(h)
-            if probe is not None:
-                probe.add(layer, h)
-            if train and dropout is not None and masks is not None:
-                h = _dropout(h, dropout, masks(layer, tuple(h.shape)))
-        return torch.baddbmm(ps[i + 1].unsqueeze(1), h, ps[i])
+        return dense_layers(
+            x, ps, bs, widths=self.hidden, batch_norm=self.arch.batch_norm, act=self.act,
+            train=train, dropout=dropout, masks=masks, probe=probe,
+        )  # fmt: skip
 
     def keep(self, rows: Tensor) -> None:
         """Keep only the members at ``rows`` (in that order)."""
@@ -233,9 +307,10 @@ def _seeded_reference(arch: Arch, seed: int) -> nn.Sequential:
         return reference_module(arch)
 
 
-def _dropout(h: Tensor, p: Tensor, uniform: Tensor) -> Tensor:
-    """Inverted dropout with a per-member probability: keep where ``u >= p``, scale 1/(1−p)."""
-    shape = (-1,) + (1,) * (h.dim() - 1)
+def inverted_dropout(h: Tensor, p: Tensor, uniform: Tensor) -> Tensor:
+    """Inverted dropout with a per-member probability ``p`` (``(K,)``, or anything that
+    broadcasts from the front of ``h``): keep where ``uniform >= p``, scale by 1/(1−p)."""
+    shape = (*p.shape, *(1,) * (h.dim() - p.dim()))
     p = p.view(shape).to(h.dtype)
     keep = uniform >= p
     return torch.where(keep, h / (1.0 - p), torch.zeros_like(h))

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from .config import AppConfig, ConfigError
+from .custom import CustomArch, check_model
 from .data import Splits, StackedSplits, load_splits
 from .hparams import HPARAMS
-from .nets import Arch, StackedMLP
+from .models import batchable, build_net, cost_arch, effective_dropout, model_arch, model_key
 from .optim import Schedule
 from .penalties import Penalty
 from .record import BEST_EPOCH_KEYS, CURVE_KEYS, OBJECTIVES, RECORD_VERSION, collapsed
@@ -28,6 +29,8 @@ from .train import EarlyStop, FitResult, MemberSettings, Shared, fit
 
 __all__ = [
     "RunOutcome",
+    "batchable",
+    "build_net",
     "effective_hparams",
     "member_settings",
     "objective_values",
@@ -76,7 +79,7 @@ def effective_hparams(cfg: AppConfig) -> dict[str, float]:
         "l2": r.l2,
         "elastic": r.elastic,
         "l1_ratio": r.l1_ratio,
-        "dropout": r.dropout if r.dropout is not None else cfg.model.dropout,
+        "dropout": effective_dropout(cfg),
         "weight_decay": r.weight_decay
         if r.weight_decay is not None
         else cfg.optimizer.weight_decay,
@@ -93,7 +96,9 @@ def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
     """What members of one population must share: the data, the architecture, the batch size,
     the epochs, the optimizer kind, the device and the optimized metric. Everything else
     (strengths, dropout p, clip, learning rate, momentum, betas, decay, schedule, early
-    stopping, seed) is per member.
+    stopping, seed) is per member, except a custom model's dropout p (fixed when it is built).
+    A custom model that ``vmap`` cannot batch (:func:`batchable`) gets a key of its own for
+    every configuration object, so each such trial is a population of one.
 
     Example:
         >>> a, b = AppConfig(), AppConfig()
@@ -101,10 +106,10 @@ def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
         >>> structure_key(a) == structure_key(b)
         True
     """
-    m, t = cfg.model, cfg.trainer
+    t = cfg.trainer
     return (
         tuple(sorted(asdict(cfg.data).items())),
-        (m.name, tuple(m.hidden) if m.name == "mlp" else (), m.activation, m.batch_norm),
+        model_key(cfg),
         t.batch_size,
         t.eval_batch_size,
         t.epochs,
@@ -143,18 +148,6 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
     )
 
 
-def _arch(cfg: AppConfig, splits: Splits) -> Arch:
-    m = cfg.model
-    return Arch(
-        kind=m.name,
-        n_features=splits.n_features,
-        n_classes=splits.n_classes,
-        hidden=tuple(m.hidden) if m.name == "mlp" else (),
-        activation=m.activation,
-        batch_norm=m.batch_norm,
-    )
-
-
 def _load(cfgs: Sequence[AppConfig], device: torch.device) -> tuple[StackedSplits, list[Splits]]:
     seeds = sorted({c.trainer.seed for c in cfgs})
     splits = [load_splits(cfgs[0].data, seed=s, device=device) for s in seeds]
@@ -174,7 +167,8 @@ def run_population(
 
     Raises:
         ValueError: The configurations do not share a network (see :func:`structure_key`).
-        ConfigError: The device does not exist.
+        ConfigError: The device does not exist; the model does not fit the data (a CNN on
+            non-image data, too many pooling blocks) or a custom model breaks its contract.
         DataError: The data cannot be loaded.
     """
     if not cfgs:
@@ -188,10 +182,12 @@ def run_population(
     if first.trainer.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     stacked, own = _load(cfgs, device)
-    arch = _arch(first, own[0])
-    configure_threads(first.trainer.threads, arch=arch, members=len(cfgs), device=device,
-                      workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
-    net = StackedMLP(arch, [c.trainer.seed for c in cfgs], device)
+    arch = model_arch(first, own[0])
+    if isinstance(arch, CustomArch):
+        check_model(arch)  # the contract, before training (cached: once per model)
+    net = build_net(arch, [c.trainer.seed for c in cfgs], device)
+    configure_threads(first.trainer.threads, arch=cost_arch(arch, net), members=len(cfgs),
+                      device=device, workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
     shared = Shared(
         epochs=first.trainer.epochs,
         batch_size=first.trainer.batch_size,
@@ -199,8 +195,11 @@ def run_population(
         metric=first.metric,
         eval_batch_size=first.trainer.eval_batch_size,
     )
-    results = fit(net, stacked, shared, [member_settings(c) for c in cfgs],
-                  reporters=reporters, on_epoch=on_epoch)  # fmt: skip
+    settings = [member_settings(c) for c in cfgs]
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(first.trainer.seed)  # a custom model's own dropout draws from it
+        results = fit(net, stacked, shared, settings,  # type: ignore[arg-type]  # any StackedNet
+                      reporters=reporters, on_epoch=on_epoch)  # fmt: skip
     outcomes = []
     for cfg, result, splits in zip(cfgs, results, own, strict=True):
         summary = summarize(result, cfg, device, splits)

@@ -1,4 +1,5 @@
-"""Datasets as device-resident tensors: digits, noise, MNIST, Fashion-MNIST and CIFAR-10.
+"""Datasets as device-resident tensors: digits, noise, MNIST, Fashion-MNIST, CIFAR-10 and your
+own files (``data=files``: a .npz or .csv file or an image folder).
 
 :func:`load_splits` turns a :class:`~sweep.config.DataConfig` into :class:`Splits` (flattened
 float32 features and int64 labels for train, validation and test) on a device, ready to batch by

@@ -10,21 +10,33 @@ import torch
 
 from ._bundled import load_digits, make_noise
 from ._cache import prepared_cache, raw_cache
+from ._files import file_signature, load_file
 from ._prepare import prepare
 from ._types import DataError, RawData, Splits
-from .names import DATASETS, TORCHVISION
+from .names import DATASETS, FILES, TORCHVISION
 
 if TYPE_CHECKING:
     from ..config import DataConfig
 
 __all__ = ["load_splits"]
 
+
 def _root(cfg: DataConfig) -> str:
     return os.path.abspath(os.path.expanduser(cfg.root))
 
 
+def _path(cfg: DataConfig) -> str:
+    if not cfg.path:
+        raise DataError("data.path=None: allowed a .npz or .csv file or an image folder "
+                        "(data=files reads the file data.path names)")  # fmt: skip
+    return os.path.abspath(os.path.expanduser(cfg.path))
+
+
 def _raw_key(cfg: DataConfig) -> tuple[Hashable, ...]:
-    """What identifies the source: the files (and how strictly they are checked) or generator."""
+    """What identifies the source: the files (and how strictly they are checked), the user's
+    file as it is now (path, size, modification time) or the generator."""
+    if cfg.name in FILES:
+        return ("files", *file_signature(_path(cfg)), cfg.label)
     if cfg.name == "noise":
         return ("noise", cfg.n_samples, cfg.n_features, cfg.n_classes, cfg.split_seed)
     if cfg.name in TORCHVISION:
@@ -58,6 +70,8 @@ def _read_raw(cfg: DataConfig) -> RawData:
             n_classes=cfg.n_classes,
             seed=cfg.split_seed,
         )
+    if cfg.name in FILES:
+        return load_file(_path(cfg), label=cfg.label)
     from ._torchvision import load_torchvision  # torchvision is imported only when needed
 
     return load_torchvision(
@@ -98,7 +112,9 @@ def load_splits(cfg: DataConfig, *, seed: int = 0, device: torch.device) -> Spli
     ``digits`` and ``noise`` are split into ``val_fraction`` and ``test_fraction``: the test
     split is fixed by ``data.split_seed``, the validation split is drawn from the rest by
     ``seed`` (``trainer.seed``); ``mnist``, ``fashion_mnist`` and ``cifar10`` keep their own test
-    split and carve ``val_fraction`` from their training split by ``seed``. Pixels are scaled to [0, 1] and flattened
+    split and carve ``val_fraction`` from their training split by ``seed``. ``files`` reads
+    ``data.path`` (see :mod:`sweep.data._files`): a split the file defines is used as given,
+    the others are carved as for digits. Pixels are scaled to [0, 1] and flattened
     (CHW order for CIFAR-10), then ``n_train``, ``label_noise`` (training labels only) and
     ``normalize`` (training statistics only) are applied. The prepared CPU tensors are cached per
     process: a second call with the same settings reads no files and repeats no work.
@@ -114,8 +130,9 @@ def load_splits(cfg: DataConfig, *, seed: int = 0, device: torch.device) -> Spli
 
     Raises:
         DataError: Unknown ``data.name``; files missing (with ``data.download=false``), corrupted
-            or failing their checksum; a split that would be empty; ``data.n_train`` larger than
-            the training split.
+            or failing their checksum; the user's file missing, of an unknown kind or breaking
+            a rule (lengths, integer labels, finite features, two classes or more); a split that
+            would be empty; ``data.n_train`` larger than the training split.
 
     Example:
         >>> s = load_splits(DataConfig(name="digits"), device=torch.device("cpu"))

@@ -146,38 +146,43 @@ def prepare(
 ) -> tuple[torch.Tensor, ...]:
     """Turn raw data into ``(x_train, y_train, x_val, y_val, x_test, y_test)`` CPU tensors.
 
-    With a source test split (``raw.x_test``) validation is carved from the source training split
-    and ``test_fraction`` is ignored; otherwise all three are carved from ``raw.x`` (test by
-    ``split_seed``, validation by ``seed``: see :func:`split_indices`). Then ``n_train`` keeps the
-    first examples of the shuffled training split, ``label_noise`` corrupts training labels only,
-    and ``normalization`` is applied with training statistics.
+    A split the source defines (``raw.x_test``, ``raw.x_val``) is used as given and its fraction
+    is ignored; a split it does not define is carved from ``raw.x``: test by ``split_seed``,
+    validation by ``seed`` (see :func:`split_indices`). Then ``n_train`` keeps the first
+    examples of the shuffled training split, ``label_noise`` corrupts training labels only, and
+    ``normalization`` is applied with training statistics.
 
     Raises:
         DataError: A split would be empty, or ``n_train`` exceeds the training examples.
     """
     n = raw.y.numel()
-    if raw.x_test is None or raw.y_test is None:
-        train, val, test = split_indices(
-            n, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed,
-            seed=seed,
-        )  # fmt: skip
+    carve_test = raw.x_test is None or raw.y_test is None
+    carve_val = raw.x_val is None or raw.y_val is None
+    train, val, test = split_indices(
+        n, val_fraction=val_fraction if carve_val else 0.0,
+        test_fraction=test_fraction if carve_test else 0.0, split_seed=split_seed, seed=seed,
+    )  # fmt: skip
+    if carve_test:
         x_test, y_test = _features(raw, raw.x[test]), raw.y[test]
     else:
-        train, val, _ = split_indices(
-            n, val_fraction=val_fraction, test_fraction=0.0, split_seed=split_seed, seed=seed
-        )
+        assert raw.x_test is not None and raw.y_test is not None
         x_test, y_test = _features(raw, raw.x_test), raw.y_test.clone()
-    if train.numel() == 0 or val.numel() == 0:
+    if carve_val:
+        x_val, y_val = _features(raw, raw.x[val]), raw.y[val]
+    else:
+        assert raw.x_val is not None and raw.y_val is not None
+        x_val, y_val = _features(raw, raw.x_val), raw.y_val.clone()
+    if train.numel() == 0 or y_val.numel() == 0:
         raise DataError(
             f"{name}: {n} examples with data.val_fraction={val_fraction} and "
             f"data.test_fraction={test_fraction} leave {train.numel()} for training and "
-            f"{val.numel()} for validation; both must be at least 1."
+            f"{y_val.numel()} for validation; both must be at least 1."
         )
     train = _subsample(train, n_train)
     y_train = corrupt_labels(
         raw.y[train], p=label_noise, n_classes=raw.n_classes, seeds=(split_seed, seed)
     )
     x_train, x_val, x_test = normalize(
-        normalization, _features(raw, raw.x[train]), _features(raw, raw.x[val]), x_test
+        normalization, _features(raw, raw.x[train]), x_val, x_test
     )
-    return x_train, y_train, x_val, raw.y[val], x_test, y_test
+    return x_train, y_train, x_val, y_val, x_test, y_test

@@ -79,6 +79,11 @@ class RawData:
         scale: Divide ``x`` by this to get values in [0, 1] (255 for 8-bit pixels, 1 for none).
         n_classes: Number of classes.
         input_shape: Shape of one example before flattening.
+        x_val: The source's own validation examples, or None when validation is carved from
+            ``x`` by the run's seed.
+        y_val: Labels of ``x_val``, or None.
+        classes: The name of each class (label ``i`` is ``classes[i]``), where the source has
+            names; empty otherwise.
     """
 
     x: torch.Tensor
@@ -88,6 +93,9 @@ class RawData:
     scale: float
     n_classes: int
     input_shape: tuple[int, ...]
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
