@@ -99,14 +99,14 @@ class ModelConfig:
     layers) or ``custom`` (your own ``nn.Module``, ``model.target``)."""
 
     name: str = _h("mlp, logreg, cnn or custom (the model=... option sets it)", default="mlp")
-    hidden: list[int] = _h("hidden layer widths (cnn: dense layers after the conv blocks)",  # noqa: RUF009 (_h returns a field)
+    hidden: list[int] = _h("hidden layer widths (cnn: dense layers after the conv blocks)",
                            default_factory=lambda: [64, 64])  # fmt: skip
     activation: str = _h("relu, sigmoid or tanh", default="relu")
     dropout: float = _h("dropout p after each hidden activation (cnn: after each block and "
                         "dense layer; custom: passed to the constructor)", default=0.0)  # fmt: skip
     batch_norm: bool = _h("batch norm after each hidden linear layer (cnn: after each "
                           "convolution too)", default=False)  # fmt: skip
-    channels: list[int] = _h("output channels of each conv block (conv, [batch norm], "  # noqa: RUF009 (_h returns a field)
+    channels: list[int] = _h("output channels of each conv block (conv, [batch norm], "
                              "activation, pool, [dropout])", only="model.name=cnn",
                              default_factory=lambda: [16, 32])  # fmt: skip
     kernel_size: int = _h("convolution kernel size (odd; 'same' padding keeps the size)",
@@ -117,7 +117,7 @@ class ModelConfig:
                         only="model.name=cnn", default=2)  # fmt: skip
     target: str | None = _h("your nn.Module class as an import path (package.module.Class)",
                             only="model.name=custom", default=None)  # fmt: skip
-    kwargs: dict[str, Any] = _h("more constructor arguments of model.target",  # noqa: RUF009 (_h returns a field)
+    kwargs: dict[str, Any] = _h("more constructor arguments of model.target",
                                 only="model.name=custom", default_factory=dict)  # fmt: skip
 
 
@@ -169,7 +169,7 @@ class OptimizerConfig:
     momentum: float = _h("SGD momentum", default=0.0)
     nesterov: bool = _h("SGD Nesterov momentum", default=False)
     weight_decay: float = _h("weight decay (regularizer.weight_decay overrides it)", default=0.0)
-    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])  # noqa: RUF009 (_h returns a field)
+    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])
     eps: float = _h("Adam/AdamW epsilon", default=1e-8)
 
 
@@ -230,11 +230,11 @@ class AppConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    trial: TrialLink = _h("set by the sweeper for each job", internal=True,  # noqa: RUF009 (_h returns a field)
+    trial: TrialLink = _h("set by the sweeper for each job", internal=True,
                           default_factory=TrialLink)  # fmt: skip
     metric: str = _h("the optimized metric of the final model (hydra.sweeper.metric sets it in "
                      "a sweep)", default="val_acc")  # fmt: skip
-    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",  # noqa: RUF009 (_h returns a field)
+    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",
                                default_factory=list)  # fmt: skip
 
 

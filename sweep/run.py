@@ -198,8 +198,7 @@ def run_population(
     settings = [member_settings(c) for c in cfgs]
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(first.trainer.seed)  # a custom model's own dropout draws from it
-        results = fit(net, stacked, shared, settings,  # type: ignore[arg-type]  # any StackedNet
-                      reporters=reporters, on_epoch=on_epoch)  # fmt: skip
+        results = fit(net, stacked, shared, settings, reporters=reporters, on_epoch=on_epoch)
     outcomes = []
     for cfg, result, splits in zip(cfgs, results, own, strict=True):
         summary = summarize(result, cfg, device, splits)

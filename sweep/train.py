@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .data import StackedSplits
 from .metrics import weight_stats
-from .nets import Probe, StackedMLP
+from .nets import Probe, StackedNet
 from .optim import Schedule, StackedOptimizer, scheduled_lr
 from .penalties import ClipNorms, Penalty, PenaltyStack
 from .reporting import NullReporter, Reporter
@@ -152,7 +152,7 @@ class _Population:
     """The stacked state of the members still training, and how to step and measure them."""
 
     def __init__(
-        self, net: StackedMLP, data: StackedSplits, shared: Shared, members: list[_Member]
+        self, net: StackedNet, data: StackedSplits, shared: Shared, members: list[_Member]
     ) -> None:
         self.net, self.data, self.shared = net, data, shared
         s = [m.settings for m in members]
@@ -327,7 +327,7 @@ def _row(epoch: int, measured: list[float], steps: list[float], lr: float,
 
 
 def fit(
-    net: StackedMLP,
+    net: StackedNet,
     data: StackedSplits,
     shared: Shared,
     settings: Sequence[MemberSettings],

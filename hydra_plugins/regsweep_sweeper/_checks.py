@@ -279,17 +279,21 @@ def check_space(
 
 
 def preflight(apps: Mapping[str, AppConfig]) -> list[str]:
-    """Load each distinct dataset once and check each device once; return what was checked.
+    """Load each distinct dataset once, check each device once, and build each distinct model
+    once on its data; return what was checked (a model that cannot train as a population says
+    so here, once).
 
     Raises:
-        SweepConfigError: A dataset cannot be loaded or a device does not exist.
+        SweepConfigError: A dataset cannot be loaded, a device does not exist, or a model cannot
+            be built for its data.
     """
     from sweep.data import DataError, load_splits
-    from sweep.run import resolve_device
+    from sweep.run import batchable, resolve_device
 
     problems: list[str] = []
     checked: list[str] = []
     seen: set[Any] = set()
+    models: set[Any] = set()
     for label, app in apps.items():
         where = "" if label == "base" else f" (with {label})"
         try:
@@ -308,6 +312,20 @@ def preflight(apps: Mapping[str, AppConfig]) -> list[str]:
             continue
         checked.append(f"{app.data.name} on {device}: {splits.x_train.shape[0]} train, "
                        f"{splits.x_val.shape[0]} val, {splits.x_test.shape[0]} test")  # fmt: skip
+    for label, app in apps.items():
+        key = (repr(app.model), repr(app.data))
+        if key in models:
+            continue
+        models.add(key)
+        where = "" if label == "base" else f" (with {label})"
+        try:
+            together, why = batchable(app)
+        except (ConfigError, DataError) as exc:
+            problems.append(f"model={app.model.name}{where}: {exc}")
+            continue
+        if not together:
+            checked.append(f"model {app.model.target or app.model.name}{where}: trained one "
+                           f"trial at a time ({why})")  # fmt: skip
     if problems:
         raise SweepConfigError(sorted(set(problems), key=problems.index))
     return checked

@@ -115,6 +115,9 @@ class SweepRunner:
                 composed = check_space(space, config=self.config, hydra_context=self.hydra_context)
                 self.loader.value_keys = _value_keys(space, composed.groups)
                 checked = preflight(composed.apps())
+                for line in checked:
+                    if "one trial at a time" in line:
+                        print(f"[regsweep] {line}")
                 if s.dry_run:
                     print_space(space, directions, checked)
                     sys.exit(0)
