@@ -74,19 +74,35 @@ def _arm_id(config: Mapping[str, Any]) -> str:
 
 
 def unregularized(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` with every regularizer off: regularizer ``none``, no dropout, no weight decay;
-    everything else (data, model, learning rate, schedule, epochs) as it was."""
+    """``config`` with every regularizer off: regularizer ``none`` with no penalty, no dropout,
+    no weight decay, no clipping and no early stopping; everything else (data, model, learning
+    rate, schedule, epochs, how penalties would be scaled) as it was."""
     cfg = copy.deepcopy(dict(config))
-    cfg["regularizer"] = asdict(RegularizerConfig())
+    off = asdict(RegularizerConfig())
+    reg = dict(cfg.get("regularizer") or off)
+    for key in ("name", "l1", "l2", "elastic", "dropout", "weight_decay", "clip"):
+        reg[key] = off[key]
+    reg["early_stop"] = {**dict(reg.get("early_stop") or {}), "patience": None}
+    cfg["regularizer"] = reg
     cfg.setdefault("model", {})["dropout"] = 0.0
     cfg.setdefault("optimizer", {})["weight_decay"] = 0.0
     return cfg
 
 
-def _describe(params: Mapping[str, Any]) -> str:
+REGULARIZATION_PATHS = ("regularizer", "model.dropout", "optimizer.weight_decay")
+"""Searched paths that regularize (a baseline turns them off); every other path is one of the
+"other settings" a baseline shares with its finalist."""
+
+
+def _regularizes(path: str) -> bool:
+    return any(path == p or path.startswith(p + ".") for p in REGULARIZATION_PATHS)
+
+
+def _describe(params: Mapping[str, Any], *, baseline: bool = False) -> str:
+    """The searched values in words (a baseline's: only those it shares with its finalist)."""
     parts = []
     for path, value in params.items():
-        if path == "regularizer":
+        if path == "regularizer" or (baseline and _regularizes(path)):
             continue
         shown = f"{value:.3g}" if isinstance(value, float) else str(value)
         parts.append(f"{hparam_label(path)}={shown}")
@@ -131,7 +147,8 @@ def _add_finalist(arms: dict[str, Arm], t: FrozenTrial, family: str, rank: int) 
         base_cfg = unregularized(config)
         baseline_id = _arm_id(base_cfg)
         if baseline_id not in arms:
-            label = f"none (baseline at {where})" if where else "none (baseline)"
+            shared = _describe(t.params, baseline=True)
+            label = f"none (baseline at {shared})" if shared else "none (baseline)"
             arms[baseline_id] = Arm(baseline_id, label, "none", "baseline", t.number, rank, None,
                                     base_cfg, {**choices, "regularizer": "none"})  # fmt: skip
     label = f"{family} ({where})" if where else family
