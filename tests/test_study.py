@@ -201,13 +201,12 @@ def test_end_trial_normalizes_values(tmp_path: Path) -> None:
 
 _DIE = """
 import sys, time
-from sweep.study import open_storage, resolve_storage, stamp_owner
+from sweep.study import ask_owned, open_storage, resolve_storage
 import optuna
 storage = open_storage(resolve_storage(sys.argv[1]))
 study = optuna.load_study(study_name="s", storage=storage)
-trial = study.ask()
+trial = ask_owned(study)  # created with its owner: nothing more is written before the kill
 trial.suggest_float("x", 0, 1)
-stamp_owner(storage, trial._trial_id, {"config": {"x": 1}})
 print(trial.number, flush=True)
 time.sleep(60)
 """

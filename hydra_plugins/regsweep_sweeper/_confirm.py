@@ -28,7 +28,7 @@ from sweep import record
 from sweep.config import RegularizerConfig
 from sweep.hparams import hparam_label
 from sweep.job import app_config
-from sweep.study import Ending, end_trial, reap
+from sweep.study import Ending, ask_owned, end_trial, reap
 
 from ._budget import is_budgeted
 from ._launch import Launch, Unit, population_chunks
@@ -246,7 +246,7 @@ def run_confirmation(
 
 
 def _ask(study: optuna.Study, launch: Launch, arm: Arm, seed: int) -> Unit | None:
-    trial = study.ask()
+    trial = ask_owned(study)
     frozen = study._storage.get_trial(trial._trial_id)
     config = copy.deepcopy(arm.config)
     config.setdefault("trainer", {})["seed"] = seed

@@ -35,7 +35,15 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.config import ConfigError
 from sweep.record import STUDY_ROLE
 from sweep.signals import exit_code, terminate_as_interrupt
-from sweep.study import STORAGE_ENV, Keeper, StorageError, open_storage, reap, resolve_storage
+from sweep.study import (
+    STORAGE_ENV,
+    Keeper,
+    StorageError,
+    ask_owned,
+    open_storage,
+    reap,
+    resolve_storage,
+)
 
 from ._budget import Tally, budget_count
 from ._checks import SweepConfigError, check_names, check_settings, check_space, preflight
@@ -205,7 +213,7 @@ class SweepRunner:
         for _ in range(n):
             if budget_count(study) >= tally.n_trials:
                 break
-            trial = study.ask()
+            trial = ask_owned(study)
             frozen = study._storage.get_trial(trial._trial_id)
             if budget_count(study, before=trial.number) >= tally.n_trials:
                 # Another worker took the last slot between our count and our ask.

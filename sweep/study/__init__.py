@@ -15,6 +15,7 @@ import optuna
 from ._heartbeat import Keeper
 from ._lifecycle import (
     Ending,
+    ask_owned,
     end_trial,
     json_safe,
     reap,
@@ -55,6 +56,7 @@ __all__ = [
     "StorageSpec",
     "StudyLink",
     "TrialGone",
+    "ask_owned",
     "current_owner",
     "end_trial",
     "json_safe",

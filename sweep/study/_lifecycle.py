@@ -27,6 +27,7 @@ from ._owner import current_owner, owner_is_dead, owner_text
 
 __all__ = [
     "Ending",
+    "ask_owned",
     "end_trial",
     "reap",
     "requeue",
@@ -189,6 +190,27 @@ def end_trial(
         return storage.set_trial_state_values(trial._trial_id, state, values)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
+
+
+def ask_owned(study: optuna.Study) -> optuna.trial.Trial:
+    """``study.ask()``, but the new trial is created RUNNING *with* this process as its owner,
+    in one write: a process killed right after asking leaves a trial that a rerun can tell is
+    its own dead trial (a separate owner write would leave a window with an ownerless trial that
+    nothing could ever prove dead). A re-queued (WAITING) trial is taken first, as Optuna does,
+    and stamped at once."""
+    study._thread_local.cached_all_trials = None
+    trial_id = study._pop_waiting_trial_id()
+    if trial_id is not None:
+        stamp_owner(study._storage, trial_id)
+    else:
+        template = FrozenTrial(
+            number=-1, state=TrialState.RUNNING, value=None, values=None,
+            datetime_start=datetime.now(), datetime_complete=None, params={}, distributions={},
+            user_attrs={TRIAL_OWNER: current_owner()}, system_attrs={}, intermediate_values={},
+            trial_id=-1,
+        )  # fmt: skip
+        trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return optuna.trial.Trial(study, trial_id)
 
 
 def stamp_owner(storage: BaseStorage, trial_id: int, extra: Mapping[str, Any] | None = None) -> None:
