@@ -64,15 +64,17 @@ def _effect_part(row: pd.Series, decide: str) -> str:
     verb = "raises" if delta > 0 else "lowers"
     lo, hi = float(row[f"delta_{decide}_ci_low"]), float(row[f"delta_{decide}_ci_high"])
     ci = _interval(lo, hi, decide) if delta > 0 else _interval(-hi, -lo, decide)  # magnitudes
+    unstable = str(row["verdict"]).partition("; ")[2]
     return (f"{row['name']} {verb} {metric_label(decide)} by {delta_text(delta, decide)} "
             f"(95% CI {ci}, n={int(row['n_pairs'])} seeds, Holm-adjusted "
-            f"{p_text(float(row['p_value']))})")  # fmt: skip
+            f"{p_text(float(row['p_value']))}{'; ' + unstable if unstable else ''})")  # fmt: skip
 
 
 def _confirmed(rows: pd.DataFrame) -> str:
     decide = str(rows["decided_on"].iloc[0])
-    parts = [_effect_part(r, decide) for _, r in rows[rows["verdict"] == "helps"].iterrows()]
-    others = rows[~rows["verdict"].isin(["helps", "hurts"])]
+    kind = rows["verdict"].astype(str).str.partition(";")[0]
+    parts = [_effect_part(r, decide) for _, r in rows[kind == "helps"].iterrows()]
+    others = rows[~kind.isin(["helps", "hurts"])]
     for verdict, group in others.groupby("verdict", sort=False):
         names = [str(n) for n in group["name"]]
         if str(verdict).startswith("no detectable"):
@@ -80,7 +82,7 @@ def _confirmed(rows: pd.DataFrame) -> str:
             parts.append(f"{_names(names)} {verb} {verdict}")
         else:
             parts.append(f"{_names(names)}: {verdict}, no verdict")
-    parts += [_effect_part(r, decide) for _, r in rows[rows["verdict"] == "hurts"].iterrows()]
+    parts += [_effect_part(r, decide) for _, r in rows[kind == "hurts"].iterrows()]
     return "Against the unregularized baseline, " + "; ".join(parts) + "."
 
 

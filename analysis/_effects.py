@@ -44,7 +44,7 @@ def decision_metric(metric: str) -> str:
 def effect_columns() -> list[str]:
     """The columns of :func:`effects_data`, in order."""
     cols = ["family", "arm", "label", "rank", "baseline", "baseline_label", "decided_on",
-            "n_seeds", "baseline_n_seeds", "n_pairs"]  # fmt: skip
+            "n_seeds", "baseline_n_seeds", "n_pairs", "n_collapsed"]  # fmt: skip
     for m in EFFECT_METRICS:
         cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
     cols += [f"baseline_{m}_mean" for m in EFFECT_METRICS]
@@ -66,6 +66,7 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
     row.update(baseline=base_arm, baseline_label=labels.get(base_arm or ""),
                decided_on=decide, n_seeds=int(own[decide].notna().sum()),
                baseline_n_seeds=int(base[decide].notna().sum()))  # fmt: skip
+    row["n_collapsed"] = int(own["collapsed"].astype("boolean").fillna(False).sum())
     paired = own.merge(base, on="seed", suffixes=("", "_base"))
     for m in EFFECT_METRICS:
         ci = t_interval(own[m].to_numpy(dtype=float), confidence)
@@ -82,15 +83,19 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
 
 
 def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
+    """The verdict in words; an arm whose runs collapsed to chance on some seeds says so, since
+    its mean hides an unstable configuration rather than a small effect."""
+    collapsed = int(row["n_collapsed"])
+    unstable = f"; collapsed to chance on {collapsed} of {int(row['n_seeds'])} seeds" if collapsed else ""
     if _missing(row["baseline"]):
-        return BASELINE if row["family"] == "none" else "no baseline arm"
+        return (BASELINE if row["family"] == "none" else "no baseline arm") + unstable
     p, n = row["p_value"], int(row["n_pairs"])
     if _missing(p):
-        return f"too few paired seeds (n={n})"
+        return f"too few paired seeds (n={n})" + unstable
     if p >= alpha:
-        return f"no detectable difference at n={n}"
+        return f"no detectable difference at n={n}" + unstable
     better = (row[f"delta_{row['decided_on']}"] > 0) == higher_better
-    return HELPS if better else HURTS
+    return (HELPS if better else HURTS) + unstable
 
 
 def effects_data(

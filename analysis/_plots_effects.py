@@ -20,9 +20,9 @@ __all__ = ["forest_rows", "plot_effects", "verdict_color"]
 
 def verdict_color(verdict: str) -> str:
     """Green helps, red hurts, dark grey no detectable difference, light grey too few seeds."""
-    if verdict == "helps":
+    if verdict.startswith("helps"):
         return "tab:green"
-    if verdict == "hurts":
+    if verdict.startswith("hurts"):
         return "tab:red"
     return "0.35" if verdict.startswith("no detectable") else "0.7"
 
@@ -32,7 +32,7 @@ def _verdict_group(verdict: str) -> str:
         return "no detectable difference"
     if verdict.startswith("too few"):
         return "too few paired seeds"
-    return verdict
+    return verdict.partition(";")[0]
 
 
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:

@@ -96,7 +96,7 @@ def test_notes003_more_dropout_means_a_smaller_gap(tmp_path: Path) -> None:
 def test_notes004_normalization_and_the_final_exercise_beat_the_plain_network(
     tmp_path: Path,
 ) -> None:
-    arms = _run(tmp_path, "notes004_cifar10", "data=digits", "trainer.epochs=30")
+    arms = _run(tmp_path, "notes004_cifar10", "data=digits", "trainer.epochs=20")
     plain = _mean(arms["none (data.normalize=none)"], "val_acc")
     assert _mean(arms["none (data.normalize=standard)"], "val_acc") > plain + 0.05
     everything = arms["l2_dropout (data.normalize=standard)"]  # the notes' final exercise

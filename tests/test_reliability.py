@@ -356,9 +356,9 @@ def _kill_and_rerun(lane: Path, iterations: int, seed: int, errors: list[str]) -
         cwd.mkdir(parents=True)
         args = sweep_args("chaos", n, "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
                           "hydra.sweeper.population=2", "hydra.sweeper.pruner.name=none",
-                          "hydra.sweeper.heartbeat_interval=3600", epochs=20)  # fmt: skip
+                          "hydra.sweeper.heartbeat_interval=3600", epochs=10)  # fmt: skip
         proc = _start(args, cwd)
-        time.sleep(rng.uniform(2.0, 5.0))
+        time.sleep(rng.uniform(1.5, 4.5))  # from start-up to the last trial's end
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         db = cwd / "outputs" / "studies.db"

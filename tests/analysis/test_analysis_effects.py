@@ -232,3 +232,19 @@ def test_multi_objective_report_names_objectives_and_draws_the_front(tmp_path: P
     assert "pareto_front" in report.figures and "intermediate" in report.skipped
     md = (tmp_path / "r" / "report.md").read_text()
     assert "Objective 0" not in md and "## Pareto front" in md
+
+
+def test_a_finalist_that_collapses_on_some_seeds_says_so(tmp_path: Path) -> None:
+    """A mean over seeds hides an unstable configuration: one of its five runs collapsed to
+    chance, so its verdict and the report's answer say how many."""
+    url = confirmed_study(tmp_path / "c.db", {
+        "shaky": {"family": "dropout", "role": "finalist", "baseline": "base",
+                  "val_acc": [0.10, 0.90, 0.91, 0.89, 0.90]},
+        "base": {"family": "none", "role": "finalist", "val_acc": [0.90, 0.90, 0.91, 0.89, 0.90]},
+    })  # fmt: skip
+    table = effects(url, "conf").set_index("family")
+    assert table.loc["dropout", "n_collapsed"] == 1 and table.loc["none", "n_collapsed"] == 0
+    assert table.loc["dropout", "verdict"] == (
+        "no detectable difference at n=5; collapsed to chance on 1 of 5 seeds"
+    )
+    assert table.loc["none", "verdict"] == "baseline"
