@@ -41,6 +41,11 @@ def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
     rows = table[table["baseline"].notna()].copy()
     several = rows["family"].duplicated(keep=False)
     rows["name"] = rows["family"].where(~several, rows["label"].fillna(rows["arm"]))
+    if "n_collapsed" in rows:
+        shaky = rows["n_collapsed"].fillna(0).astype(int) > 0
+        rows.loc[shaky, "name"] = [f"{n} ({k} of {s} seeds at chance)" for n, k, s in
+                                   zip(rows.loc[shaky, "name"], rows.loc[shaky, "n_collapsed"],
+                                       rows.loc[shaky, "n_seeds"], strict=True)]  # fmt: skip
     return rows.reset_index(drop=True)
 
 
@@ -61,8 +66,10 @@ def plot_effects(table: pd.DataFrame) -> Figure:
              right=0.9 + legend_width(groups, "verdict"), top=0.25,
              title=f"Effect on {metric_label(decide)}: each finalist minus its unregularized "
                    "baseline, paired by seed",
-             note="dot: mean paired difference; bar: 95% t-interval; colour: verdict of the "
-                  "paired t-test, Holm-adjusted across finalists (α = 0.05); n: paired seeds")  # fmt: skip
+             note="dot: mean paired difference; bar: 95% t-interval of that finalist alone; "
+                  "colour: verdict of the paired t-test, Holm-adjusted across finalists "
+                  "(α = 0.05), so a bar clear of zero can still be no detectable difference for "
+                  "the table as a whole; n: paired seeds")  # fmt: skip
     ax = g.flat[0]
     if rows.empty:
         no_data(ax, "no finalist with a baseline in the confirmation study")
