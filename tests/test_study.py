@@ -205,7 +205,7 @@ from sweep.study import ask_owned, open_storage, resolve_storage
 import optuna
 storage = open_storage(resolve_storage(sys.argv[1]))
 study = optuna.load_study(study_name="s", storage=storage)
-trial = ask_owned(study)  # created with its owner: nothing more is written before the kill
+(trial,) = ask_owned(study)  # created with its owner: nothing more is written before the kill
 trial.suggest_float("x", 0, 1)
 print(trial.number, flush=True)
 time.sleep(60)

@@ -17,12 +17,14 @@ from ._lifecycle import (
     Ending,
     ask_owned,
     end_trial,
+    end_trials,
     json_safe,
     reap,
     requeue,
     stamp_owner,
     supports_heartbeat,
     write_attrs,
+    write_attrs_many,
     write_reports,
 )
 from ._link import MemberLink, StudyLink, TrialGone
@@ -59,6 +61,7 @@ __all__ = [
     "ask_owned",
     "current_owner",
     "end_trial",
+    "end_trials",
     "json_safe",
     "make_pruner",
     "mask_secrets",
@@ -73,5 +76,6 @@ __all__ = [
     "stamp_owner",
     "supports_heartbeat",
     "write_attrs",
+    "write_attrs_many",
     "write_reports",
 ]

@@ -9,7 +9,7 @@ finishes a trial whose process died after storing its record as that record says
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,22 +18,25 @@ from datetime import datetime
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from ..record import TRIAL_END, TRIAL_OWNER
 from ._owner import current_owner, owner_is_dead, owner_text
+from ._writes import Write, write_many
 
 __all__ = [
     "Ending",
     "ask_owned",
     "end_trial",
+    "end_trials",
     "reap",
     "requeue",
     "stamp_owner",
     "supports_heartbeat",
     "write_attrs",
+    "write_attrs_many",
     "write_reports",
 ]
 
@@ -64,10 +67,6 @@ def json_safe(value: Any, *, keep_nan: bool = False) -> Any:
     return value
 
 
-def _backend(storage: BaseStorage) -> BaseStorage:
-    return getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
-
-
 def supports_heartbeat(storage: BaseStorage) -> bool:
     """Whether ``storage`` (an RDB storage, possibly wrapped in Optuna's cache) has heartbeats."""
     return isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval() is not None
@@ -75,66 +74,20 @@ def supports_heartbeat(storage: BaseStorage) -> bool:
 
 def write_attrs(storage: BaseStorage, trial_id: int, attrs: Mapping[str, Any]) -> None:
     """Store user attributes of a running trial, in one transaction on database storages."""
-    safe = {k: json_safe(v) for k, v in attrs.items()}
-    backend = _backend(storage)
-    if isinstance(backend, RDBStorage):
-        _rdb_write(backend, trial_id, safe, {}, None)
-        return
-    for key, value in safe.items():
-        storage.set_trial_user_attr(trial_id, key, value)
+    write_attrs_many(storage, {trial_id: attrs})
+
+
+def write_attrs_many(storage: BaseStorage, attrs: Mapping[int, Mapping[str, Any]]) -> None:
+    """Store user attributes of many running trials (``{trial_id: attrs}``) in one transaction."""
+    write_many(storage, [Write(tid, {k: json_safe(v) for k, v in a.items()})
+                         for tid, a in attrs.items()])  # fmt: skip
 
 
 def write_reports(storage: BaseStorage, reports: Mapping[int, Mapping[int, float]]) -> None:
     """Store intermediate values ``{trial_id: {step: value}}`` of running trials, all in one
     transaction on database storages (a commit per epoch is most of a short trial's storage
     time). A trial that another process already finished is skipped."""
-    backend = _backend(storage)
-    if isinstance(backend, RDBStorage):
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        with _create_scoped_session(backend.scoped_session, True) as session:
-            for trial_id, steps in reports.items():
-                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                    for step, value in steps.items():
-                        backend._set_trial_intermediate_value_without_commit(
-                            session, trial_id, step, value
-                        )
-        return
-    for trial_id, steps in reports.items():
-        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            for step, value in steps.items():
-                storage.set_trial_intermediate_value(trial_id, step, value)
-
-
-def _rdb_write(
-    backend: RDBStorage,
-    trial_id: int,
-    attrs: Mapping[str, Any],
-    reports: Mapping[int, float],
-    ending: tuple[TrialState, Sequence[float] | None] | None,
-) -> bool:
-    """Attributes, reports and (optionally) the final state of one trial in one transaction.
-    Returns False when the trial was already finished (nothing is written then)."""
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-        if trial.state.is_finished():
-            return False
-        for key, value in attrs.items():
-            backend._set_trial_attr_without_commit(
-                session, models.TrialUserAttributeModel, trial_id, key, value
-            )
-        for step, value in reports.items():
-            backend._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
-        if ending is not None:
-            state, values = ending
-            for objective, value in enumerate(values or []):
-                backend._set_trial_value_without_commit(session, trial, objective, value)
-            trial.state = state
-            trial.datetime_complete = datetime.now()
-    return True
+    write_many(storage, [Write(tid, reports=steps) for tid, steps in reports.items()])
 
 
 def _final(ending: Ending, reports: Mapping[int, float], stored: Mapping[int, float],
@@ -158,6 +111,33 @@ def _final(ending: Ending, reports: Mapping[int, float], stored: Mapping[int, fl
     return state, None, reason, message
 
 
+def end_trials(
+    storage: BaseStorage,
+    endings: Sequence[tuple[FrozenTrial, Ending, Mapping[int, float]]],
+    *,
+    n_objectives: int = 1,
+) -> list[bool]:
+    """End trials (snapshots; only their ids, numbers and reports are read), each as its
+    :class:`Ending` says, with its last ``reports``: the record, the reports, the stop reason,
+    the intended ending (``regsweep:end``), then the state and values; all trials in one
+    transaction on database storages (a population ends its members together).
+
+    This is the only function that moves a regsweep trial out of RUNNING. It returns, per
+    trial, False when another process finished that trial first (nothing is written for it).
+    """
+    writes = []
+    for trial, ending, reports in endings:
+        state, values, reason, message = _final(
+            ending, reports, trial.intermediate_values, n_objectives
+        )
+        attrs = {**ending.record, "stop_reason": reason, "message": message,
+                 TRIAL_END: {"state": state.name, "values": values}}  # fmt: skip
+        safe = {k: json_safe(v) for k, v in attrs.items()}
+        writes.append(Write(trial._trial_id, safe, dict(reports), (state, values)))
+    done = write_many(storage, writes)
+    return [w.trial_id in done for w in writes]
+
+
 def end_trial(
     storage: BaseStorage,
     trial: FrozenTrial,
@@ -166,51 +146,93 @@ def end_trial(
     n_objectives: int = 1,
     reports: Mapping[int, float] | None = None,
 ) -> bool:
-    """End ``trial`` (a snapshot of it; only its id, number and reports are read) as ``ending``
-    says: store the record, the last reports, the stop reason, then the state and values.
+    """:func:`end_trials` for one trial."""
+    return end_trials(storage, [(trial, ending, reports or {})], n_objectives=n_objectives)[0]
 
-    This is the only function that moves a regsweep trial out of RUNNING. It returns False
-    (and writes nothing more) when another process finished the trial first.
-    """
-    reports = dict(reports or {})
-    state, values, reason, message = _final(
-        ending, reports, trial.intermediate_values, n_objectives
-    )
-    attrs = {**ending.record, "stop_reason": reason, "message": message}
-    attrs[TRIAL_END] = {"state": state.name, "values": values}
-    safe = {k: json_safe(v) for k, v in attrs.items()}
-    backend = _backend(storage)
+
+def ask_owned(study: optuna.Study, n: int = 1) -> list[optuna.trial.Trial]:
+    """``study.ask()`` ``n`` times, but each new trial is created RUNNING *with* this process as
+    its owner, in one write: a process killed right after asking leaves a trial that a rerun
+    can tell is its own dead trial (a separate owner write would leave a window with an
+    ownerless trial that nothing could ever prove dead). Re-queued (WAITING) trials are taken
+    first, as Optuna does, and stamped at once; the queue is read once for all ``n``."""
+    storage = study._storage
+    view = _BatchView(storage, study._study_id)
+    queue = [t._trial_id for t in view.trials if t.state == TrialState.WAITING]
+    owner = current_owner()
+    trials = []
+    study._storage = view  # type: ignore[assignment]
     try:
-        if isinstance(backend, RDBStorage):
-            return _rdb_write(backend, trial._trial_id, safe, reports, (state, values))
-        for step, value in reports.items():
-            storage.set_trial_intermediate_value(trial._trial_id, step, value)
-        for key, value in safe.items():
-            storage.set_trial_user_attr(trial._trial_id, key, value)
-        return storage.set_trial_state_values(trial._trial_id, state, values)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return False
+        for _ in range(n):
+            trials.append(_ask_one(study, storage, view, queue, owner))
+    finally:
+        study._storage = storage
+    return trials
 
 
-def ask_owned(study: optuna.Study) -> optuna.trial.Trial:
-    """``study.ask()``, but the new trial is created RUNNING *with* this process as its owner,
-    in one write: a process killed right after asking leaves a trial that a rerun can tell is
-    its own dead trial (a separate owner write would leave a window with an ownerless trial that
-    nothing could ever prove dead). A re-queued (WAITING) trial is taken first, as Optuna does,
-    and stamped at once."""
+class _BatchView:
+    """The study's trials as the sampler sees them while one process asks a batch: read once
+    for the batch, plus the trials the batch creates (their params as they are suggested, their
+    system attributes as samplers set them). Without it every ask re-reads every running trial,
+    the batch's own included: quadratic in the population size. Other workers' trials asked
+    during the batch (well under a second) are not seen, as if they had asked a moment later.
+    Everything else goes to the storage."""
+
+    def __init__(self, storage: BaseStorage, study_id: int) -> None:
+        self._inner = storage
+        self._study_id = study_id
+        self.trials = list(storage.get_all_trials(study_id, deepcopy=False))
+        self._by_id = {t._trial_id: t for t in self.trials}
+
+    def add(self, frozen: FrozenTrial) -> None:
+        """Show ``frozen`` (a new trial, or a re-queued one now running) to the sampler."""
+        if frozen._trial_id in self._by_id:
+            self.trials = [t for t in self.trials if t._trial_id != frozen._trial_id]
+        self.trials.append(frozen)
+        self._by_id[frozen._trial_id] = frozen
+
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Any = None
+    ) -> list[FrozenTrial]:
+        if study_id != self._study_id:
+            return self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        out = [t for t in self.trials if states is None or t.state in states]
+        return copy.deepcopy(out) if deepcopy else out
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._inner.set_trial_system_attr(trial_id, key, value)
+        if trial_id in self._by_id:
+            self._by_id[trial_id].system_attrs[key] = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _ask_one(
+    study: optuna.Study, storage: BaseStorage, view: _BatchView, queue: list[int],
+    owner: dict[str, Any],
+) -> optuna.trial.Trial:  # fmt: skip
     study._thread_local.cached_all_trials = None
-    trial_id = study._pop_waiting_trial_id()
-    if trial_id is not None:
-        stamp_owner(study._storage, trial_id)
-    else:
+    trial_id = None
+    while queue and trial_id is None:
+        candidate = queue.pop(0)
+        try:
+            if storage.set_trial_state_values(candidate, state=TrialState.RUNNING):
+                trial_id = candidate
+                stamp_owner(storage, candidate)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    if trial_id is None:
         template = FrozenTrial(
             number=-1, state=TrialState.RUNNING, value=None, values=None,
-            datetime_start=datetime.now(), datetime_complete=None, params={}, distributions={},
-            user_attrs={TRIAL_OWNER: current_owner()}, system_attrs={}, intermediate_values={},
-            trial_id=-1,
+            datetime_start=datetime.now(), datetime_complete=None, params={},
+            distributions={}, user_attrs={TRIAL_OWNER: owner}, system_attrs={},
+            intermediate_values={}, trial_id=-1,
         )  # fmt: skip
-        trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
-    return optuna.trial.Trial(study, trial_id)
+        trial_id = storage.create_new_trial(study._study_id, template_trial=template)
+    trial = optuna.trial.Trial(study, trial_id)
+    view.add(trial._cached_frozen_trial)
+    return trial
 
 
 def stamp_owner(storage: BaseStorage, trial_id: int, extra: Mapping[str, Any] | None = None) -> None:

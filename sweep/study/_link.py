@@ -21,7 +21,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from ..record import STUDY_PRUNER
-from ._lifecycle import Ending, end_trial, write_reports
+from ._lifecycle import Ending, end_trials, write_reports
 from ._pruners import make_pruner, reads_rungs
 
 __all__ = ["MemberLink", "StudyLink", "TrialGone"]
@@ -74,8 +74,29 @@ class StudyLink:
         self.prunes = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
         self.n_objectives = len(self.study.directions)
         self.snapshot = _Snapshot(self.study)
-        self.members: list[MemberLink] = []
+        self.links: list[MemberLink] = []
         self._last_flush = time.monotonic()
+
+    def members(self, numbers: Sequence[int]) -> list[MemberLink | TrialGone]:
+        """Reconnect to the running trials ``numbers`` (read together); a trial that is not
+        RUNNING comes back as a :class:`TrialGone` error, not raised."""
+        running = self.storage.get_all_trials(
+            self.study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
+        )
+        by_number = {t.number: t for t in running}
+        out: list[MemberLink | TrialGone] = []
+        for number in numbers:
+            frozen = by_number.get(number)
+            if frozen is None:
+                out.append(TrialGone(
+                    f"trial {number} of study {self.study.study_name!r} is not RUNNING: another "
+                    "process finished it (a rerun found its sweep dead, or it was told twice)"
+                ))  # fmt: skip
+                continue
+            link = MemberLink(self, copy.deepcopy(frozen))
+            self.links.append(link)
+            out.append(link)
+        return out
 
     def member(self, number: int) -> MemberLink:
         """Reconnect to trial ``number``; raises :class:`TrialGone` unless it is RUNNING."""
@@ -89,8 +110,18 @@ class StudyLink:
                 "it was told twice)"
             )
         link = MemberLink(self, frozen)
-        self.members.append(link)
+        self.links.append(link)
         return link
+
+    def end_many(self, endings: Sequence[tuple[MemberLink, Ending]]) -> list[bool]:
+        """End members together, in one transaction (members already ended are skipped)."""
+        todo = [(m, e) for m, e in endings if not m.ended]
+        for m, _ in todo:
+            m.ended = True
+        done = end_trials(self.storage, [(m.frozen, e, m.take_unwritten()) for m, e in todo],
+                          n_objectives=self.n_objectives)  # fmt: skip
+        result = dict(zip((id(m) for m, _ in todo), done, strict=True))
+        return [result.get(id(m), False) for m, _ in endings]
 
     def maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
@@ -98,7 +129,7 @@ class StudyLink:
 
     def flush(self) -> None:
         """Write every member's reports not yet stored, in one transaction."""
-        pending = {m.trial_id: m.take_unwritten() for m in self.members if m.unwritten}
+        pending = {m.trial_id: m.take_unwritten() for m in self.links if m.unwritten}
         if pending:
             write_reports(self.storage, pending)
         self._last_flush = time.monotonic()
@@ -158,10 +189,4 @@ class MemberLink:
 
     def end(self, ending: Ending) -> bool:
         """End the trial (once); False when another process finished it first."""
-        if self.ended:
-            return False
-        self.ended = True
-        return end_trial(
-            self.study.storage, self.frozen, ending, n_objectives=self.study.n_objectives,
-            reports=self.take_unwritten(),
-        )  # fmt: skip
+        return self.study.end_many([(self, ending)])[0]

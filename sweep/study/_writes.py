@@ -1,0 +1,180 @@
+"""Writing many trials at once: attributes, reports and final states in one transaction.
+
+Optuna's storage API commits every attribute and every report on its own: ~50 commits for a
+trial's record, thousands for a population. On database storages these functions write any
+number of trials in one transaction, with multi-row upserts on SQLite and PostgreSQL (one
+statement per table instead of one per value). They use RDBStorage's models and its
+``*_without_commit`` methods, as Optuna's own writers do; ``tests/test_study.py`` pins them.
+Other storages (Optuna's journal) get the same writes one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.trial import TrialState
+
+__all__ = ["Write", "write_many"]
+
+_CHUNK = 200  # rows per multi-row statement (SQLite allows 999 variables in old builds)
+
+
+@dataclass
+class Write:
+    """What to store for one running trial: user attributes (JSON-safe), reports by step, and
+    optionally its final state and values."""
+
+    trial_id: int
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    reports: Mapping[int, float] = field(default_factory=dict)
+    ending: tuple[TrialState, Sequence[float] | None] | None = None
+
+
+def backend_of(storage: BaseStorage) -> BaseStorage:
+    return getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
+
+
+def write_many(storage: BaseStorage, writes: Iterable[Write]) -> set[int]:
+    """Store ``writes``; return the ids of the trials written. A trial that is already finished
+    (another process ended it) is skipped entirely, in the same transaction that checks it."""
+    items = list(writes)
+    if not items:
+        return set()
+    backend = backend_of(storage)
+    if isinstance(backend, RDBStorage):
+        return _rdb(backend, items)
+    done = set()
+    for w in items:
+        try:
+            for step, value in w.reports.items():
+                storage.set_trial_intermediate_value(w.trial_id, step, value)
+            for key, value in w.attrs.items():
+                storage.set_trial_user_attr(w.trial_id, key, value)
+            if w.ending is not None and not storage.set_trial_state_values(w.trial_id, *w.ending):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        done.add(w.trial_id)
+    return done
+
+
+def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    ids = [w.trial_id for w in items]
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        rows = (
+            session.query(models.TrialModel)
+            .filter(models.TrialModel.trial_id.in_(ids))
+            .with_for_update()
+            .all()
+        )
+        trials: dict[Any, Any] = {t.trial_id: t for t in rows if not t.state.is_finished()}
+        live = [w for w in items if w.trial_id in trials]
+        attrs = [(w.trial_id, k, json.dumps(v)) for w in live for k, v in w.attrs.items()]
+        reports = [(w.trial_id, s, v) for w in live for s, v in w.reports.items()]
+        _upsert_attrs(backend, session, attrs)
+        _upsert_reports(backend, session, reports)
+        ending = [w for w in live if w.ending is not None]
+        _upsert_values(backend, session, trials, ending)
+        now = datetime.now()
+        for w in ending:
+            assert w.ending is not None
+            trial = trials[w.trial_id]
+            trial.state = w.ending[0]
+            trial.datetime_complete = now
+    return {w.trial_id for w in live}
+
+
+def _dialect_insert(backend: RDBStorage) -> Any:
+    name = backend.engine.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    return None
+
+
+def _upsert(backend: RDBStorage, session: Any, model: Any, keys: list[Any], rows: list[dict[str, Any]],
+            fallback: Any) -> None:  # fmt: skip
+    """Insert-or-update ``rows`` of ``model`` (unique on ``keys``) with one compiled statement
+    executed for all rows; ``fallback(row)`` writes one row on other databases."""
+    if not rows:
+        return
+    insert = _dialect_insert(backend)
+    if insert is None:
+        for row in rows:
+            fallback(row)
+        return
+    stmt = insert(model)
+    columns = [c for c in rows[0] if c not in {k.key for k in keys}]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns}
+    )
+    session.execute(stmt, rows)
+
+
+def _upsert_attrs(backend: RDBStorage, session: Any, rows: list[tuple[int, str, str]]) -> None:
+    from optuna.storages._rdb import models
+
+    model = models.TrialUserAttributeModel
+
+    def one(row: dict[str, Any]) -> None:
+        backend._set_trial_attr_without_commit(session, model, row["trial_id"], row["key"],
+                                               json.loads(row["value_json"]))  # fmt: skip
+
+    _upsert(backend, session, model, [model.trial_id, model.key],
+            [{"trial_id": t, "key": k, "value_json": v} for t, k, v in rows], one)  # fmt: skip
+
+
+def _upsert_reports(backend: RDBStorage, session: Any, rows: list[tuple[int, int, float]]) -> None:
+    from optuna.storages._rdb import models
+
+    model = models.TrialIntermediateValueModel
+    values = []
+    for trial_id, step, value in rows:
+        stored, kind = model.intermediate_value_to_stored_repr(value)
+        values.append({"trial_id": trial_id, "step": step, "intermediate_value": stored,
+                       "intermediate_value_type": kind})  # fmt: skip
+
+    def one(row: dict[str, Any]) -> None:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            backend._set_trial_intermediate_value_without_commit(
+                session, row["trial_id"], row["step"], model.stored_repr_to_intermediate_value(
+                    row["intermediate_value"], row["intermediate_value_type"])
+            )  # fmt: skip
+
+    _upsert(backend, session, model, [model.trial_id, model.step], values, one)
+
+
+def _upsert_values(backend: RDBStorage, session: Any, trials: dict[Any, Any],
+                   writes: list[Write]) -> None:  # fmt: skip
+    from optuna.storages._rdb import models
+
+    model = models.TrialValueModel
+    rows = []
+    for w in writes:
+        assert w.ending is not None
+        for objective, value in enumerate(w.ending[1] or []):
+            stored, kind = model.value_to_stored_repr(value)
+            rows.append({"trial_id": w.trial_id, "objective": objective, "value": stored,
+                         "value_type": kind})  # fmt: skip
+
+    def one(row: dict[str, Any]) -> None:
+        value = model.stored_repr_to_value(row["value"], row["value_type"])
+        backend._set_trial_value_without_commit(session, trials[row["trial_id"]], row["objective"],
+                                                value)  # fmt: skip
+
+    _upsert(backend, session, model, [model.trial_id, model.objective], rows, one)
