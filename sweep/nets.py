@@ -207,7 +207,8 @@ class StackedMLP:
         self.arch = arch
         self.hidden = arch.hidden if arch.kind == "mlp" else ()
         self.act = ACTIVATIONS[arch.activation]
-        members = [_seeded_reference(arch, s) for s in seeds]
+        by_seed = {s: _seeded_reference(arch, s) for s in dict.fromkeys(seeds)}
+        members = [by_seed[s] for s in seeds]  # one seed, one initialization
         per_member: list[list[Tensor]] = []
         buffers: list[list[Tensor]] = []
         for module in members:
