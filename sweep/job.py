@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from .config import AppConfig, ConfigError, TrialLink, validate
+from .config import AppConfig, ConfigError, TrialLink, from_dict, validate
 from .console import EpochTable
+from .record import TRIAL_OWNER
 from .run import RunOutcome, objective_values, run_population, structure_key
 from .signals import terminate_as_interrupt
 from .study import (
@@ -33,11 +34,12 @@ from .study import (
     StorageError,
     StudyLink,
     TrialGone,
+    current_owner,
     mask_url,
     open_storage,
     requeue,
     resolve_storage,
-    stamp_owner,
+    write_attrs_many,
 )
 
 __all__ = ["JobError", "app_config", "run_trials"]
@@ -57,8 +59,7 @@ class JobError(RuntimeError):
 
 def app_config(stored: Any) -> AppConfig:
     """A stored job config (a plain dict) as the typed, range-checked config."""
-    merged = OmegaConf.merge(OmegaConf.structured(AppConfig), stored)
-    app = OmegaConf.to_object(merged)
+    app = from_dict(stored)
     assert isinstance(app, AppConfig), type(app)
     return validate(app)
 
@@ -85,21 +86,30 @@ class _Member:
     config: AppConfig
 
 
+_STORAGES: dict[str, BaseStorage] = {}
+
+
+def _storage(url: str) -> BaseStorage:
+    """One opened storage (one connection pool) per URL per process: an in-process launcher
+    runs many jobs one after another, and opening a database costs more than a small job."""
+    if url not in _STORAGES:
+        try:
+            _STORAGES[url] = open_storage(resolve_storage(url, key="trial.storage"), create=False)
+        except StorageError as exc:
+            raise JobError(str(exc)) from None
+    return _STORAGES[url]
+
+
 def _connect(link: TrialLink) -> tuple[StudyLink, list[MemberLink]]:
-    try:
-        spec = resolve_storage(storage_url(link), key="trial.storage")
-        storage = open_storage(spec, create=False)
-    except StorageError as exc:
-        raise JobError(str(exc)) from None
     assert link.study is not None and link.number is not None
-    study = StudyLink(storage, link.study)
+    study = StudyLink(_storage(storage_url(link)), link.study)
     numbers = list(link.members) or [link.number]
     members = []
-    for number in numbers:
-        try:
-            members.append(study.member(number))
-        except TrialGone as exc:
-            log.error("%s", exc)
+    for member in study.members(numbers):
+        if isinstance(member, TrialGone):
+            log.error("%s", member)
+        else:
+            members.append(member)
     return study, members
 
 
@@ -122,8 +132,9 @@ def run_trials(link: TrialLink, out_dir: Path, *, workers: int = 1) -> float | N
     members = _configs(study, links)
     if not members:
         return None
-    for m in members:
-        stamp_owner(study.storage, m.link.trial_id, {"job_dir": str(out_dir)})
+    owner = current_owner()
+    write_attrs_many(study.storage, {m.link.trial_id: {"job_dir": str(out_dir), TRIAL_OWNER: owner}
+                                     for m in members})  # fmt: skip
     keeper = Keeper(study.storage, link.heartbeat)
     groups: dict[Any, list[_Member]] = {}
     for m in members:
@@ -155,28 +166,26 @@ def _train(
         text = traceback.format_exc()
         log.error("trial(s) %s failed:\n%s", numbers, text)
         message = f"{type(exc).__name__}: {exc}"
-        for m in members:
-            m.link.end(Ending(TrialState.FAIL, None, "failed", message))
+        study.end_many([(m.link, Ending(TrialState.FAIL, None, "failed", message))
+                        for m in members])  # fmt: skip
         _write_metrics(out_dir, members, [{"stop_reason": "failed", "message": message}] * len(members))
         return None
-    records = []
-    for m, outcome in zip(members, outcomes, strict=True):
-        record = _end(m, outcome, numbers, out_dir)
-        records.append(record)
-    _write_metrics(out_dir, members, records)
+    endings = [_ending(m, outcome, numbers) for m, outcome in zip(members, outcomes, strict=True)]
+    study.end_many([(m.link, e) for m, e in zip(members, endings, strict=True)])
+    _write_metrics(out_dir, members, [{**e.record, "trial": m.link.number}
+                                      for m, e in zip(members, endings, strict=True)])  # fmt: skip
     return outcomes[0].objective
 
 
-def _end(m: _Member, outcome: RunOutcome, numbers: Sequence[int], out_dir: Path) -> dict[str, Any]:
+def _ending(m: _Member, outcome: RunOutcome, numbers: Sequence[int]) -> Ending:
     summary = {k: v for k, v in outcome.summary.items() if k != "objective"}
     summary["population"] = {"size": len(numbers), "members": list(numbers)}
     reason = outcome.fit.stop_reason
     state = _STATES.get(reason, TrialState.FAIL)
     objectives = m.config.objectives or [m.config.metric]
     values = objective_values(outcome.summary, objectives) if state == TrialState.COMPLETE else None
-    m.link.end(Ending(state, values, reason, outcome.fit.message, record=summary))
     log.info("trial %d: %s, %s %s", m.link.number, reason, ", ".join(objectives), values)
-    return {**summary, "trial": m.link.number}
+    return Ending(state, values, reason, outcome.fit.message, record=summary)
 
 
 def _interrupted(study: StudyLink, members: list[_Member], link: TrialLink) -> None:

@@ -35,6 +35,8 @@ class CachingConfigLoader:
         self._inner = inner
         self.value_keys = set(value_keys)
         self._cache: dict[tuple[str, ...], DictConfig] = {}
+        self._plain: dict[tuple[str, ...], tuple[dict[str, Any], dict[str, str]]] = {}
+        self._parsed: dict[tuple[str, ...], list[Override]] = {}
         self._parser = OverridesParser.create()
 
     def __getattr__(self, name: str) -> Any:
@@ -43,21 +45,64 @@ class CachingConfigLoader:
         return getattr(self._inner, name)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_inner": self._inner, "value_keys": self.value_keys, "_cache": {}}
+        return {"_inner": self._inner, "value_keys": self.value_keys, "_cache": {}, "_plain": {},
+                "_parsed": {}}  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._parser = OverridesParser.create()
 
     def _is_value(self, o: Override) -> bool:
-        return (
-            o.type == OverrideType.CHANGE
-            and o.package is None
-            and not o.is_sweep_override()
-            and not o.is_hydra_override()
-            and o.key_or_group in self.value_keys
-            and not isinstance(o.value(), list | dict)
-        )
+        if (
+            o.type != OverrideType.CHANGE
+            or o.package is not None
+            or o.is_sweep_override()
+            or o.is_hydra_override()
+            or o.key_or_group not in self.value_keys
+        ):
+            return False
+        value = o.value()
+        if isinstance(value, list):
+            return all(isinstance(v, int | float | str | bool) for v in value)
+        return not isinstance(value, dict)
+
+    def compose_plain(
+        self,
+        master_config: DictConfig,
+        sweep_overrides: list[str],
+        groups: tuple[str, ...],
+        values: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """A job config as plain data (without ``hydra`` and ``trial``) and its config-group
+        choices among ``groups``: composed by Hydra once per set of structural overrides, then
+        copied as a plain dict with the values set, ~50× faster than copying a composition.
+        ``values`` (path → value, for paths in ``value_keys``) are set without going through
+        Hydra's override parser, whose cost would otherwise dominate."""
+        given = tuple(sweep_overrides)
+        if given not in self._parsed:
+            self._parsed[given] = self._parser.parse_overrides(list(given))
+        parsed = self._parsed[given]
+        key = tuple(str(o.input_line) for o in parsed if not self._is_value(o))
+        if key not in self._plain:
+            job = self.load_sweep_config(master_config, list(key))
+            runtime = job.hydra.runtime.choices
+            choices = {g: str(runtime[g]) for g in groups if runtime.get(g) is not None}
+            with open_dict(job):
+                job.pop("hydra", None)
+                job.pop("trial", None)
+            plain = OmegaConf.to_container(job, resolve=True)
+            assert isinstance(plain, dict)
+            self._plain[key] = ({str(k): v for k, v in plain.items()}, choices)
+        base, choices = self._plain[key]
+        out = copy.deepcopy(base)
+        settings = {o.key_or_group: o.value() for o in parsed if self._is_value(o)}
+        for path, value in {**settings, **(values or {})}.items():
+            *parents, leaf = path.split(".")
+            node = out
+            for name in parents:
+                node = node[name]
+            node[leaf] = value
+        return out, dict(choices)
 
     def load_sweep_config(
         self, master_config: DictConfig, sweep_overrides: list[str]

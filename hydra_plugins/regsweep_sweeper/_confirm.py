@@ -237,31 +237,39 @@ def run_confirmation(
     ran = 0
     while missing:
         todo, missing = missing[:batch], missing[batch:]
-        asked = [_ask(study, launch, arm, seed) for arm, seed in todo]
-        ready = [u for u in asked if u is not None]
+        ready = _ask(study, launch, todo)
         launch.run(population_chunks(ready, population), stage="confirm", on_settled=on_settled)
         ran += len(ready)
     del requeue_interrupted  # confirmation units are re-run by the plan, never re-queued
     return len(units) - ran, ran
 
 
-def _ask(study: optuna.Study, launch: Launch, arm: Arm, seed: int) -> Unit | None:
-    trial = ask_owned(study)
-    frozen = study._storage.get_trial(trial._trial_id)
-    config = copy.deepcopy(arm.config)
-    config.setdefault("trainer", {})["seed"] = seed
-    info = {"arm": arm.arm, "label": arm.label, "family": arm.family, "role": arm.role,
-            "seed": seed, "source_trial": arm.source_trial}  # fmt: skip
-    unit = Unit(study, frozen, app_config(config), [])
-    launch.stamp(unit, config, arm.choices, {record.TRIAL_CONFIRM: info})
-    duplicates = [t for t in study.get_trials(deepcopy=False)
-                  if t.number < frozen.number and _unit_of(t) == (arm.arm, seed)
-                  and (t.state == TrialState.RUNNING or is_budgeted(t))]  # fmt: skip
-    if duplicates:  # another worker took this unit between our look and our ask
-        launch.keeper.release([frozen._trial_id])
-        launch.in_flight.pop(frozen._trial_id, None)
-        end_trial(study._storage, frozen, Ending(TrialState.FAIL, None, "over_budget",
-                  f"run {arm.arm} seed {seed} was taken by trial {duplicates[0].number}"),
+def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]]) -> list[Unit]:
+    """Ask one trial per (arm, seed), store their configs in one transaction, and drop any
+    unit another worker took between our look and our asks."""
+    units, stamps = [], []
+    for (arm, seed), trial in zip(todo, ask_owned(study, len(todo)), strict=True):
+        frozen = copy.copy(trial._cached_frozen_trial)
+        config = copy.deepcopy(arm.config)
+        config.setdefault("trainer", {})["seed"] = seed
+        info = {"arm": arm.arm, "label": arm.label, "family": arm.family, "role": arm.role,
+                "seed": seed, "source_trial": arm.source_trial}  # fmt: skip
+        units.append(Unit(study, frozen, app_config(config), []))
+        stamps.append((config, arm.choices, {record.TRIAL_CONFIRM: info}))
+    launch.stamp(units, stamps)
+    trials = study.get_trials(deepcopy=False)
+    ready = []
+    for unit, (_, _, extra) in zip(units, stamps, strict=True):
+        assert extra is not None
+        key = (extra[record.TRIAL_CONFIRM]["arm"], extra[record.TRIAL_CONFIRM]["seed"])
+        first = [t for t in trials if t.number < unit.trial.number and _unit_of(t) == key
+                 and (t.state == TrialState.RUNNING or is_budgeted(t))]  # fmt: skip
+        if not first:
+            ready.append(unit)
+            continue
+        launch.keeper.release([unit.trial._trial_id])
+        launch.in_flight.pop(unit.trial._trial_id, None)
+        end_trial(study._storage, unit.trial, Ending(TrialState.FAIL, None, "over_budget",
+                  f"run {key[0]} seed {key[1]} was taken by trial {first[0].number}"),
                   n_objectives=len(study.directions))  # fmt: skip
-        return None
-    return unit
+    return ready

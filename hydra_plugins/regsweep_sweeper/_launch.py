@@ -17,12 +17,13 @@ from typing import Any
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.config import AppConfig, validate
+from sweep.config import AppConfig, from_dict, validate
+from sweep.record import TRIAL_OWNER
 from sweep.run import structure_key
-from sweep.study import Ending, Keeper, StorageSpec, end_trial, stamp_owner
+from sweep.study import Ending, Keeper, StorageSpec, current_owner, end_trial, write_attrs_many
 
 from ._space import quote
 
@@ -46,24 +47,20 @@ class Unit:
         return structure_key(self.config)
 
 
-def compose_member(loader: Any, master: DictConfig, overrides: list[str]) -> tuple[AppConfig, dict[str, Any], dict[str, str]]:
-    """A trial's job config from ``overrides``: typed and range-checked, as stored (a plain
-    dict without the trial link) and its config-group choices.
+def compose_member(
+    loader: Any, master: DictConfig, overrides: list[str], values: dict[str, Any] | None = None
+) -> tuple[AppConfig, dict[str, Any], dict[str, str]]:
+    """A trial's job config from ``overrides`` and searched ``values`` (path → value): typed
+    and range-checked, as stored (a plain dict without the trial link), and its config-group
+    choices.
 
     Raises:
         ConfigError: A value is out of range.
     """
-    job = loader.load_sweep_config(master, list(overrides))
-    choices = {g: str(job.hydra.runtime.choices[g]) for g in GROUPS
-               if job.hydra.runtime.choices.get(g) is not None}  # fmt: skip
-    with open_dict(job):
-        job.pop("hydra", None)
-    app = OmegaConf.to_object(job)
+    plain, choices = loader.compose_plain(master, list(overrides), GROUPS, values)
+    app = from_dict(plain)
     assert isinstance(app, AppConfig)
     validate(app)
-    container = OmegaConf.to_container(job, resolve=True)
-    assert isinstance(container, dict)
-    plain = {str(k): v for k, v in container.items() if k != "trial"}
     return app, plain, choices
 
 
@@ -103,15 +100,27 @@ class Launch:
         self.job_idx = 0
         self.in_flight: dict[int, Unit] = {}
 
-    def stamp(self, unit: Unit, plain: dict[str, Any], choices: dict[str, str],
-              extra: dict[str, Any] | None = None) -> None:  # fmt: skip
-        """Store the unit's config, choices and owner in its trial; start its heartbeats."""
-        attrs = {"config": plain, "choices": choices,
-                 "family": choices.get("regularizer", "none"), "overrides": unit.overrides,
-                 **(extra or {})}  # fmt: skip
-        stamp_owner(unit.study._storage, unit.trial._trial_id, attrs)
-        self.keeper.hold([unit.trial._trial_id])
-        self.in_flight[unit.trial._trial_id] = unit
+    def stamp(
+        self,
+        units: Sequence[Unit],
+        stamps: Sequence[tuple[dict[str, Any], dict[str, str], dict[str, Any] | None]],
+    ) -> None:
+        """Store each unit's config, choices and owner in its trial (``stamps[i]`` is unit i's
+        plain config, choices and extra attributes), all in one transaction; start their
+        heartbeats."""
+        if not units:
+            return
+        owner = current_owner()
+        attrs = {
+            u.trial._trial_id: {"config": plain, "choices": choices, "overrides": u.overrides,
+                                "family": choices.get("regularizer", "none"),
+                                TRIAL_OWNER: owner, **(extra or {})}
+            for u, (plain, choices, extra) in zip(units, stamps, strict=True)
+        }  # fmt: skip
+        write_attrs_many(units[0].study._storage, attrs)
+        self.keeper.hold(attrs)
+        for u in units:
+            self.in_flight[u.trial._trial_id] = u
 
     def _job_overrides(self, chunk: list[Unit], stage: str) -> list[str]:
         first = chunk[0]
@@ -143,16 +152,21 @@ class Launch:
         except Exception as exc:  # a launcher that failed as a whole: every trial failed
             error = exc
         self.job_idx += len(chunks)
+        study = chunks[0][0].study
+        # One read of the study's running trials (it also caches the finished ones).
+        running = {t._trial_id for t in study._storage.get_all_trials(
+            study._study_id, deepcopy=False, states=(TrialState.RUNNING,))}  # fmt: skip
         for i, chunk in enumerate(chunks):
             ret = returns[i] if returns is not None and i < len(returns) else None
             for unit in chunk:
-                on_settled(self.settle(unit, ret, error))
+                on_settled(self.settle(unit, ret, error, unit.trial._trial_id in running))
 
-    def settle(self, unit: Unit, ret: JobReturn | None, error: BaseException | None) -> FrozenTrial:
+    def settle(self, unit: Unit, ret: JobReturn | None, error: BaseException | None,
+               running: bool) -> FrozenTrial:  # fmt: skip
         """End the unit's trial if its job returned without ending it; release it."""
         storage = unit.study._storage
         frozen = storage.get_trial(unit.trial._trial_id)
-        if frozen.state == TrialState.RUNNING:
+        if running and frozen.state == TrialState.RUNNING:
             reason = "the job returned without ending its trial"
             if error is not None:
                 reason = f"the launcher failed: {type(error).__name__}: {error}"

@@ -18,6 +18,8 @@ Ctrl-C and SIGTERM end the trials in flight as interrupted, write the results an
 
 from __future__ import annotations
 
+import bisect
+import copy
 import logging
 import os
 import sys
@@ -45,7 +47,7 @@ from sweep.study import (
     resolve_storage,
 )
 
-from ._budget import Tally, budget_count
+from ._budget import Tally, budget_count, is_budgeted
 from ._checks import SweepConfigError, check_names, check_settings, check_space, preflight
 from ._compose_cache import CachingConfigLoader
 from ._config import SweeperConfig
@@ -208,27 +210,36 @@ class SweepRunner:
     def _ask(
         self, study: optuna.Study, space: SearchSpace, tally: Tally, launch: Launch, n: int
     ) -> list[Unit]:
+        """Ask up to ``n`` trials (within the budget), compose each one's config, and store
+        configs and owners of all of them in one transaction."""
         assert self.config is not None
-        units: list[Unit] = []
-        for _ in range(n):
-            if budget_count(study) >= tally.n_trials:
-                break
-            trial = ask_owned(study)
-            frozen = study._storage.get_trial(trial._trial_id)
-            if budget_count(study, before=trial.number) >= tally.n_trials:
-                # Another worker took the last slot between our count and our ask.
+        room = min(n, tally.n_trials - budget_count(study))
+        if room <= 0:
+            return []
+        asked = [(trial, space.suggest(trial)) for trial in ask_owned(study, room)]
+        # Another worker may have taken slots between our count and our asks: a trial with a
+        # full budget of trials before it is over the budget.
+        budgeted = sorted(t.number for t in study.get_trials(deepcopy=False) if is_budgeted(t))
+        units, stamps = [], []
+        for trial, values in asked:
+            frozen = copy.copy(trial._cached_frozen_trial)  # as asked and suggested: no re-read
+            if bisect.bisect_left(budgeted, trial.number) >= tally.n_trials:
                 fail_unit(study, frozen, "over_budget", "asked after the study's budget was reached")
-                break
-            overrides = space.to_overrides(space.suggest(trial)) + self._app_overrides()
+                continue
+            overrides = space.to_overrides(values) + self._app_overrides()
+            direct = {p: v for p, v in values.items() if p in self.loader.value_keys}
+            structural = space.to_overrides({p: v for p, v in values.items() if p not in direct})
             try:
-                app, plain, choices = compose_member(self.loader, self.config, overrides)
+                app, plain, choices = compose_member(
+                    self.loader, self.config, structural + self._app_overrides(), direct
+                )
             except ConfigError as exc:
                 fail_unit(study, frozen, "failed", str(exc))
                 tally.add(study._storage.get_trial(trial._trial_id))
                 continue
-            unit = Unit(study, study._storage.get_trial(trial._trial_id), app, overrides)
-            launch.stamp(unit, plain, choices)
-            units.append(unit)
+            units.append(Unit(study, frozen, app, overrides))
+            stamps.append((plain, choices, None))
+        launch.stamp(units, stamps)
         return units
 
     # ------------------------------------------------------------------ confirmation
@@ -289,7 +300,10 @@ def _existing_search(storage: Any, name: str) -> optuna.Study:
 
 
 def _value_keys(space: SearchSpace, groups: set[str]) -> set[str]:
-    """Per-trial overrides applied onto a cached composition: searched values and the metric."""
+    """Per-trial overrides applied onto a cached composition: searched values, the metric and
+    the job's link to its trials."""
     searched = [*space.params, *(p for c in space.conditionals for p in c.params)]
     keys = {p.path for p in searched if not p.prefix and p.path not in groups and "@" not in p.path}
-    return keys | {"metric"}
+    link = {f"trial.{k}" for k in ("storage", "study", "number", "members", "stage", "heartbeat",
+                                  "requeue")}  # fmt: skip
+    return keys | {"metric"} | link
