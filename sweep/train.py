@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from .data import StackedSplits
+from .losses import cross_entropy
 from .metrics import weight_stats
 from .nets import Probe, StackedNet
 from .optim import Schedule, StackedOptimizer, scheduled_lr
@@ -227,8 +227,7 @@ class _Population:
                 masks=self._masks if self.use_dropout else None,
             )  # fmt: skip
             target = data.rows(data.y_train, idx)
-            loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
-            per_member = loss.view(self.size, -1).mean(dim=1)
+            per_member = cross_entropy(logits, target).mean(dim=1)
             grads = list(torch.autograd.grad(per_member.sum(), net.params))
             self.penalties.add_grads(net.params, grads, stop - start)
             norm_sum += self.clip(grads)
@@ -260,8 +259,7 @@ class _Population:
                 data.block(x, start, stop), params=params, buffers=buffers, probe=probe
             )
             target = data.block(y, start, stop)
-            ce = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
-            loss += ce.view(k, -1).double().sum(dim=1)
+            loss += cross_entropy(logits, target).double().sum(dim=1)
             correct += (logits.argmax(dim=2) == target).double().sum(dim=1)
         return torch.stack([loss / max(n, 1), correct / max(n, 1)], dim=1)
 
