@@ -45,4 +45,4 @@ def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
         >>> cross_entropy(logits, torch.tensor([0, 1])).round(decimals=4).tolist()
         [0.1269, 0.6931]
     """
-    return _CrossEntropy.apply(logits, target)  # type: ignore[no-any-return]
+    return _CrossEntropy.apply(logits, target)

@@ -21,6 +21,7 @@ from sweep.study import (
     StorageError,
     StudyLink,
     TrialGone,
+    ask_suggested,
     current_owner,
     end_trial,
     mask_url,
@@ -195,6 +196,81 @@ def test_end_trial_normalizes_values(tmp_path: Path) -> None:
               "pruned"), reports={1: 0.3, 2: 0.25})  # fmt: skip
     t = _frozen(study, pruned.number)
     assert t.state == TrialState.PRUNED and t.value == 0.25  # its last report, as Optuna's tell
+
+
+# --------------------------------------------------------------------------- asking a batch
+
+
+def _suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
+    values = {"lr": trial.suggest_float("lr", 1e-3, 1.0, log=True),
+              "kind": trial.suggest_categorical("kind", ["l1", "l2"])}  # fmt: skip
+    if values["kind"] == "l1":
+        values["l1"] = trial.suggest_float("l1", 1e-6, 1e-2, log=True)
+    return values
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_a_batch_is_stored_as_study_ask_and_suggest_would(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"s{suffix}"
+    study = _study(path)
+    study.sampler = optuna.samplers.NSGAIISampler(seed=0)  # writes sampler (system) attributes
+    study.enqueue_trial({"lr": 0.5, "kind": "l2"})
+    asked = ask_suggested(study, 6, _suggest)
+
+    assert [t.number for t, _ in asked] == [0, 1, 2, 3, 4, 5]
+    assert asked[0][1] == {"lr": 0.5, "kind": "l2"}  # the queued trial comes first, as given
+    fresh = optuna.load_study(study_name="s", storage=open_storage(resolve_storage(str(path))))
+    stored = {t.number: t for t in fresh.get_trials()}
+    assert len(stored) == 6
+    for trial, values in asked:
+        t = stored[trial.number]
+        assert t.state == TrialState.RUNNING
+        assert t.params == pytest.approx(values)  # every suggested value, conditionals included
+        assert set(t.distributions) == set(values)
+        assert t.user_attrs[record.TRIAL_OWNER] == current_owner()
+        assert t.system_attrs == trial._cached_frozen_trial.system_attrs
+    assert any(t.system_attrs for t in stored.values())  # NSGA-II's attributes were written
+    # the trials go on as any trial does: a later write and the end reach the storage
+    trial, values = asked[1]
+    trial.set_user_attr("note", "after the batch")
+    assert end_trial(study._storage, _frozen(study, trial.number),
+                     Ending(TrialState.COMPLETE, [values["lr"]]))  # fmt: skip
+    t = _frozen(fresh, trial.number)
+    assert t.user_attrs["note"] == "after the batch" and t.value == pytest.approx(values["lr"])
+
+
+def test_a_batch_refuses_a_parameter_whose_distribution_changed(tmp_path: Path) -> None:
+    study = _study(tmp_path / "s.db")
+    ask_suggested(study, 2, _suggest)
+
+    def other(trial: optuna.trial.Trial) -> dict[str, Any]:
+        return {"lr": trial.suggest_float("lr", 1e-3, 1.0)}  # not log any more
+
+    with pytest.raises(ValueError, match="lr|log"):
+        ask_suggested(study, 1, other)
+
+
+_ASK_MANY = """
+import sys
+from sweep.study import ask_suggested, open_storage, resolve_storage
+import optuna
+study = optuna.load_study(study_name="s", storage=open_storage(resolve_storage(sys.argv[1])))
+for _ in range(5):
+    ask_suggested(study, 8, lambda t: {"x": t.suggest_float("x", 0, 1)})
+"""
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_concurrent_batches_never_share_a_trial_number(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"s{suffix}"
+    _study(path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-c", _ASK_MANY, str(path)], env=env)
+             for _ in range(3)]  # fmt: skip
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    trials = _study(path).get_trials()
+    assert sorted(t.number for t in trials) == list(range(120))
+    assert all("x" in t.params for t in trials)
 
 
 # --------------------------------------------------------------------------- owners and reaping

@@ -41,7 +41,7 @@ from sweep.study import (
     STORAGE_ENV,
     Keeper,
     StorageError,
-    ask_owned,
+    ask_suggested,
     open_storage,
     reap,
     resolve_storage,
@@ -216,7 +216,7 @@ class SweepRunner:
         room = min(n, tally.n_trials - budget_count(study))
         if room <= 0:
             return []
-        asked = [(trial, space.suggest(trial)) for trial in ask_owned(study, room)]
+        asked = ask_suggested(study, room, space.suggest)
         # Another worker may have taken slots between our count and our asks: a trial with a
         # full budget of trials before it is over the budget.
         budgeted = sorted(t.number for t in study.get_trials(deepcopy=False) if is_budgeted(t))

@@ -12,10 +12,10 @@ import warnings
 
 import optuna
 
+from ._ask import ask_owned, ask_suggested
 from ._heartbeat import Keeper
 from ._lifecycle import (
     Ending,
-    ask_owned,
     end_trial,
     end_trials,
     json_safe,
@@ -59,6 +59,7 @@ __all__ = [
     "StudyLink",
     "TrialGone",
     "ask_owned",
+    "ask_suggested",
     "current_owner",
     "end_trial",
     "end_trials",

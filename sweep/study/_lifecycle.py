@@ -9,12 +9,10 @@ finishes a trial whose process died after storing its record as that record says
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import optuna
@@ -28,7 +26,6 @@ from ._writes import Write, write_many
 
 __all__ = [
     "Ending",
-    "ask_owned",
     "end_trial",
     "end_trials",
     "reap",
@@ -148,91 +145,6 @@ def end_trial(
 ) -> bool:
     """:func:`end_trials` for one trial."""
     return end_trials(storage, [(trial, ending, reports or {})], n_objectives=n_objectives)[0]
-
-
-def ask_owned(study: optuna.Study, n: int = 1) -> list[optuna.trial.Trial]:
-    """``study.ask()`` ``n`` times, but each new trial is created RUNNING *with* this process as
-    its owner, in one write: a process killed right after asking leaves a trial that a rerun
-    can tell is its own dead trial (a separate owner write would leave a window with an
-    ownerless trial that nothing could ever prove dead). Re-queued (WAITING) trials are taken
-    first, as Optuna does, and stamped at once; the queue is read once for all ``n``."""
-    storage = study._storage
-    view = _BatchView(storage, study._study_id)
-    queue = [t._trial_id for t in view.trials if t.state == TrialState.WAITING]
-    owner = current_owner()
-    trials = []
-    study._storage = view  # type: ignore[assignment]
-    try:
-        for _ in range(n):
-            trials.append(_ask_one(study, storage, view, queue, owner))
-    finally:
-        study._storage = storage
-    return trials
-
-
-class _BatchView:
-    """The study's trials as the sampler sees them while one process asks a batch: read once
-    for the batch, plus the trials the batch creates (their params as they are suggested, their
-    system attributes as samplers set them). Without it every ask re-reads every running trial,
-    the batch's own included: quadratic in the population size. Other workers' trials asked
-    during the batch (well under a second) are not seen, as if they had asked a moment later.
-    Everything else goes to the storage."""
-
-    def __init__(self, storage: BaseStorage, study_id: int) -> None:
-        self._inner = storage
-        self._study_id = study_id
-        self.trials = list(storage.get_all_trials(study_id, deepcopy=False))
-        self._by_id = {t._trial_id: t for t in self.trials}
-
-    def add(self, frozen: FrozenTrial) -> None:
-        """Show ``frozen`` (a new trial, or a re-queued one now running) to the sampler."""
-        if frozen._trial_id in self._by_id:
-            self.trials = [t for t in self.trials if t._trial_id != frozen._trial_id]
-        self.trials.append(frozen)
-        self._by_id[frozen._trial_id] = frozen
-
-    def get_all_trials(
-        self, study_id: int, deepcopy: bool = True, states: Any = None
-    ) -> list[FrozenTrial]:
-        if study_id != self._study_id:
-            return self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
-        out = [t for t in self.trials if states is None or t.state in states]
-        return copy.deepcopy(out) if deepcopy else out
-
-    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._inner.set_trial_system_attr(trial_id, key, value)
-        if trial_id in self._by_id:
-            self._by_id[trial_id].system_attrs[key] = value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def _ask_one(
-    study: optuna.Study, storage: BaseStorage, view: _BatchView, queue: list[int],
-    owner: dict[str, Any],
-) -> optuna.trial.Trial:  # fmt: skip
-    study._thread_local.cached_all_trials = None
-    trial_id = None
-    while queue and trial_id is None:
-        candidate = queue.pop(0)
-        try:
-            if storage.set_trial_state_values(candidate, state=TrialState.RUNNING):
-                trial_id = candidate
-                stamp_owner(storage, candidate)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-    if trial_id is None:
-        template = FrozenTrial(
-            number=-1, state=TrialState.RUNNING, value=None, values=None,
-            datetime_start=datetime.now(), datetime_complete=None, params={},
-            distributions={}, user_attrs={TRIAL_OWNER: owner}, system_attrs={},
-            intermediate_values={}, trial_id=-1,
-        )  # fmt: skip
-        trial_id = storage.create_new_trial(study._study_id, template_trial=template)
-    trial = optuna.trial.Trial(study, trial_id)
-    view.add(trial._cached_frozen_trial)
-    return trial
 
 
 def stamp_owner(storage: BaseStorage, trial_id: int, extra: Mapping[str, Any] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Writing many trials at once: attributes, reports and final states in one transaction.
+"""Writing many trials at once: new trials, attributes, parameters, reports and final states in
+one transaction.
 
 Optuna's storage API commits every attribute and every report on its own: ~50 commits for a
 trial's record, thousands for a population. On database storages these functions write any
@@ -11,6 +12,7 @@ Other storages (Optuna's journal) get the same writes one by one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,27 +20,84 @@ from datetime import datetime
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["Write", "write_many"]
+__all__ = ["Write", "create_trials", "write_many"]
 
 _CHUNK = 200  # rows per multi-row statement (SQLite allows 999 variables in old builds)
 
 
 @dataclass
 class Write:
-    """What to store for one running trial: user attributes (JSON-safe), reports by step, and
+    """What to store for one running trial: user attributes (JSON-safe), reports by step,
+    sampler (system) attributes, parameters (name → internal value and distribution), and
     optionally its final state and values."""
 
     trial_id: int
     attrs: Mapping[str, Any] = field(default_factory=dict)
     reports: Mapping[int, float] = field(default_factory=dict)
     ending: tuple[TrialState, Sequence[float] | None] | None = None
+    system_attrs: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, tuple[float, BaseDistribution]] = field(default_factory=dict)
 
 
 def backend_of(storage: BaseStorage) -> BaseStorage:
     return getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
+
+
+def new_frozen(number: int, trial_id: int, start: datetime, attrs: Mapping[str, Any]) -> FrozenTrial:
+    """The in-memory record of a trial just created RUNNING with user attributes ``attrs``."""
+    return FrozenTrial(
+        number=number, state=TrialState.RUNNING, value=None, values=None, datetime_start=start,
+        datetime_complete=None, params={}, distributions={}, user_attrs=dict(attrs),
+        system_attrs={}, intermediate_values={}, trial_id=trial_id,
+    )  # fmt: skip
+
+
+def create_trials(
+    storage: BaseStorage, study_id: int, n: int, attrs: Mapping[str, Any]
+) -> list[FrozenTrial]:
+    """Create ``n`` RUNNING trials with user attributes ``attrs`` (JSON-safe), numbered after
+    the study's last, in one transaction on database storages (the study row locked, as
+    Optuna does, so concurrent workers never share a number)."""
+    if n <= 0:
+        return []
+    backend = backend_of(storage)
+    if not isinstance(backend, RDBStorage):
+        made = []
+        for _ in range(n):
+            template = new_frozen(-1, -1, datetime.now(), attrs)
+            trial_id = storage.create_new_trial(study_id, template_trial=template)
+            made.append(storage.get_trial(trial_id))
+        return made
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+
+    start = datetime.now()
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        base = (session.query(func.count(models.TrialModel.trial_id))
+                .filter(models.TrialModel.study_id == study_id).scalar())  # fmt: skip
+        rows = [models.TrialModel(study_id=study_id, number=base + i, state=TrialState.RUNNING,
+                                  datetime_start=start) for i in range(n)]  # fmt: skip
+        session.add_all(rows)
+        session.flush()
+        made = [new_frozen(int(r.number), int(r.trial_id), start, attrs) for r in rows]
+        _upsert_attrs(backend, session, models.TrialUserAttributeModel,
+                      [(t._trial_id, k, json.dumps(v)) for t in made for k, v in attrs.items()])  # fmt: skip
+    cache = getattr(storage, "_add_trials_to_cache", None)
+    if cache is not None:  # Optuna's cache over the RDB storage learns them as it would
+        with storage._lock:  # type: ignore[attr-defined]
+            studies = storage._studies  # type: ignore[attr-defined]
+            if study_id not in studies:
+                from optuna.storages._cached_storage import _StudyInfo
+
+                studies[study_id] = _StudyInfo()
+            cache(study_id, [copy.deepcopy(t) for t in made])
+    return made
 
 
 def write_many(storage: BaseStorage, writes: Iterable[Write]) -> set[int]:
@@ -57,6 +116,10 @@ def write_many(storage: BaseStorage, writes: Iterable[Write]) -> set[int]:
                 storage.set_trial_intermediate_value(w.trial_id, step, value)
             for key, value in w.attrs.items():
                 storage.set_trial_user_attr(w.trial_id, key, value)
+            for key, value in w.system_attrs.items():
+                storage.set_trial_system_attr(w.trial_id, key, value)
+            for name, (internal, dist) in w.params.items():
+                storage.set_trial_param(w.trial_id, name, internal, dist)
             if w.ending is not None and not storage.set_trial_state_values(w.trial_id, *w.ending):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -80,8 +143,12 @@ def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
         trials: dict[Any, Any] = {t.trial_id: t for t in rows if not t.state.is_finished()}
         live = [w for w in items if w.trial_id in trials]
         attrs = [(w.trial_id, k, json.dumps(v)) for w in live for k, v in w.attrs.items()]
+        system = [(w.trial_id, k, json.dumps(v)) for w in live for k, v in w.system_attrs.items()]
         reports = [(w.trial_id, s, v) for w in live for s, v in w.reports.items()]
-        _upsert_attrs(backend, session, attrs)
+        _upsert_attrs(backend, session, models.TrialUserAttributeModel, attrs)
+        _upsert_attrs(backend, session, models.TrialSystemAttributeModel, system)
+        _upsert_params(backend, session, [(w.trial_id, name, internal, dist) for w in live
+                                          for name, (internal, dist) in w.params.items()])  # fmt: skip
         _upsert_reports(backend, session, reports)
         ending = [w for w in live if w.ending is not None]
         _upsert_values(backend, session, trials, ending)
@@ -126,10 +193,10 @@ def _upsert(backend: RDBStorage, session: Any, model: Any, keys: list[Any], rows
     session.execute(stmt, rows)
 
 
-def _upsert_attrs(backend: RDBStorage, session: Any, rows: list[tuple[int, str, str]]) -> None:
-    from optuna.storages._rdb import models
-
-    model = models.TrialUserAttributeModel
+def _upsert_attrs(
+    backend: RDBStorage, session: Any, model: Any, rows: list[tuple[int, str, str]]
+) -> None:
+    """User or system attributes (``model``): (trial id, key, JSON text) rows."""
 
     def one(row: dict[str, Any]) -> None:
         backend._set_trial_attr_without_commit(session, model, row["trial_id"], row["key"],
@@ -137,6 +204,23 @@ def _upsert_attrs(backend: RDBStorage, session: Any, rows: list[tuple[int, str, 
 
     _upsert(backend, session, model, [model.trial_id, model.key],
             [{"trial_id": t, "key": k, "value_json": v} for t, k, v in rows], one)  # fmt: skip
+
+
+def _upsert_params(
+    backend: RDBStorage, session: Any, rows: list[tuple[int, str, float, BaseDistribution]]
+) -> None:
+    from optuna.distributions import distribution_to_json
+    from optuna.storages._rdb import models
+
+    model = models.TrialParamModel
+
+    def one(row: dict[str, Any]) -> None:
+        session.add(model(**row))
+
+    _upsert(backend, session, model, [model.trial_id, model.param_name],
+            [{"trial_id": t, "param_name": name, "param_value": value,
+              "distribution_json": distribution_to_json(dist)} for t, name, value, dist in rows],
+            one)  # fmt: skip
 
 
 def _upsert_reports(backend: RDBStorage, session: Any, rows: list[tuple[int, int, float]]) -> None:
