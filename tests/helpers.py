@@ -73,3 +73,24 @@ def load_study(cwd: Path, study: str) -> Any:
 
     url = f"sqlite:///{cwd / 'outputs' / 'studies.db'}"
     return optuna.load_study(study_name=study, storage=url)
+
+
+_ASK_MANY = """
+import sys
+import optuna
+from sweep.study import ask_suggested, open_storage, resolve_storage
+study = optuna.load_study(study_name=sys.argv[2],
+                          storage=open_storage(resolve_storage(sys.argv[1]), create=False))
+for _ in range(int(sys.argv[3])):
+    ask_suggested(study, int(sys.argv[4]), lambda t: {"x": t.suggest_float("x", 0, 1)})
+"""
+
+
+def ask_concurrently(storage: str, study: str, *, procs: int, batches: int, size: int) -> None:
+    """``procs`` processes started together, each asking ``batches`` batches of ``size`` trials
+    of ``study`` (which must exist) through :func:`sweep.study.ask_suggested`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-c", _ASK_MANY, storage, study, str(batches), str(size)]
+    running = [subprocess.Popen(args, env=env) for _ in range(procs)]
+    codes = [p.wait(timeout=180) for p in running]
+    assert codes == [0] * procs, codes

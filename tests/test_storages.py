@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydra_plugins.regsweep_sweeper._budget import is_budgeted
 from sweep import record
+from tests.helpers import ask_concurrently
 
 try:  # tests/ as a package or as a plain folder on sys.path
     from tests.pg import PostgresServer, PostgresUnavailable, start_postgres
@@ -32,8 +33,12 @@ except ImportError:
 
 EPOCHS = 2
 STOP_REASONS = {"completed", "pruned", "early_stopped"}
-SPACE = ["search=none", "regularizer=l2", "regularizer.l2=tag(log, interval(1e-6, 1e-2))",
-         "hydra.sweeper.confirm.seeds=0"]
+SPACE = [
+    "search=none",
+    "regularizer=l2",
+    "regularizer.l2=tag(log, interval(1e-6, 1e-2))",
+    "hydra.sweeper.confirm.seeds=0",
+]
 SWEEP_TIMEOUT_S = 240
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -123,6 +128,15 @@ def test_sweep_on_postgres_stores_trials_and_study_record(cli: Cli, pg_url: str)
     for trial in trials:
         check_trial_record(trial)
     check_study_record(study, 3)
+
+
+@pytest.mark.postgres
+def test_concurrent_batches_on_postgres_never_share_a_trial_number(pg_url: str) -> None:
+    optuna.create_study(study_name="pg-ask", storage=pg_url)
+    ask_concurrently(pg_url, "pg-ask", procs=4, batches=5, size=8)
+    trials = optuna.load_study(study_name="pg-ask", storage=pg_url).get_trials()
+    assert sorted(t.number for t in trials) == list(range(160))
+    assert all("x" in t.params and t.state == TrialState.RUNNING for t in trials)
 
 
 def _env() -> dict[str, str]:

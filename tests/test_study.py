@@ -32,6 +32,7 @@ from sweep.study import (
     stamp_owner,
     write_attrs,
 )
+from tests.helpers import ask_concurrently
 
 KEY = "hydra.sweeper.storage"
 
@@ -138,7 +139,10 @@ def test_garbage_journal_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "cause"),
     [
-        ("postgresql+psycopg2://ann:s3cret@127.0.0.1:9/db", "cannot connect to the database server"),
+        (
+            "postgresql+psycopg2://ann:s3cret@127.0.0.1:9/db",
+            "cannot connect to the database server",
+        ),
         ("nosuchdb://ann:s3cret@host/db", "unknown database kind"),
     ],
 )
@@ -246,30 +250,17 @@ def test_a_batch_refuses_a_parameter_whose_distribution_changed(tmp_path: Path) 
     def other(trial: optuna.trial.Trial) -> dict[str, Any]:
         return {"lr": trial.suggest_float("lr", 1e-3, 1.0)}  # not log any more
 
-    with pytest.raises(ValueError, match="lr|log"):
+    with pytest.raises(ValueError, match=r"lr|log"):
         ask_suggested(study, 1, other)
-
-
-_ASK_MANY = """
-import sys
-from sweep.study import ask_suggested, open_storage, resolve_storage
-import optuna
-study = optuna.load_study(study_name="s", storage=open_storage(resolve_storage(sys.argv[1])))
-for _ in range(5):
-    ask_suggested(study, 8, lambda t: {"x": t.suggest_float("x", 0, 1)})
-"""
 
 
 @pytest.mark.parametrize("suffix", [".db", ".log"])
 def test_concurrent_batches_never_share_a_trial_number(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"s{suffix}"
     _study(path)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    procs = [subprocess.Popen([sys.executable, "-c", _ASK_MANY, str(path)], env=env)
-             for _ in range(3)]  # fmt: skip
-    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    ask_concurrently(str(path), "s", procs=4, batches=5, size=8)
     trials = _study(path).get_trials()
-    assert sorted(t.number for t in trials) == list(range(120))
+    assert sorted(t.number for t in trials) == list(range(160))
     assert all("x" in t.params for t in trials)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from optuna.storages import BaseStorage
 
 from ._lifecycle import supports_heartbeat
+from ._writes import record_heartbeats
 
 __all__ = ["Keeper"]
 
@@ -54,11 +55,11 @@ class Keeper:
             return set(self._held)
 
     def _beat(self, ids: Iterable[int]) -> None:
-        for trial_id in ids:
-            try:
-                self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-            except Exception as exc:  # a busy database: the next beat retries
-                log.debug("heartbeat for trial id %s failed: %s", trial_id, exc)
+        """One heartbeat for each of ``ids``, all in one transaction."""
+        try:
+            record_heartbeats(self.storage, sorted(ids))
+        except Exception as exc:  # a busy database: the next beat retries
+            log.debug("heartbeats for trial ids %s failed: %s", sorted(ids), exc)
 
     def _run(self) -> None:
         assert self.interval is not None

@@ -24,7 +24,7 @@ from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["Write", "create_trials", "write_many"]
+__all__ = ["Write", "create_trials", "record_heartbeats", "write_many"]
 
 _CHUNK = 200  # rows per multi-row statement (SQLite allows 999 variables in old builds)
 
@@ -47,7 +47,9 @@ def backend_of(storage: BaseStorage) -> BaseStorage:
     return getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
 
 
-def new_frozen(number: int, trial_id: int, start: datetime, attrs: Mapping[str, Any]) -> FrozenTrial:
+def new_frozen(
+    number: int, trial_id: int, start: datetime, attrs: Mapping[str, Any]
+) -> FrozenTrial:
     """The in-memory record of a trial just created RUNNING with user attributes ``attrs``."""
     return FrozenTrial(
         number=number, state=TrialState.RUNNING, value=None, values=None, datetime_start=start,
@@ -60,8 +62,10 @@ def create_trials(
     storage: BaseStorage, study_id: int, n: int, attrs: Mapping[str, Any]
 ) -> list[FrozenTrial]:
     """Create ``n`` RUNNING trials with user attributes ``attrs`` (JSON-safe), numbered after
-    the study's last, in one transaction on database storages (the study row locked, as
-    Optuna does, so concurrent workers never share a number)."""
+    the study's last, in one transaction on database storages. As in Optuna, the rows are
+    inserted first and numbered by the trials before them, with the study row locked
+    (PostgreSQL) or the database's write lock held (SQLite): concurrent workers never share a
+    number."""
     if n <= 0:
         return []
     backend = backend_of(storage)
@@ -79,11 +83,15 @@ def create_trials(
     start = datetime.now()
     with _create_scoped_session(backend.scoped_session, True) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
-        base = (session.query(func.count(models.TrialModel.trial_id))
-                .filter(models.TrialModel.study_id == study_id).scalar())  # fmt: skip
-        rows = [models.TrialModel(study_id=study_id, number=base + i, state=TrialState.RUNNING,
-                                  datetime_start=start) for i in range(n)]  # fmt: skip
+        rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING,
+                                  datetime_start=start) for _ in range(n)]  # fmt: skip
         session.add_all(rows)
+        session.flush()  # the inserts take SQLite's write lock: nobody adds a trial until commit
+        base = (session.query(func.count(models.TrialModel.trial_id))
+                .filter(models.TrialModel.study_id == study_id,
+                        models.TrialModel.trial_id < min(r.trial_id for r in rows)).scalar())  # fmt: skip
+        for i, row in enumerate(sorted(rows, key=lambda r: r.trial_id)):
+            row.number = base + i  # as Optuna numbers a trial: the trials before it
         session.flush()
         made = [new_frozen(int(r.number), int(r.trial_id), start, attrs) for r in rows]
         _upsert_attrs(backend, session, models.TrialUserAttributeModel,
@@ -159,6 +167,28 @@ def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
             trial.state = w.ending[0]
             trial.datetime_complete = now
     return {w.trial_id for w in live}
+
+
+def record_heartbeats(storage: BaseStorage, trial_ids: Sequence[int]) -> None:
+    """Optuna's ``record_heartbeat`` for many trials in one transaction (the database's clock,
+    as Optuna's stale-trial check reads it)."""
+    ids = list(trial_ids)
+    if not ids:
+        return
+    backend = backend_of(storage)
+    if not isinstance(backend, RDBStorage) or _dialect_insert(backend) is None:
+        for trial_id in ids:
+            storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+
+    model = models.TrialHeartbeatModel
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        now = session.execute(func.now()).scalar()
+        _upsert(backend, session, model, [model.trial_id],
+                [{"trial_id": i, "heartbeat": now} for i in ids], None)  # fmt: skip
 
 
 def _dialect_insert(backend: RDBStorage) -> Any:
