@@ -286,7 +286,11 @@ def _typed(value: Any, hint: Any, key: str) -> Any:
     if origin is list:
         if not isinstance(value, list | tuple):
             raise ConfigError([f"{key}={value!r}: allowed a list"])
-        return [_typed(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)] if args else list(value)
+        return (
+            [_typed(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+            if args
+            else list(value)
+        )
     if origin is dict or hint is Any:
         return dict(value) if origin is dict and isinstance(value, Mapping) else value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):

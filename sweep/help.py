@@ -46,7 +46,9 @@ def describe_keys(schema: type, node: Any, root: DictConfig, prefix: str = "") -
     return [f"  {k.ljust(width)}  {h}".rstrip() for k, h in rows]
 
 
-def _walk(schema: type, node: Any, root: DictConfig, prefix: str, rows: list[tuple[str, str]]) -> None:
+def _walk(
+    schema: type, node: Any, root: DictConfig, prefix: str, rows: list[tuple[str, str]]
+) -> None:
     for f in dataclasses.fields(schema):
         meta = f.metadata
         if f.name.startswith("_") or meta.get("internal") or not _applies(meta.get("only"), root):

@@ -168,7 +168,9 @@ def _train(
         message = f"{type(exc).__name__}: {exc}"
         study.end_many([(m.link, Ending(TrialState.FAIL, None, "failed", message))
                         for m in members])  # fmt: skip
-        _write_metrics(out_dir, members, [{"stop_reason": "failed", "message": message}] * len(members))
+        _write_metrics(
+            out_dir, members, [{"stop_reason": "failed", "message": message}] * len(members)
+        )
         return None
     endings = [_ending(m, outcome, numbers) for m, outcome in zip(members, outcomes, strict=True)]
     study.end_many([(m.link, e) for m, e in zip(members, endings, strict=True)])
@@ -221,4 +223,3 @@ def _write_metrics(out_dir: Path, members: list[_Member], records: list[dict[str
         name = "metrics.json" if len(members) == 1 else f"trial_{m.link.number}.json"
         payload = {**record, "choices": m.link.user_attrs.get("choices")}
         (out_dir / name).write_text(json.dumps(payload, indent=2, default=str, allow_nan=True))
-

@@ -96,9 +96,7 @@ class StackedOptimizer:
         self.steps = 0
         first = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in params]
         self.first = first  # SGD momentum buffers, or Adam's first moments
-        self.second = (
-            [torch.zeros_like(p) for p in params] if kind in ("adam", "adamw") else []
-        )
+        self.second = [torch.zeros_like(p) for p in params] if kind in ("adam", "adamw") else []
 
     def _decays(self) -> list[Tensor]:
         return [self.decay if w else self.decay_other for w in self.weight_mask]

@@ -107,7 +107,10 @@ class PenaltyStack:
     def keep(self, rows: Tensor) -> None:
         """Keep only the members at ``rows``."""
         self.l1, self.l2, self.all, self.half = (
-            self.l1[rows], self.l2[rows], self.all[rows], self.half[rows]
+            self.l1[rows],
+            self.l2[rows],
+            self.all[rows],
+            self.half[rows],
         )
         self._refresh()
 

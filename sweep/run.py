@@ -134,7 +134,11 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
         weight_decay=hp["weight_decay"],
         decay_all=r.apply_to == "all",
         penalty=Penalty.combine(
-            l1=r.l1, l2=r.l2, elastic=r.elastic, l1_ratio=r.l1_ratio, half_mean=r.scale == "half_mean"
+            l1=r.l1,
+            l2=r.l2,
+            elastic=r.elastic,
+            l1_ratio=r.l1_ratio,
+            half_mean=r.scale == "half_mean",
         ),
         penalize_all=r.apply_to == "all",
         dropout=hp["dropout"],

@@ -23,7 +23,13 @@ import torch
 if TYPE_CHECKING:
     from .nets import Arch
 
-__all__ = ["SMALL_STEP_MACS", "auto_threads", "available_cores", "configure_threads", "live_workers"]
+__all__ = [
+    "SMALL_STEP_MACS",
+    "auto_threads",
+    "available_cores",
+    "configure_threads",
+    "live_workers",
+]
 
 SMALL_STEP_MACS = 4_000_000
 """Below this many multiply-adds per training step (members × weights × batch), one thread is

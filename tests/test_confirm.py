@@ -84,7 +84,9 @@ def test_confirmation_retrains_finalists_and_baselines_on_fresh_seeds(tmp_path: 
         base = by_arm[a["baseline"]]  # the same configuration with every regularizer off
         assert base["family"] == "none"
         assert base["config"]["regularizer"]["name"] == "none"
-        assert base["config"]["regularizer"]["l2"] == 0.0 and base["config"]["model"]["dropout"] == 0
+        assert (
+            base["config"]["regularizer"]["l2"] == 0.0 and base["config"]["model"]["dropout"] == 0
+        )
         assert base["config"]["optimizer"]["lr"] == a["config"]["optimizer"]["lr"]
         assert base["config"]["trainer"]["epochs"] == a["config"]["trainer"]["epochs"]
     # seeds change the validation split: one arm's runs differ from seed to seed

@@ -68,7 +68,9 @@ def _check_exact(study: optuna.Study, n_trials: int) -> None:
     """Nothing RUNNING, the budget exactly spent, every finished record whole."""
     trials = study.get_trials()
     assert not [t.number for t in trials if t.state == TrialState.RUNNING]
-    assert sum(is_budgeted(t) for t in trials) == n_trials, [(t.number, t.state.name) for t in trials]
+    assert sum(is_budgeted(t) for t in trials) == n_trials, [
+        (t.number, t.state.name) for t in trials
+    ]
     for t in trials:
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
             attrs = t.user_attrs

@@ -49,7 +49,9 @@ def test_sweep_stores_results_and_prunes_a_clearly_worse_trial(tmp_path: Path) -
     assert good0.user_attrs["config"]["regularizer"]["l2"] == 1e-4  # stored when it was asked
     assert study.user_attrs[record.STUDY_METRIC] == "val_acc"
     assert list(study.metric_names) == ["val_acc"]  # optuna-dashboard labels its axis with it
-    assert "choice(10.0,1e-3,1e-4)" in study.user_attrs[record.STUDY_COMMAND]  # the creating command
+    assert (
+        "choice(10.0,1e-3,1e-4)" in study.user_attrs[record.STUDY_COMMAND]
+    )  # the creating command
     # one folder per job, named by its trial; reruns never overwrite
     sweep_dir = tmp_path / "outputs" / "sweeps" / "prune"
     assert sorted(p.name for p in sweep_dir.glob("trial_*")) == [f"trial_{i}" for i in range(3)]

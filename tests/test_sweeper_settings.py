@@ -264,7 +264,9 @@ def test_fingerprint_differences_name_what_changed() -> None:
     now = {"space": lin.signature(), "objectives": ["sparsity"], "directions": ["maximize"],
            "config": {"trainer.epochs": 30, "optimizer.lr": 0.05}}  # fmt: skip
     lines = fingerprint_differences(stored, now)
-    assert any(line.startswith("objectives: stored ['val_acc'], now ['sparsity']") for line in lines)
+    assert any(
+        line.startswith("objectives: stored ['val_acc'], now ['sparsity']") for line in lines
+    )
     assert any("searched regularizer.l1" in line and "'log': True" in line for line in lines)
     assert any(line == "config trainer.epochs: stored 20, now 30" for line in lines)
     assert len(lines) == 3

@@ -232,9 +232,7 @@ def _check_values(
 _MISSING = object()
 
 
-def check_space(
-    space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext
-) -> Composed:
+def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext) -> Composed:
     """Compose the job config for every group option the space can pick, and check every bound.
 
     Returns the composed configs (for the pre-flight) and the job config's groups."""

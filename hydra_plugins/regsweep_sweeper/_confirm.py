@@ -109,9 +109,7 @@ def _describe(params: Mapping[str, Any], *, baseline: bool = False) -> str:
     return ", ".join(parts)
 
 
-def plan_arms(
-    trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | None
-) -> list[Arm]:
+def plan_arms(trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | None) -> list[Arm]:
     """Finalists per family and their baselines, from the search's completed trials."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and is_budgeted(t) and t.values
             and isinstance(t.user_attrs.get("config"), Mapping)]  # fmt: skip

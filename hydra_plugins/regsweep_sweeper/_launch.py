@@ -205,4 +205,3 @@ def fail_unit(study: optuna.Study, trial: FrozenTrial, reason: str, message: str
     """End an asked trial that will not run (a bad config, asked over the budget)."""
     end_trial(study._storage, trial, Ending(TrialState.FAIL, None, reason, message),
               n_objectives=len(study.directions))  # fmt: skip
-

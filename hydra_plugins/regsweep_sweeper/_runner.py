@@ -120,7 +120,9 @@ class SweepRunner:
             scrub_config(self.config, spec)
             space = None
             if not s.confirm.only:
-                args = [a for a in arguments if a.split("=", 1)[0].lstrip("+~") not in SWEEPER_GROUPS]
+                args = [
+                    a for a in arguments if a.split("=", 1)[0].lstrip("+~") not in SWEEPER_GROUPS
+                ]
                 space = parse_search_space(s.params or {}, s.conditional or {}, args)
                 composed = check_space(space, config=self.config, hydra_context=self.hydra_context)
                 self.loader.value_keys = _value_keys(space, composed.groups)
@@ -193,7 +195,9 @@ class SweepRunner:
             print(f"[regsweep] {line}")
         return len(lines)
 
-    def _search(self, study: optuna.Study, space: SearchSpace, tally: Tally, launch: Launch) -> None:
+    def _search(
+        self, study: optuna.Study, space: SearchSpace, tally: Tally, launch: Launch
+    ) -> None:
         s = self.s
         while not tally.failure_rate_exceeded:
             self._reap(study, launch)
@@ -224,7 +228,9 @@ class SweepRunner:
         for trial, values in asked:
             frozen = copy.copy(trial._cached_frozen_trial)  # as asked and suggested: no re-read
             if bisect.bisect_left(budgeted, trial.number) >= tally.n_trials:
-                fail_unit(study, frozen, "over_budget", "asked after the study's budget was reached")
+                fail_unit(
+                    study, frozen, "over_budget", "asked after the study's budget was reached"
+                )
                 continue
             overrides = space.to_overrides(values) + self._app_overrides()
             direct = {p: v for p, v in values.items() if p in self.loader.value_keys}

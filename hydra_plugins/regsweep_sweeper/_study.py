@@ -180,8 +180,12 @@ def open_search_study(
         stored_dirs = [d.name.lower() for d in old.directions]
         stored = old.user_attrs.get(record.STUDY_FINGERPRINT)
         if stored is None:
-            stored = {"directions": stored_dirs, "objectives": old.user_attrs.get(
-                record.STUDY_OBJECTIVES, [old.user_attrs.get(record.STUDY_METRIC)])}
+            stored = {
+                "directions": stored_dirs,
+                "objectives": old.user_attrs.get(
+                    record.STUDY_OBJECTIVES, [old.user_attrs.get(record.STUDY_METRIC)]
+                ),
+            }
             diff = fingerprint_differences(stored, {k: fp[k] for k in stored})
         else:
             diff = fingerprint_differences(stored, fp)

@@ -141,7 +141,5 @@ def load_splits(cfg: DataConfig, *, seed: int = 0, device: torch.device) -> Spli
     """
     if cfg.name not in DATASETS:
         raise DataError(f"data.name={cfg.name!r}: allowed one of {', '.join(DATASETS)}")
-    splits = prepared_cache.get_or_make(
-        _prepared_key(cfg, seed), lambda: _prepare_cpu(cfg, seed)
-    )
+    splits = prepared_cache.get_or_make(_prepared_key(cfg, seed), lambda: _prepare_cpu(cfg, seed))
     return splits.to(device)

@@ -182,7 +182,5 @@ def prepare(
     y_train = corrupt_labels(
         raw.y[train], p=label_noise, n_classes=raw.n_classes, seeds=(split_seed, seed)
     )
-    x_train, x_val, x_test = normalize(
-        normalization, _features(raw, raw.x[train]), x_val, x_test
-    )
+    x_train, x_val, x_test = normalize(normalization, _features(raw, raw.x[train]), x_val, x_test)
     return x_train, y_train, x_val, y_val, x_test, y_test

@@ -191,4 +191,3 @@ class _BatchView:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
-

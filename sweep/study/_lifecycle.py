@@ -95,8 +95,11 @@ def _final(ending: Ending, reports: Mapping[int, float], stored: Mapping[int, fl
     values = [float(v) for v in ending.values] if ending.values is not None else None
     if state == TrialState.COMPLETE:
         if not values or len(values) != n_objectives or not all(map(math.isfinite, values)):
-            return TrialState.FAIL, None, "failed", (
-                message or f"its objective value is not a finite number: {values}"
+            return (
+                TrialState.FAIL,
+                None,
+                "failed",
+                (message or f"its objective value is not a finite number: {values}"),
             )
         return state, values, reason, message
     if state == TrialState.PRUNED:
@@ -147,7 +150,9 @@ def end_trial(
     return end_trials(storage, [(trial, ending, reports or {})], n_objectives=n_objectives)[0]
 
 
-def stamp_owner(storage: BaseStorage, trial_id: int, extra: Mapping[str, Any] | None = None) -> None:
+def stamp_owner(
+    storage: BaseStorage, trial_id: int, extra: Mapping[str, Any] | None = None
+) -> None:
     """Mark this process as the owner of a running trial (with ``extra`` attributes, in the
     same transaction)."""
     write_attrs(storage, trial_id, {**(extra or {}), TRIAL_OWNER: current_owner()})

@@ -169,7 +169,9 @@ def _check_url(url: str, key: str) -> None:
                            "use sqlite:///file.db, a journal file (*.log), or a URL such as "
                            "postgresql+psycopg2://user@host/db") from None  # fmt: skip
     except ImportError as exc:
-        extra = " (pip install -e '.[postgres]')" if parsed.drivername.startswith("postgres") else ""
+        extra = (
+            " (pip install -e '.[postgres]')" if parsed.drivername.startswith("postgres") else ""
+        )
         raise StorageError(key, url, f"its driver is not installed ({exc})",
                            f"install the driver{extra}") from None  # fmt: skip
 
