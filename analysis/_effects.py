@@ -86,7 +86,9 @@ def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
     """The verdict in words; an arm whose runs collapsed to chance on some seeds says so, since
     its mean hides an unstable configuration rather than a small effect."""
     collapsed = int(row["n_collapsed"])
-    unstable = f"; collapsed to chance on {collapsed} of {int(row['n_seeds'])} seeds" if collapsed else ""
+    unstable = (
+        f"; collapsed to chance on {collapsed} of {int(row['n_seeds'])} seeds" if collapsed else ""
+    )
     if _missing(row["baseline"]):
         return (BASELINE if row["family"] == "none" else "no baseline arm") + unstable
     p, n = row["p_value"], int(row["n_pairs"])
