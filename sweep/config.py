@@ -204,6 +204,9 @@ class TrainerConfig:
     progress: bool = _h("show a progress bar in a single run", default=True)
     threads: int | None = _h("torch threads of a training process (null: a share of the cores "
                              "per worker, 1 for small models)", default=None)  # fmt: skip
+    max_population: int | None = _h(
+        "most members of a population trained at once; more train in consecutive chunks "
+        "(null: as many as fit in a GPU's free memory, all of them on a CPU)", default=None)  # fmt: skip
 
 
 @dataclass
@@ -513,6 +516,7 @@ def _check_trainer(c: _Checker, t: TrainerConfig) -> None:
     c.number("trainer.batch_size", t.batch_size, low=1)
     c.number("trainer.eval_batch_size", t.eval_batch_size, low=1)
     c.number("trainer.threads", t.threads, low=1, optional=True)
+    c.number("trainer.max_population", t.max_population, low=1, optional=True)
     dev = t.device
     ok = dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
     if not ok:

@@ -8,6 +8,7 @@ data, and never returns models, so a multirun does not keep every model alive.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -20,10 +21,13 @@ from .custom import CustomArch, check_model
 from .data import Splits, StackedSplits, load_splits
 from .hparams import HPARAMS
 from .models import batchable, build_net, cost_arch, effective_dropout, model_arch, model_key
+from .nets import Arch
+from .nets_cnn import ConvArch
 from .optim import Schedule
 from .penalties import Penalty
 from .record import BEST_EPOCH_KEYS, CURVE_KEYS, OBJECTIVES, RECORD_VERSION, collapsed
 from .reporting import Reporter
+from .sizing import chunk_size, free_bytes, member_cost
 from .threads import configure_threads
 from .train import EarlyStop, FitResult, MemberSettings, Shared, fit
 
@@ -39,6 +43,8 @@ __all__ = [
     "run_population",
     "structure_key",
 ]
+
+log = logging.getLogger(__name__)
 
 EpochHook = Callable[[dict[str, float]], None]
 
@@ -169,6 +175,9 @@ def run_population(
     """Load data, build, train and summarize configurations that share a network, as one
     population (in the order given).
 
+    A population larger than the device holds (:mod:`sweep.sizing`: a GPU's free memory, or
+    ``trainer.max_population``) trains in consecutive chunks, each a population of its own.
+
     Raises:
         ValueError: The configurations do not share a network (see :func:`structure_key`).
         ConfigError: The device does not exist; the model does not fit the data (a CNN on
@@ -189,6 +198,50 @@ def run_population(
     arch = model_arch(first, own[0])
     if isinstance(arch, CustomArch):
         check_model(arch)  # the contract, before training (cached: once per model)
+    size = _chunk(cfgs, arch, stacked, device)
+    if size >= len(cfgs):
+        return _train(cfgs, arch, stacked, own, device, reporters, on_epoch, workers)
+    log.info("population of %d trains in chunks of %d (trainer.max_population=%s, device %s)",
+             len(cfgs), size, first.trainer.max_population, device)  # fmt: skip
+    outcomes: list[RunOutcome] = []
+    for start in range(0, len(cfgs), size):
+        part = slice(start, start + size)
+        chunk = cfgs[part]
+        stacked, own = _load(chunk, device)
+        outcomes += _train(chunk, arch, stacked, own, device,
+                           None if reporters is None else reporters[part],
+                           None if on_epoch is None else on_epoch[part], workers)  # fmt: skip
+    return outcomes
+
+
+def _chunk(
+    cfgs: Sequence[AppConfig],
+    arch: Arch | ConvArch | CustomArch,
+    stacked: StackedSplits,
+    device: torch.device,
+) -> int:
+    """How many of ``cfgs`` train at once on ``device``."""
+    t = cfgs[0].trainer
+    free = free_bytes(device) if len(cfgs) > 1 else None
+    cost = None
+    if free is not None:
+        one = build_net(arch, [t.seed], device)
+        cost = member_cost(one, stacked.x_train[0], batch_size=t.batch_size,
+                           eval_batch_size=t.eval_batch_size)  # fmt: skip
+    return chunk_size(len(cfgs), cost=cost, free=free, limit=t.max_population)
+
+
+def _train(
+    cfgs: Sequence[AppConfig],
+    arch: Arch | ConvArch | CustomArch,
+    stacked: StackedSplits,
+    own: list[Splits],
+    device: torch.device,
+    reporters: Sequence[Reporter | None] | None,
+    on_epoch: Sequence[EpochHook | None] | None,
+    workers: int,
+) -> list[RunOutcome]:
+    first = cfgs[0]
     net = build_net(arch, [c.trainer.seed for c in cfgs], device)
     configure_threads(first.trainer.threads, arch=cost_arch(arch, net), members=len(cfgs),
                       device=device, workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip

@@ -244,6 +244,7 @@ BAD: list[tuple[list[str], str, str]] = [
     (["scheduler.eta_min=-1"], "scheduler.eta_min=-1.0", "[0.0, inf)"),
     (["metric=test_acc"], "metric='test_acc'", "val_acc, val_loss, gap_acc, gap_loss"),
     (["trainer.threads=0"], "trainer.threads=0", "[1, inf) or null"),
+    (["trainer.max_population=0"], "trainer.max_population=0", "[1, inf) or null"),
     # one setting in two places
     (
         ["model.dropout=0.3", "regularizer.dropout=0.5"],
