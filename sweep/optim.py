@@ -97,9 +97,14 @@ class StackedOptimizer:
         first = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in params]
         self.first = first  # SGD momentum buffers, or Adam's first moments
         self.second = [torch.zeros_like(p) for p in params] if kind in ("adam", "adamw") else []
+        self._refresh()
 
-    def _decays(self) -> list[Tensor]:
-        return [self.decay if w else self.decay_other for w in self.weight_mask]
+    def _refresh(self) -> None:
+        """What holds for the whole population, read once (not a device sync per step)."""
+        self.decays = [self.decay if w else self.decay_other for w in self.weight_mask]
+        self.decaying = [bool(wd.any()) for wd in self.decays]
+        self.any_nesterov = bool(self.nesterov.any())
+        self.any_momentum = bool((self.momentum != 0).any())
 
     @torch.no_grad()
     def step(self, params: Sequence[Tensor], grads: Sequence[Tensor], lr: Tensor) -> None:
@@ -111,16 +116,18 @@ class StackedOptimizer:
             self._adam(params, grads, lr)
 
     def _sgd(self, params: Sequence[Tensor], grads: Sequence[Tensor], lr: Tensor) -> None:
-        nesterov = bool(self.nesterov.any())
-        for p, g, buf, wd in zip(params, grads, self.first, self._decays(), strict=True):
-            if bool(wd.any()):
-                g = g + _per_member(wd, p) * p
-            mom = _per_member(self.momentum, p)
-            buf.mul_(mom).add_(g)
-            d = buf
-            if nesterov:
-                d = torch.where(_per_member(self.nesterov, p), g + mom * buf, buf)
-            p.sub_(_per_member(lr, p) * d)
+        for p, g, buf, wd, decaying in zip(params, grads, self.first, self.decays,
+                                           self.decaying, strict=True):  # fmt: skip
+            if decaying:
+                g = g.addcmul(_per_member(wd, p), p)
+            d = g
+            if self.any_momentum:
+                mom = _per_member(self.momentum, p)
+                buf.mul_(mom).add_(g)
+                d = buf
+                if self.any_nesterov:
+                    d = torch.where(_per_member(self.nesterov, p), g + mom * buf, buf)
+            p.addcmul_(_per_member(lr, p), d, value=-1.0)
 
     def _adam(self, params: Sequence[Tensor], grads: Sequence[Tensor], lr: Tensor) -> None:
         t = self.steps
@@ -129,8 +136,8 @@ class StackedOptimizer:
         correction2_sqrt = (1 - self.beta2**t).sqrt()
         decoupled = self.kind == "adamw"
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            wd = self._decays()[i]
-            if bool(wd.any()):
+            wd = self.decays[i]
+            if self.decaying[i]:
                 if decoupled:
                     p.mul_(1 - _per_member(lr * wd, p))
                 else:
@@ -147,3 +154,4 @@ class StackedOptimizer:
             setattr(self, name, getattr(self, name)[rows])
         self.first = [b[rows].contiguous() for b in self.first]
         self.second = [b[rows].contiguous() for b in self.second]
+        self._refresh()

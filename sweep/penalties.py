@@ -103,6 +103,21 @@ class PenaltyStack:
         self.any_l1 = bool((self.l1 > 0).any())
         self.any_l2 = bool((self.l2 > 0).any())
         self.any_other = bool(self.all.any())
+        self._coefficients: dict[int, tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+        self._signs: dict[int, Tensor] = {}  # reused: a fresh large temporary costs page faults
+
+    def _for_batch(self, batch: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(l1, l2, l1 of other params, l2 of other params)`` per member for a step on
+        ``batch`` examples, in ``dtype``: computed once per batch size (an epoch has at most
+        two), not once per step."""
+        found = self._coefficients.get(batch)
+        if found is None:
+            scale = torch.where(self.half, 1.0 / (2.0 * batch), 1.0)
+            l1, l2 = self.l1 * scale, 2.0 * self.l2 * scale
+            found = (l1.to(dtype), l2.to(dtype), (l1 * self.all).to(dtype),
+                     (l2 * self.all).to(dtype))  # fmt: skip
+            self._coefficients[batch] = found
+        return found
 
     def keep(self, rows: Tensor) -> None:
         """Keep only the members at ``rows``."""
@@ -120,16 +135,18 @@ class PenaltyStack:
         examples: ``(l1·sign(w) + 2·l2·w)``, divided by 2·batch for ``half_mean`` members."""
         if not (self.any_l1 or self.any_l2):
             return
-        scale = torch.where(self.half, 1.0 / (2.0 * batch), 1.0)
-        l1, l2 = self.l1 * scale, 2.0 * self.l2 * scale
-        for p, g, is_weight in zip(params, grads, self.weight_mask, strict=True):
+        l1, l2, l1_other, l2_other = self._for_batch(batch, params[0].dtype)
+        for i, (p, g, is_weight) in enumerate(zip(params, grads, self.weight_mask, strict=True)):
             if not is_weight and not self.any_other:
                 continue
-            a1, a2 = (l1, l2) if is_weight else (l1 * self.all, l2 * self.all)
+            a1, a2 = (l1, l2) if is_weight else (l1_other, l2_other)
             if self.any_l1:
-                g.add_(_per_member(a1, p).to(p.dtype) * p.sign())
+                sign = self._signs.get(i)
+                if sign is None or sign.shape != p.shape:
+                    sign = self._signs[i] = torch.empty_like(p)
+                g.addcmul_(_per_member(a1, p), torch.sign(p, out=sign))
             if self.any_l2:
-                g.add_(_per_member(a2, p).to(p.dtype) * p)
+                g.addcmul_(_per_member(a2, p), p)
 
 
 class ClipNorms:
@@ -152,7 +169,9 @@ class ClipNorms:
     @torch.no_grad()
     def __call__(self, grads: Sequence[Tensor]) -> Tensor:
         """Return each member's total gradient norm ``(K,)`` and clip ``grads`` in place."""
-        squares = [g.reshape(g.shape[0], -1).square().sum(dim=1) for g in grads]
+        # vector_norm reduces without a temporary the size of the gradient
+        squares = [torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1).square()
+                   for g in grads]  # fmt: skip
         norms = torch.stack(squares).sum(dim=0).sqrt()
         if self.active:
             coef = (self.limits / (norms + 1e-6)).clamp(max=1.0)
