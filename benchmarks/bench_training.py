@@ -2,9 +2,9 @@
 
 Arms, timed whole epochs, interleaved, medians over rounds (issue "Core", section 5):
 
-* ``ours``: :func:`sweep.train.train_epoch` on the 60,000 MNIST-format images loaded through
-  :func:`sweep.data.load_splits` (device-resident, batched by a permutation, penalty from
-  :mod:`sweep.penalties`, no host sync per step).
+* ``ours``: the population core's training pass (``sweep.train``, one member) on the 60,000
+  MNIST-format images loaded through :func:`sweep.data.load_splits` (device-resident, batched
+  by a permutation, penalty gradients from :mod:`sweep.penalties`, no host sync per step).
 * ``notes``: ``DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)`` over the SAME
   tensors, L1 summed in Python over ``model.parameters()``, ``loss.item()`` per step.
 * ``torchvision``: ``datasets.MNIST(root, transform=Compose([ToTensor(), Normalize(.5, .5)]))``
@@ -59,22 +59,28 @@ def mlp() -> nn.Sequential:
 
 
 def ours_arm(x: torch.Tensor, y: torch.Tensor) -> Callable[[], object]:
-    """One epoch of :func:`sweep.train.train_epoch` per call."""
+    """One epoch of the population core's training pass (:mod:`sweep.train`), one member."""
+    from sweep.data import Splits, StackedSplits
+    from sweep.nets import Arch, StackedMLP
     from sweep.penalties import Penalty
-    from sweep.train import train_epoch
+    from sweep.reporting import NullReporter
+    from sweep.train import MemberSettings, Shared, _Member, _Population
 
-    model = mlp()
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    penalty = Penalty(l1=L1)
-    penalized = list(model.parameters())  # the notes penalize every parameter; so do we here
-    gen = torch.Generator(device=x.device).manual_seed(SEED)
+    empty = x[:0]
+    splits = Splits(x_train=x, y_train=y, x_val=empty, y_val=y[:0], x_test=empty,
+                    y_test=y[:0], n_classes=10, input_shape=(784,), name="mnist")  # fmt: skip
+    data = StackedSplits.of([splits], [0])
+    arch = Arch("mlp", n_features=784, n_classes=10, hidden=(256,))
+    net = StackedMLP(arch, [SEED], x.device)
+    # the notes penalize every parameter (biases too): so does this arm
+    settings = MemberSettings(seed=SEED, lr=LR, dropout=0.1, penalty=Penalty(l1=L1),
+                              penalize_all=True)  # fmt: skip
+    member = _Member(settings, NullReporter(), None, "val_acc")
+    pop = _Population(net, data, Shared(epochs=1, batch_size=BATCH), [member])
+    lr = torch.tensor([LR], device=x.device)
 
     def epoch() -> object:
-        stats = train_epoch(
-            model, opt, x, y, batch_size=BATCH, penalty=penalty, penalized=penalized,
-            clip=None, generator=gen,
-        )  # fmt: skip
-        return stats.tolist()  # the one host sync per epoch fit() also does
+        return pop.train_epoch(lr).tolist()  # the one host sync per epoch fit() also does
 
     return epoch
 
