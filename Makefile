@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2 --dist load
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,postgres]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,postgres,cluster]"
 	@touch $(STAMP)
 
 setup: $(STAMP)

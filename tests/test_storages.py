@@ -139,6 +139,33 @@ def test_concurrent_batches_on_postgres_never_share_a_trial_number(pg_url: str) 
     assert all("x" in t.params and t.state == TrialState.RUNNING for t in trials)
 
 
+@pytest.mark.postgres
+def test_submitit_jobs_two_at_a_time_on_postgres(cli: Cli, pg_url: str, tmp_path: Path) -> None:
+    """Hydra's submitit launcher (``submitit_local``: the SLURM launcher's local twin, each job
+    its own process started through submitit) on a PostgreSQL study: 4 trials, 2 jobs at a
+    time, every trial finished with its record, the jobs' logs under ``.submitit/``."""
+    out = tmp_path / "sweep"
+    args = sweep_args(pg_url, "pg-submitit", 4, "hydra/launcher=submitit_local",
+                      "hydra.launcher.timeout_min=5", "hydra.sweeper.n_jobs=2",
+                      "hydra.sweeper.population=1", f"hydra.sweep.dir={out}")  # fmt: skip
+    proc = cli(*args, timeout=SWEEP_TIMEOUT_S)
+    assert proc.returncode == 0, explain(proc)
+    assert "Submitit 'local' sweep output dir" in proc.stdout + proc.stderr
+
+    study = optuna.load_study(study_name="pg-submitit", storage=pg_url)
+    trials = sorted(study.get_trials(), key=lambda t: t.number)
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    for trial in trials:
+        check_trial_record(trial)
+    check_study_record(study, 4)
+    # two launches of two jobs, each job a submitit job of its own
+    jobs = {p.parent.name for p in (out / ".submitit").rglob("*_result.pkl")}
+    assert len(jobs) == 4, sorted(p.name for p in (out / ".submitit").rglob("*"))
+    starts = [t.datetime_start for t in trials]
+    ends = [t.datetime_complete for t in trials]
+    assert starts[1] < ends[0] and starts[0] < ends[1]  # 0 and 1 ran at the same time
+
+
 def _env() -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
     env.pop("PYTEST_CURRENT_TEST", None)
