@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
         "--study",
         default=None,
         help="search study S (or its confirmation study S.confirm: both read S with S.confirm); "
-        "default the search study whose latest trial (or confirmation run) started last",
+        "default the search study whose latest search trial started last",
     )
     p.add_argument("--out", default=None, help="report directory; default outputs/reports/<study>")
     return p
