@@ -219,6 +219,18 @@ def test_an_incompatible_resume_is_refused_before_anything_is_written(
     _unchanged(kept_study)
 
 
+def test_a_resume_may_change_how_trials_run_but_not_what_they_compute(tmp_path: Path) -> None:
+    """Threads, the population's chunk size and the device change speed, not results: a resume
+    that changes them (and widens the budget) is accepted."""
+    space = ("regularizer=l1", "regularizer.l1=tag(log, interval(1e-6, 1e-2))")
+    first = run_cli(sweep_args("exec", 1, *space, epochs=1), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_cli(sweep_args("exec", 2, *space, "trainer.max_population=1", "trainer.threads=1",
+                               "trainer.device=cpu", epochs=1), cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [t.state for t in load_study(tmp_path, "exec").trials] == [TrialState.COMPLETE] * 2
+
+
 # --------------------------------------------------------------------------- 7. names
 
 

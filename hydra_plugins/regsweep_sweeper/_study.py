@@ -44,6 +44,7 @@ EXECUTION_KEYS = (
     "trainer.device",
     "trainer.progress",
     "trainer.threads",
+    "trainer.max_population",
     "trainer.eval_batch_size",
     "trainer.deterministic",
     "data.root",
