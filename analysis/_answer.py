@@ -64,10 +64,10 @@ def _effect_part(row: pd.Series, decide: str) -> str:
     verb = "raises" if delta > 0 else "lowers"
     lo, hi = float(row[f"delta_{decide}_ci_low"]), float(row[f"delta_{decide}_ci_high"])
     ci = _interval(lo, hi, decide) if delta > 0 else _interval(-hi, -lo, decide)  # magnitudes
-    unstable = str(row["verdict"]).partition("; ")[2]
+    # a finalist that collapsed on some seeds says so in its name (forest_rows), once
     return (f"{row['name']} {verb} {metric_label(decide)} by {delta_text(delta, decide)} "
             f"(95% CI {ci}, n={int(row['n_pairs'])} seeds, Holm-adjusted "
-            f"{p_text(float(row['p_value']))}{'; ' + unstable if unstable else ''})")  # fmt: skip
+            f"{p_text(float(row['p_value']))})")  # fmt: skip
 
 
 def _confirmed(rows: pd.DataFrame) -> str:
@@ -75,7 +75,8 @@ def _confirmed(rows: pd.DataFrame) -> str:
     kind = rows["verdict"].astype(str).str.partition(";")[0]
     parts = [_effect_part(r, decide) for _, r in rows[kind == "helps"].iterrows()]
     others = rows[~kind.isin(["helps", "hurts"])]
-    for verdict, group in others.groupby("verdict", sort=False):
+    heads = others["verdict"].astype(str).str.partition("; ")[0]  # the collapse note: in the name
+    for verdict, group in others.groupby(heads, sort=False):
         names = [str(n) for n in group["name"]]
         if str(verdict).startswith("no detectable"):
             verb = "show" if len(names) > 1 else "shows"

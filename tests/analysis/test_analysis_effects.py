@@ -248,3 +248,6 @@ def test_a_finalist_that_collapses_on_some_seeds_says_so(tmp_path: Path) -> None
         "no detectable difference at n=5; collapsed to chance on 1 of 5 seeds"
     )
     assert table.loc["none", "verdict"] == "baseline"
+    answer = build_report(url, "conf", out=tmp_path / "r").answer.text
+    assert "dropout (1 of 5 seeds at chance) shows no detectable difference at n=5" in answer
+    assert answer.count("chance") == 1  # said once, not in the name and again after it
