@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Run the default study (digits, regularization search, median pruner) into outputs/studies.db.
+## Run the default study (digits: each regularizer family searched, pruned, then its finalist and
+## the unregularized baseline confirmed on 5 seeds) into outputs/studies.db, then print the answer.
 sweep: setup
 	$(PY) -m sweep -m $(ARGS)
+	@if [ -z "$(ARGS)" ]; then $(PY) -m analysis; fi
 
 ## Lint, type-check, and run the tests (PostgreSQL tests need initdb; scripts/ensure-postgres).
 test: setup
