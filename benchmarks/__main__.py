@@ -25,7 +25,7 @@ from . import BENCH_DIR, Target, machine
 # name -> module; a module that is not there (another engineer's, not written yet) is skipped
 BENCHMARKS = {
     "training": "benchmarks.bench_training",
-    "sweeper": "benchmarks.bench_sweeper",
+    "population": "benchmarks.bench_population",
     "analysis": "benchmarks.bench_analysis",
 }
 OPTIONAL = {"analysis"}

@@ -1,0 +1,339 @@
+"""Population training, the sweeper's cost, pruning and workers (issue "Population training").
+
+Every arm is a real ``python -m sweep -m`` run (sweeper, launcher, SQLite storage and reporting
+included) in a temp dir, except the direct arm of (2). Throughput is read from the study: the
+trial-epochs trained (each trial's ``epochs_run``) over the span from the first counted trial's
+``datetime_start`` (its ask) to the last one's ``datetime_complete``; interpreter start-up and
+imports come before the first ask, so they are in no figure. Arms are interleaved, the order
+rotated each round, ratios formed within a round and the median over rounds reported.
+
+1. **Populations.** The same sweep (digits, MLP 64-64, 20 epochs, the learning rate searched by
+   TPE, no pruner, no confirmation) with ``hydra.sweeper.population`` K ∈ {1, 8, 32, 128}
+   (K = 1: one trial per job); trial-epochs/s at each K over K = 1. Target ≥ 8× at the best K on
+   CPU; on a GPU, K = 256 is added and the target is ≥ 100× at K = 256.
+2. **Framework cost per trial with populations.** ``direct``: :func:`sweep.run.run_population`
+   in this process on 32 copies of the composed config (``regularizer=none``, 20 epochs);
+   ``framework``: the sweep with ``search=none`` (every trial that config), population 32, no
+   pruner. Cost = framework seconds per trial / direct seconds per member − 1, the sweep's first
+   population (which loads the data) not counted. Target ≤ 5 %.
+3. **Pruning.** The default study (``python -m sweep -m``: the families search, population 8,
+   40 trials) with its median pruner vs ``pruner.name=none``, same TPE seed, confirmation off:
+   wall time of the search and the best validation accuracy. Target ≥ 1.8× faster, best value
+   within 0.5 points.
+4. **Workers.** Two joblib workers (``hydra/launcher=joblib``, 2 jobs of 8 at a time) vs one,
+   and the two workers while a third process keeps one core busy vs on a quiet machine.
+   Steady-state throughput: the first launch (which starts the worker processes) is not
+   counted. Targets: two workers ≥ 1.05× one; busy ≥ 0.5× quiet.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import ROOT, Target, median, result
+
+NAME = "population"
+EPOCHS = 20
+LR_SEARCH = "optimizer.lr=tag(log, interval(0.01, 0.1))"
+SEARCH_ONLY = ("hydra.sweeper.pruner.name=none", "hydra.sweeper.confirm.seeds=0",
+               "hydra.sweeper.sampler.seed=0", f"trainer.epochs={EPOCHS}")  # fmt: skip
+TRIALS_PER_K = {1: 16, 8: 64, 32: 128, 128: 256, 256: 512}
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def compose(overrides: Sequence[str]) -> Any:
+    """The validated typed config ``python -m sweep <overrides>`` would run (Hydra compose API)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from sweep.config import AppConfig, register_configs, validate
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    app = OmegaConf.to_object(cfg)
+    assert isinstance(app, AppConfig), type(app)
+    return validate(app)
+
+
+def sweep(args: Sequence[str], *, tmp: Path, tag: str) -> tuple[float, list[Any]]:
+    """Run ``python -m sweep -m <args>`` into ``tmp/<tag>.db``; its wall seconds and trials."""
+    import optuna
+
+    db = tmp / f"{tag}.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-m", "sweep", "-m", *args,
+           f"hydra.sweeper.storage=sqlite:///{db}", f"hydra.sweeper.study_name={tag}",
+           f"hydra.sweep.dir={tmp / tag}"]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+        raise RuntimeError(f"{tag}: `{' '.join(cmd)}` exited with {proc.returncode}:\n{tail}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=tag, storage=f"sqlite:///{db}")
+    return wall, sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+
+def throughput(trials: Sequence[Any], *, skip: int = 0) -> dict[str, float]:
+    """Trial-epochs per second of the trials numbered ``skip`` and up (ask → last tell)."""
+    counted = [t for t in trials if t.number >= skip and t.datetime_complete is not None]
+    if not counted:
+        raise RuntimeError(f"no finished trial numbered ≥ {skip}")
+    epochs = sum(int(t.user_attrs.get("epochs_run", len(t.intermediate_values))) for t in counted)
+    start = min(t.datetime_start for t in counted)
+    span = (max(t.datetime_complete for t in counted) - start).total_seconds()
+    return {"trials": len(counted), "trial_epochs": epochs, "span_seconds": span,
+            "trial_epochs_per_s": epochs / span if span > 0 else float("nan")}  # fmt: skip
+
+
+def rotated(names: Sequence[str], r: int) -> list[str]:
+    k = r % len(names)
+    return [*names[k:], *names[:k]]
+
+
+# ---------------------------------------------------------------------------------- 1. K
+
+
+def populations(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
+    gpu = _cuda()
+    ks = [1, 8, 32] if quick else [1, 8, 32, 128]
+    if gpu:
+        ks.append(256)
+    n_trials = {k: (TRIALS_PER_K[k] // 2 if quick else TRIALS_PER_K[k]) for k in ks}
+    rounds = 1 if quick else 2
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
+        tmp = Path(d)
+        for r in range(rounds):
+            row: dict[str, Any] = {}
+            for k in rotated([str(k) for k in ks], r):
+                args = ["search=none", LR_SEARCH, *SEARCH_ONLY,
+                        f"hydra.sweeper.population={k}", f"hydra.sweeper.n_trials={n_trials[int(k)]}"]  # fmt: skip
+                wall, trials = sweep(args, tmp=tmp, tag=f"pop-r{r}-k{k}")
+                row[k] = {**throughput(trials), "process_wall_seconds": wall}
+                print(f"  populations round {r + 1}/{rounds}: K={k:>3}: "
+                      f"{row[k]['trial_epochs_per_s']:7.1f} trial-epochs/s "
+                      f"({n_trials[int(k)]} trials in {row[k]['span_seconds']:.1f}s)", flush=True)  # fmt: skip
+            base = row["1"]["trial_epochs_per_s"]
+            row["ratio_vs_k1"] = {k: row[k]["trial_epochs_per_s"] / base for k in map(str, ks)}
+            rows.append(row)
+    ratio = {k: median([row["ratio_vs_k1"][str(k)] for row in rows]) for k in ks}
+    best_k = max(ks, key=lambda k: ratio[k])
+    targets = [Target(f"trial-epochs/s at the best K (K={best_k}) / one trial per job, CPU",
+                      ratio[best_k], ">=", 8.0)]  # fmt: skip
+    if gpu:
+        targets = [Target("trial-epochs/s at K=256 / one trial per job, GPU",
+                          ratio[256], ">=", 100.0)]  # fmt: skip
+    summary = {
+        "device": "cuda" if gpu else "cpu",
+        "n_trials": n_trials,
+        "median_ratio_vs_k1": ratio,
+        "median_trial_epochs_per_s": {
+            k: median([row[str(k)]["trial_epochs_per_s"] for row in rows]) for k in ks
+        },
+        "best_k": best_k,
+        "rounds": rows,
+    }
+    return targets, summary
+
+
+# ---------------------------------------------------------------------------------- 2. cost
+
+
+def framework_cost(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
+    from sweep import threads
+    from sweep.run import run_population
+
+    k, n_trials = 32, (64 if quick else 128)
+    rounds, n_direct = (1, 2) if quick else (2, 3)
+    overrides = ["regularizer=none", "trainer.progress=false"]
+    cfgs = [compose([*overrides, f"trainer.epochs={EPOCHS}"])] * k
+
+    def direct() -> float:
+        t0 = time.perf_counter()
+        run_population(cfgs)
+        return (time.perf_counter() - t0) / k
+
+    def forget_this_process() -> None:
+        # run_population registered this process as a training worker: the sweeps must not
+        # count it, or they would take half the cores for nothing
+        threads._unregister()
+
+    direct()  # warm-up: the data cache, first-call costs
+    forget_this_process()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
+        tmp = Path(d)
+        for r in range(rounds):
+            row: dict[str, Any] = {}
+            for arm in rotated(["direct", "framework"], r):
+                if arm == "direct":
+                    row["direct_seconds_per_member"] = [direct() for _ in range(n_direct)]
+                    forget_this_process()
+                    continue
+                args = ["search=none", *overrides, *SEARCH_ONLY,
+                        f"hydra.sweeper.population={k}", f"hydra.sweeper.n_trials={n_trials}"]  # fmt: skip
+                _, trials = sweep(args, tmp=tmp, tag=f"cost-r{r}")
+                row["framework"] = throughput(trials, skip=k)
+            per_trial = row["framework"]["span_seconds"] / row["framework"]["trials"]
+            row["framework_seconds_per_trial"] = per_trial
+            row["cost_pct"] = 100.0 * (per_trial / median(row["direct_seconds_per_member"]) - 1)
+            rows.append(row)
+            print(f"  framework cost round {r + 1}/{rounds}: direct "
+                  f"{1000 * median(row['direct_seconds_per_member']):.1f} ms/member, sweep "
+                  f"{1000 * per_trial:.1f} ms/trial → {row['cost_pct']:+.1f}%", flush=True)  # fmt: skip
+    measured = median([row["cost_pct"] for row in rows])
+    target = Target(f"framework cost per trial, population {k}, 20-epoch digits", measured,
+                    "<=", 5.0, "%")  # fmt: skip
+    return [target], {"population": k, "n_trials": n_trials, "cost_pct": measured, "rounds": rows}
+
+
+# ---------------------------------------------------------------------------------- 3. pruning
+
+
+def pruning(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
+    from optuna.trial import TrialState
+
+    n_trials = 24 if quick else 40
+    seeds = [0] if quick else [0, 1, 2]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
+        tmp = Path(d)
+        for r, seed in enumerate(seeds):
+            row: dict[str, Any] = {"sampler_seed": seed}
+            for arm in rotated(["median", "none"], r):
+                args = [f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.confirm.seeds=0",
+                        f"hydra.sweeper.sampler.seed={seed}"]  # fmt: skip
+                if arm == "none":
+                    args.append("hydra.sweeper.pruner.name=none")
+                wall, trials = sweep(args, tmp=tmp, tag=f"prune-{arm}-s{seed}")
+                values = [t.value for t in trials if t.state == TrialState.COMPLETE]
+                row[arm] = {**throughput(trials), "process_wall_seconds": wall,
+                            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+                            "best_val_acc": max(values) if values else float("nan")}  # fmt: skip
+            row["speedup"] = row["none"]["span_seconds"] / row["median"]["span_seconds"]
+            row["epochs_ratio"] = row["none"]["trial_epochs"] / row["median"]["trial_epochs"]
+            row["best_lost_points"] = 100 * (row["none"]["best_val_acc"]
+                                             - row["median"]["best_val_acc"])  # fmt: skip
+            rows.append(row)
+            print(f"  pruning seed {seed}: search {row['none']['span_seconds']:.1f}s → "
+                  f"{row['median']['span_seconds']:.1f}s ({row['speedup']:.2f}×, "
+                  f"{row['median']['pruned']} pruned, epochs {row['epochs_ratio']:.2f}× fewer); "
+                  f"best val acc {row['none']['best_val_acc']:.4f} vs "
+                  f"{row['median']['best_val_acc']:.4f}", flush=True)  # fmt: skip
+    speedup = median([row["speedup"] for row in rows])
+    lost = median([row["best_lost_points"] for row in rows])
+    targets = [
+        Target(f"default {n_trials}-trial study: search wall time, no pruner / median pruner",
+               speedup, ">=", 1.8),
+        Target("best val acc lost to pruning (no pruner − median), median over seeds", lost,
+               "<=", 0.5, " points"),
+    ]  # fmt: skip
+    return targets, {"n_trials": n_trials, "speedup": speedup, "best_lost_points": lost,
+                     "rounds": rows}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- 4. workers
+
+
+def _busy_core() -> subprocess.Popen[bytes]:
+    """A process that keeps one core busy until it is killed."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def workers(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
+    pop, n_trials = 8, (48 if quick else 96)
+    rounds = 1 if quick else 2
+    arms: dict[str, tuple[int, bool]] = {"one": (1, False), "two": (2, False),
+                                         "two_busy": (2, True)}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
+        tmp = Path(d)
+        for r in range(rounds):
+            row: dict[str, Any] = {}
+            for arm in rotated(list(arms), r):
+                jobs, busy = arms[arm]
+                args = ["search=none", LR_SEARCH, *SEARCH_ONLY, "hydra/launcher=joblib",
+                        f"hydra.launcher.n_jobs={jobs}", f"hydra.sweeper.n_jobs={jobs}",
+                        f"hydra.sweeper.population={pop}", f"hydra.sweeper.n_trials={n_trials}"]  # fmt: skip
+                hog = _busy_core() if busy else None
+                try:
+                    wall, trials = sweep(args, tmp=tmp, tag=f"workers-{arm}-r{r}")
+                finally:
+                    if hog is not None:
+                        hog.kill()
+                        hog.wait()
+                row[arm] = {**throughput(trials, skip=pop * jobs), "process_wall_seconds": wall}
+            row["two_vs_one"] = row["two"]["trial_epochs_per_s"] / row["one"]["trial_epochs_per_s"]
+            row["busy_vs_quiet"] = (row["two_busy"]["trial_epochs_per_s"]
+                                    / row["two"]["trial_epochs_per_s"])  # fmt: skip
+            rows.append(row)
+            print(f"  workers round {r + 1}/{rounds}: one {row['one']['trial_epochs_per_s']:.1f}, "
+                  f"two {row['two']['trial_epochs_per_s']:.1f}, two with a busy core "
+                  f"{row['two_busy']['trial_epochs_per_s']:.1f} trial-epochs/s", flush=True)  # fmt: skip
+    two = median([row["two_vs_one"] for row in rows])
+    busy = median([row["busy_vs_quiet"] for row in rows])
+    targets = [
+        Target("two joblib workers / one, 2 cores", two, ">=", 1.05),
+        Target("two workers with a third process busy / quiet", busy, ">=", 0.5),
+    ]
+    return targets, {"population": pop, "n_trials": n_trials, "two_vs_one": two,
+                     "busy_vs_quiet": busy, "rounds": rows}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- entry
+
+PARTS: dict[str, Callable[..., tuple[list[Target], dict[str, Any]]]] = {
+    "populations": populations,
+    "framework_cost": framework_cost,
+    "pruning": pruning,
+    "workers": workers,
+}
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    started = time.perf_counter()
+    targets: list[Target] = []
+    measurements: dict[str, Any] = {}
+    for name, part in PARTS.items():
+        print(f"  -- {name}", flush=True)
+        t, m = part(quick=quick)
+        targets += t
+        measurements[name] = m
+    return result(
+        NAME,
+        command="python -m benchmarks population" + (" --quick" if quick else ""),
+        targets=targets,
+        measurements=measurements,
+        method=(
+            "Real sweeps (python -m sweep -m, SQLite) in temp dirs; throughput = trial-epochs "
+            "(epochs_run) / (last datetime_complete − first datetime_start) of the counted "
+            "trials; arms interleaved with the order rotated per round; ratios within a round, "
+            "median over rounds. Threads: trainer.threads auto (the product's default)."
+        ),
+        quick=quick,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def main() -> dict[str, Any]:
+    return run()
