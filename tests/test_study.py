@@ -29,6 +29,7 @@ from sweep.study import (
     owner_is_dead,
     reap,
     resolve_storage,
+    running_among,
     stamp_owner,
     write_attrs,
 )
@@ -252,6 +253,21 @@ def test_a_batch_refuses_a_parameter_whose_distribution_changed(tmp_path: Path) 
 
     with pytest.raises(ValueError, match=r"lr|log"):
         ask_suggested(study, 1, other)
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_running_among_names_only_the_given_trials_still_running(
+    tmp_path: Path, suffix: str
+) -> None:
+    study = _study(tmp_path / f"s{suffix}")
+    trials = [study.ask() for _ in range(5)]
+    study.tell(trials[0], 0.5)
+    study.tell(trials[1], state=TrialState.PRUNED)
+    study.tell(trials[2], state=TrialState.FAIL)
+    ids = [t._trial_id for t in trials]
+    assert running_among(study._storage, ids[:4]) == {ids[3]}  # trial 4 runs but is not asked
+    assert running_among(study._storage, ids) == {ids[3], ids[4]}
+    assert running_among(study._storage, []) == set()
 
 
 @pytest.mark.parametrize("suffix", [".db", ".log"])

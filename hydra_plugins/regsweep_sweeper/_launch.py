@@ -23,7 +23,15 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.config import AppConfig, from_dict, validate
 from sweep.record import TRIAL_OWNER
 from sweep.run import structure_key
-from sweep.study import Ending, Keeper, StorageSpec, current_owner, end_trial, write_attrs_many
+from sweep.study import (
+    Ending,
+    Keeper,
+    StorageSpec,
+    current_owner,
+    end_trial,
+    running_among,
+    write_attrs_many,
+)
 
 from ._space import quote
 
@@ -153,9 +161,8 @@ class Launch:
             error = exc
         self.job_idx += len(chunks)
         study = chunks[0][0].study
-        # One read of the study's running trials (it also caches the finished ones).
-        running = {t._trial_id for t in study._storage.get_all_trials(
-            study._study_id, deepcopy=False, states=(TrialState.RUNNING,))}  # fmt: skip
+        # One read of which of the launched trials a job left running.
+        running = running_among(study._storage, [u.trial._trial_id for c in chunks for u in c])
         for i, chunk in enumerate(chunks):
             ret = returns[i] if returns is not None and i < len(returns) else None
             for unit in chunk:

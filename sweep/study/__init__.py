@@ -40,6 +40,7 @@ from ._storage import (
     open_storage,
     resolve_storage,
 )
+from ._writes import running_among
 
 # Heartbeats and grouped TPE are "experimental" in Optuna, which warns on every use; regsweep
 # pins their behaviour with its own tests, so the warnings would only drown the sweep's output.
@@ -74,6 +75,7 @@ __all__ = [
     "reap",
     "requeue",
     "resolve_storage",
+    "running_among",
     "stamp_owner",
     "supports_heartbeat",
     "write_attrs",

@@ -24,7 +24,7 @@ from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["Write", "create_trials", "record_heartbeats", "write_many"]
+__all__ = ["Write", "create_trials", "record_heartbeats", "running_among", "write_many"]
 
 _CHUNK = 200  # rows per multi-row statement (SQLite allows 999 variables in old builds)
 
@@ -167,6 +167,29 @@ def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
             trial.state = w.ending[0]
             trial.datetime_complete = now
     return {w.trial_id for w in live}
+
+
+def running_among(storage: BaseStorage, trial_ids: Sequence[int]) -> set[int]:
+    """Which of ``trial_ids`` are still RUNNING, read in one query on a database storage
+    (Optuna's cached storage would re-read every unfinished trial of the study, with its
+    attributes, to answer the same)."""
+    ids = list(trial_ids)
+    if not ids:
+        return set()
+    backend = backend_of(storage)
+    if not isinstance(backend, RDBStorage):
+        return {i for i in ids if storage.get_trial(i).state == TrialState.RUNNING}
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    model = models.TrialModel
+    with _create_scoped_session(backend.scoped_session) as session:
+        rows = (
+            session.query(model.trial_id)
+            .filter(model.trial_id.in_(ids), model.state == TrialState.RUNNING)
+            .all()
+        )
+    return {int(r[0]) for r in rows}
 
 
 def record_heartbeats(storage: BaseStorage, trial_ids: Sequence[int]) -> None:
