@@ -270,6 +270,30 @@ def test_running_among_names_only_the_given_trials_still_running(
     assert running_among(study._storage, []) == set()
 
 
+_OPEN_AT = """
+import sys, time
+from sweep.study import open_storage, resolve_storage
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every process opens at one instant
+open_storage(resolve_storage(sys.argv[1], key="hydra.sweeper.storage"), create=True)
+"""
+
+
+def test_workers_opening_a_new_sqlite_file_together_all_get_the_study(tmp_path: Path) -> None:
+    """Workers started together race to create Optuna's tables; SQLite reports the loser as
+    'table ... already exists', which is a race to wait out, not a broken file."""
+    path = tmp_path / "fresh.db"
+    for attempt in range(2):  # two fresh races
+        path.unlink(missing_ok=True)
+        start = time.time() + 2.5  # after the interpreters and imports
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(path), str(start)],
+                                  env=env, stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]  # fmt: skip
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, (attempt, errors)
+    optuna.create_study(study_name="after", storage=f"sqlite:///{path}")
+
+
 @pytest.mark.parametrize("suffix", [".db", ".log"])
 def test_concurrent_batches_never_share_a_trial_number(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"s{suffix}"

@@ -319,11 +319,23 @@ def _remove_new(before: dict[Path, bool]) -> None:
 
 
 def _wal_mode(path: Path) -> None:
-    con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S)
-    try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
+    """Put the file in WAL mode (it stays so). Switching needs the file to itself, and SQLite
+    answers 'database is locked' at once, without waiting, when workers started together are
+    opening it too: wait for them, or find that one of them has already switched it."""
+    deadline = time.monotonic() + SQLITE_TIMEOUT_S
+    while True:
+        con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S)
+        try:
+            if con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            con.close()
+        time.sleep(random.uniform(0.02, 0.1))
 
 
 def _normal_sync(storage: RDBStorage) -> None:
@@ -355,8 +367,9 @@ def _rdb(
                                  "name a regsweep/Optuna storage") from None  # fmt: skip
         except sqlalchemy.exc.OperationalError as exc:
             text = _first_line(exc)
-            if "locked" in text and attempt < attempts - 1:
-                pass
+            racing = "locked" in text or (create and "already exists" in text)
+            if racing and attempt < attempts - 1:
+                pass  # another worker is creating the same tables (SQLite says so this way)
             elif spec.kind == "rdb":
                 raise spec.error(f"cannot connect to the database server ({text})",
                                  "check the host, port, user and that the server is running; "
