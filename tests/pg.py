@@ -99,6 +99,31 @@ class PostgresServer:
         self.databases.append(name)
         return self.url(name)
 
+    def password_database(self, user: str, password: str) -> str:
+        """A new database owned by ``user``, who must log in with ``password`` over TCP (every
+        other role keeps trust); returns its URL without the password."""
+        import psycopg2
+
+        hba = self.data_dir / "pg_hba.conf"
+        line = f"host all {user} {HOST}/32 scram-sha-256\n"
+        if line not in hba.read_text():
+            hba.write_text(line + hba.read_text())  # the first matching line wins
+        name = f"regsweep_{uuid.uuid4().hex[:10]}"
+        con = psycopg2.connect(host=HOST, port=self.port, user="postgres", dbname="postgres")
+        try:
+            con.autocommit = True
+            with con.cursor() as cur:
+                cur.execute("SET password_encryption = 'scram-sha-256'")
+                cur.execute(f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'")
+                if cur.fetchone() is None:
+                    cur.execute(f"CREATE ROLE {user} LOGIN PASSWORD %s", (password,))
+                cur.execute(f'CREATE DATABASE "{name}" OWNER {user}')
+                cur.execute("SELECT pg_reload_conf()")
+        finally:
+            con.close()
+        self.databases.append(name)
+        return f"postgresql+psycopg2://{user}@{HOST}:{self.port}/{name}"
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-n:])

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydra_plugins.regsweep_sweeper._budget import is_budgeted
 from sweep import record
-from tests.helpers import ask_concurrently
+from tests.helpers import ask_concurrently, run_cli
 
 try:  # tests/ as a package or as a plain folder on sys.path
     from tests.pg import PostgresServer, PostgresUnavailable, start_postgres
@@ -164,6 +165,78 @@ def test_submitit_jobs_two_at_a_time_on_postgres(cli: Cli, pg_url: str, tmp_path
     starts = [t.datetime_start for t in trials]
     ends = [t.datetime_complete for t in trials]
     assert starts[1] < ends[0] and starts[0] < ends[1]  # 0 and 1 ran at the same time
+
+
+def _database_text(server: PostgresServer, url: str) -> str:
+    """Every row of every table of the database behind ``url``, as text."""
+    import psycopg2
+
+    con = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres",
+                           dbname=url.rsplit("/", 1)[1])  # fmt: skip
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = 'public'")  # fmt: skip
+            tables = [r[0] for r in cur.fetchall()]
+            rows = []
+            for table in tables:
+                cur.execute(f'SELECT * FROM "{table}"')
+                rows += [f"{table}: {row}" for row in cur.fetchall()]
+    finally:
+        con.close()
+    assert any(r.startswith("trial_user_attributes") for r in rows)  # the study is there
+    return "\n".join(rows)
+
+
+@pytest.mark.postgres
+def test_a_database_password_leaves_no_trace(pg_server: PostgresServer, tmp_path: Path) -> None:
+    """Issue 7, case 6: a sweep (search and confirmation jobs), its analysis and the errors for
+    an unreachable server, with the password in the URL of a server that requires it: the
+    password appears in no output line, no file under the working directory (job configs,
+    Hydra's files, logs, results, the report) and no row of the database."""
+    import sqlalchemy
+
+    password = f"Pw{uuid.uuid4().hex}"
+    bare = pg_server.password_database("regsweep_secret", password)
+    url = bare.replace("regsweep_secret@", f"regsweep_secret:{password}@")
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    with pytest.raises(sqlalchemy.exc.OperationalError):  # the server does want the password
+        sqlalchemy.create_engine(bare).connect().close()
+
+    def run(*args: str, module: str = "sweep") -> subprocess.CompletedProcess[str]:
+        return run_cli(args, cwd=tmp_path, env=env, module=module, timeout=SWEEP_TIMEOUT_S)
+
+    sweep = run(*sweep_args(url, "secret", 3, "hydra.sweeper.population=2",
+                            "hydra.sweeper.confirm.seeds=2"))  # fmt: skip
+    assert sweep.returncode == 0, explain(sweep)
+    study = optuna.load_study(study_name="secret", storage=url)
+    assert [t.state for t in study.trials].count(TrialState.COMPLETE) >= 1
+    confirm = optuna.load_study(study_name="secret.confirm", storage=url)
+    assert len(confirm.trials) == 4 and all(t.state.is_finished() for t in confirm.trials)
+    report = run("--storage", url, "--study", "secret", "--out", "report", module="analysis")
+    assert report.returncode == 0, explain(report)
+    closed = url.replace(f":{pg_server.port}/", f":{_closed_port()}/")
+    unreachable = [run("--storage", closed, "--study", "secret", module="analysis"),
+                   run(*sweep_args(closed, "secret", 1))]  # fmt: skip
+    assert [p.returncode for p in unreachable] == [2, 2], [explain(p) for p in unreachable]
+    assert "***" in unreachable[0].stderr + unreachable[1].stderr  # masked, not left out
+
+    outputs = "\n".join(p.stdout + p.stderr for p in [sweep, report, *unreachable])
+    assert password not in outputs
+    files = [f for f in tmp_path.rglob("*") if f.is_file()]
+    assert any(f.name == "config.yaml" for f in files) and any(f.suffix == ".log" for f in files)
+    assert any(f.name == "report.html" for f in files)
+    leaking = [str(f) for f in files if password.encode() in f.read_bytes()]
+    assert not leaking
+    assert password not in _database_text(pg_server, url)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
 
 
 def _env() -> dict[str, str]:

@@ -357,10 +357,16 @@ def _rdb(
     """Open an RDB storage, retrying while other workers create the same schema (workers
     started together on an empty database race on Optuna's tables: optuna#1092)."""
     import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
 
     for attempt in range(attempts):
         try:
-            return RDBStorage(url or spec.url, skip_table_creation=not create, **kwargs)
+            try:
+                return RDBStorage(url or spec.url, skip_table_creation=not create, **kwargs)
+            except StorageInternalError as wrapped:  # Optuna wraps what a session raised
+                if isinstance(wrapped.__cause__, sqlalchemy.exc.SQLAlchemyError):
+                    raise wrapped.__cause__ from None
+                raise
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
             if attempt == attempts - 1 or not create:
                 raise spec.error(f"not an Optuna study database ({_first_line(exc)})",
@@ -378,7 +384,8 @@ def _rdb(
             else:
                 raise spec.error(f"SQLite cannot use {spec.path} ({text})",
                                  "check the file and its folder") from None  # fmt: skip
-        except (sqlalchemy.exc.DatabaseError, ValueError, RuntimeError) as exc:
+        except (sqlalchemy.exc.DatabaseError, StorageInternalError, ValueError,
+                RuntimeError) as exc:  # fmt: skip
             raise spec.error(f"not a usable Optuna study database ({_first_line(exc)})",
                              "name a regsweep/Optuna storage") from None  # fmt: skip
         time.sleep(random.uniform(0.2, 0.8) * (attempt + 1))
