@@ -12,7 +12,8 @@ rotated each round, ratios formed within a round and the median over rounds repo
    (K = 1: one trial per job); trial-epochs/s at each K over K = 1. Target ≥ 8× at the best K on
    CPU; on a GPU, K = 256 is added and the target is ≥ 100× at K = 256.
 2. **Framework cost per trial with populations.** ``direct``: :func:`sweep.run.run_population`
-   in this process on 32 copies of the composed config (``regularizer=none``, 20 epochs);
+   in a Python process of its own (timed inside it, after a warm-up call) on 32 copies of the
+   composed config (``regularizer=none``, 20 epochs);
    ``framework``: the sweep with ``search=none`` (every trial that config), population 32, no
    pruner. Cost = framework seconds per trial / direct seconds per member − 1, the sweep's first
    population (which loads the data) not counted. Target ≤ 5 %.
@@ -77,8 +78,7 @@ def sweep(args: Sequence[str], *, tmp: Path, tag: str) -> tuple[float, list[Any]
     import optuna
 
     db = tmp / f"{tag}.db"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env = _env()
     cmd = [sys.executable, "-m", "sweep", "-m", *args,
            f"hydra.sweeper.storage=sqlite:///{db}", f"hydra.sweeper.study_name={tag}",
            f"hydra.sweep.dir={tmp / tag}"]  # fmt: skip
@@ -159,27 +159,50 @@ def populations(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
 # ---------------------------------------------------------------------------------- 2. cost
 
 
+_DIRECT = """
+import json, sys, time
+from benchmarks.bench_population import compose
+from sweep.run import run_population
+k, n = int(sys.argv[1]), int(sys.argv[2])
+cfgs = [compose(sys.argv[3:])] * k
+run_population(cfgs)  # warm-up: the data cache, first-call costs
+out = []
+for _ in range(n):
+    t0 = time.perf_counter()
+    run_population(cfgs)
+    out.append((time.perf_counter() - t0) / k)
+print(json.dumps(out))
+"""
+
+
+def _env() -> dict[str, str]:
+    """A sweep's environment: the product as a user runs it. The runner's ``--threads`` pins
+    this process's arms, but a job's ``trainer.threads=auto`` picks its own threads (an
+    inherited OMP_NUM_THREADS=1 / MKL_NUM_THREADS=1 held a 32-member population to one)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)
+    return env
+
+
 def framework_cost(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
-    from sweep import threads
-    from sweep.run import run_population
+    import json
 
     k, n_trials = 32, (64 if quick else 128)
     rounds, n_direct = (1, 2) if quick else (2, 3)
     overrides = ["regularizer=none", "trainer.progress=false"]
-    cfgs = [compose([*overrides, f"trainer.epochs={EPOCHS}"])] * k
 
-    def direct() -> float:
-        t0 = time.perf_counter()
-        run_population(cfgs)
-        return (time.perf_counter() - t0) / k
+    def direct() -> list[float]:
+        """Seconds per member of ``run_population`` on 32 copies of the config, in a process
+        of its own with a sweep's environment (so the same automatic threads)."""
+        args = [str(k), str(n_direct), *overrides, f"trainer.epochs={EPOCHS}"]
+        proc = subprocess.run([sys.executable, "-c", _DIRECT, *args], cwd=ROOT, env=_env(),
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"direct arm exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+        return [float(x) for x in json.loads(proc.stdout.strip().splitlines()[-1])]
 
-    def forget_this_process() -> None:
-        # run_population registered this process as a training worker: the sweeps must not
-        # count it, or they would take half the cores for nothing
-        threads._unregister()
-
-    direct()  # warm-up: the data cache, first-call costs
-    forget_this_process()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
         tmp = Path(d)
@@ -187,8 +210,7 @@ def framework_cost(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
             row: dict[str, Any] = {}
             for arm in rotated(["direct", "framework"], r):
                 if arm == "direct":
-                    row["direct_seconds_per_member"] = [direct() for _ in range(n_direct)]
-                    forget_this_process()
+                    row["direct_seconds_per_member"] = direct()
                     continue
                 args = ["search=none", *overrides, *SEARCH_ONLY,
                         f"hydra.sweeper.population={k}", f"hydra.sweeper.n_trials={n_trials}"]  # fmt: skip
