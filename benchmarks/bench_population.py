@@ -350,7 +350,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             "Real sweeps (python -m sweep -m, SQLite) in temp dirs; throughput = trial-epochs "
             "(epochs_run) / (last datetime_complete − first datetime_start) of the counted "
             "trials; arms interleaved with the order rotated per round; ratios within a round, "
-            "median over rounds. Threads: trainer.threads auto (the product's default)."
+            "median over rounds. Threads: trainer.threads auto (the product's default; the "
+            "runner's OMP_NUM_THREADS is not passed to the sweeps or the direct arm)."
         ),
         quick=quick,
         seconds=time.perf_counter() - started,
