@@ -84,6 +84,17 @@ def test_sgd_members_each_match_torch_with_their_own_settings() -> None:
         _close(stacked, k, ref)
 
 
+def test_sgd_without_momentum_in_any_member_matches_torch() -> None:
+    """No member has momentum: the step skips the momentum buffers (a population-wide flag,
+    read once) and is still each member's plain SGD, with and without decay."""
+    decay, decay_all = [0.0, 0.05, 0.2], [False, False, True]
+    stacked = _stacked("sgd", momentum=[0.0] * K, nesterov=[False] * K, decay=decay,
+                       decay_all=decay_all)  # fmt: skip
+    for k in range(K):
+        ref = _torch("sgd", k, momentum=0.0, weight_decay=decay[k], decay_all=decay_all[k])
+        _close(stacked, k, ref)
+
+
 @pytest.mark.parametrize("kind", ["adam", "adamw"])
 def test_adam_and_adamw_members_each_match_torch(kind: str) -> None:
     decay, decay_all = [0.0, 0.1, 0.5], [False, False, True]
