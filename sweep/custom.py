@@ -33,7 +33,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from .config import ConfigError
-from .nets import Masks, Probe
+from .nets import Masks, MemberStack, Probe
 
 __all__ = ["CONTRACT", "CustomArch", "StackedCustom", "build_member", "check_model"]
 
@@ -186,7 +186,7 @@ def _batch_problem(arch: CustomArch) -> str | None:
     return None
 
 
-class StackedCustom:
+class StackedCustom(MemberStack):
     """K instances of the user's module with stacked parameters and buffers; the interface of
     :class:`~sweep.nets.StackedMLP`.
 
@@ -207,20 +207,8 @@ class StackedCustom:
         self.names = [n for n, _ in self.base.named_parameters()]
         self.buffer_names = [n for n, _ in self.base.named_buffers()]
         own = [(dict(m.named_parameters()), dict(m.named_buffers())) for m in members]
-        self.params: list[Tensor] = [
-            torch.stack([p[n].detach() for p, _ in own]).to(device).contiguous().requires_grad_()
-            for n in self.names
-        ]
-        self.buffers: list[Tensor] = [
-            torch.stack([b[n].detach() for _, b in own]).to(device).contiguous()
-            for n in self.buffer_names
-        ]
-        self.weight_mask = [p.dim() >= 3 for p in self.params]
-
-    @property
-    def size(self) -> int:
-        """Number of members."""
-        return int(self.params[0].shape[0])
+        self._stack([[p[n] for n in self.names] for p, _ in own],
+                    [[b[n] for n in self.buffer_names] for _, b in own], device)  # fmt: skip
 
     def forward(
         self,
@@ -252,11 +240,6 @@ class StackedCustom:
         out: Tensor = vmap(one, randomness="different")(list(ps), list(bs), x)
         return out
 
-    def keep(self, rows: Tensor) -> None:
-        """Keep only the members at ``rows`` (in that order)."""
-        self.params = [p.detach()[rows].contiguous().requires_grad_() for p in self.params]
-        self.buffers = [b[rows].contiguous() for b in self.buffers]
-
     def module(self, member: int) -> nn.Module:
         """Member ``member`` as a module of its own (eval mode), weights copied."""
         module = build_member(self.arch).to(self.params[0].device)
@@ -264,8 +247,3 @@ class StackedCustom:
                  **{n: b[member] for n, b in zip(self.buffer_names, self.buffers, strict=True)}}  # fmt: skip
         module.load_state_dict(state, strict=False)
         return module.eval()
-
-    def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]:
-        """The weight tensors (rank ≥ 2 per member) of ``params``."""
-        ps = self.params if params is None else params
-        return [p for p, w in zip(ps, self.weight_mask, strict=True) if w]

@@ -24,6 +24,7 @@ __all__ = [
     "ACTIVATIONS",
     "Arch",
     "Masks",
+    "MemberStack",
     "Probe",
     "StackedMLP",
     "StackedNet",
@@ -192,7 +193,51 @@ def dense_layers(
     return torch.baddbmm(ps[i + 1].unsqueeze(1), h, ps[i])
 
 
-class StackedMLP:
+class MemberStack:
+    """What the stacked networks share: each member's parameters and buffers stacked along a
+    leading member dimension, and what only needs that dimension (the number of members,
+    dropping members, the weight tensors)."""
+
+    params: list[Tensor]
+    buffers: list[Tensor]
+    weight_mask: list[bool]
+
+    def _stack(
+        self,
+        params: Sequence[Sequence[Tensor]],
+        buffers: Sequence[Sequence[Tensor]],
+        device: torch.device,
+    ) -> None:
+        """Set ``params``, ``buffers`` and ``weight_mask`` from each member's own tensors
+        (``params[m][i]``: member ``m``'s ``i``-th parameter, in the same order for all)."""
+        self.params = [
+            torch.stack([m[i].detach() for m in params]).to(device).contiguous().requires_grad_()
+            for i in range(len(params[0]))
+        ]
+        self.buffers = [
+            torch.stack([m[i].detach() for m in buffers]).to(device).contiguous()
+            for i in range(len(buffers[0]))
+        ]
+        self.weight_mask = [p.dim() >= 3 for p in self.params]
+
+    @property
+    def size(self) -> int:
+        """Number of members."""
+        return int(self.params[0].shape[0])
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep only the members at ``rows`` (in that order)."""
+        self.params = [p.detach()[rows].contiguous().requires_grad_() for p in self.params]
+        self.buffers = [b[rows].contiguous() for b in self.buffers]
+
+    def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]:
+        """The weight tensors (rank ≥ 2 per member: linear weights, conv kernels) of
+        ``params`` (default ``self.params``)."""
+        ps = self.params if params is None else params
+        return [p for p, w in zip(ps, self.weight_mask, strict=True) if w]
+
+
+class StackedMLP(MemberStack):
     """K MLPs (or logistic regressions) with stacked parameters.
 
     ``params`` holds leaf tensors (``requires_grad``) in the order of the reference module's
@@ -223,20 +268,7 @@ class StackedMLP:
                     bufs += [layer.running_mean.detach(), layer.running_var.detach()]
             per_member.append(flat)
             buffers.append(bufs)
-        self.params: list[Tensor] = [
-            torch.stack([m[i] for m in per_member]).to(device).contiguous().requires_grad_()
-            for i in range(len(per_member[0]))
-        ]
-        self.buffers: list[Tensor] = [
-            torch.stack([b[i] for b in buffers]).to(device).contiguous()
-            for i in range(len(buffers[0]))
-        ]
-        self.weight_mask = [p.dim() >= 3 for p in self.params]
-
-    @property
-    def size(self) -> int:
-        """Number of members."""
-        return int(self.params[0].shape[0])
+        self._stack(per_member, buffers, device)
 
     def forward(
         self,
@@ -270,11 +302,6 @@ class StackedMLP:
             train=train, dropout=dropout, masks=masks, probe=probe,
         )  # fmt: skip
 
-    def keep(self, rows: Tensor) -> None:
-        """Keep only the members at ``rows`` (in that order)."""
-        self.params = [p.detach()[rows].contiguous().requires_grad_() for p in self.params]
-        self.buffers = [b[rows].contiguous() for b in self.buffers]
-
     def module(self, member: int) -> nn.Sequential:
         """Member ``member`` as the plain ``torch.nn`` reference module (eval mode), weights
         copied: to inspect or export a trained member, and to test against."""
@@ -293,11 +320,6 @@ class StackedMLP:
                     layer.running_mean.copy_(next(buffers))
                     layer.running_var.copy_(next(buffers))
         return module.eval()
-
-    def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]:
-        """The weight tensors (rank ≥ 2 per member) of ``params`` (default ``self.params``)."""
-        ps = self.params if params is None else params
-        return [p for p, w in zip(ps, self.weight_mask, strict=True) if w]
 
 
 def _seeded_reference(arch: Arch, seed: int) -> nn.Sequential:

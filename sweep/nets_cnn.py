@@ -28,7 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets import ACTIVATIONS, BN_EPS, BN_MOMENTUM, Masks, Probe, dense_layers, inverted_dropout
+from .nets import (
+    ACTIVATIONS,
+    BN_EPS,
+    BN_MOMENTUM,
+    Masks,
+    MemberStack,
+    Probe,
+    dense_layers,
+    inverted_dropout,
+)
 
 __all__ = ["EVAL_BLOCK_FLOATS", "ConvArch", "StackedCNN", "reference_cnn"]
 
@@ -149,7 +158,7 @@ def _flat(module: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
     return params, buffers
 
 
-class StackedCNN:
+class StackedCNN(MemberStack):
     """K CNNs with stacked parameters; the interface of :class:`~sweep.nets.StackedMLP`.
 
     ``params`` follow the reference module's ``parameters()`` with a leading member dimension:
@@ -163,20 +172,7 @@ class StackedCNN:
         self.hidden = (*arch.channels, *arch.hidden)
         self.act = ACTIVATIONS[arch.activation]
         flat = [_flat(_seeded_reference(arch, s)) for s in seeds]
-        self.params: list[Tensor] = [
-            torch.stack([m[0][i] for m in flat]).to(device).contiguous().requires_grad_()
-            for i in range(len(flat[0][0]))
-        ]
-        self.buffers: list[Tensor] = [
-            torch.stack([m[1][i] for m in flat]).to(device).contiguous()
-            for i in range(len(flat[0][1]))
-        ]
-        self.weight_mask = [p.dim() >= 3 for p in self.params]
-
-    @property
-    def size(self) -> int:
-        """Number of members."""
-        return int(self.params[0].shape[0])
+        self._stack([m[0] for m in flat], [m[1] for m in flat], device)
 
     def forward(
         self,
@@ -247,11 +243,6 @@ class StackedCNN:
             train=train, dropout=dropout, masks=masks, probe=probe, first_layer=len(a.channels),
         )  # fmt: skip
 
-    def keep(self, rows: Tensor) -> None:
-        """Keep only the members at ``rows`` (in that order)."""
-        self.params = [p.detach()[rows].contiguous().requires_grad_() for p in self.params]
-        self.buffers = [b[rows].contiguous() for b in self.buffers]
-
     def module(self, member: int) -> nn.Sequential:
         """Member ``member`` as the reference ``torch.nn`` module (eval mode), weights copied."""
         module = reference_cnn(self.arch).to(self.params[0].device)
@@ -262,11 +253,6 @@ class StackedCNN:
             for ref, b in zip(ref_buffers, self.buffers, strict=True):
                 ref.copy_(b[member])
         return module.eval()
-
-    def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]:
-        """The weight tensors (conv kernels and linear weights) of ``params``."""
-        ps = self.params if params is None else params
-        return [p for p, w in zip(ps, self.weight_mask, strict=True) if w]
 
 
 def _seeded_reference(arch: ConvArch, seed: int) -> nn.Sequential:
