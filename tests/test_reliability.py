@@ -64,6 +64,17 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:  # type: ignore[no-unt
     raise AssertionError("condition not reached in time")
 
 
+def _kill_while_training(args: list[str], cwd: Path) -> None:
+    """Start a sweep, SIGKILL its process group once a trial has reported an epoch."""
+    proc = _start(args, cwd)
+    db = cwd / "outputs" / "studies.db"
+    try:
+        _wait_for(lambda: _running(db, min_epochs=1))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def _check_exact(study: optuna.Study, n_trials: int) -> None:
     """Nothing RUNNING, the budget exactly spent, every finished record whole."""
     trials = study.get_trials()
@@ -89,13 +100,7 @@ def test_sigkill_then_an_immediate_rerun_ends_at_the_exact_budget(tmp_path: Path
     """The killed trial was RUNNING forever and the rerun ended at 7 of 8 with RUNNING: 1;
     now the rerun sees its owner is gone at once (no heartbeat wait) and finishes the budget."""
     args = sweep_args("killed", 4, *LONG, "hydra.sweeper.heartbeat_interval=3600", epochs=400)
-    proc = _start(args, tmp_path)
-    db = tmp_path / "outputs" / "studies.db"
-    try:
-        _wait_for(lambda: _running(db, min_epochs=1))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    _kill_while_training(args, tmp_path)
     killed = [t for t in load_study(tmp_path, "killed").trials if t.state == TrialState.RUNNING]
     assert len(killed) == 1
     proc2 = _start(args, tmp_path)  # the same command, at once
@@ -112,13 +117,7 @@ def test_sigkill_then_an_immediate_rerun_ends_at_the_exact_budget(tmp_path: Path
 
 def test_a_rerun_after_sigkill_completes_the_budget(tmp_path: Path) -> None:
     args = sweep_args("resume", 2, *LONG, epochs=300)
-    proc = _start(args, tmp_path)
-    db = tmp_path / "outputs" / "studies.db"
-    try:
-        _wait_for(lambda: _running(db, min_epochs=1))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    _kill_while_training(args, tmp_path)
     # the rerun may not change what the study computes (epochs are part of its fingerprint)
     refused = run_cli([a.replace("epochs=300", "epochs=2") for a in args], cwd=tmp_path)
     assert refused.returncode == 2 and "config trainer.epochs: stored 300, now 2" in refused.stderr

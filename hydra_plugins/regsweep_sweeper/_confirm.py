@@ -32,7 +32,7 @@ from sweep.study import Ending, ask_owned, end_trial, reap
 
 from ._budget import is_budgeted
 from ._launch import Launch, Unit, population_chunks
-from ._study import version
+from ._study import store_study_attrs, version
 
 __all__ = ["Arm", "ConfirmPlan", "open_confirm_study", "plan_arms", "run_confirmation",
            "unregularized"]  # fmt: skip
@@ -185,12 +185,7 @@ def open_confirm_study(
         record.STUDY_CONFIRM_SEEDS: plan.seeds,
         record.STUDY_CONFIRM_PLAN: [asdict(a) for a in plan.arms],
     }
-    current = study.user_attrs
-    for key, value in attrs.items():
-        if current.get(key) != value:
-            study.set_user_attr(key, value)
-    if list(study.metric_names or []) != metrics:
-        study.set_metric_names(metrics)
+    store_study_attrs(study, attrs, metrics)
     return study
 
 

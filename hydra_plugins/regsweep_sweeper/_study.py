@@ -37,6 +37,7 @@ __all__ = [
     "open_search_study",
     "pruner_spec",
     "scrub_config",
+    "store_study_attrs",
     "version",
 ]
 
@@ -226,10 +227,16 @@ def open_search_study(
     }
     if old is None:
         attrs[record.STUDY_COMMAND] = command_line()
+    store_study_attrs(study, attrs, metrics)
+    return study
+
+
+def store_study_attrs(study: optuna.Study, attrs: Mapping[str, Any], metrics: list[str]) -> None:
+    """Write the study attributes that differ from the stored ones, and the metric names
+    (which optuna-dashboard shows as the objectives' names)."""
     current = study.user_attrs
     for key, value in attrs.items():
         if current.get(key) != value:
             study.set_user_attr(key, value)
     if list(study.metric_names or []) != metrics:
         study.set_metric_names(metrics)
-    return study
