@@ -78,20 +78,26 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     mean = rows[f"delta_{decide}"].to_numpy(dtype=float) * scale
     low = rows[f"delta_{decide}_ci_low"].to_numpy(dtype=float) * scale
     high = rows[f"delta_{decide}_ci_high"].to_numpy(dtype=float) * scale
+    collapsed = rows.get("n_collapsed", pd.Series(0, index=rows.index)).fillna(0).to_numpy() > 0
+    x_lo, x_hi = _limits(mean, low, high, collapsed)
     for yi, m, lo, hi, v, n in zip(y, mean, low, high, rows["verdict"], rows["n_pairs"],
                                    strict=True):  # fmt: skip
         color = verdict_color(str(v))
         if np.isfinite(lo) and np.isfinite(hi):
-            ax.plot([lo, hi], [yi, yi], color=color, lw=2.2, solid_capstyle="butt", zorder=3)
-        if np.isfinite(m):
+            ax.plot([max(lo, x_lo), min(hi, x_hi)], [yi, yi], color=color, lw=2.2,
+                    solid_capstyle="butt", zorder=3)  # fmt: skip
+        if np.isfinite(m) and x_lo <= m <= x_hi:
             ax.plot([m], [yi], "o", color=color, ms=7, zorder=4)
+        elif np.isfinite(m):  # a collapsed finalist far off the others' scale: said, not drawn
+            edge = x_lo if m < x_lo else x_hi
+            ax.plot([edge], [yi], "<" if m < x_lo else ">", color=color, ms=8, zorder=4)
+            ax.annotate(f"mean {m:+.1f}, off scale", xy=(edge, yi), xytext=(0, 7),
+                        textcoords="offset points", va="bottom",
+                        ha="left" if m < x_lo else "right", fontsize=8, color=color)  # fmt: skip
         ax.annotate(f"n={int(n)}", xy=(1.0, yi), xycoords=("axes fraction", "data"),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)  # fmt: skip
     ax.axvline(0.0, color="0.2", lw=1.0, zorder=2)
-    span = np.concatenate([mean, low, high, [0.0]])
-    span = span[np.isfinite(span)]
-    pad = 0.08 * (span.max() - span.min()) if span.max() > span.min() else 0.5
-    ax.set_xlim(span.min() - pad, span.max() + pad)
+    ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_yticks(y, [str(n) for n in rows["name"]])
     ax.grid(axis="y", visible=False)
@@ -101,3 +107,24 @@ def plot_effects(table: pd.DataFrame) -> Figure:
                for grp in groups]  # fmt: skip
     right_legend(g.fig, handles, groups, top_in=g.top, title="verdict")
     return g.fig
+
+
+def _limits(
+    mean: np.ndarray, low: np.ndarray, high: np.ndarray, collapsed: np.ndarray
+) -> tuple[float, float]:
+    """The x range: every dot, bar and zero, except that finalists which collapsed to chance
+    on some seeds do not set it when they would stretch it past 4× the others' range (their
+    −60 points would flatten every other interval to a dot); they are drawn to its edge."""
+
+    def span(mask: np.ndarray) -> np.ndarray:
+        v = np.concatenate([mean[mask], low[mask], high[mask], [0.0]])
+        return v[np.isfinite(v)]
+
+    everything = span(np.ones_like(collapsed, dtype=bool))
+    shown = everything
+    if collapsed.any() and not collapsed.all():
+        stable = span(~collapsed)
+        if np.ptp(everything) > 4 * max(np.ptp(stable), 1e-9):
+            shown = stable
+    pad = 0.08 * np.ptp(shown) if np.ptp(shown) > 0 else 0.5
+    return float(shown.min() - pad), float(shown.max() + pad)

@@ -172,6 +172,29 @@ def test_forest_plot(confirmed: str) -> None:
         "helps", "no detectable difference", "hurts"]  # fmt: skip
 
 
+def test_a_collapsed_finalist_does_not_flatten_the_others_intervals(tmp_path: Path) -> None:
+    """A finalist at chance on some seeds sits ~60 points below its baseline; the others differ
+    by fractions of a point. The axis follows the others, so their intervals stay readable, and
+    the collapsed one is drawn to the edge with its mean written out."""
+    url = confirmed_study(tmp_path / "c.db", {
+        "shaky": {"family": "dropout", "role": "finalist", "baseline": "base",
+                  "val_acc": [0.10, 0.10, 0.90, 0.91, 0.89]},
+        "steady": {"family": "l2", "role": "finalist", "baseline": "base",
+                   "val_acc": [0.905, 0.898, 0.915, 0.893, 0.902]},
+        "base": {"family": "none", "role": "finalist", "val_acc": [0.90, 0.90, 0.91, 0.89, 0.90]},
+    })  # fmt: skip
+    table = effects(url, "conf")
+    ax = plot_effects(table).axes[0]
+    l2 = table.set_index("family").loc["l2"]
+    lo, hi = 100 * l2["delta_val_acc_ci_low"], 100 * l2["delta_val_acc_ci_high"]
+    x_lo, x_hi = ax.get_xlim()
+    assert x_lo > -5 and x_hi < 5 and x_lo < lo and hi < x_hi  # l2's bar fits, at its scale
+    shaky = 100 * table.set_index("family").loc["dropout", "delta_val_acc"]
+    assert shaky < -30
+    assert f"mean {shaky:+.1f}, off scale" in {t.get_text() for t in ax.texts}
+    assert any(ln.get_marker() == "<" and ln.get_xdata()[0] == x_lo for ln in ax.get_lines())
+
+
 def test_report_opens_with_the_answer(confirmed: str, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     assert main(["--storage", confirmed.removeprefix("sqlite:///"), "--study", "conf.confirm",
