@@ -205,7 +205,8 @@ class TrainerConfig:
     threads: int | None = _h("torch threads of a training process (null: a share of the cores "
                              "per worker, 1 for small models)", default=None)  # fmt: skip
     max_population: int | None = _h(
-        "most members of a population trained at once; more train in consecutive chunks "
+        "most members of a population trained at once; the others take the slots of members "
+        "that end "
         "(null: as many as fit in a GPU's free memory, all of them on a CPU)", default=None)  # fmt: skip
 
 
@@ -217,13 +218,16 @@ class TrialLink:
     ``storage`` is the storage URL with its password masked: the job takes the full URL from
     the ``REGSWEEP_STORAGE`` environment variable the sweeper sets. ``members`` are the trials
     the job trains as one population (``number`` is the first of them and names the job's
-    folder); ``stage`` is ``search`` or ``confirm``.
+    folder); ``slots`` is how many train at once (the sweeper's population: trials that join
+    later, see :func:`sweep.job.refills`, take the places of those that ended); ``stage`` is
+    ``search`` or ``confirm``.
     """
 
     storage: str | None = None
     study: str | None = None
     number: int | None = None
     members: list[int] = field(default_factory=list)
+    slots: int | None = None
     stage: str = "search"
     heartbeat: int | None = None
     requeue: bool = False

@@ -33,7 +33,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from .config import ConfigError
-from .nets import Masks, MemberStack, Probe
+from .nets import Masks, MemberStack, Probe, StackedNet
 
 __all__ = ["CONTRACT", "CustomArch", "StackedCustom", "build_member", "check_model"]
 
@@ -239,6 +239,12 @@ class StackedCustom(MemberStack):
             return one([p[0] for p in ps], [q[0] for q in bs], x[0]).unsqueeze(0)
         out: Tensor = vmap(one, randomness="different")(list(ps), list(bs), x)
         return out
+
+    def extend(self, other: StackedNet) -> None:
+        """Append the members of ``other``; more than one member is a ``vmap`` (only a
+        batchable model shares a population, see :func:`sweep.models.model_key`)."""
+        super().extend(other)
+        self.batched = self.batched or self.size > 1
 
     def module(self, member: int) -> nn.Module:
         """Member ``member`` as a module of its own (eval mode), weights copied."""

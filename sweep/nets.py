@@ -154,6 +154,8 @@ class StackedNet(Protocol):
 
     def keep(self, rows: Tensor) -> None: ...
 
+    def extend(self, other: StackedNet) -> None: ...
+
     def module(self, member: int) -> nn.Module: ...
 
     def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]: ...
@@ -229,6 +231,12 @@ class MemberStack:
         """Keep only the members at ``rows`` (in that order)."""
         self.params = [p.detach()[rows].contiguous().requires_grad_() for p in self.params]
         self.buffers = [b[rows].contiguous() for b in self.buffers]
+
+    def extend(self, other: StackedNet) -> None:
+        """Append the members of ``other`` (the same architecture) after these."""
+        self.params = [torch.cat([p.detach(), q.detach()]).requires_grad_()
+                       for p, q in zip(self.params, other.params, strict=True)]  # fmt: skip
+        self.buffers = [torch.cat([b, c]) for b, c in zip(self.buffers, other.buffers, strict=True)]
 
     def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]:
         """The weight tensors (rank ≥ 2 per member: linear weights, conv kernels) of

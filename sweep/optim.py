@@ -93,10 +93,19 @@ class StackedOptimizer:
         self.momentum, self.nesterov = momentum, nesterov
         self.decay, self.decay_other = decay, decay_other
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.steps = 0
+        self.steps = torch.zeros_like(eps)  # each member's own count: members join later
         first = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in params]
         self.first = first  # SGD momentum buffers, or Adam's first moments
         self.second = [torch.zeros_like(p) for p in params] if kind in ("adam", "adamw") else []
+        self._refresh()
+
+    def extend(self, other: StackedOptimizer) -> None:
+        """Append the members of ``other`` (the same kind) with their own state."""
+        for name in ("momentum", "nesterov", "decay", "decay_other", "beta1", "beta2", "eps",
+                     "steps"):  # fmt: skip
+            setattr(self, name, torch.cat([getattr(self, name), getattr(other, name)]))
+        self.first = [torch.cat([a, b]) for a, b in zip(self.first, other.first, strict=True)]
+        self.second = [torch.cat([a, b]) for a, b in zip(self.second, other.second, strict=True)]
         self._refresh()
 
     def _refresh(self) -> None:
@@ -109,7 +118,7 @@ class StackedOptimizer:
     @torch.no_grad()
     def step(self, params: Sequence[Tensor], grads: Sequence[Tensor], lr: Tensor) -> None:
         """Update ``params`` in place from ``grads`` with per-member learning rates ``lr``."""
-        self.steps += 1
+        self.steps += 1.0
         if self.kind == "sgd":
             self._sgd(params, grads, lr)
         else:
@@ -150,7 +159,8 @@ class StackedOptimizer:
 
     def keep(self, rows: Tensor) -> None:
         """Keep only the members at ``rows`` (after the population dropped some)."""
-        for name in ("momentum", "nesterov", "decay", "decay_other", "beta1", "beta2", "eps"):
+        for name in ("momentum", "nesterov", "decay", "decay_other", "beta1", "beta2", "eps",
+                     "steps"):  # fmt: skip
             setattr(self, name, getattr(self, name)[rows])
         self.first = [b[rows].contiguous() for b in self.first]
         self.second = [b[rows].contiguous() for b in self.second]

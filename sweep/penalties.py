@@ -129,6 +129,12 @@ class PenaltyStack:
         )
         self._refresh()
 
+    def extend(self, other: PenaltyStack) -> None:
+        """Append the members of ``other``."""
+        self.l1, self.l2 = torch.cat([self.l1, other.l1]), torch.cat([self.l2, other.l2])
+        self.all, self.half = torch.cat([self.all, other.all]), torch.cat([self.half, other.half])
+        self._refresh()
+
     @torch.no_grad()
     def add_grads(self, params: Sequence[Tensor], grads: Sequence[Tensor], batch: int) -> None:
         """Add each member's penalty gradient to ``grads`` in place, for a step on ``batch``
@@ -164,6 +170,11 @@ class ClipNorms:
     def keep(self, rows: Tensor) -> None:
         """Keep only the members at ``rows``."""
         self.limits = self.limits[rows]
+        self.active = bool(torch.isfinite(self.limits).any())
+
+    def extend(self, other: ClipNorms) -> None:
+        """Append the members of ``other``."""
+        self.limits = torch.cat([self.limits, other.limits])
         self.active = bool(torch.isfinite(self.limits).any())
 
     @torch.no_grad()

@@ -8,6 +8,7 @@ data, and never returns models, so a multirun does not keep every model alive.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -29,9 +30,10 @@ from .record import BEST_EPOCH_KEYS, CURVE_KEYS, OBJECTIVES, RECORD_VERSION, col
 from .reporting import Reporter
 from .sizing import chunk_size, free_bytes, member_cost
 from .threads import configure_threads
-from .train import EarlyStop, FitResult, MemberSettings, Shared, fit
+from .train import EarlyStop, FitResult, Joining, MemberSettings, Shared, fit
 
 __all__ = [
+    "Entrant",
     "RunOutcome",
     "batchable",
     "build_net",
@@ -158,11 +160,42 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
     )
 
 
-def _load(cfgs: Sequence[AppConfig], device: torch.device) -> tuple[StackedSplits, list[Splits]]:
-    seeds = sorted({c.trainer.seed for c in cfgs})
-    splits = [load_splits(cfgs[0].data, seed=s, device=device) for s in seeds]
-    stacked = StackedSplits.of(splits, [seeds.index(c.trainer.seed) for c in cfgs])
-    return stacked, [splits[seeds.index(c.trainer.seed)] for c in cfgs]
+@dataclass
+class Entrant:
+    """A configuration that joins a running population, with its reporter and epoch hook."""
+
+    config: AppConfig
+    reporter: Reporter | None = None
+    on_epoch: EpochHook | None = None
+
+
+OutcomesHook = Callable[[list[tuple[int, RunOutcome]]], None]
+MoreHook = Callable[[int], Sequence[Entrant]]
+
+
+class _Library:
+    """The data splits of a population, one per seed, stacked once and only ever appended to
+    (members that join later find every split the population already uses where it was)."""
+
+    def __init__(self, data: Any, device: torch.device) -> None:
+        self.data, self.device = data, device
+        self.seeds: list[int] = []
+        self.splits: list[Splits] = []
+        self.stacked: StackedSplits | None = None
+
+    def rows(self, seeds: Sequence[int]) -> tuple[StackedSplits, list[Splits]]:
+        """The stacked data of members with ``seeds``, and each one's own splits."""
+        new = [s for s in dict.fromkeys(seeds) if s not in self.seeds]
+        for seed in new:
+            self.seeds.append(seed)
+            self.splits.append(load_splits(self.data, seed=seed, device=self.device))
+        index = [self.seeds.index(s) for s in seeds]
+        if new or self.stacked is None:
+            self.stacked = StackedSplits.of(self.splits, index)
+        stacked = dataclasses.replace(
+            self.stacked, split_of=torch.tensor(index, dtype=torch.int64, device=self.device)
+        )
+        return stacked, [self.splits[i] for i in index]
 
 
 def run_population(
@@ -171,12 +204,21 @@ def run_population(
     reporters: Sequence[Reporter | None] | None = None,
     on_epoch: Sequence[EpochHook | None] | None = None,
     workers: int = 1,
+    on_end: OutcomesHook | None = None,
+    more: MoreHook | None = None,
+    slots: int | None = None,
+    each_epoch: Callable[[], None] | None = None,
 ) -> list[RunOutcome]:
     """Load data, build, train and summarize configurations that share a network, as one
-    population (in the order given).
+    population; their outcomes in the order given, then those of members that joined.
 
     A population larger than the device holds (:mod:`sweep.sizing`: a GPU's free memory, or
-    ``trainer.max_population``) trains in consecutive chunks, each a population of its own.
+    ``trainer.max_population``) trains that many at a time: a member that ends frees its slot
+    for the next configuration. When the given ones are all in, ``more(free)`` may hand over
+    further configurations (:class:`Entrant`, sharing the network) to fill free slots;
+    ``slots`` (default: as many as given) is how many train at once, within what the device
+    holds. ``each_epoch`` is called before each epoch of the population.
+    ``on_end`` hears of members as they end (index in the order above, outcome).
 
     Raises:
         ValueError: The configurations do not share a network (see :func:`structure_key`).
@@ -186,81 +228,111 @@ def run_population(
     """
     if not cfgs:
         return []
-    keys = {structure_key(c) for c in cfgs}
-    if len(keys) > 1:
+    key = structure_key(cfgs[0])
+    if any(structure_key(c) != key for c in cfgs):
         raise ValueError("a population needs configurations that share a network; got "
-                         f"{len(keys)} different structures")  # fmt: skip
+                         f"{len({structure_key(c) for c in cfgs})} different structures")  # fmt: skip
     first = cfgs[0]
     device = resolve_device(first.trainer.device)
     if first.trainer.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    stacked, own = _load(cfgs, device)
+    library = _Library(first.data, device)
+    stacked, own = library.rows([c.trainer.seed for c in cfgs])
     arch = model_arch(first, own[0])
     if isinstance(arch, CustomArch):
         check_model(arch)  # the contract, before training (cached: once per model)
-    size = _chunk(cfgs, arch, stacked, device)
-    if size >= len(cfgs):
-        return _train(cfgs, arch, stacked, own, device, reporters, on_epoch, workers)
-    log.info("population of %d trains in chunks of %d (trainer.max_population=%s, device %s)",
-             len(cfgs), size, first.trainer.max_population, device)  # fmt: skip
-    outcomes: list[RunOutcome] = []
-    for start in range(0, len(cfgs), size):
-        part = slice(start, start + size)
-        chunk = cfgs[part]
-        stacked, own = _load(chunk, device)
-        outcomes += _train(chunk, arch, stacked, own, device,
-                           None if reporters is None else reporters[part],
-                           None if on_epoch is None else on_epoch[part], workers)  # fmt: skip
-    return outcomes
+    size = _chunk(max(len(cfgs), slots or 0), first, arch, stacked, device)
+    if size < len(cfgs):
+        log.info("population of %d trains %d at a time (trainer.max_population=%s, device %s)",
+                 len(cfgs), size, first.trainer.max_population, device)  # fmt: skip
+    given = [Entrant(c, None if reporters is None else reporters[i],
+                     None if on_epoch is None else on_epoch[i]) for i, c in enumerate(cfgs)]  # fmt: skip
+    train = _Train(arch, library, device, key, on_end, more)
+    return train.run(given, size, workers, each_epoch)
+
+
+class _Train:
+    """One population's training: its members as they join, and their outcomes."""
+
+    def __init__(self, arch: Arch | ConvArch | CustomArch, library: _Library,
+                 device: torch.device, key: tuple[Any, ...], on_end: OutcomesHook | None,
+                 more: MoreHook | None) -> None:  # fmt: skip
+        self.arch, self.library, self.device, self.key = arch, library, device, key
+        self.on_end, self.more = on_end, more
+        self.cfgs: list[AppConfig] = []
+        self.own: list[Splits] = []
+        self.waiting: list[Entrant] = []
+        self.outcomes: dict[int, RunOutcome] = {}
+
+    def _joining(self, entrants: Sequence[Entrant]) -> Joining:
+        cfgs = [e.config for e in entrants]
+        if any(structure_key(c) != self.key for c in cfgs):
+            raise ValueError("a configuration that joins a population must share its network")
+        stacked, own = self.library.rows([c.trainer.seed for c in cfgs])
+        self.cfgs += cfgs
+        self.own += own
+        return Joining(build_net(self.arch, [c.trainer.seed for c in cfgs], self.device),
+                       stacked, [member_settings(c) for c in cfgs],
+                       [e.reporter for e in entrants], [e.on_epoch for e in entrants])  # fmt: skip
+
+    def _more(self, free: int) -> Joining | None:
+        entrants = self.waiting[:free]
+        del self.waiting[:free]
+        if len(entrants) < free and self.more is not None:
+            entrants += list(self.more(free - len(entrants)))
+        return self._joining(entrants) if entrants else None
+
+    def _ended(self, done: list[tuple[int, FitResult]]) -> None:
+        ended = []
+        for i, result in done:
+            summary = summarize(result, self.cfgs[i], self.device, self.own[i])
+            outcome = RunOutcome(fit=result, summary=summary, objective=summary["objective"])
+            self.outcomes[i] = outcome
+            ended.append((i, outcome))
+        if self.on_end is not None:
+            self.on_end(ended)
+
+    def run(self, given: list[Entrant], size: int, workers: int,
+            each_epoch: Callable[[], None] | None) -> list[RunOutcome]:  # fmt: skip
+        self.waiting = given[size:]
+        start = self._joining(given[: min(size, len(given))])
+        first = self.cfgs[0]
+        configure_threads(first.trainer.threads, arch=cost_arch(self.arch, start.net),
+                          members=size, device=self.device, workers=workers,
+                          batch_size=first.trainer.batch_size)  # fmt: skip
+        shared = Shared(
+            epochs=first.trainer.epochs,
+            batch_size=first.trainer.batch_size,
+            optimizer=first.optimizer.name,
+            metric=first.metric,
+            eval_batch_size=first.trainer.eval_batch_size,
+        )
+        grows = bool(self.waiting) or self.more is not None
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(first.trainer.seed)  # a custom model's own dropout draws from it
+            fit(start.net, start.data, shared, start.settings, reporters=start.reporters,
+                on_epoch=start.on_epoch, on_end=self._ended,
+                more=self._more if grows else None, slots=size, each_epoch=each_epoch)  # fmt: skip
+        return [self.outcomes[i] for i in sorted(self.outcomes)]
 
 
 def _chunk(
-    cfgs: Sequence[AppConfig],
+    wanted: int,
+    first: AppConfig,
     arch: Arch | ConvArch | CustomArch,
     stacked: StackedSplits,
     device: torch.device,
 ) -> int:
-    """How many of ``cfgs`` train at once on ``device``."""
-    t = cfgs[0].trainer
-    free = free_bytes(device) if len(cfgs) > 1 else None
+    """How many of ``wanted`` members (configured like ``first``) train at once on
+    ``device``."""
+    t = first.trainer
+    free = free_bytes(device) if wanted > 1 else None
     cost = None
     if free is not None:
         one = build_net(arch, [t.seed], device)
         cost = member_cost(one, stacked.x_train[0], batch_size=t.batch_size,
                            eval_batch_size=t.eval_batch_size)  # fmt: skip
-    return chunk_size(len(cfgs), cost=cost, free=free, limit=t.max_population)
-
-
-def _train(
-    cfgs: Sequence[AppConfig],
-    arch: Arch | ConvArch | CustomArch,
-    stacked: StackedSplits,
-    own: list[Splits],
-    device: torch.device,
-    reporters: Sequence[Reporter | None] | None,
-    on_epoch: Sequence[EpochHook | None] | None,
-    workers: int,
-) -> list[RunOutcome]:
-    first = cfgs[0]
-    net = build_net(arch, [c.trainer.seed for c in cfgs], device)
-    configure_threads(first.trainer.threads, arch=cost_arch(arch, net), members=len(cfgs),
-                      device=device, workers=workers, batch_size=first.trainer.batch_size)  # fmt: skip
-    shared = Shared(
-        epochs=first.trainer.epochs,
-        batch_size=first.trainer.batch_size,
-        optimizer=first.optimizer.name,
-        metric=first.metric,
-        eval_batch_size=first.trainer.eval_batch_size,
-    )
-    settings = [member_settings(c) for c in cfgs]
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(first.trainer.seed)  # a custom model's own dropout draws from it
-        results = fit(net, stacked, shared, settings, reporters=reporters, on_epoch=on_epoch)
-    outcomes = []
-    for cfg, result, splits in zip(cfgs, results, own, strict=True):
-        summary = summarize(result, cfg, device, splits)
-        outcomes.append(RunOutcome(fit=result, summary=summary, objective=summary["objective"]))
-    return outcomes
+    return chunk_size(wanted, cost=cost, free=free, limit=t.max_population)
 
 
 def run(

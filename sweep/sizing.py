@@ -1,10 +1,11 @@
 """How many members of a population train at once: the population is sized to the device.
 
-A population's members are independent, so a population larger than the device can hold is
-trained in consecutive chunks, each chunk a population of its own, with results identical in
-distribution (and, with dropout off, in value) to one big population. On a GPU the chunk is as
-large as the device's free memory allows; on a CPU memory is not the limit, so every member
-trains at once unless ``trainer.max_population`` says otherwise.
+A population's members are independent, so a population larger than the device can hold
+trains as many members at once as fit (its *slots*): the others wait and take the slots of
+members that end, with results identical in distribution (and, with dropout off, in value) to
+one big population. On a GPU the slots are as many as the device's free memory allows; on a CPU
+memory is not the limit, so every member trains at once unless ``trainer.max_population`` says
+otherwise.
 
 The bytes a member needs are measured, not guessed from the architecture: one member's forward
 pass over one training batch is run under :func:`torch.autograd.graph.saved_tensors_hooks`,

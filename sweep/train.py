@@ -27,7 +27,7 @@ from .optim import Schedule, StackedOptimizer, scheduled_lr
 from .penalties import ClipNorms, Penalty, PenaltyStack
 from .reporting import NullReporter, Reporter
 
-__all__ = ["EarlyStop", "FitResult", "MemberSettings", "Shared", "batch_bounds", "fit"]
+__all__ = ["EarlyStop", "FitResult", "Joining", "MemberSettings", "Shared", "batch_bounds", "fit"]
 
 Tensor = torch.Tensor
 EpochHook = Callable[[dict[str, float]], None]
@@ -130,6 +130,8 @@ class _Member:
     best_value: float = math.nan
     stop: str = ""
     message: str = ""
+    epoch: int = 0  # epochs trained so far: members that joined later are at their own epoch
+    started: float = field(default_factory=time.perf_counter)
 
     def improves(self, value: float) -> bool:
         if math.isnan(value):
@@ -152,7 +154,12 @@ class _Population:
     """The stacked state of the members still training, and how to step and measure them."""
 
     def __init__(
-        self, net: StackedNet, data: StackedSplits, shared: Shared, members: list[_Member]
+        self,
+        net: StackedNet,
+        data: StackedSplits,
+        shared: Shared,
+        members: list[_Member],
+        first: int = 0,
     ) -> None:
         self.net, self.data, self.shared = net, data, shared
         s = [m.settings for m in members]
@@ -161,7 +168,8 @@ class _Population:
         def vec(values: Sequence[float]) -> Tensor:
             return torch.tensor(values, dtype=torch.float32, device=dev)
 
-        self.ids = torch.arange(len(members), device=dev)  # member index of each stacked row
+        # the member index of each stacked row: members are numbered in the order they joined
+        self.ids = torch.arange(first, first + len(members), device=dev)
         self.dropout = vec([m.dropout for m in s])
         self.use_dropout = bool((self.dropout > 0).any())
         self.penalties = PenaltyStack(
@@ -203,6 +211,25 @@ class _Population:
         self.dropout_draws = [self.dropout_draws[i] for i in listed]
         if self.best is not None:
             self.best = [b[rows].contiguous() for b in self.best]
+
+    def extend(self, other: _Population) -> None:
+        """Append the members of ``other`` (built for members that join this population):
+        their networks, data, settings and optimizer state, each their own."""
+        if other.best is not None and self.best is None:
+            self.best = [p.detach().clone() for p in self.net.params + self.net.buffers]
+        if self.best is not None:
+            theirs = other.best or [p.detach() for p in other.net.params + other.net.buffers]
+            self.best = [torch.cat([a, b]) for a, b in zip(self.best, theirs, strict=True)]
+        self.ids = torch.cat([self.ids, other.ids])
+        self.net.extend(other.net)
+        self.data = self.data.extend(other.data)
+        self.dropout = torch.cat([self.dropout, other.dropout])
+        self.use_dropout = bool((self.dropout > 0).any())
+        self.penalties.extend(other.penalties)
+        self.clip.extend(other.clip)
+        self.optimizer.extend(other.optimizer)
+        self.batch_order += other.batch_order
+        self.dropout_draws += other.dropout_draws
 
     def _masks(self, _layer: int, shape: tuple[int, ...]) -> Tensor:
         dev = self.data.x_train.device
@@ -324,6 +351,24 @@ def _row(epoch: int, measured: list[float], steps: list[float], lr: float,
     return row
 
 
+@dataclass
+class Joining:
+    """Members that join a running population as slots free up: their network (each member
+    initialized as a single run with its seed would be), their data (stacked splits that begin
+    with every split the population already uses; ``split_of`` is the joining members'), and
+    their settings, reporters and epoch hooks."""
+
+    net: StackedNet
+    data: StackedSplits
+    settings: list[MemberSettings]
+    reporters: list[Reporter | None]
+    on_epoch: list[EpochHook | None]
+
+
+OnEnd = Callable[[list[tuple[int, "FitResult"]]], None]
+More = Callable[[int], Joining | None]
+
+
 def fit(
     net: StackedNet,
     data: StackedSplits,
@@ -332,47 +377,85 @@ def fit(
     *,
     reporters: Sequence[Reporter | None] | None = None,
     on_epoch: Sequence[EpochHook | None] | None = None,
+    on_end: OnEnd | None = None,
+    more: More | None = None,
+    slots: int | None = None,
+    each_epoch: Callable[[], None] | None = None,
 ) -> list[FitResult]:
-    """Train the members of ``net`` for ``shared.epochs`` epochs; one :class:`FitResult` each.
+    """Train the members of ``net`` for ``shared.epochs`` epochs each; one :class:`FitResult`
+    per member, in the order members joined.
 
     A member stops early when its reporter says prune ("pruned"), when its early stopping's
     patience runs out ("early_stopped"), or when one of its losses becomes NaN/inf
-    ("diverged"); the others go on without it.
+    ("diverged"); the others go on without it. ``on_end`` hears of members as they end (their
+    index and result), at the end of the epoch they end in. With ``more``, every epoch that
+    leaves slots free (of ``slots``, default the starting size) asks ``more(free)`` for members
+    to join; each joins at its own epoch 1 and trains its own ``shared.epochs`` epochs, so
+    members that are pruned early free their place for new ones instead of leaving it idle.
+    ``each_epoch`` is called before each epoch of the population.
     """
-    k = len(settings)
-    reps = list(reporters or [None] * k)
-    hooks = list(on_epoch or [None] * k)
-    members = [
-        _Member(s, reps[i] or NullReporter(), hooks[i], _select(s, shared.metric))
-        for i, s in enumerate(settings)
-    ]
+    reps = list(reporters or [None] * len(settings))
+    hooks = list(on_epoch or [None] * len(settings))
+    members = [_Member(s, reps[i] or NullReporter(), hooks[i], _select(s, shared.metric))
+               for i, s in enumerate(settings)]  # fmt: skip
     pop = _Population(net, data, shared, members)
-    results: list[FitResult | None] = [None] * k
-    t0 = time.perf_counter()
-    for epoch in range(1, shared.epochs + 1):
+    results: list[FitResult | None] = [None] * len(members)
+    room = max(slots or 0, pop.size)
+    dev = data.x_train.device
+    while pop.size:
+        if each_epoch is not None:
+            each_epoch()
         te = time.perf_counter()
         ids = pop.ids.tolist()
-        lrs = [scheduled_lr(members[i].settings.lr, members[i].settings.schedule, epoch - 1)
-               for i in ids]  # fmt: skip
-        steps = pop.train_epoch(torch.tensor(lrs, device=data.x_train.device))
+        epochs = [members[i].epoch + 1 for i in ids]
+        lrs = [scheduled_lr(members[i].settings.lr, members[i].settings.schedule, e - 1)
+               for i, e in zip(ids, epochs, strict=True)]  # fmt: skip
+        steps = pop.train_epoch(torch.tensor(lrs, device=dev))
         values = torch.cat([pop.measure(), steps.float()], dim=1).tolist()
         seconds = time.perf_counter() - te
         going, improved = [], []
-        for row_i, i in enumerate(ids):
+        for row_i, (i, epoch) in enumerate(zip(ids, epochs, strict=True)):
             m = members[i]
+            m.epoch = epoch
             row = _row(epoch, values[row_i][:9], values[row_i][9:], lrs[row_i], seconds)
-            if _advance(m, row, epoch, shared):
+            if _advance(m, row, epoch, shared) and epoch < shared.epochs:
                 going.append(row_i)
             if m.best_epoch == epoch and m.restores:
                 improved.append(row_i)
-        pop.remember_best(torch.tensor(improved, dtype=torch.int64, device=pop.ids.device))
-        if len(going) < pop.size or epoch == shared.epochs:
-            ended = [r for r in range(pop.size) if r not in going or epoch == shared.epochs]
-            _finish(pop, members, ended, results, time.perf_counter() - t0)
-            if not going:
-                break
-            pop.keep(torch.tensor(going, dtype=torch.int64, device=pop.ids.device))
+        pop.remember_best(torch.tensor(improved, dtype=torch.int64, device=dev))
+        if len(going) < pop.size:
+            ended = [r for r in range(pop.size) if r not in going]
+            done = _finish(pop, members, ended, results)
+            if on_end is not None:
+                on_end(done)
+            if not going and more is None:
+                break  # the last members' weights stay in ``net`` for whoever built it
+            pop.keep(torch.tensor(going, dtype=torch.int64, device=dev))
+        joining = more(room - pop.size) if more is not None and pop.size < room else None
+        if joining is not None and joining.settings:
+            new = _join(joining, shared, first=len(members))
+            members += new.members
+            results += [None] * len(new.members)
+            pop.extend(new.population)
     return [r for r in results if r is not None]
+
+
+@dataclass
+class _Joined:
+    members: list[_Member]
+    population: _Population
+
+
+def _join(joining: Joining, shared: Shared, *, first: int) -> _Joined:
+    k = len(joining.settings)
+    if joining.net.size != k or int(joining.data.split_of.shape[0]) != k:
+        raise ValueError(f"{k} joining members came with {joining.net.size} networks and "
+                         f"{int(joining.data.split_of.shape[0])} data rows")  # fmt: skip
+    reps = list(joining.reporters) or [None] * k
+    hooks = list(joining.on_epoch) or [None] * k
+    members = [_Member(s, reps[i] or NullReporter(), hooks[i], _select(s, shared.metric))
+               for i, s in enumerate(joining.settings)]  # fmt: skip
+    return _Joined(members, _Population(joining.net, joining.data, shared, members, first=first))
 
 
 def _select(s: MemberSettings, metric: str) -> str:
@@ -410,11 +493,12 @@ def _finish(
     members: list[_Member],
     rows: list[int],
     results: list[FitResult | None],
-    seconds: float,
-) -> None:
-    """Measure the final models of the stacked ``rows`` on the test split and store results."""
+) -> list[tuple[int, FitResult]]:
+    """Measure the final models of the stacked ``rows`` on the test split, store their
+    results and return them (member index, result)."""
     if not rows:
-        return
+        return []
+    now = time.perf_counter()
     dev = pop.ids.device
     ids = [int(pop.ids[r]) for r in rows]
     restored = [members[i].restores and members[i].best_epoch > 0 for i in ids]
@@ -426,15 +510,19 @@ def _finish(
     by_member: dict[int, tuple[float, float]] = (
         {ids[j]: (scores[n][0], scores[n][1]) for n, j in enumerate(live)} if scores else {}
     )
+    done = []
     for j, i in enumerate(ids):
         m = members[i]
         run = len(m.curves.get("epoch", []))
-        results[i] = FitResult(
+        result = FitResult(
             curves=m.curves,
             best_epoch=m.best_epoch or run,
             final_epoch=m.best_epoch if restored[j] else run,
             stop_reason=m.stop or "completed",
             message=m.message,
             test=by_member.get(i),
-            seconds=seconds,
+            seconds=now - m.started,
         )
+        results[i] = result
+        done.append((i, result))
+    return done

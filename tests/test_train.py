@@ -4,7 +4,7 @@ seeds, and members that behave exactly as separate runs would."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -16,7 +16,7 @@ from sweep.data import Splits, StackedSplits, clear_cache, load_splits
 from sweep.nets import Arch, StackedMLP, reference_module
 from sweep.optim import Schedule
 from sweep.penalties import Penalty
-from sweep.run import run, run_population
+from sweep.run import Entrant, RunOutcome, run, run_population
 from sweep.train import EarlyStop, FitResult, MemberSettings, Shared, fit
 
 CPU = torch.device("cpu")
@@ -377,3 +377,50 @@ def test_a_memorizing_network_shows_what_each_regularizer_does() -> None:
     assert len({round(v, 4) for v in mean.values()}) == 3
     hindsight = [sum(v) / 3 for v in best.values()]
     assert max(hindsight) - min(hindsight) < 0.02  # what every trial's best epoch would show
+
+
+def test_a_freed_slot_takes_a_new_member_that_trains_as_a_run_of_its_own() -> None:
+    """Population refill (run_population's ``more``): a member pruned at epoch 2 frees its slot;
+    the member that joins trains its own 4 epochs beside the others (at their epochs 3–6), with
+    its own seed's data split, and its curves are those of a separate run: to 1e-5 with dropout
+    off, Adam's bias correction counted from its own first step."""
+    base = {"model__dropout": 0.0, "trainer__epochs": 4, "optimizer__name": "adam",
+            "optimizer__lr": 0.01}  # fmt: skip
+    cfgs = [_tiny(0, **base), _tiny(1, **base, regularizer__l2=1e-3)]
+    joiner = _tiny(5, **{**base, "optimizer__lr": 0.003}, regularizer__l1=1e-4)
+    ended: list[tuple[int, str, int]] = []
+    asked: list[int] = []
+
+    def more(free: int) -> list[Entrant]:
+        asked.append(free)
+        return [Entrant(copy.deepcopy(joiner))] if len(asked) == 1 else []
+
+    def on_end(done: list[tuple[int, RunOutcome]]) -> None:
+        ended.extend((i, o.fit.stop_reason, o.fit.epochs_run) for i, o in done)
+
+    out = run_population(cfgs, reporters=[None, _PruneAt(2)], on_end=on_end, more=more)
+    assert [o.fit.stop_reason for o in out] == ["completed", "pruned", "completed"]
+    assert [o.fit.epochs_run for o in out] == [4, 2, 4]
+    # member 1 ends first, alone; the joiner (index 2) outlives the first member by 2 epochs
+    assert ended == [(1, "pruned", 2), (0, "completed", 4), (2, "completed", 4)]
+    assert asked[0] == 1  # one slot was free
+    alone = run(copy.deepcopy(joiner))
+    _same_curves(out[2].summary["curves"], alone.summary["curves"], 1e-5)
+    assert out[2].summary["test_acc"] == pytest.approx(alone.summary["test_acc"], abs=1e-6)
+    first_alone = run(copy.deepcopy(cfgs[0]))
+    _same_curves(out[0].summary["curves"], first_alone.summary["curves"], 1e-5)
+
+
+def test_max_population_slots_are_refilled_from_the_queue_as_members_end() -> None:
+    """With ``trainer.max_population=2`` a population of 3 trains 2 at a time: the third starts
+    in the slot of the first member to end (pruned at epoch 1), beside the second, not after it."""
+    cfgs = [_tiny(s, trainer__epochs=3, trainer__max_population=2) for s in (0, 1, 2)]
+    seen: list[tuple[int, int]] = []  # (member, its epoch), in the order epochs are recorded
+
+    def hook(member: int) -> Callable[[dict[str, float]], None]:
+        return lambda row: seen.append((member, int(row["epoch"])))
+
+    out = run_population(cfgs, reporters=[_PruneAt(1), None, None],
+                         on_epoch=[hook(0), hook(1), hook(2)])  # fmt: skip
+    assert [o.fit.epochs_run for o in out] == [1, 3, 3]
+    assert seen == [(0, 1), (1, 1), (1, 2), (2, 1), (1, 3), (2, 2), (2, 3)]

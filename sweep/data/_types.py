@@ -163,6 +163,13 @@ class StackedSplits:
         """The same data for the members at ``rows``."""
         return dataclasses.replace(self, split_of=self.split_of[rows])
 
+    def extend(self, other: StackedSplits) -> StackedSplits:
+        """These members followed by ``other``'s, whose stacked splits must begin with these
+        (the run layer only ever appends splits: :func:`sweep.run.run_population`)."""
+        if other.x_train.shape[0] < self.x_train.shape[0]:
+            raise ValueError("the joining members' data must hold every split of these members")
+        return dataclasses.replace(other, split_of=torch.cat([self.split_of, other.split_of]))
+
     def rows(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Each member's examples ``idx[k]`` of the stacked ``x`` (``(S, N, ...)``) → ``(K, B, ...)``."""
         if self.shared:
