@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
@@ -179,8 +178,8 @@ class Composed:
         return out
 
 
-def _compose(hydra_context: HydraContext, config: DictConfig, overrides: list[str]) -> DictConfig:
-    return hydra_context.config_loader.load_sweep_config(config, overrides)
+def _compose(loader: Any, config: DictConfig, overrides: list[str]) -> DictConfig:
+    return cast(DictConfig, loader.load_sweep_config(config, overrides))
 
 
 def _job_part(job: DictConfig) -> DictConfig:
@@ -232,15 +231,17 @@ def _check_values(
 _MISSING = object()
 
 
-def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraContext) -> Composed:
+def check_space(space: SearchSpace, *, config: DictConfig, loader: Any) -> Composed:
     """Compose the job config for every group option the space can pick, and check every bound.
+    ``loader`` is Hydra's config loader (the sweep's caching one: the trials it composes later
+    reuse these compositions).
 
     Returns the composed configs (for the pre-flight) and the job config's groups."""
     problems: list[str] = []
     fixed = list(space.fixed)
     composed = Composed()
     try:
-        base_job = _compose(hydra_context, config, fixed)
+        base_job = _compose(loader, config, fixed)
     except (HydraException, OmegaConfBaseException) as exc:
         raise SweepConfigError([f"composing the job config failed: {exc}"]) from exc
     composed.groups = set(base_job.hydra.runtime.choices.keys())
@@ -257,7 +258,7 @@ def check_space(space: SearchSpace, *, config: DictConfig, hydra_context: HydraC
             continue
         for option in bounds.get(p.path, []):
             try:
-                job = _job_part(_compose(hydra_context, config, [*fixed, f"{p.path}={option}"]))
+                job = _job_part(_compose(loader, config, [*fixed, f"{p.path}={option}"]))
             except (HydraException, OmegaConfBaseException) as exc:
                 text = str(exc).split("Config search path")[0]
                 detail = " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -82,9 +82,10 @@ class CachingConfigLoader:
         if given not in self._parsed:
             self._parsed[given] = self._parser.parse_overrides(list(given))
         parsed = self._parsed[given]
-        key = tuple(str(o.input_line) for o in parsed if not self._is_value(o))
+        structural = [str(o.input_line) for o in parsed if not self._is_value(o)]
+        key = _key(parsed, structural)
         if key not in self._plain:
-            job = self.load_sweep_config(master_config, list(key))
+            job = self.load_sweep_config(master_config, structural)
             runtime = job.hydra.runtime.choices
             choices = {g: str(runtime[g]) for g in groups if runtime.get(g) is not None}
             with open_dict(job):
@@ -109,7 +110,7 @@ class CachingConfigLoader:
     ) -> DictConfig:
         parsed = self._parser.parse_overrides(list(sweep_overrides))
         structural = [str(o.input_line) for o in parsed if not self._is_value(o)]
-        key = tuple(structural)
+        key = _key(parsed, structural)
         if key not in self._cache:
             self._cache[key] = self._inner.load_sweep_config(master_config, structural)
         cfg = copy.deepcopy(self._cache[key])
@@ -127,3 +128,13 @@ class CachingConfigLoader:
                 exclude_keys=list(conf.exclude_keys),
             )
         return cfg
+
+
+def _key(parsed: list[Override], structural: list[str]) -> tuple[str, ...]:
+    """The cache key of a composition: its structural overrides, sorted when they name distinct
+    keys (then their order does not change the composition: the sweep's checks compose "fixed,
+    then the option", trials "the option, then fixed", and both find one entry)."""
+    names = [o.key_or_group for o in parsed if str(o.input_line) in structural]
+    if len(set(names)) == len(names):
+        return tuple(sorted(structural))
+    return tuple(structural)
