@@ -2,9 +2,11 @@
 
 The job reconnects to its trials through the storage (``sweep.study``), reads each member's
 config from its trial (stored by the sweeper when it asked), trains the members that share a
-network as one population, reports every epoch to each member's trial and ends each trial
-through the one function that ends trials. A SIGTERM or Ctrl-C flushes the reports and ends the
-running trials as interrupted before the job stops.
+network as one population, reports every epoch to each member's trial and ends each trial,
+as soon as it stops training, through the one function that ends trials. When the job runs in
+the sweeper's process (:func:`refills`), the places of members that ended go to new trials the
+sweeper asks, so the population stays full until the study's budget is reached. A SIGTERM or
+Ctrl-C flushes the reports and ends the running trials as interrupted before the job stops.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,7 @@ from optuna.trial import TrialState
 from .config import AppConfig, ConfigError, TrialLink, from_dict, validate
 from .console import EpochTable
 from .record import TRIAL_OWNER
-from .run import RunOutcome, objective_values, run_population, structure_key
+from .run import Entrant, RunOutcome, objective_values, run_population, structure_key
 from .signals import terminate_as_interrupt
 from .study import (
     STORAGE_ENV,
@@ -42,7 +46,7 @@ from .study import (
     write_attrs_many,
 )
 
-__all__ = ["JobError", "app_config", "run_trials"]
+__all__ = ["JobError", "Refill", "app_config", "refills", "run_trials"]
 
 log = logging.getLogger("sweep")
 
@@ -51,6 +55,34 @@ _STATES = {
     "early_stopped": TrialState.COMPLETE,
     "pruned": TrialState.PRUNED,
 }
+
+
+Refill = Callable[[tuple[Any, ...], int], list[int]]
+"""``refill(key, n)``: up to ``n`` more trials (their numbers, RUNNING, config and owner
+stored) whose configs have the structure ``key`` (:func:`sweep.run.structure_key`)."""
+
+_REFILLS: dict[tuple[str, str], tuple[int, Refill]] = {}
+
+
+@contextmanager
+def refills(study: str, stage: str, refill: Refill) -> Iterator[None]:
+    """While this lasts, a job of ``study``'s ``stage`` that runs in this thread (Hydra's basic
+    launcher runs jobs in the sweeper's process, one after another) asks ``refill`` for trials
+    to fill the places of members that ended, so its population stays full: pruning then saves
+    wall time, not only epochs, and the study needs fewer jobs. A job in another process (the
+    joblib and submitit launchers) trains the trials it was given."""
+    _REFILLS[(study, stage)] = (threading.get_ident(), refill)
+    try:
+        yield
+    finally:
+        _REFILLS.pop((study, stage), None)
+
+
+def _refill_for(link: TrialLink) -> Refill | None:
+    found = _REFILLS.get((link.study or "", link.stage))
+    if found is None or found[0] != threading.get_ident():
+        return None
+    return found[1]
 
 
 class JobError(RuntimeError):
@@ -140,48 +172,99 @@ def run_trials(link: TrialLink, out_dir: Path, *, workers: int = 1) -> float | N
     for m in members:
         groups.setdefault(structure_key(m.config), []).append(m)
     first: float | None = None
+    refill = _refill_for(link)
     with terminate_as_interrupt(), keeper, keeper.holding(m.link.trial_id for m in members):
         for group in groups.values():
-            objective = _train(study, group, out_dir, link, workers)
+            job = _Job(study, group, out_dir, link, keeper, refill)
+            objective = job.train(workers)
             first = objective if first is None else first
     return first
 
 
-def _train(
-    study: StudyLink, members: list[_Member], out_dir: Path, link: TrialLink, workers: int
-) -> float | None:
-    numbers = [m.link.number for m in members]
-    alone = len(members) == 1
-    hooks = [_epoch_logger(m.link.number, m.config.trainer.epochs, alone) for m in members]
-    log.info("training trial(s) %s as one population of %d", numbers, len(members))
-    try:
-        outcomes = run_population(
-            [m.config for m in members], reporters=[m.link for m in members],
-            on_epoch=hooks, workers=workers,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        _interrupted(study, members, link)
-        raise
-    except Exception as exc:  # a failing population must not stop the sweep
-        text = traceback.format_exc()
-        log.error("trial(s) %s failed:\n%s", numbers, text)
-        message = f"{type(exc).__name__}: {exc}"
-        study.end_many([(m.link, Ending(TrialState.FAIL, None, "failed", message))
-                        for m in members])  # fmt: skip
-        _write_metrics(
-            out_dir, members, [{"stop_reason": "failed", "message": message}] * len(members)
-        )
-        return None
-    endings = [_ending(m, outcome, numbers) for m, outcome in zip(members, outcomes, strict=True)]
-    study.end_many([(m.link, e) for m, e in zip(members, endings, strict=True)])
-    _write_metrics(out_dir, members, [{**e.record, "trial": m.link.number}
-                                      for m, e in zip(members, endings, strict=True)])  # fmt: skip
-    return outcomes[0].objective
+class _Job:
+    """One population of a job: its members (the trials it was given, then those that joined),
+    each ended as soon as it stops training."""
+
+    def __init__(self, study: StudyLink, members: list[_Member], out_dir: Path, link: TrialLink,
+                 keeper: Keeper, refill: Refill | None) -> None:  # fmt: skip
+        self.study, self.members, self.out_dir, self.link = study, list(members), out_dir, link
+        self.keeper, self.refill = keeper, refill
+        self.key = structure_key(members[0].config)
+        self.alone = len(members) == 1 and refill is None
+        self.slots = max(link.slots or 0, len(members))
+
+    @property
+    def numbers(self) -> list[int]:
+        return [m.link.number for m in self.members]
+
+    def train(self, workers: int) -> float | None:
+        given = list(self.members)
+        log.info("training trial(s) %s as one population of %d%s", self.numbers, self.slots,
+                 ", refilled as members end" if self.refill else "")  # fmt: skip
+        try:
+            outcomes = run_population(
+                [m.config for m in given], reporters=[m.link for m in given],
+                on_epoch=[self._hook(m) for m in given], workers=workers,
+                on_end=self._ended, more=self._more if self.refill else None, slots=self.slots,
+                each_epoch=self.study.epoch,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            _interrupted(self.study, self.members, self.link)
+            raise
+        except Exception as exc:  # a failing population must not stop the sweep
+            text = traceback.format_exc()
+            log.error("trial(s) %s failed:\n%s", self.numbers, text)
+            message = f"{type(exc).__name__}: {exc}"
+            left = [m for m in self.members if not m.link.ended]
+            self.study.end_many([(m.link, Ending(TrialState.FAIL, None, "failed", message))
+                                 for m in left])  # fmt: skip
+            self._write([(m, {"stop_reason": "failed", "message": message}) for m in left])
+            return None
+        return outcomes[0].objective if outcomes else None
+
+    def _hook(self, m: _Member) -> Callable[[dict[str, float]], None]:
+        return _epoch_logger(m.link.number, m.config.trainer.epochs, self.alone)
+
+    def _ended(self, done: list[tuple[int, RunOutcome]]) -> None:
+        """End the members that stopped this epoch, together, at once: a pruner and a sampler
+        see them before the next epoch's decisions and asks."""
+        numbers = self.numbers
+        ended = [(self.members[i], _ending(self.members[i], outcome, numbers, self.slots))
+                 for i, outcome in done]  # fmt: skip
+        self.study.end_many([(m.link, e) for m, e in ended])
+        self.keeper.release(m.link.trial_id for m, _ in ended)
+        self._write([(m, {**e.record, "trial": m.link.number}) for m, e in ended])
+
+    def _more(self, n: int) -> list[Entrant]:
+        """Up to ``n`` trials that join in the places of members that ended."""
+        assert self.refill is not None
+        numbers = self.refill(self.key, n)
+        if not numbers:
+            return []
+        joined = [m for m in self.study.members(numbers) if isinstance(m, MemberLink)]
+        members = _configs(self.study, joined)
+        members = [m for m in members if structure_key(m.config) == self.key]
+        write_attrs_many(self.study.storage, {
+            m.link.trial_id: {"job_dir": str(self.out_dir), TRIAL_OWNER: current_owner()}
+            for m in members})  # fmt: skip
+        self.keeper.hold(m.link.trial_id for m in members)
+        self.members += members
+        log.info("trial(s) %s join the population", [m.link.number for m in members])
+        return [Entrant(m.config, m.link, self._hook(m)) for m in members]
+
+    def _write(self, records: list[tuple[_Member, dict[str, Any]]]) -> None:
+        """``metrics.json`` for a job of one trial, ``trial_<n>.json`` per member otherwise."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for m, record in records:
+            name = "metrics.json" if self.alone else f"trial_{m.link.number}.json"
+            payload = {**record, "choices": m.link.user_attrs.get("choices")}
+            text = json.dumps(payload, indent=2, default=str, allow_nan=True)
+            (self.out_dir / name).write_text(text)
 
 
-def _ending(m: _Member, outcome: RunOutcome, numbers: Sequence[int]) -> Ending:
+def _ending(m: _Member, outcome: RunOutcome, numbers: Sequence[int], slots: int) -> Ending:
     summary = {k: v for k, v in outcome.summary.items() if k != "objective"}
-    summary["population"] = {"size": len(numbers), "members": list(numbers)}
+    summary["population"] = {"size": slots, "members": list(numbers)}
     reason = outcome.fit.stop_reason
     state = _STATES.get(reason, TrialState.FAIL)
     objectives = m.config.objectives or [m.config.metric]
@@ -214,12 +297,3 @@ def _epoch_logger(number: int, epochs: int, alone: bool) -> Callable[[dict[str, 
     table = EpochTable(epochs, progress=False,
                        emit=lambda line: log.log(level, "[trial %d] %s", number, line))  # fmt: skip
     return table.row
-
-
-def _write_metrics(out_dir: Path, members: list[_Member], records: list[dict[str, Any]]) -> None:
-    """``metrics.json`` for a single trial, ``trial_<n>.json`` per member of a population."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for m, record in zip(members, records, strict=True):
-        name = "metrics.json" if len(members) == 1 else f"trial_{m.link.number}.json"
-        payload = {**record, "choices": m.link.user_attrs.get("choices")}
-        (out_dir / name).write_text(json.dumps(payload, indent=2, default=str, allow_nan=True))

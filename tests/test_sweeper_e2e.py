@@ -184,3 +184,37 @@ def test_budget_counts_every_worker(tmp_path: Path) -> None:
     assert "already has 3 of its 3 trials" in again.stdout
     trials = load_study(tmp_path, "budget").trials
     assert sum(is_budgeted(t) for t in trials) == 3 and len(trials) == 3
+
+
+def test_a_population_job_refills_the_places_of_trials_that_ended(tmp_path: Path) -> None:
+    """With the basic launcher the job runs in the sweeper's process and asks the sweeper for a
+    new trial whenever a member ends, so the population stays full: 12 trials, 4 at a time, all
+    in one job; the median pruner's victims make room for later trials, the budget is met
+    exactly and nothing is left RUNNING."""
+    proc = run_cli(
+        sweep_args("refill", 12, "optimizer.lr=tag(log, interval(1e-4, 0.5))",
+                   "hydra.sweeper.population=4", "hydra.sweeper.sampler.name=random",
+                   "hydra.sweeper.sampler.seed=3", "hydra.sweeper.pruner.n_startup_trials=2",
+                   "hydra.sweeper.pruner.n_warmup_steps=0", epochs=4),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = load_study(tmp_path, "refill").trials
+    assert len(trials) == 12
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert any(t.user_attrs["epochs_run"] < 4 for t in pruned)
+    assert len({t.user_attrs["job_dir"] for t in trials}) == 1  # one job trained them all
+    assert {t.user_attrs["population"]["size"] for t in trials} == {4}
+    # a trial asked later joined the running population (not a job of its own)
+    last = max(trials, key=lambda t: t.datetime_complete)
+    assert len(last.user_attrs["population"]["members"]) == 12
+    # never more than 4 at once: at each trial's start, fewer than 4 others were running
+    for t in trials:
+        running = [u for u in trials if u is not t and u.datetime_start <= t.datetime_start
+                   and u.datetime_complete > t.datetime_start]  # fmt: skip
+        assert len(running) <= 4
+    job = Path(trials[0].user_attrs["job_dir"])
+    assert sorted(p.name for p in job.glob("trial_*.json")) == sorted(
+        f"trial_{t.number}.json" for t in trials
+    )

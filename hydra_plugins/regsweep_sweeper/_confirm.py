@@ -231,7 +231,12 @@ def run_confirmation(
     while missing:
         todo, missing = missing[:batch], missing[batch:]
         ready = _ask(study, launch, todo)
-        launch.run(population_chunks(ready, population), stage="confirm", on_settled=on_settled)
+        launch.run(
+            population_chunks(ready, population),
+            stage="confirm",
+            on_settled=on_settled,
+            slots=population,
+        )
         ran += len(ready)
     del requeue_interrupted  # confirmation units are re-run by the plan, never re-queued
     return len(units) - ran, ran

@@ -107,6 +107,8 @@ class Launch:
         self.app_overrides = app_overrides
         self.job_idx = 0
         self.in_flight: dict[int, Unit] = {}
+        self.slots = 1
+        self.launched: list[Unit] = []  # the current launch's units, with those that joined
 
     def stamp(
         self,
@@ -143,14 +145,18 @@ class Launch:
             f"trial.requeue={str(self.requeue).lower()}",
             f"trial.number={numbers[0]}",
             f"trial.members=[{','.join(map(str, numbers))}]",
+            f"trial.slots={max(self.slots, len(chunk))}",
         ]
 
     def run(self, chunks: list[list[Unit]], *, stage: str,
-            on_settled: Callable[[FrozenTrial], None]) -> None:  # fmt: skip
-        """Launch one job per chunk (the launcher may run them in parallel), then settle."""
+            on_settled: Callable[[FrozenTrial], None], slots: int = 1) -> None:  # fmt: skip
+        """Launch one job per chunk (the launcher may run them in parallel), then settle. A job
+        trains ``slots`` trials at once (trials that :meth:`join` it fill the free places)."""
         if not chunks:
             return
+        self.slots = slots
         overrides = [self._job_overrides(c, stage) for c in chunks]
+        self.launched = [u for c in chunks for u in c]
         returns: Sequence[JobReturn] | None = None
         error: BaseException | None = None
         try:
@@ -161,12 +167,31 @@ class Launch:
             error = exc
         self.job_idx += len(chunks)
         study = chunks[0][0].study
+        ret_of = {u.trial._trial_id: (returns[i] if returns is not None and i < len(returns)
+                                      else None) for i, c in enumerate(chunks) for u in c}  # fmt: skip
+        left = [u for u in self.launched if u.trial._trial_id in self.in_flight]
         # One read of which of the launched trials a job left running.
-        running = running_among(study._storage, [u.trial._trial_id for c in chunks for u in c])
-        for i, chunk in enumerate(chunks):
-            ret = returns[i] if returns is not None and i < len(returns) else None
-            for unit in chunk:
-                on_settled(self.settle(unit, ret, error, unit.trial._trial_id in running))
+        running = running_among(study._storage, [u.trial._trial_id for u in left])
+        for unit in left:
+            ret = ret_of.get(unit.trial._trial_id)
+            on_settled(self.settle(unit, ret, error, unit.trial._trial_id in running))
+        self.launched = []
+
+    def join(self, units: Sequence[Unit]) -> None:
+        """Units asked while a job runs, handed to it to join its population."""
+        self.launched += units
+
+    def settle_ended(self, on_settled: Callable[[FrozenTrial], None]) -> None:
+        """Settle the trials of the current launch that their jobs have already ended (one
+        read), so the failure rate is current while a job is still running."""
+        ids = [u.trial._trial_id for u in self.launched if u.trial._trial_id in self.in_flight]
+        if not ids:
+            return
+        running = running_among(self.launched[0].study._storage, ids)
+        for unit in self.launched:
+            tid = unit.trial._trial_id
+            if tid in self.in_flight and tid not in running:
+                on_settled(self.settle(unit, None, None, False))
 
     def settle(self, unit: Unit, ret: JobReturn | None, error: BaseException | None,
                running: bool) -> FrozenTrial:  # fmt: skip

@@ -23,6 +23,7 @@ import copy
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import ConfigError
+from sweep.job import refills
 from sweep.record import STUDY_ROLE
 from sweep.signals import exit_code, terminate_as_interrupt
 from sweep.study import (
@@ -124,7 +126,7 @@ class SweepRunner:
                     a for a in arguments if a.split("=", 1)[0].lstrip("+~") not in SWEEPER_GROUPS
                 ]
                 space = parse_search_space(s.params or {}, s.conditional or {}, args)
-                composed = check_space(space, config=self.config, hydra_context=self.hydra_context)
+                composed = check_space(space, config=self.config, loader=self.loader)
                 self.loader.value_keys = _value_keys(space, composed.groups)
                 checked = preflight(composed.apps())
                 for line in checked:
@@ -199,17 +201,43 @@ class SweepRunner:
         self, study: optuna.Study, space: SearchSpace, tally: Tally, launch: Launch
     ) -> None:
         s = self.s
-        while not tally.failure_rate_exceeded:
-            self._reap(study, launch)
-            units = self._ask(study, space, tally, launch, s.population * s.n_jobs)
-            if units:
-                launch.run(population_chunks(units, s.population), stage="search",
-                           on_settled=tally.add)  # fmt: skip
-                log.info(tally.progress_line(study))
-                continue
-            if self._reap(study, launch):  # a trial died meanwhile: its slot is free again
-                continue
-            break
+        waiting: list[Unit] = []  # asked for a job, but of another structure than its own
+        full = [False]  # the budget was reached: no more asks while this job runs
+
+        def refill(key: tuple[Any, ...], n: int) -> list[int]:
+            """Trials for a running job's free places (see ``sweep.job.refills``)."""
+            if full[0]:
+                return []
+            launch.settle_ended(tally.add)
+            if tally.failure_rate_exceeded or len(waiting) >= s.population:
+                return []
+            units = self._ask(study, space, tally, launch, n)
+            full[0] = not units
+            fits = [u for u in units if u.key == key]
+            waiting.extend(u for u in units if u.key != key)
+            launch.join(fits)
+            return [u.trial.number for u in fits]
+
+        # population 1 is one trial per job, as Hydra's own sweepers run them
+        with refills(study.study_name, "search", refill) if s.population > 1 else nullcontext():
+            while not tally.failure_rate_exceeded:
+                self._reap(study, launch)
+                want = s.population * s.n_jobs - len(waiting)
+                units = [*waiting, *self._ask(study, space, tally, launch, want)]
+                waiting.clear()
+                if units:
+                    full[0] = False
+                    launch.run(population_chunks(units, s.population), stage="search",
+                               on_settled=tally.add, slots=s.population)  # fmt: skip
+                    log.info(tally.progress_line(study))
+                    continue
+                if self._reap(study, launch):  # a trial died meanwhile: its slot is free again
+                    continue
+                break
+        for unit in waiting:  # asked during the last job, not run: the failure rate stopped it
+            fail_unit(study, unit.trial, "interrupted",
+                      "asked for a running job but not run: the sweep stopped")  # fmt: skip
+            launch.settle(unit, None, None, False)
 
     def _ask(
         self, study: optuna.Study, space: SearchSpace, tally: Tally, launch: Launch, n: int
@@ -310,6 +338,6 @@ def _value_keys(space: SearchSpace, groups: set[str]) -> set[str]:
     the job's link to its trials."""
     searched = [*space.params, *(p for c in space.conditionals for p in c.params)]
     keys = {p.path for p in searched if not p.prefix and p.path not in groups and "@" not in p.path}
-    link = {f"trial.{k}" for k in ("storage", "study", "number", "members", "stage", "heartbeat",
-                                  "requeue")}  # fmt: skip
+    link = {f"trial.{k}" for k in ("storage", "study", "number", "members", "slots", "stage",
+                                  "heartbeat", "requeue")}  # fmt: skip
     return keys | {"metric"} | link

@@ -27,6 +27,7 @@ from ._pruners import make_pruner, reads_rungs
 __all__ = ["MemberLink", "StudyLink", "TrialGone"]
 
 FLUSH_EVERY_S = 2.0
+SNAPSHOT_S = 1.0
 
 
 class TrialGone(RuntimeError):
@@ -34,23 +35,33 @@ class TrialGone(RuntimeError):
 
 
 class _Snapshot:
-    """The study as the pruner sees it during one epoch: its trials are read once per epoch
-    for all members of a population, not once per member."""
+    """The study as the pruner sees it during one epoch of a population: its trials are read
+    once for all members, not once per member. The job renews it at each epoch of its population
+    (members that joined later report other epoch numbers than the rest, so the number cannot
+    mark the epoch) and when it ends trials."""
 
     def __init__(self, study: optuna.Study) -> None:
         self._study = study
         self._trials: list[FrozenTrial] | None = None
-        self._step: int | None = None
+        self._read_at = 0.0
 
-    def at(self, step: int) -> None:
-        if step != self._step:
-            self._trials, self._step = None, step
+    def renew(self) -> None:
+        self._trials = None
+
+    def epoch(self, *, rungs: bool) -> None:
+        """A new epoch of the population. A pruner that reads rung records of running trials
+        (``rungs``) needs a fresh read; one that compares with finished trials only needs it
+        when trials ended (:meth:`renew`, at this job's own ends) or, for other workers' ends,
+        at most every ``SNAPSHOT_S`` seconds: reading the study costs more than an epoch."""
+        if rungs or time.monotonic() - self._read_at >= SNAPSHOT_S:
+            self._trials = None
 
     def get_trials(
         self, deepcopy: bool = True, states: Sequence[TrialState] | None = None
     ) -> list[FrozenTrial]:
         if self._trials is None:
             self._trials = self._study.get_trials(deepcopy=False)
+            self._read_at = time.monotonic()
         out = [t for t in self._trials if states is None or t.state in states]
         return copy.deepcopy(out) if deepcopy else out
 
@@ -120,8 +131,13 @@ class StudyLink:
             m.ended = True
         done = end_trials(self.storage, [(m.frozen, e, m.take_unwritten()) for m, e in todo],
                           n_objectives=self.n_objectives)  # fmt: skip
+        self.snapshot.renew()
         result = dict(zip((id(m) for m, _ in todo), done, strict=True))
         return [result.get(id(m), False) for m, _ in endings]
+
+    def epoch(self) -> None:
+        """Called before each epoch of the job's population (see :class:`_Snapshot`)."""
+        self.snapshot.epoch(rungs=self.rungs)
 
     def maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
@@ -184,7 +200,6 @@ class MemberLink:
         else:
             trial = copy.copy(self.frozen)
         trial.intermediate_values = dict(self.values)
-        self.study.snapshot.at(max(self.values))
         return bool(self.study.study.pruner.prune(self.study.snapshot, trial))  # type: ignore[arg-type]
 
     def end(self, ending: Ending) -> bool:
