@@ -27,9 +27,15 @@ from tests.helpers import ROOT, load_study, run_cli, sweep_args
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
     env.pop("PYTEST_CURRENT_TEST", None)
+    # SIGINT as a terminal delivers it: a test runner started in the background of a
+    # non-interactive shell passes SIGINT on as ignored, and Python then never raises Ctrl-C
     return subprocess.Popen([sys.executable, "-m", "sweep", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env=env)  # fmt: skip
+                            start_new_session=True, env=env, preexec_fn=_default_sigint)  # fmt: skip
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _running(db: Path, *, min_epochs: int = 0, at_least: int = 1) -> bool:
