@@ -242,8 +242,7 @@ class _Job:
         if not numbers:
             return []
         joined = [m for m in self.study.members(numbers) if isinstance(m, MemberLink)]
-        members = _configs(self.study, joined)
-        members = [m for m in members if structure_key(m.config) == self.key]
+        members = _configs(self.study, joined)  # the sweeper hands over this key's trials only
         write_attrs_many(self.study.storage, {
             m.link.trial_id: {"job_dir": str(self.out_dir), TRIAL_OWNER: current_owner()}
             for m in members})  # fmt: skip

@@ -424,7 +424,8 @@ def fit(
                 improved.append(row_i)
         pop.remember_best(torch.tensor(improved, dtype=torch.int64, device=dev))
         if len(going) < pop.size:
-            ended = [r for r in range(pop.size) if r not in going]
+            staying = set(going)
+            ended = [r for r in range(pop.size) if r not in staying]
             done = _finish(pop, members, ended, results)
             if on_end is not None:
                 on_end(done)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -97,15 +98,17 @@ def test_max_failure_rate_stops_with_an_error(tmp_path: Path) -> None:
     assert "all 2 trials failed" in proc.stderr
 
 
-def test_joblib_launcher_runs_populations_in_parallel_processes(tmp_path: Path) -> None:
-    proc = run_cli(
-        sweep_args("joblib", 4, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                   "hydra.sweeper.n_jobs=2", "hydra.sweeper.population=2",
-                   "optimizer.lr=tag(log, interval(1e-3, 1e-1))", epochs=2),
-        cwd=tmp_path,
-    )  # fmt: skip
+def _swept(tmp_path: Path, study: str, n_trials: int, *args: str, epochs: int) -> list[Any]:
+    """Run a sweep that must succeed; its trials as a fresh process reads them."""
+    proc = run_cli(sweep_args(study, n_trials, *args, epochs=epochs), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = load_study(tmp_path, "joblib").trials
+    return list(load_study(tmp_path, study).trials)
+
+
+def test_joblib_launcher_runs_populations_in_parallel_processes(tmp_path: Path) -> None:
+    trials = _swept(tmp_path, "joblib", 4, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    "hydra.sweeper.n_jobs=2", "hydra.sweeper.population=2",
+                    "optimizer.lr=tag(log, interval(1e-3, 1e-1))", epochs=2)  # fmt: skip
     assert len(trials) == 4
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert all(len(t.user_attrs["curves"]["epoch"]) == 2 for t in trials)
@@ -116,14 +119,9 @@ def test_joblib_launcher_runs_populations_in_parallel_processes(tmp_path: Path) 
 
 
 def test_mixed_architectures_split_into_separate_populations(tmp_path: Path) -> None:
-    proc = run_cli(
-        sweep_args("mixed", 6, "model.activation=choice(relu,tanh)",
-                   "hydra.sweeper.sampler.name=random", "hydra.sweeper.population=6",
-                   "hydra.sweeper.pruner.name=none", epochs=2),
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = load_study(tmp_path, "mixed").trials
+    trials = _swept(tmp_path, "mixed", 6, "model.activation=choice(relu,tanh)",
+                    "hydra.sweeper.sampler.name=random", "hydra.sweeper.population=6",
+                    "hydra.sweeper.pruner.name=none", epochs=2)  # fmt: skip
     assert all(t.state == TrialState.COMPLETE for t in trials)
     for t in trials:
         members = t.user_attrs["population"]["members"]
@@ -191,15 +189,10 @@ def test_a_population_job_refills_the_places_of_trials_that_ended(tmp_path: Path
     new trial whenever a member ends, so the population stays full: 12 trials, 4 at a time, all
     in one job; the median pruner's victims make room for later trials, the budget is met
     exactly and nothing is left RUNNING."""
-    proc = run_cli(
-        sweep_args("refill", 12, "optimizer.lr=tag(log, interval(1e-4, 0.5))",
-                   "hydra.sweeper.population=4", "hydra.sweeper.sampler.name=random",
-                   "hydra.sweeper.sampler.seed=3", "hydra.sweeper.pruner.n_startup_trials=2",
-                   "hydra.sweeper.pruner.n_warmup_steps=0", epochs=4),
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = load_study(tmp_path, "refill").trials
+    trials = _swept(tmp_path, "refill", 12, "optimizer.lr=tag(log, interval(1e-4, 0.5))",
+                    "hydra.sweeper.population=4", "hydra.sweeper.sampler.name=random",
+                    "hydra.sweeper.sampler.seed=3", "hydra.sweeper.pruner.n_startup_trials=2",
+                    "hydra.sweeper.pruner.n_warmup_steps=0", epochs=4)  # fmt: skip
     assert len(trials) == 12
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     pruned = [t for t in trials if t.state == TrialState.PRUNED]

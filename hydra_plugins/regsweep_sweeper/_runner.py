@@ -202,17 +202,18 @@ class SweepRunner:
     ) -> None:
         s = self.s
         waiting: list[Unit] = []  # asked for a job, but of another structure than its own
-        full = [False]  # the budget was reached: no more asks while this job runs
+        full = False  # the budget was reached: no more asks while this job runs
 
         def refill(key: tuple[Any, ...], n: int) -> list[int]:
             """Trials for a running job's free places (see ``sweep.job.refills``)."""
-            if full[0]:
+            nonlocal full
+            if full:
                 return []
             launch.settle_ended(tally.add)
             if tally.failure_rate_exceeded or len(waiting) >= s.population:
                 return []
             units = self._ask(study, space, tally, launch, n)
-            full[0] = not units
+            full = not units
             fits = [u for u in units if u.key == key]
             waiting.extend(u for u in units if u.key != key)
             launch.join(fits)
@@ -226,7 +227,7 @@ class SweepRunner:
                 units = [*waiting, *self._ask(study, space, tally, launch, want)]
                 waiting.clear()
                 if units:
-                    full[0] = False
+                    full = False
                     launch.run(population_chunks(units, s.population), stage="search",
                                on_settled=tally.add, slots=s.population)  # fmt: skip
                     log.info(tally.progress_line(study))
