@@ -70,11 +70,13 @@ def gap_vs_strength_data(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def dropout_data(trials: pd.DataFrame) -> pd.DataFrame:
-    """Result trials that used dropout (p > 0): ``trial, family, dropout, gap, val_acc`` (final)."""
+    """Result trials that used dropout (p > 0): ``trial, family, dropout, gap, val_acc`` (final)
+    and ``collapsed`` (the model is at chance level: its gap near 0 means it learned nothing)."""
     done = result_trials(trials)
     keep = done["hp_dropout"] > 0
-    out = done.loc[keep, ["trial", "family", "hp_dropout", "gap_acc", "val_acc"]]
+    out = done.loc[keep, ["trial", "family", "hp_dropout", "gap_acc", "val_acc", "collapsed"]]
     out = out.rename(columns={"hp_dropout": "dropout", "gap_acc": "gap"})
+    out["collapsed"] = out["collapsed"].astype("boolean").fillna(False).astype(bool)
     return out.reset_index(drop=True)
 
 

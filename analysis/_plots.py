@@ -122,6 +122,11 @@ def plot_gap_vs_strength(data: pd.DataFrame, reference: pd.DataFrame | None = No
     return g.fig
 
 
+MIN_FOR_TREND = 6
+"""Trials (not collapsed) a dropout panel needs before it draws a median line: through fewer
+single runs a line joins noise into a trend."""
+
+
 def _median_line(ax: Axes, data: pd.DataFrame, y: str) -> None:
     """Median of ``y`` per dropout value when p takes few values, else per bin of p."""
     p = data["dropout"]
@@ -138,18 +143,24 @@ def plot_dropout(data: pd.DataFrame, reference: pd.DataFrame | None = None) -> F
     accuracy as bands.
     """
     ref = reference if reference is not None else _EMPTY
+    dead = data["collapsed"].astype(bool) if "collapsed" in data else pd.Series(False, data.index)
+    live = data[~dead]
     g = Grid(2, panel=(4.3, 3.4), top=0.25, right=2.4,
              title="Dropout: gap and validation accuracy of the final model vs p",
-             note=reference_note(reference) if not data.empty else "")  # fmt: skip
+             note=_dropout_note(data, int(dead.sum()), reference))  # fmt: skip
     panels = ((g.flat[0], "gap", "gap_acc", GAP_LABEL),
               (g.flat[1], "val_acc", "val_acc", VAL_ACC_LABEL))  # fmt: skip
     for ax, y, metric, label in panels:
         if data.empty:
             no_data(ax, "no completed trial with dropout p > 0")
         else:
-            ax.scatter(data["dropout"], data[y], s=22, alpha=0.7, color="tab:blue",
+            ax.scatter(live["dropout"], live[y], s=22, alpha=0.7, color="tab:blue",
                        label="trials", zorder=3)  # fmt: skip
-            _median_line(ax, data, y)
+            if dead.any():
+                ax.scatter(data.loc[dead, "dropout"], data.loc[dead, y], s=30, marker="x",
+                           color="0.3", label="collapsed (chance level)", zorder=3)  # fmt: skip
+            if len(live) >= MIN_FOR_TREND:
+                _median_line(ax, live, y)
             bounds = draw_band(ax, ref, metric)
             fit_y(ax, [*data[y], *bounds], zero_line=y == "gap")
         ax.set_xlabel(hparam_label("dropout"))
@@ -159,6 +170,22 @@ def plot_dropout(data: pd.DataFrame, reference: pd.DataFrame | None = None) -> F
         extra_h, extra_l = band_handles(ref)
         right_legend(g.fig, [*handles, *extra_h], [*labels, *extra_l], top_in=g.top)
     return g.fig
+
+
+def _dropout_note(data: pd.DataFrame, collapsed: int, reference: pd.DataFrame | None) -> str:
+    """What the dropout figure can and cannot show: how many single runs, how many collapsed,
+    and why there is no median line when there are too few."""
+    if data.empty:
+        return ""
+    live = len(data) - collapsed
+    parts = [f"{len(data)} single run{'s' if len(data) != 1 else ''}"]
+    if collapsed:
+        parts.append(f"{collapsed} collapsed to chance (×), left out of the median")
+    if live < MIN_FOR_TREND:
+        parts.append(f"no median line: {live} run{'s' if live != 1 else ''} that learned, "
+                     f"fewer than {MIN_FOR_TREND}, show no trend")  # fmt: skip
+    ref = reference_note(reference)
+    return "; ".join(parts) + "." + (f" {ref}" if ref else "")
 
 
 def plot_sparsity(data: pd.DataFrame) -> Figure:

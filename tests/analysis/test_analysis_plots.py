@@ -206,11 +206,32 @@ def test_dropout_figure(controlled_frames: Frames) -> None:
     assert left.get_xlabel() == "dropout p" and left.get_ylabel() == GAP_LABEL
     assert "validation accuracy" in right.get_ylabel()
     assert _points(left) == {"trials": 2}
-    median = left.get_lines()[0]
-    assert list(median.get_xdata()) == [0.2, 0.5]
-    assert list(median.get_ydata()) == pytest.approx([0.13, 0.06])  # final gaps
+    # two single runs show no trend: no median line joins them, and the figure says why
+    assert [ln.get_label() for ln in left.get_lines()] == []
+    assert "no median line: 2 runs that learned" in _fig_text(fig)
     assert left.get_ylim()[0] > 0.0  # fitted: gaps 0.06–0.13, zero not dragged in
     assert _layout_problems(fig) == []  # the legend sits outside the panels
+
+
+def test_dropout_figure_marks_collapsed_runs_and_leaves_them_out_of_the_median() -> None:
+    """A run at chance level learned nothing: its gap near 0 is no regularization effect. It is
+    drawn as a cross and not counted in the median line (which needs 6 runs that learned)."""
+    ps = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    rows = [trial("dropout", [0.9, 0.95 - p / 10], [0.8, 0.85], lam=p) for p in ps]
+    rows.append(trial("dropout", [0.1, 0.1], [0.1, 0.1], lam=0.8))  # collapsed: chance level
+    data = dropout_data(trials_frame(numbered(rows)))
+    assert data.set_index("trial")["collapsed"].to_dict() == {i: i == 6 for i in range(7)}
+    fig = plot_dropout(data)
+    left, _ = fig.axes
+    assert _points(left) == {"trials": 6, "collapsed (chance level)": 1}
+    (median,) = [ln for ln in left.get_lines() if ln.get_label() == "median"]
+    assert list(median.get_xdata()) == ps  # p = 0.8 (collapsed) is not on the line
+    assert list(median.get_ydata()) == pytest.approx([0.1 - p / 10 for p in ps])
+    assert "1 collapsed to chance (×), left out of the median" in _fig_text(fig)
+    assert "no median line" not in _fig_text(fig)
+    # with one run fewer that learned, the line would join noise: it is not drawn
+    fewer = plot_dropout(data[data["trial"] != 0])
+    assert [ln for ln in fewer.axes[0].get_lines() if ln.get_label() == "median"] == []
 
 
 @pytest.mark.parametrize(("value", "text"), [
