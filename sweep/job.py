@@ -16,14 +16,14 @@ import logging
 import os
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from .config import AppConfig, ConfigError, TrialLink, from_dict, validate
 from .console import EpochTable
@@ -57,9 +57,10 @@ _STATES = {
 }
 
 
-Refill = Callable[[tuple[Any, ...], int], list[int]]
-"""``refill(key, n)``: up to ``n`` more trials (their numbers, RUNNING, config and owner
-stored) whose configs have the structure ``key`` (:func:`sweep.run.structure_key`)."""
+Refill = Callable[[tuple[Any, ...], int, Mapping[str, Any]], list[FrozenTrial]]
+"""``refill(key, n, attrs)``: up to ``n`` more trials whose configs have the structure ``key``
+(:func:`sweep.run.structure_key`), RUNNING, with their config, owner and the user attributes
+``attrs`` stored; each comes back as stored, so the job need not read it."""
 
 _REFILLS: dict[tuple[str, str], tuple[int, Refill]] = {}
 
@@ -238,14 +239,11 @@ class _Job:
     def _more(self, n: int) -> list[Entrant]:
         """Up to ``n`` trials that join in the places of members that ended."""
         assert self.refill is not None
-        numbers = self.refill(self.key, n)
-        if not numbers:
+        given = self.refill(self.key, n, {"job_dir": str(self.out_dir)})
+        if not given:
             return []
-        joined = [m for m in self.study.members(numbers) if isinstance(m, MemberLink)]
-        members = _configs(self.study, joined)  # the sweeper hands over this key's trials only
-        write_attrs_many(self.study.storage, {
-            m.link.trial_id: {"job_dir": str(self.out_dir), TRIAL_OWNER: current_owner()}
-            for m in members})  # fmt: skip
+        # the sweeper hands over this key's trials only, stamped with this process as owner
+        members = _configs(self.study, self.study.adopt(given))
         self.keeper.hold(m.link.trial_id for m in members)
         self.members += members
         log.info("trial(s) %s join the population", [m.link.number for m in members])

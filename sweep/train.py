@@ -413,12 +413,14 @@ def fit(
         steps = pop.train_epoch(torch.tensor(lrs, device=dev))
         values = torch.cat([pop.measure(), steps.float()], dim=1).tolist()
         seconds = time.perf_counter() - te
+        # every member reports its epoch before any is judged: a pruner that compares the
+        # members with each other sees the same population whatever their order
+        alive = [_record(members[i], _row(e, values[r][:9], values[r][9:], lrs[r], seconds), e,
+                         shared) for r, (i, e) in enumerate(zip(ids, epochs, strict=True))]  # fmt: skip
         going, improved = [], []
         for row_i, (i, epoch) in enumerate(zip(ids, epochs, strict=True)):
             m = members[i]
-            m.epoch = epoch
-            row = _row(epoch, values[row_i][:9], values[row_i][9:], lrs[row_i], seconds)
-            if _advance(m, row, epoch, shared) and epoch < shared.epochs:
+            if alive[row_i] and _goes_on(m, epoch) and epoch < shared.epochs:
                 going.append(row_i)
             if m.best_epoch == epoch and m.restores:
                 improved.append(row_i)
@@ -465,8 +467,9 @@ def _select(s: MemberSettings, metric: str) -> str:
     return metric if metric.startswith("val") else "val_loss"
 
 
-def _advance(m: _Member, row: dict[str, float], epoch: int, shared: Shared) -> bool:
-    """Record one epoch of a member; False when it stops here (and why, in ``m.stop``)."""
+def _record(m: _Member, row: dict[str, float], epoch: int, shared: Shared) -> bool:
+    """Record and report one epoch of a member; False when it diverged here."""
+    m.epoch = epoch
     for key, value in row.items():
         m.curves.setdefault(key, []).append(value)
     if m.on_epoch is not None:
@@ -478,6 +481,12 @@ def _advance(m: _Member, row: dict[str, float], epoch: int, shared: Shared) -> b
     if m.improves(row[m.select]):
         m.best_epoch, m.best_value = epoch, row[m.select]
     m.reporter.report(row[shared.metric], epoch)
+    return True
+
+
+def _goes_on(m: _Member, epoch: int) -> bool:
+    """Whether a member that reported ``epoch`` trains on; False when it stops here (and why, in
+    ``m.stop``): pruned by its reporter, or out of early-stopping patience."""
     if m.reporter.should_prune():
         m.stop, m.message = "pruned", f"pruned at epoch {epoch}"
         return False

@@ -18,13 +18,16 @@ from sweep import record
 from sweep.study import (
     Ending,
     Keeper,
+    PeerPercentilePruner,
     StorageError,
     StudyLink,
     TrialGone,
     ask_suggested,
     current_owner,
     end_trial,
+    ended_among,
     mask_url,
+    numbers_without,
     open_storage,
     owner_is_dead,
     reap,
@@ -447,3 +450,94 @@ def test_reports_are_batched_and_pruning_sees_every_value(tmp_path: Path) -> Non
     assert ma.should_prune() and not mb.should_prune()  # the pruner saw the unwritten value
     link.flush()  # one transaction for both members
     assert stored(a.number) == {1: 0.9, 2: 0.2} and stored(b.number) == {1: 0.8}
+
+
+def _population(path: Path, spec: dict[str, Any], n: int) -> tuple[StudyLink, list[Any]]:
+    """``n`` trials asked by a sweeper and adopted by a job's link, as a population's members."""
+    study = _study(path)
+    study.set_user_attr(record.STUDY_PRUNER, spec)
+    asked = [study.ask() for _ in range(n)]
+    link = StudyLink(open_storage(resolve_storage(str(path)), create=False), "s")
+    return link, [link.member(t.number) for t in asked]
+
+
+def test_a_population_prunes_against_its_own_running_members(tmp_path: Path) -> None:
+    """No trial has finished while the first population trains: Optuna's median pruner
+    (finished trials only) can never prune it; with peers, its members are each other's
+    reference, with the values they reported and have not yet stored."""
+    spec = {"name": "median", "peers": True, "n_startup_trials": 3, "n_warmup_steps": 2}
+    link, members = _population(tmp_path / "s.db", spec, 5)
+    assert isinstance(link.study.pruner, PeerPercentilePruner)
+    at_2 = [0.5, 0.6, 0.7, 0.8, 0.9]
+    for m, v in zip(members, at_2, strict=True):
+        m.report(v - 0.4, 1)
+    assert not any(m.should_prune() for m in members)  # epoch 1 is in the warm-up
+    for m, v in zip(members, at_2, strict=True):
+        m.report(v, 2)
+    # 0.6 against the others' median (0.5, 0.7, 0.8, 0.9 → 0.75) is pruned; 0.7 against
+    # (0.5, 0.6, 0.8, 0.9 → 0.7) is not: Optuna's rule keeps a trial that ties the median
+    assert [m.should_prune() for m in members] == [True, True, False, False, False]
+    optuna_rule, _ = _population(tmp_path / "o.db", {**spec, "peers": False}, 5)
+    assert isinstance(optuna_rule.study.pruner, optuna.pruners.PercentilePruner)
+
+    # the job ends three members; its view shows them ended without reading the study
+    link.end_many([(members[0], Ending(TrialState.PRUNED, None, "pruned")),
+                   (members[1], Ending(TrialState.PRUNED, None, "pruned")),
+                   (members[4], Ending(TrialState.COMPLETE, [0.9], "completed"))])  # fmt: skip
+    seen = {t.number: t.state for t in link.snapshot.get_trials(deepcopy=False)}
+    assert [seen[m.number] for m in members] == [TrialState.PRUNED] * 2 + [
+        TrialState.RUNNING] * 2 + [TrialState.COMPLETE]  # fmt: skip
+    # a member that joins later is judged against the finished and the running, not the
+    # pruned: (0.7, 0.8, 0.9) → 0.8 prunes 0.72 (with the pruned ones it would be 0.7)
+    late = link.member(_study(tmp_path / "s.db").ask().number)
+    late.report(0.1, 1)
+    late.report(0.72, 2)
+    assert late.should_prune()
+    late.report(0.85, 3)  # no other trial has reached epoch 3: nothing to judge against
+    assert not late.should_prune()
+
+
+@pytest.mark.parametrize(
+    ("direction", "values", "mine", "pruned"),
+    [("maximize", [0.2, 0.4, 0.6], 0.3, True), ("maximize", [0.2, 0.4, 0.6], 0.4, False),
+     ("minimize", [0.2, 0.4, 0.6], 0.5, True), ("minimize", [0.2, 0.4, 0.6], 0.4, False)],
+)  # fmt: skip
+def test_peer_percentile_follows_the_direction_on_a_plain_study(
+    tmp_path: Path, direction: str, values: list[float], mine: float, pruned: bool
+) -> None:
+    storage = open_storage(resolve_storage(str(tmp_path / "p.db")))
+    study = optuna.create_study(study_name="p", storage=storage, direction=direction)
+    for v in values:  # still running: Optuna's own rule would have nothing to compare with
+        study.ask().report(v, 1)
+    me = study.ask()
+    me.report(mine, 1)
+    frozen = _frozen(study, me.number)
+    assert PeerPercentilePruner(50.0, n_startup_trials=3).prune(study, frozen) is pruned
+    assert not PeerPercentilePruner(50.0, n_startup_trials=4).prune(study, frozen)  # too few
+
+
+def test_peer_percentile_refuses_bad_settings_naming_each() -> None:
+    with pytest.raises(ValueError, match=r"percentile=120.*0 to 100.*interval_steps=0"):
+        PeerPercentilePruner(120, interval_steps=0)
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_light_reads_agree_with_reading_the_trials(tmp_path: Path, suffix: str) -> None:
+    """The sweeper's one-query reads (budget, ended trials) say what a full read says."""
+    study = _study(tmp_path / f"s{suffix}")
+    trials = [study.ask() for _ in range(5)]
+    for t, reason in zip(trials[:3], ["completed", "interrupted", "over_budget"], strict=True):
+        t.set_user_attr("stop_reason", reason)
+    study.tell(trials[0], 0.5)
+    study.tell(trials[1], state=TrialState.FAIL)
+    study.tell(trials[3], state=TrialState.PRUNED)
+    left_out = ("interrupted", "over_budget")
+    assert numbers_without(study._storage, study._study_id, "stop_reason", left_out) == [
+        trials[0].number, trials[3].number, trials[4].number]  # fmt: skip
+    ids = [t._trial_id for t in trials]
+    assert ended_among(study._storage, ids, "stop_reason") == {
+        ids[0]: (TrialState.COMPLETE, "completed"),
+        ids[1]: (TrialState.FAIL, "interrupted"),
+        ids[3]: (TrialState.PRUNED, None),
+    }
+    assert ended_among(study._storage, [], "stop_reason") == {}

@@ -184,6 +184,25 @@ def test_budget_counts_every_worker(tmp_path: Path) -> None:
     assert sum(is_budgeted(t) for t in trials) == 3 and len(trials) == 3
 
 
+def test_the_first_population_prunes_its_own_weak_members(tmp_path: Path) -> None:
+    """No trial finishes before the first population's members are judged: with Optuna's rule
+    (finished trials only, ``pruner.peers=false``) none of them can be pruned; with the default
+    they are each other's reference, and the weak ones stop at the first prunable epoch."""
+    common = ("optimizer.lr=tag(log, interval(1e-4, 0.5))", "hydra.sweeper.population=6",
+              "hydra.sweeper.sampler.name=random", "hydra.sweeper.sampler.seed=3",
+              "hydra.sweeper.pruner.n_startup_trials=3", "hydra.sweeper.pruner.n_warmup_steps=2")  # fmt: skip
+    finished_only = _swept(tmp_path, "finished-only", 6, *common, "hydra.sweeper.pruner.peers=false",
+                           epochs=3)  # fmt: skip
+    assert [t.state for t in finished_only] == [TrialState.COMPLETE] * 6
+    trials = _swept(tmp_path, "peers", 6, *common, epochs=3)
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert 1 <= len(pruned) <= 3  # below the others' median: at most half of them
+    assert all(t.user_attrs["epochs_run"] == 2 for t in pruned)  # epoch 1 is the warm-up
+    # the pruned are the worst at epoch 2
+    at_2 = sorted(trials, key=lambda t: t.intermediate_values[2])
+    assert {t.number for t in at_2[: len(pruned)]} == {t.number for t in pruned}
+
+
 def test_a_population_job_refills_the_places_of_trials_that_ended(tmp_path: Path) -> None:
     """With the basic launcher the job runs in the sweeper's process and asks the sweeper for a
     new trial whenever a member ends, so the population stays full: 12 trials, 4 at a time, all

@@ -233,6 +233,32 @@ def test_reporter_prunes_at_epoch_three(digits: Splits) -> None:
     assert [v for v, _ in reporter.reports] == result.curves["val_acc"]
 
 
+class _Logged:
+    """A reporter that writes what it is told and asked into a log shared by the population."""
+
+    def __init__(self, name: str, log: list[tuple[str, str, int]]) -> None:
+        self.name, self.log, self.step = name, log, 0
+
+    def report(self, value: float, step: int) -> None:
+        self.step = step
+        self.log.append(("report", self.name, step))
+
+    def should_prune(self) -> bool:
+        self.log.append(("judge", self.name, self.step))
+        return False
+
+
+def test_every_member_reports_its_epoch_before_any_member_is_judged(digits: Splits) -> None:
+    """A pruner that compares the members with each other sees the whole epoch, whatever the
+    members' order (before, member 0 was judged before member 1 had reported)."""
+    log: list[tuple[str, str, int]] = []
+    reporters = [_Logged(n, log) for n in "abc"]
+    settings = [MemberSettings(lr=0.05), MemberSettings(lr=0.1), MemberSettings(lr=0.2)]
+    _fit(digits, settings, epochs=2, reporters=reporters)  # type: ignore[arg-type]
+    expected = [(what, n, e) for e in (1, 2) for what in ("report", "judge") for n in "abc"]
+    assert log == expected
+
+
 def test_lr_curve_follows_the_schedule(digits: Splits) -> None:
     step = Schedule("step", step_size=2, gamma=0.5, epochs=4)
     (result,), _ = _fit(digits, [MemberSettings(lr=0.4, schedule=step)], hidden=(8,), epochs=4,

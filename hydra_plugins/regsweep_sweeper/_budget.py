@@ -7,6 +7,7 @@ worker). Re-running the same command after a crash therefore resumes to the same
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.record import NOT_BUDGETED
+from sweep.study import numbers_without
 
-__all__ = ["Tally", "budget_count", "is_budgeted"]
+__all__ = ["Tally", "budget_count", "budgeted_numbers", "is_budgeted"]
 
 MIN_TRIALS_FOR_FAILURE_RATE = 5
 
@@ -26,10 +28,15 @@ def is_budgeted(trial: FrozenTrial) -> bool:
     return trial.user_attrs.get("stop_reason") not in NOT_BUDGETED
 
 
+def budgeted_numbers(study: optuna.Study) -> list[int]:
+    """The numbers of the trials that count towards the budget, in order (one light query)."""
+    return numbers_without(study._storage, study._study_id, "stop_reason", NOT_BUDGETED)
+
+
 def budget_count(study: optuna.Study, *, before: int | None = None) -> int:
     """Trials that count towards the budget (only those numbered below ``before`` if given)."""
-    trials = study.get_trials(deepcopy=False)
-    return sum(1 for t in trials if is_budgeted(t) and (before is None or t.number < before))
+    numbers = budgeted_numbers(study)
+    return len(numbers) if before is None else bisect.bisect_left(numbers, before)
 
 
 @dataclass
@@ -44,12 +51,16 @@ class Tally:
     failed: int = 0
 
     def add(self, trial: FrozenTrial) -> None:
+        self.ended(trial.state, trial.user_attrs.get("stop_reason"))
+
+    def ended(self, state: TrialState, stop_reason: str | None) -> None:
+        """Count a trial that ended in ``state`` for ``stop_reason``."""
         self.finished += 1
-        if trial.state == TrialState.COMPLETE:
+        if state == TrialState.COMPLETE:
             self.complete += 1
-        elif trial.state == TrialState.PRUNED:
+        elif state == TrialState.PRUNED:
             self.pruned += 1
-        elif trial.state == TrialState.FAIL and is_budgeted(trial):
+        elif state == TrialState.FAIL and stop_reason not in NOT_BUDGETED:
             self.failed += 1
 
     @property

@@ -40,14 +40,20 @@ class PrunerConfig:
 
     name: str = _help("none, median, percentile, successive_halving, hyperband, threshold or "
                       "wilcoxon", default="median")  # fmt: skip
-    n_startup_trials: int = _help("median/percentile: complete trials before pruning starts",
-                                  default=5)  # fmt: skip
-    n_warmup_steps: int = _help("median/percentile/threshold/wilcoxon: epochs never pruned",
-                                default=0)  # fmt: skip
+    n_startup_trials: int = _help("median/percentile: other trials that must have reached an "
+                                  "epoch before it prunes there (finished ones, with "
+                                  "peers=false)", default=5)  # fmt: skip
+    peers: bool = _help("median/percentile: judge a trial against running trials too, so the "
+                        "members of a population are each other's reference (false: Optuna's "
+                        "rule, finished trials only)", default=True)  # fmt: skip
+    n_warmup_steps: int = _help("median/percentile/threshold: the first epoch that can be "
+                                "pruned (epochs count from 1); wilcoxon: epochs before it "
+                                "prunes", default=0)  # fmt: skip
     interval_steps: int = _help("median/percentile/threshold: epochs between checks", default=1)
     n_min_trials: int = _help("median/percentile: trials reported at an epoch before it "
                               "prunes there", default=1)  # fmt: skip
-    percentile: float = _help("percentile: prune below this percentile", default=25.0)
+    percentile: float = _help("percentile: keep the trials in the best this-many percent at "
+                              "an epoch (median: 50)", default=25.0)  # fmt: skip
     min_resource: Any = _help("successive_halving/hyperband: epochs of the first rung, or auto",
                               default="auto")  # fmt: skip
     max_resource: Any = _help("hyperband: the largest number of epochs, or auto", default="auto")

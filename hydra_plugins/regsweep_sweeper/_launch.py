@@ -29,6 +29,7 @@ from sweep.study import (
     StorageSpec,
     current_owner,
     end_trial,
+    ended_among,
     running_among,
     write_attrs_many,
 )
@@ -130,6 +131,7 @@ class Launch:
         write_attrs_many(units[0].study._storage, attrs)
         self.keeper.hold(attrs)
         for u in units:
+            u.trial.user_attrs = {**u.trial.user_attrs, **attrs[u.trial._trial_id]}  # as stored
             self.in_flight[u.trial._trial_id] = u
 
     def _job_overrides(self, chunk: list[Unit], stage: str) -> list[str]:
@@ -181,17 +183,18 @@ class Launch:
         """Units asked while a job runs, handed to it to join its population."""
         self.launched += units
 
-    def settle_ended(self, on_settled: Callable[[FrozenTrial], None]) -> None:
-        """Settle the trials of the current launch that their jobs have already ended (one
-        read), so the failure rate is current while a job is still running."""
+    def settle_ended(self, on_ended: Callable[[TrialState, str | None], None]) -> None:
+        """Release the trials of the current launch that their jobs have already ended, and
+        hand each one's state and stop reason to ``on_ended`` (one query), so the failure rate
+        is current while a job is still running."""
         ids = [u.trial._trial_id for u in self.launched if u.trial._trial_id in self.in_flight]
         if not ids:
             return
-        running = running_among(self.launched[0].study._storage, ids)
-        for unit in self.launched:
-            tid = unit.trial._trial_id
-            if tid in self.in_flight and tid not in running:
-                on_settled(self.settle(unit, None, None, False))
+        ended = ended_among(self.launched[0].study._storage, ids, "stop_reason")
+        self.keeper.release(ended)
+        for tid, (state, reason) in ended.items():
+            self.in_flight.pop(tid, None)
+            on_ended(state, reason)
 
     def settle(self, unit: Unit, ret: JobReturn | None, error: BaseException | None,
                running: bool) -> FrozenTrial:  # fmt: skip

@@ -23,6 +23,7 @@ import copy
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, cast
@@ -49,7 +50,7 @@ from sweep.study import (
     resolve_storage,
 )
 
-from ._budget import Tally, budget_count, is_budgeted
+from ._budget import Tally, budget_count, budgeted_numbers
 from ._checks import SweepConfigError, check_names, check_settings, check_space, preflight
 from ._compose_cache import CachingConfigLoader
 from ._config import SweeperConfig
@@ -204,20 +205,20 @@ class SweepRunner:
         waiting: list[Unit] = []  # asked for a job, but of another structure than its own
         full = False  # the budget was reached: no more asks while this job runs
 
-        def refill(key: tuple[Any, ...], n: int) -> list[int]:
+        def refill(key: tuple[Any, ...], n: int, attrs: Mapping[str, Any]) -> list[FrozenTrial]:
             """Trials for a running job's free places (see ``sweep.job.refills``)."""
             nonlocal full
             if full:
                 return []
-            launch.settle_ended(tally.add)
+            launch.settle_ended(tally.ended)
             if tally.failure_rate_exceeded or len(waiting) >= s.population:
                 return []
-            units = self._ask(study, space, tally, launch, n)
+            units = self._ask(study, space, tally, launch, n, joining=(key, attrs))
             full = not units
             fits = [u for u in units if u.key == key]
             waiting.extend(u for u in units if u.key != key)
             launch.join(fits)
-            return [u.trial.number for u in fits]
+            return [u.trial for u in fits]
 
         # population 1 is one trial per job, as Hydra's own sweepers run them
         with refills(study.study_name, "search", refill) if s.population > 1 else nullcontext():
@@ -241,10 +242,18 @@ class SweepRunner:
             launch.settle(unit, None, None, False)
 
     def _ask(
-        self, study: optuna.Study, space: SearchSpace, tally: Tally, launch: Launch, n: int
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        tally: Tally,
+        launch: Launch,
+        n: int,
+        *,
+        joining: tuple[tuple[Any, ...], Mapping[str, Any]] | None = None,
     ) -> list[Unit]:
         """Ask up to ``n`` trials (within the budget), compose each one's config, and store
-        configs and owners of all of them in one transaction."""
+        configs and owners of all of them in one transaction; with ``joining`` (a running job's
+        structure key and attributes), the trials of that structure get those attributes too."""
         assert self.config is not None
         room = min(n, tally.n_trials - budget_count(study))
         if room <= 0:
@@ -252,7 +261,7 @@ class SweepRunner:
         asked = ask_suggested(study, room, space.suggest)
         # Another worker may have taken slots between our count and our asks: a trial with a
         # full budget of trials before it is over the budget.
-        budgeted = sorted(t.number for t in study.get_trials(deepcopy=False) if is_budgeted(t))
+        budgeted = budgeted_numbers(study)
         units, stamps = [], []
         for trial, values in asked:
             frozen = copy.copy(trial._cached_frozen_trial)  # as asked and suggested: no re-read
@@ -272,8 +281,10 @@ class SweepRunner:
                 fail_unit(study, frozen, "failed", str(exc))
                 tally.add(study._storage.get_trial(trial._trial_id))
                 continue
-            units.append(Unit(study, frozen, app, overrides))
-            stamps.append((plain, choices, None))
+            unit = Unit(study, frozen, app, overrides)
+            units.append(unit)
+            extra = dict(joining[1]) if joining is not None and unit.key == joining[0] else None
+            stamps.append((plain, choices, extra))
         launch.stamp(units, stamps)
         return units
 

@@ -29,7 +29,7 @@ from ._lifecycle import (
 )
 from ._link import MemberLink, StudyLink, TrialGone
 from ._owner import current_owner, owner_is_dead, owner_text
-from ._pruners import PRUNERS, make_pruner, reads_rungs
+from ._pruners import PRUNERS, PeerPercentilePruner, make_pruner, reads_rungs
 from ._storage import (
     JOURNAL_SUFFIXES,
     STORAGE_ENV,
@@ -40,7 +40,7 @@ from ._storage import (
     open_storage,
     resolve_storage,
 )
-from ._writes import running_among
+from ._writes import ended_among, numbers_without, running_among
 
 # Heartbeats and grouped TPE are "experimental" in Optuna, which warns on every use; regsweep
 # pins their behaviour with its own tests, so the warnings would only drown the sweep's output.
@@ -55,6 +55,7 @@ __all__ = [
     "Ending",
     "Keeper",
     "MemberLink",
+    "PeerPercentilePruner",
     "StorageError",
     "StorageSpec",
     "StudyLink",
@@ -64,10 +65,12 @@ __all__ = [
     "current_owner",
     "end_trial",
     "end_trials",
+    "ended_among",
     "json_safe",
     "make_pruner",
     "mask_secrets",
     "mask_url",
+    "numbers_without",
     "open_storage",
     "owner_is_dead",
     "owner_text",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -38,15 +38,25 @@ class _Snapshot:
     """The study as the pruner sees it during one epoch of a population: its trials are read
     once for all members, not once per member. The job renews it at each epoch of its population
     (members that joined later report other epoch numbers than the rest, so the number cannot
-    mark the epoch) and when it ends trials."""
+    mark the epoch) and when it ends trials.
 
-    def __init__(self, study: optuna.Study) -> None:
+    The job's own running trials are shown with every value they reported, stored or not (reports
+    are written every few seconds), so a pruner that compares running trials with each other
+    (:class:`~sweep.study.PeerPercentilePruner`) sees the whole population's epoch."""
+
+    def __init__(self, study: optuna.Study, own: Callable[[], Sequence[MemberLink]]) -> None:
         self._study = study
+        self._own = own
         self._trials: list[FrozenTrial] | None = None
+        self._view: list[FrozenTrial] | None = None
         self._read_at = 0.0
 
     def renew(self) -> None:
         self._trials = None
+
+    def touch(self) -> None:
+        """One of the job's members reported a value: the view must show it."""
+        self._view = None
 
     def epoch(self, *, rungs: bool) -> None:
         """A new epoch of the population. A pruner that reads rung records of running trials
@@ -62,8 +72,19 @@ class _Snapshot:
         if self._trials is None:
             self._trials = self._study.get_trials(deepcopy=False)
             self._read_at = time.monotonic()
-        out = [t for t in self._trials if states is None or t.state in states]
+            self._view = None
+        if self._view is None:
+            self._view = self._with_own(self._trials)
+        out = [t for t in self._view if states is None or t.state in states]
         return copy.deepcopy(out) if deepcopy else out
+
+    def _with_own(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        own = {m.number: m for m in self._own() if not m.ended or m.ending is not None}
+        view = []
+        for t in trials:
+            m = own.pop(t.number, None)
+            view.append(m.as_frozen() if m is not None and t.state == TrialState.RUNNING else t)
+        return view + [m.as_frozen() for m in own.values()]  # asked after the last read
 
     @property
     def trials(self) -> list[FrozenTrial]:
@@ -84,8 +105,8 @@ class StudyLink:
         self.rungs = reads_rungs(spec)
         self.prunes = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
         self.n_objectives = len(self.study.directions)
-        self.snapshot = _Snapshot(self.study)
         self.links: list[MemberLink] = []
+        self.snapshot = _Snapshot(self.study, lambda: self.links)
         self._last_flush = time.monotonic()
 
     def members(self, numbers: Sequence[int]) -> list[MemberLink | TrialGone]:
@@ -109,6 +130,13 @@ class StudyLink:
             out.append(link)
         return out
 
+    def adopt(self, trials: Sequence[FrozenTrial]) -> list[MemberLink]:
+        """Links to running trials this process has just asked and stored (as they are stored:
+        no read)."""
+        links = [MemberLink(self, copy.deepcopy(t)) for t in trials]
+        self.links += links
+        return links
+
     def member(self, number: int) -> MemberLink:
         """Reconnect to trial ``number``; raises :class:`TrialGone` unless it is RUNNING."""
         study_id = self.study._study_id
@@ -131,7 +159,12 @@ class StudyLink:
             m.ended = True
         done = end_trials(self.storage, [(m.frozen, e, m.take_unwritten()) for m, e in todo],
                           n_objectives=self.n_objectives)  # fmt: skip
-        self.snapshot.renew()
+        for (m, e), ok in zip(todo, done, strict=True):
+            m.ending = e if ok else None
+        if self.rungs or not all(done):  # another process ended one of them: read it
+            self.snapshot.renew()
+        else:  # the snapshot shows our own trials as they ended, without a read
+            self.snapshot.touch()
         result = dict(zip((id(m) for m, _ in todo), done, strict=True))
         return [result.get(id(m), False) for m, _ in endings]
 
@@ -166,6 +199,7 @@ class MemberLink:
         self.values: dict[int, float] = dict(frozen.intermediate_values)
         self.unwritten: dict[int, float] = {}
         self.ended = False
+        self.ending: Ending | None = None  # how this job ended it (None: running, or not ours)
 
     @property
     def number(self) -> int:
@@ -190,17 +224,27 @@ class MemberLink:
             return
         self.values[step] = float(value)
         self.unwritten[step] = float(value)
+        self.study.snapshot.touch()
         self.study.maybe_flush()
 
     def should_prune(self) -> bool:
         if not self.study.prunes or self.study.n_objectives > 1 or not self.values:
             return False
         if self.study.rungs:  # the pruner's own rung records live in the stored trial
-            trial = copy.copy(self.study.storage.get_trial(self.trial_id))
+            trial = self.as_frozen(self.study.storage.get_trial(self.trial_id))
         else:
-            trial = copy.copy(self.frozen)
-        trial.intermediate_values = dict(self.values)
+            trial = self.as_frozen()
         return bool(self.study.study.pruner.prune(self.study.snapshot, trial))  # type: ignore[arg-type]
+
+    def as_frozen(self, stored: FrozenTrial | None = None) -> FrozenTrial:
+        """The trial (``stored``, or as it was given) with every value reported so far, and its
+        state and values once this job ended it."""
+        trial = copy.copy(stored or self.frozen)
+        trial.intermediate_values = dict(self.values)
+        if self.ending is not None:
+            trial.state = self.ending.state
+            trial.values = list(self.ending.values) if self.ending.values else None
+        return trial
 
     def end(self, ending: Ending) -> bool:
         """End the trial (once); False when another process finished it first."""

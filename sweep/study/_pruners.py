@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["PRUNERS", "make_pruner", "reads_rungs"]
+__all__ = ["PRUNERS", "PeerPercentilePruner", "make_pruner", "reads_rungs"]
 
 PRUNERS = (
     "none",
@@ -24,6 +28,80 @@ def reads_rungs(spec: Mapping[str, Any] | None) -> bool:
     """Whether the pruner keeps state in the trial's system attributes (successive halving and
     hyperband write rung records there), so a pruning decision needs the trial re-read."""
     return spec is not None and spec.get("name") in ("successive_halving", "hyperband")
+
+
+class PeerPercentilePruner(optuna.pruners.BasePruner):
+    """Optuna's percentile rule, judged against every trial that reached the epoch, running ones
+    included.
+
+    Optuna's :class:`~optuna.pruners.PercentilePruner` compares a trial with *finished* trials
+    only. In a population every member starts together, none has finished when the others are
+    judged, so the first population (8 of the default study's 40 trials) could never be pruned.
+    Here the reference at epoch ``s`` is the value at ``s`` of every other trial that is
+    COMPLETE or RUNNING and has reported ``s`` (pruned trials are left out, as Optuna leaves them
+    out): the members of a population are each other's reference. As in Optuna, a trial is
+    kept at ``s`` while its best value so far is within the best ``percentile`` % of those
+    values (50: the median), and pruned otherwise, once at least ``n_startup_trials`` (and
+    ``n_min_trials``) of them exist; epochs below ``n_warmup_steps`` are never pruned, and it
+    checks every ``interval_steps`` epochs. With one trial at a time it is Optuna's rule.
+
+    Example:
+        >>> pruner = PeerPercentilePruner(50.0, n_startup_trials=5, n_warmup_steps=4)
+        >>> pruner.percentile
+        50.0
+    """
+
+    def __init__(
+        self,
+        percentile: float,
+        *,
+        n_startup_trials: int = 5,
+        n_warmup_steps: int = 0,
+        interval_steps: int = 1,
+        n_min_trials: int = 1,
+    ) -> None:
+        checks = {"percentile": (percentile, 0 <= percentile <= 100, "0 to 100"),
+                  "n_startup_trials": (n_startup_trials, n_startup_trials >= 0, ">= 0"),
+                  "n_warmup_steps": (n_warmup_steps, n_warmup_steps >= 0, ">= 0"),
+                  "interval_steps": (interval_steps, interval_steps >= 1, ">= 1"),
+                  "n_min_trials": (n_min_trials, n_min_trials >= 1, ">= 1")}  # fmt: skip
+        bad = [f"{k}={v!r}: allowed {allowed}" for k, (v, ok, allowed) in checks.items() if not ok]
+        if bad:
+            raise ValueError("; ".join(bad))
+        self.percentile = float(percentile)
+        self.n_startup_trials = n_startup_trials
+        self.n_warmup_steps = n_warmup_steps
+        self.interval_steps = interval_steps
+        self.n_min_trials = n_min_trials
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step < self.n_warmup_steps or not self._checks_at(trial, step):
+            return False
+        maximize = study.direction == StudyDirection.MAXIMIZE
+        own = [v for v in trial.intermediate_values.values() if math.isfinite(v)]
+        if not own:
+            return True  # Optuna's rule: a trial with only NaN so far is pruned
+        best = max(own) if maximize else min(own)
+        others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        peers = [
+            t.intermediate_values.get(step, math.nan) for t in others if t.number != trial.number
+        ]
+        peers = [v for v in peers if math.isfinite(v)]
+        if len(peers) < max(self.n_startup_trials, self.n_min_trials, 1):
+            return False
+        cut = float(np.percentile(peers, 100.0 - self.percentile if maximize else self.percentile))
+        return best < cut if maximize else best > cut
+
+    def _checks_at(self, trial: FrozenTrial, step: int) -> bool:
+        """Whether ``step`` is the first reported epoch of its interval after the warm-up."""
+        if self.interval_steps == 1:
+            return True
+        earlier = [s for s in trial.intermediate_values if s < step]
+        if not earlier or max(earlier) < self.n_warmup_steps:
+            return True
+        w, i = self.n_warmup_steps, self.interval_steps
+        return (step - w) // i > (max(earlier) - w) // i
 
 
 def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
@@ -47,7 +125,11 @@ def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
             "n_min_trials": int(s.get("n_min_trials", 1)),
         }
         pct = 50.0 if name == "median" else float(s.get("percentile", 25.0))
-        base = p.PercentilePruner(pct, **common)
+        # a spec stored before ``peers`` existed keeps Optuna's finished-trials-only rule
+        if s.get("peers", False):
+            base = PeerPercentilePruner(pct, **common)
+        else:
+            base = p.PercentilePruner(pct, **common)
     elif name == "successive_halving":
         base = p.SuccessiveHalvingPruner(
             min_resource=s.get("min_resource", "auto"),
