@@ -97,7 +97,25 @@ def summary_text(study: str, trials: pd.DataFrame, family: pd.DataFrame) -> str:
                      f" gap {row.top_gap_acc:+.4f}; over n={row.n}: median val_acc "
                      f"{row.val_acc_median:.4f} (IQR {row.val_acc_q25:.4f}–"
                      f"{row.val_acc_q75:.4f})")  # fmt: skip
+    lines += _families_without_result(trials, set(family["family"]) if not family.empty else set())
     return "\n".join(lines)
+
+
+def _families_without_result(trials: pd.DataFrame, summarized: set[str]) -> list[str]:
+    """A family the search tried but never completed (every trial pruned or failed) has no top
+    run and no finalist to confirm: say so, or the answer would silently leave it out."""
+    if "family" not in trials or trials.empty:
+        return []
+    counted = trials[trials["counted"].astype(bool)] if "counted" in trials else trials
+    lines = []
+    for name, rows in counted.groupby("family", sort=True):
+        if str(name) in summarized:
+            continue
+        states = rows["state"].value_counts()
+        how = ", ".join(f"{int(n)} {str(state).lower()}" for state, n in states.items())
+        lines.append(f"  {name!s:<13} no completed trial ({how}): no top run, no finalist to "
+                     "confirm, so the answer cannot judge it")  # fmt: skip
+    return lines
 
 
 def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from optuna.trial import TrialState
 
 from analysis import (
     curves_frame,
@@ -18,6 +19,7 @@ from analysis import (
     top_trials,
     trials_frame,
 )
+from analysis._report import summary_text
 from tests.analysis.analysis_studies import numbered, trial, v1_trial
 
 Frames = tuple[pd.DataFrame, pd.DataFrame]
@@ -161,3 +163,16 @@ def test_empty_frames_keep_their_columns() -> None:
     assert family_summary(trials).empty and top_trials(trials).empty
     assert gap_by_param(trials).empty and state_summary(trials).empty
     assert pruning_summary(trials).iloc[0]["trials"] == 0
+
+
+def test_the_search_summary_names_a_family_that_never_completed() -> None:
+    """Every l1 trial was pruned: l1 has no top run and no finalist, and the summary says so
+    instead of leaving it out of the comparison without a word."""
+    rows = [trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
+            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
+            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.PRUNED)]  # fmt: skip
+    frame = trials_frame(numbered(rows))
+    text = summary_text("s", frame, family_summary(frame))
+    assert "  l2            top run 0:" in text
+    assert "  l1            no completed trial (2 pruned): no top run, no finalist" in text
+    assert text.count("no completed trial") == 1
