@@ -87,14 +87,14 @@ def _confirmed(rows: pd.DataFrame) -> str:
     return "Against the unregularized baseline, " + "; ".join(parts) + "."
 
 
-def _unconfirmed(family: pd.DataFrame) -> str:
+def _unconfirmed(family: pd.DataFrame, unjudged: list[str] | None) -> str:
     text = ("No confirmation yet: this ranking comes from single runs (one seed, one validation "
             "split each) and is noise-prone; close values can swap on another seed.")  # fmt: skip
     ranked = family.dropna(subset=["top_val_acc"])
     if not ranked.empty:
         tops = ", ".join(f"{r.family} {r.top_val_acc:.3f}" for r in ranked.itertuples())
         text += f" Top single run per family (final validation accuracy): {tops}."
-    return text + (" Confirm it (re-trains each family's finalist and its unregularized "
+    return text + _unjudged(unjudged) + (" Confirm it (re-trains each family's finalist and its unregularized "
                    "baseline on several seeds; seeds via hydra.sweeper.confirm.seeds, "
                    "default 5):")  # fmt: skip
 
@@ -106,6 +106,7 @@ def answer(
     has_confirm: bool,
     storage: str,
     study: str,
+    unjudged: list[str] | None = None,
 ) -> Answer:
     """The report's opening: the effects in one sentence, or why there are none yet.
 
@@ -115,12 +116,22 @@ def answer(
         has_confirm: Whether the storage holds the study's confirmation study.
         storage: The storage as opened (for the command).
         study: The search study's name.
+        unjudged: Families the search tried but never completed (every trial pruned or
+            failed): named, since no answer can judge them.
     """
     command = confirm_command(storage, study)
     if not has_confirm:
-        return Answer(_unconfirmed(family), command)
+        return Answer(_unconfirmed(family, unjudged), command)
     rows = forest_rows(effects)
     if rows.empty or not rows["n_pairs"].gt(0).any():
         return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
                       "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
-    return Answer(_confirmed(rows))
+    return Answer(_confirmed(rows) + _unjudged(unjudged))
+
+
+def _unjudged(families: list[str] | None) -> str:
+    if not families:
+        return ""
+    verb = "is" if len(families) == 1 else "are"
+    return (f" {_names(families)} {verb} not judged: no search trial of "
+            f"{'its' if len(families) == 1 else 'theirs'} completed (all pruned or failed).")

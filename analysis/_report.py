@@ -97,25 +97,26 @@ def summary_text(study: str, trials: pd.DataFrame, family: pd.DataFrame) -> str:
                      f" gap {row.top_gap_acc:+.4f}; over n={row.n}: median val_acc "
                      f"{row.val_acc_median:.4f} (IQR {row.val_acc_q25:.4f}–"
                      f"{row.val_acc_q75:.4f})")  # fmt: skip
-    lines += _families_without_result(trials, set(family["family"]) if not family.empty else set())
+    for name, how in unjudged_families(trials).items():
+        lines.append(f"  {name:<13} no completed trial ({how}): no top run, no finalist to "
+                     "confirm, so the answer cannot judge it")  # fmt: skip
     return "\n".join(lines)
 
 
-def _families_without_result(trials: pd.DataFrame, summarized: set[str]) -> list[str]:
-    """A family the search tried but never completed (every trial pruned or failed) has no top
-    run and no finalist to confirm: say so, or the answer would silently leave it out."""
+def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
+    """Families the search tried but never completed (every trial pruned or failed), with how
+    their trials ended (``"3 pruned"``): they have no top run and no finalist to confirm, so
+    the report must name them, or the answer would leave them out without a word."""
     if "family" not in trials or trials.empty:
-        return []
+        return {}
     counted = trials[trials["counted"].astype(bool)] if "counted" in trials else trials
-    lines = []
+    out = {}
     for name, rows in counted.groupby("family", sort=True):
-        if str(name) in summarized:
+        if (rows["state"] == "COMPLETE").any():
             continue
         states = rows["state"].value_counts()
-        how = ", ".join(f"{int(n)} {str(state).lower()}" for state, n in states.items())
-        lines.append(f"  {name!s:<13} no completed trial ({how}): no top run, no finalist to "
-                     "confirm, so the answer cannot judge it")  # fmt: skip
-    return lines
+        out[str(name)] = ", ".join(f"{int(n)} {str(st).lower()}" for st, n in states.items())
+    return out
 
 
 def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +170,8 @@ def build_report(
     frames["trials"] = trials.drop(columns=["datetime_start"])
     _write_tables(out_dir, frames)
     opening = answer(frames["effects"], frames["family_summary"],
-                     has_confirm=data.confirm is not None, storage=data.storage, study=data.name)  # fmt: skip
+                     has_confirm=data.confirm is not None, storage=data.storage, study=data.name,
+                     unjudged=list(unjudged_families(trials)))  # fmt: skip
     search = summary_text(data.name, trials, frames["family_summary"])
     report = Report(out_dir=out_dir, study=data.name, tables=frames,
                     figures=_write_figures(out_dir, figures), skipped=skipped, notes=notes,

@@ -27,7 +27,7 @@ from analysis import (
 )
 from analysis.__main__ import main
 from analysis._facts import pruner_text
-from tests.analysis.analysis_studies import controlled_trials, trial, write_study
+from tests.analysis.analysis_studies import controlled_trials, numbered, trial, write_study
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -294,3 +294,23 @@ def test_report_facts_of_a_plain_study(tmp_path: Path) -> None:
     facts = dict(build_report(url, out=tmp_path / "r").facts)
     assert facts["search space"] == "not recorded" and facts["pruner"] == "not recorded"
     assert facts["direction"] == "minimize" and facts["trials"] == "1: 1 complete"
+
+
+def test_the_answer_names_families_that_no_search_trial_completed(tmp_path: Path) -> None:
+    """Pruning stopped every l1 and dropout trial: no finalist, no verdict. The opening says so in
+    words (before the confirm command), and the search summary says how their trials ended."""
+    rows = [trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
+            trial("none", [0.9, 0.95], [0.8, 0.84]),
+            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
+            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.3, state=TrialState.PRUNED),
+            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.5, state=TrialState.PRUNED)]  # fmt: skip
+    url = write_study(tmp_path / "s.db", numbered(rows), name="unjudged")
+    report = build_report(url, out=tmp_path / "r")
+    opening = report.answer.text
+    assert "dropout and l1 are not judged: no search trial of theirs completed" in opening
+    assert opening.index("not judged") < opening.index("Confirm it")
+    assert "  dropout       no completed trial (2 pruned)" in report.summary
+    assert "  l2            top run 0" in report.summary
+    assert "not judged" not in build_report(
+        write_study(tmp_path / "t.db", numbered(rows[:2]), name="all"), out=tmp_path / "t"
+    ).answer.text
