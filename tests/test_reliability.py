@@ -138,9 +138,10 @@ def test_a_rerun_after_sigkill_completes_the_budget(tmp_path: Path) -> None:
 def test_killing_one_of_three_workers_leaves_nothing_running(tmp_path: Path) -> None:
     args = sweep_args("workers", 9, "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
                       "hydra.sweeper.population=1", "hydra.sweeper.pruner.name=none",
-                      "hydra.sweeper.heartbeat_interval=3600", epochs=150)  # fmt: skip
-    # trials of a few seconds: a worker that starts late (imports on a loaded machine) still
-    # finds the others training, rather than the budget spent by the first two
+                      "hydra.sweeper.heartbeat_interval=3600", epochs=300)  # fmt: skip
+    # trials of several seconds: a worker that starts late (imports on a loaded machine, ~10 s
+    # under pytest -n 2) still finds the others training, rather than the budget spent by the
+    # first two (with 150 epochs, a faster sweeper spent it first in one run)
     procs = [_start(args, tmp_path) for _ in range(3)]
     db = tmp_path / "outputs" / "studies.db"
     _wait_for(lambda: _running(db, at_least=3))  # every worker is training a trial

@@ -16,7 +16,7 @@ from hydra_plugins.regsweep_sweeper._config import SweeperConfig
 from hydra_plugins.regsweep_sweeper._runner import typed_settings
 from hydra_plugins.regsweep_sweeper._space import parse_search_space
 from hydra_plugins.regsweep_sweeper._study import fingerprint_differences
-from sweep.study import make_pruner
+from sweep.study import FamilyStartupPruner, PeerPercentilePruner, make_pruner
 
 
 def settings(**overrides: Any) -> SweeperConfig:
@@ -74,6 +74,10 @@ def test_objectives_make_a_multi_objective_study() -> None:
             "allowed for one objective only",
         ),
         ({"pruner": {"name": "asha"}}, "hydra.sweeper.pruner.name='asha': allowed none, median"),
+        (
+            {"pruner": {"family_startup_trials": -1}},
+            "hydra.sweeper.pruner.family_startup_trials=-1: allowed an integer >= 0",
+        ),
     ],
 )
 def test_bad_settings_name_key_value_and_allowed(override: dict[str, Any], expected: str) -> None:
@@ -93,6 +97,9 @@ def test_bad_settings_name_key_value_and_allowed(override: dict[str, Any], expec
         ({"name": "threshold", "lower": 0.2}, optuna.pruners.ThresholdPruner),
         ({"name": "wilcoxon"}, optuna.pruners.WilcoxonPruner),
         ({"name": "median", "patience": 3}, optuna.pruners.PatientPruner),
+        ({"name": "median", "peers": True}, PeerPercentilePruner),
+        ({"name": "median", "family_startup_trials": 1}, FamilyStartupPruner),
+        ({"name": "none", "family_startup_trials": 1}, optuna.pruners.NopPruner),
     ],
 )
 def test_pruner_specs(spec: dict[str, Any], kind: type) -> None:

@@ -87,6 +87,10 @@ def check_settings(s: SweeperConfig) -> list[str]:
     if s.pruner.name not in PRUNERS:
         problems.append(f"hydra.sweeper.pruner.name={s.pruner.name!r}: allowed "
                         + ", ".join(PRUNERS))  # fmt: skip
+    if s.pruner.family_startup_trials < 0:
+        problems.append(f"hydra.sweeper.pruner.family_startup_trials="
+                        f"{s.pruner.family_startup_trials!r}: allowed an integer >= 0 "
+                        "(0: a family's trials may all be pruned)")  # fmt: skip
     if problems:
         raise SweepConfigError(problems)
     return directions

@@ -46,6 +46,10 @@ class PrunerConfig:
     peers: bool = _help("median/percentile: judge a trial against running trials too, so the "
                         "members of a population are each other's reference (false: Optuna's "
                         "rule, finished trials only)", default=True)  # fmt: skip
+    family_startup_trials: int = _help("any pruner: until this many trials of a regularizer "
+                                       "family completed, its leading running trial (best at "
+                                       "its epoch) is never pruned, so every family searched "
+                                       "gets a finalist (0: off)", default=1)  # fmt: skip
     n_warmup_steps: int = _help("median/percentile/threshold: the first epoch that can be "
                                 "pruned (epochs count from 1); wilcoxon: epochs before it "
                                 "prunes", default=0)  # fmt: skip

@@ -29,7 +29,7 @@ from ._lifecycle import (
 )
 from ._link import MemberLink, StudyLink, TrialGone
 from ._owner import current_owner, owner_is_dead, owner_text
-from ._pruners import PRUNERS, PeerPercentilePruner, make_pruner, reads_rungs
+from ._pruners import PRUNERS, FamilyStartupPruner, PeerPercentilePruner, make_pruner, reads_rungs
 from ._storage import (
     JOURNAL_SUFFIXES,
     STORAGE_ENV,
@@ -53,6 +53,7 @@ __all__ = [
     "PRUNERS",
     "STORAGE_ENV",
     "Ending",
+    "FamilyStartupPruner",
     "Keeper",
     "MemberLink",
     "PeerPercentilePruner",

@@ -11,7 +11,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["PRUNERS", "PeerPercentilePruner", "make_pruner", "reads_rungs"]
+__all__ = ["PRUNERS", "FamilyStartupPruner", "PeerPercentilePruner", "make_pruner", "reads_rungs"]
 
 PRUNERS = (
     "none",
@@ -104,6 +104,52 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
         return (step - w) // i > (max(earlier) - w) // i
 
 
+class FamilyStartupPruner(optuna.pruners.BasePruner):
+    """Keeps every regularizer family (the trial's ``family`` user attribute) in the search:
+    until ``n_per_family`` of a family's trials have completed, its leading running trials
+    (the best at their epoch, as many as completions are missing) are never pruned; every other
+    decision is ``base``'s.
+
+    The answer of a families search confirms each family's best *completed* trial. A family
+    whose trials start slowly (dropout, a strong penalty) against the others would otherwise be
+    pruned out of the search and get no finalist and no verdict. Sparing only the family's
+    leader keeps the cost to about one full trial per family.
+
+    Example:
+        >>> pruner = FamilyStartupPruner(optuna.pruners.NopPruner(), n_per_family=1)
+        >>> pruner.n_per_family
+        1
+    """
+
+    def __init__(self, base: optuna.pruners.BasePruner, *, n_per_family: int) -> None:
+        if n_per_family < 0:
+            raise ValueError(f"family_startup_trials={n_per_family!r}: allowed >= 0")
+        self.base = base
+        self.n_per_family = n_per_family
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        family, step = trial.user_attrs.get("family"), trial.last_step
+        if family is None or step is None:
+            return bool(self.base.prune(study, trial))
+        states = (TrialState.COMPLETE, TrialState.RUNNING)
+        same = [t for t in study.get_trials(deepcopy=False, states=states)
+                if t.user_attrs.get("family") == family and t.number != trial.number]  # fmt: skip
+        missing = self.n_per_family - sum(t.state == TrialState.COMPLETE for t in same)
+        if missing > 0:
+            sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+            mine = _score(trial.intermediate_values.get(step), sign)
+            ahead = [t for t in same if t.state == TrialState.RUNNING
+                     and _score(t.intermediate_values.get(step), sign) > mine]  # fmt: skip
+            if len(ahead) < missing:
+                return False
+        return bool(self.base.prune(study, trial))
+
+
+def _score(value: float | None, sign: float) -> float:
+    """Higher is better; no value or a non-finite one is the worst."""
+    return sign * value if value is not None and math.isfinite(value) else -math.inf
+
+
 def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
     """Build the pruner of ``spec``; ``patience`` wraps it in :class:`~optuna.pruners.PatientPruner`.
 
@@ -159,7 +205,11 @@ def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
     else:
         raise ValueError(f"pruner.name={name!r}: allowed " + ", ".join(PRUNERS))
     if s.get("patience") is not None:
-        return p.PatientPruner(
+        base = p.PatientPruner(
             base, patience=int(s["patience"]), min_delta=float(s.get("min_delta", 0.0))
         )
+    # a spec stored before ``family_startup_trials`` existed spares no family
+    per_family = int(s.get("family_startup_trials", 0))
+    if per_family > 0 and name != "none":
+        return FamilyStartupPruner(base, n_per_family=per_family)
     return base

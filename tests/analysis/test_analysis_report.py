@@ -311,6 +311,9 @@ def test_the_answer_names_families_that_no_search_trial_completed(tmp_path: Path
     assert opening.index("not judged") < opening.index("Confirm it")
     assert "  dropout       no completed trial (2 pruned)" in report.summary
     assert "  l2            top run 0" in report.summary
-    assert "not judged" not in build_report(
-        write_study(tmp_path / "t.db", numbered(rows[:2]), name="all"), out=tmp_path / "t"
-    ).answer.text
+    assert (
+        "not judged"
+        not in build_report(
+            write_study(tmp_path / "t.db", numbered(rows[:2]), name="all"), out=tmp_path / "t"
+        ).answer.text
+    )
