@@ -227,6 +227,26 @@ def test_an_incompatible_resume_is_refused_before_anything_is_written(
     _unchanged(kept_study)
 
 
+def test_a_study_killed_while_its_attributes_were_stored_is_resumed(tmp_path: Path) -> None:
+    """A kill between creating the study and storing its attributes (one write each) leaves a
+    study with some attributes and no trial; the rerun took it for a different study and
+    refused it ("objectives: stored [None]"), found by the random-kill test. Now it is resumed,
+    unless its directions (fixed at creation) differ."""
+    db = tmp_path / "outputs" / "studies.db"
+    db.parent.mkdir(parents=True)
+    half = optuna.create_study(study_name="half", storage=f"sqlite:///{db}", direction="maximize")
+    half.set_user_attr(record.STUDY_ROLE, "search")  # the first writes, then the kill
+    half.set_user_attr(record.STUDY_VERSION, "0")
+    proc = run_cli(sweep_args("half", 2, epochs=1), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    study = load_study(tmp_path, "half")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert study.user_attrs[record.STUDY_OBJECTIVES] == ["val_acc"]
+    optuna.create_study(study_name="flip", storage=f"sqlite:///{db}", direction="minimize")
+    refused = run_cli(sweep_args("flip", 1, epochs=1), cwd=tmp_path)
+    assert refused.returncode == 2 and "directions: stored ['minimize']" in refused.stderr
+
+
 def test_a_resume_may_change_how_trials_run_but_not_what_they_compute(tmp_path: Path) -> None:
     """Threads, the population's chunk size and the device change speed, not results: a resume
     that changes them (and widens the budget) is accepted."""

@@ -181,7 +181,12 @@ def open_search_study(
                             f"{old.user_attrs.get(record.STUDY_SEARCH_STUDY)!r}, not a search")  # fmt: skip
         stored_dirs = [d.name.lower() for d in old.directions]
         stored = old.user_attrs.get(record.STUDY_FINGERPRINT)
-        if stored is None:
+        # created, then killed before (or while) its attributes were stored: nothing to compare
+        # but the directions (fixed at creation), and no trial in it to lose
+        unstamped = stored is None and not old.get_trials(deepcopy=False)
+        if unstamped:
+            diff = []
+        elif stored is None:
             stored = {
                 "directions": stored_dirs,
                 "objectives": old.user_attrs.get(
