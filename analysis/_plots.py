@@ -182,8 +182,8 @@ def _dropout_note(data: pd.DataFrame, collapsed: int, reference: pd.DataFrame | 
     if collapsed:
         parts.append(f"{collapsed} collapsed to chance (×), left out of the median")
     if live < MIN_FOR_TREND:
-        parts.append(f"no median line: {live} run{'s' if live != 1 else ''} that learned, "
-                     f"fewer than {MIN_FOR_TREND}, show no trend")  # fmt: skip
+        parts.append(f"no median line: {live} run{'s' if live != 1 else ''} learned, and a "
+                     f"trend needs {MIN_FOR_TREND}")  # fmt: skip
     ref = reference_note(reference)
     return "; ".join(parts) + "." + (f" {ref}" if ref else "")
 

@@ -208,7 +208,7 @@ def test_dropout_figure(controlled_frames: Frames) -> None:
     assert _points(left) == {"trials": 2}
     # two single runs show no trend: no median line joins them, and the figure says why
     assert [ln.get_label() for ln in left.get_lines()] == []
-    assert "no median line: 2 runs that learned" in _fig_text(fig)
+    assert "no median line: 2 runs learned, and a trend needs 6" in _fig_text(fig)
     assert left.get_ylim()[0] > 0.0  # fitted: gaps 0.06–0.13, zero not dragged in
     assert _layout_problems(fig) == []  # the legend sits outside the panels
 
