@@ -293,11 +293,11 @@ def workers(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
         for r in range(rounds):
             row: dict[str, Any] = {}
             for arm in rotated(list(arms), r):
-                jobs, busy = arms[arm]
+                jobs, hogged = arms[arm]
                 args = ["search=none", LR_SEARCH, *SEARCH_ONLY, "hydra/launcher=joblib",
                         f"hydra.launcher.n_jobs={jobs}", f"hydra.sweeper.n_jobs={jobs}",
                         f"hydra.sweeper.population={pop}", f"hydra.sweeper.n_trials={n_trials}"]  # fmt: skip
-                hog = _busy_core() if busy else None
+                hog = _busy_core() if hogged else None
                 try:
                     wall, trials = sweep(args, tmp=tmp, tag=f"workers-{arm}-r{r}")
                 finally:
