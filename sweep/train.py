@@ -394,11 +394,9 @@ def fit(
     members that are pruned early free their place for new ones instead of leaving it idle.
     ``each_epoch`` is called before each epoch of the population.
     """
-    reps = list(reporters or [None] * len(settings))
-    hooks = list(on_epoch or [None] * len(settings))
-    members = [_Member(s, reps[i] or NullReporter(), hooks[i], _select(s, shared.metric))
-               for i, s in enumerate(settings)]  # fmt: skip
-    pop = _Population(net, data, shared, members)
+    start = _join(Joining(net, data, list(settings), list(reporters or []), list(on_epoch or [])),
+                  shared, first=0)  # fmt: skip
+    members, pop = start.members, start.population
     results: list[FitResult | None] = [None] * len(members)
     room = max(slots or 0, pop.size)
     dev = data.x_train.device
@@ -450,6 +448,7 @@ class _Joined:
 
 
 def _join(joining: Joining, shared: Shared, *, first: int) -> _Joined:
+    """The members of ``joining`` and their stacked state, numbered from ``first``."""
     k = len(joining.settings)
     if joining.net.size != k or int(joining.data.split_of.shape[0]) != k:
         raise ValueError(f"{k} joining members came with {joining.net.size} networks and "
