@@ -25,7 +25,12 @@ MIN_TRIALS_FOR_FAILURE_RATE = 5
 
 def is_budgeted(trial: FrozenTrial) -> bool:
     """Whether ``trial`` counts towards the study's ``n_trials``."""
-    return trial.user_attrs.get("stop_reason") not in NOT_BUDGETED
+    return counts(trial.user_attrs.get("stop_reason"))
+
+
+def counts(stop_reason: str | None) -> bool:
+    """Whether a trial that stopped for ``stop_reason`` counts towards the budget."""
+    return stop_reason not in NOT_BUDGETED
 
 
 def budgeted_numbers(study: optuna.Study) -> list[int]:
@@ -60,7 +65,7 @@ class Tally:
             self.complete += 1
         elif state == TrialState.PRUNED:
             self.pruned += 1
-        elif state == TrialState.FAIL and stop_reason not in NOT_BUDGETED:
+        elif state == TrialState.FAIL and counts(stop_reason):
             self.failed += 1
 
     @property

@@ -10,7 +10,7 @@ exactly that config, and a rerun can always tell whose trial it is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,10 +191,16 @@ class Launch:
         if not ids:
             return
         ended = ended_among(self.launched[0].study._storage, ids, "stop_reason")
-        self.keeper.release(ended)
-        for tid, (state, reason) in ended.items():
-            self.in_flight.pop(tid, None)
+        self._release(ended)
+        for state, reason in ended.values():
             on_ended(state, reason)
+
+    def _release(self, trial_ids: Iterable[int]) -> None:
+        """Stop the heartbeats of these settled trials and forget them."""
+        ids = list(trial_ids)
+        self.keeper.release(ids)
+        for tid in ids:
+            self.in_flight.pop(tid, None)
 
     def settle(self, unit: Unit, ret: JobReturn | None, error: BaseException | None,
                running: bool) -> FrozenTrial:  # fmt: skip
@@ -212,8 +218,7 @@ class Launch:
             end_trial(storage, frozen, Ending(TrialState.FAIL, None, "failed", reason),
                       n_objectives=len(unit.study.directions))  # fmt: skip
             frozen = storage.get_trial(unit.trial._trial_id)
-        self.keeper.release([unit.trial._trial_id])
-        self.in_flight.pop(unit.trial._trial_id, None)
+        self._release([unit.trial._trial_id])
         return frozen
 
     def interrupt(self, why: str) -> None:

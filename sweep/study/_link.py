@@ -125,14 +125,12 @@ class StudyLink:
                     "process finished it (a rerun found its sweep dead, or it was told twice)"
                 ))  # fmt: skip
                 continue
-            link = MemberLink(self, copy.deepcopy(frozen))
-            self.links.append(link)
-            out.append(link)
+            out += self.adopt([frozen])
         return out
 
     def adopt(self, trials: Sequence[FrozenTrial]) -> list[MemberLink]:
-        """Links to running trials this process has just asked and stored (as they are stored:
-        no read)."""
+        """Links to running trials as read, or as this process has just asked and stored them
+        (then without a read)."""
         links = [MemberLink(self, copy.deepcopy(t)) for t in trials]
         self.links += links
         return links
@@ -148,9 +146,7 @@ class StudyLink:
                 "not RUNNING: another process finished it (a rerun found its sweep dead, or "
                 "it was told twice)"
             )
-        link = MemberLink(self, frozen)
-        self.links.append(link)
-        return link
+        return self.adopt([frozen])[0]
 
     def end_many(self, endings: Sequence[tuple[MemberLink, Ending]]) -> list[bool]:
         """End members together, in one transaction (members already ended are skipped)."""

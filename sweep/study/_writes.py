@@ -181,23 +181,8 @@ def running_among(storage: BaseStorage, trial_ids: Sequence[int]) -> set[int]:
     """Which of ``trial_ids`` are still RUNNING, read in one query on a database storage
     (Optuna's cached storage would re-read every unfinished trial of the study, with its
     attributes, to answer the same)."""
-    ids = list(trial_ids)
-    if not ids:
-        return set()
-    backend = backend_of(storage)
-    if not isinstance(backend, RDBStorage):
-        return {i for i in ids if storage.get_trial(i).state == TrialState.RUNNING}
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    model = models.TrialModel
-    with _create_scoped_session(backend.scoped_session) as session:
-        rows = (
-            session.query(model.trial_id)
-            .filter(model.trial_id.in_(ids), model.state == TrialState.RUNNING)
-            .all()
-        )
-    return {int(r[0]) for r in rows}
+    gone = ended_among(storage, trial_ids, "stop_reason")
+    return {i for i in trial_ids if i not in gone}
 
 
 def ended_among(
