@@ -78,20 +78,18 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None or step < self.n_warmup_steps or not self._checks_at(trial, step):
             return False
-        maximize = study.direction == StudyDirection.MAXIMIZE
-        own = [v for v in trial.intermediate_values.values() if math.isfinite(v)]
-        if not own:
+        sign = _sign(study)
+        best = max((_score(v, sign) for v in trial.intermediate_values.values()), default=-math.inf)
+        if best == -math.inf:
             return True  # Optuna's rule: a trial with only NaN so far is pruned
-        best = max(own) if maximize else min(own)
         others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-        peers = [
-            t.intermediate_values.get(step, math.nan) for t in others if t.number != trial.number
-        ]
-        peers = [v for v in peers if math.isfinite(v)]
+        peers = [_score(t.intermediate_values.get(step), sign) for t in others
+                 if t.number != trial.number]  # fmt: skip
+        peers = [v for v in peers if v > -math.inf]
         if len(peers) < max(self.n_startup_trials, self.n_min_trials, 1):
             return False
-        cut = float(np.percentile(peers, 100.0 - self.percentile if maximize else self.percentile))
-        return best < cut if maximize else best > cut
+        # kept: within the best ``percentile`` % (scores: higher is better in either direction)
+        return best < float(np.percentile(peers, 100.0 - self.percentile))
 
     def _checks_at(self, trial: FrozenTrial, step: int) -> bool:
         """Whether ``step`` is the first reported epoch of its interval after the warm-up."""
@@ -136,13 +134,18 @@ class FamilyStartupPruner(optuna.pruners.BasePruner):
                 if t.user_attrs.get("family") == family and t.number != trial.number]  # fmt: skip
         missing = self.n_per_family - sum(t.state == TrialState.COMPLETE for t in same)
         if missing > 0:
-            sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+            sign = _sign(study)
             mine = _score(trial.intermediate_values.get(step), sign)
             ahead = [t for t in same if t.state == TrialState.RUNNING
                      and _score(t.intermediate_values.get(step), sign) > mine]  # fmt: skip
             if len(ahead) < missing:
                 return False
         return bool(self.base.prune(study, trial))
+
+
+def _sign(study: optuna.Study) -> float:
+    """+1 when the study maximizes, -1 when it minimizes: ``sign * value`` is a score."""
+    return 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
 
 
 def _score(value: float | None, sign: float) -> float:
