@@ -87,6 +87,8 @@ TRIAL_OWNER = "regsweep:owner"
 TRIAL_END = "regsweep:end"
 """``{state, values}``: how the trial ends, stored with its record before its state is set, so a
 trial whose process died after storing its record is finished from it, not thrown away."""
+TRIAL_FAMILY = "family"
+"""The regularizer family the trial picked (``regularizer`` group option; ``none`` without one)."""
 TRIAL_CONFIRM = "confirm"
 """In a confirmation study: ``{arm, label, family, role, seed, source_trial}``."""
 

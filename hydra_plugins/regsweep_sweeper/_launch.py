@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import AppConfig, from_dict, validate
-from sweep.record import TRIAL_OWNER
+from sweep.record import TRIAL_FAMILY, TRIAL_OWNER
 from sweep.run import structure_key
 from sweep.study import (
     Ending,
@@ -124,7 +124,7 @@ class Launch:
         owner = current_owner()
         attrs = {
             u.trial._trial_id: {"config": plain, "choices": choices, "overrides": u.overrides,
-                                "family": choices.get("regularizer", "none"),
+                                TRIAL_FAMILY: choices.get("regularizer", "none"),
                                 TRIAL_OWNER: owner, **(extra or {})}
             for u, (plain, choices, extra) in zip(units, stamps, strict=True)
         }  # fmt: skip

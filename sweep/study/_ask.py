@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..record import TRIAL_OWNER
 from ._owner import current_owner
+from ._reads import light_trials
 from ._writes import Write, create_trials, write_many
 
 __all__ = ["ask_owned"]
@@ -94,7 +95,7 @@ class _BatchView:
     def __init__(self, storage: BaseStorage, study_id: int) -> None:
         self._inner = storage
         self._study_id = study_id
-        self.trials = list(storage.get_all_trials(study_id, deepcopy=False))
+        self.trials = light_trials(storage, study_id)  # a sampler reads no user attribute
         self._by_id = {t._trial_id: t for t in self.trials}
         self._batch: dict[int, Write] = {}
         self._dists: dict[str, BaseDistribution] = {}

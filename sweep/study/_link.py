@@ -22,7 +22,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..record import STUDY_PRUNER
 from ._lifecycle import Ending, end_trials, write_reports
-from ._pruners import make_pruner, reads_rungs
+from ._pruners import PRUNED_ON_ATTRS, make_pruner, reads_rungs
+from ._reads import light_trials
 
 __all__ = ["MemberLink", "StudyLink", "TrialGone"]
 
@@ -70,7 +71,8 @@ class _Snapshot:
         self, deepcopy: bool = True, states: Sequence[TrialState] | None = None
     ) -> list[FrozenTrial]:
         if self._trials is None:
-            self._trials = self._study.get_trials(deepcopy=False)
+            self._trials = light_trials(self._study._storage, self._study._study_id,
+                                        PRUNED_ON_ATTRS)  # fmt: skip
             self._read_at = time.monotonic()
             self._view = None
         if self._view is None:

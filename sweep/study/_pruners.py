@@ -11,7 +11,10 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["PRUNERS", "FamilyStartupPruner", "PeerPercentilePruner", "make_pruner", "reads_rungs"]
+from ..record import TRIAL_FAMILY
+
+__all__ = ["PRUNED_ON_ATTRS", "PRUNERS", "FamilyStartupPruner", "PeerPercentilePruner",
+           "make_pruner", "reads_rungs"]  # fmt: skip
 
 PRUNERS = (
     "none",
@@ -22,6 +25,10 @@ PRUNERS = (
     "threshold",
     "wilcoxon",
 )
+
+PRUNED_ON_ATTRS = (TRIAL_FAMILY,)
+"""The user attributes of other trials that a pruner here reads (the family guard's family): a
+job's view of the study loads these and no others (:func:`~sweep.study._reads.light_trials`)."""
 
 
 def reads_rungs(spec: Mapping[str, Any] | None) -> bool:
@@ -126,12 +133,12 @@ class FamilyStartupPruner(optuna.pruners.BasePruner):
         self.n_per_family = n_per_family
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        family, step = trial.user_attrs.get("family"), trial.last_step
+        family, step = trial.user_attrs.get(TRIAL_FAMILY), trial.last_step
         if family is None or step is None:
             return bool(self.base.prune(study, trial))
         states = (TrialState.COMPLETE, TrialState.RUNNING)
         same = [t for t in study.get_trials(deepcopy=False, states=states)
-                if t.user_attrs.get("family") == family and t.number != trial.number]  # fmt: skip
+                if t.user_attrs.get(TRIAL_FAMILY) == family and t.number != trial.number]  # fmt: skip
         missing = self.n_per_family - sum(t.state == TrialState.COMPLETE for t in same)
         if missing > 0:
             sign = _sign(study)

@@ -1,0 +1,81 @@
+"""The sampler's and the pruner's read of a study (``sweep.study._reads``): the same trials as the
+storage's own read, with only the user attributes named, and finished trials read once (real
+SQLite and journal files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from sweep.study import open_storage, resolve_storage
+from sweep.study._reads import light_trials
+
+BIG = {"trainer": {"epochs": 20}, "curves": list(range(200))}
+
+
+def _study(path: Path) -> optuna.Study:
+    storage = open_storage(resolve_storage(str(path)))
+    return optuna.create_study(study_name="s", storage=storage, direction="maximize")
+
+
+def _trial(study: optuna.Study, family: str, reports: list[float]) -> optuna.trial.Trial:
+    trial = study.ask({"lr": FloatDistribution(1e-3, 1.0, log=True)})
+    trial.set_user_attr("family", family)
+    trial.set_user_attr("config", BIG)
+    study._storage.set_trial_system_attr(trial._trial_id, "sampler", {"k": family})
+    for step, value in enumerate(reports, start=1):
+        trial.report(value, step)
+    return trial
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_light_trials_are_the_stored_trials_with_only_the_named_attributes(
+    tmp_path: Path, suffix: str
+) -> None:
+    study = _study(tmp_path / f"s{suffix}")
+    done = _trial(study, "l1", [0.5, 0.7])
+    study.tell(done, 0.7)
+    pruned = _trial(study, "l2", [0.2])
+    study.tell(pruned, state=TrialState.PRUNED)
+    _trial(study, "dropout", [0.4, 0.6, 0.65])  # still running
+
+    stored = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    light = light_trials(study._storage, study._study_id, ("family",))
+    assert [t.number for t in light] == [0, 1, 2]
+    for s, t in zip(stored, light, strict=True):
+        assert (t.state, t.values, t.params, t.distributions) == (
+            s.state, s.values, s.params, s.distributions)  # fmt: skip
+        assert t.intermediate_values == s.intermediate_values
+        assert t.system_attrs == s.system_attrs
+        assert (t.datetime_start, t.datetime_complete) == (s.datetime_start, s.datetime_complete)
+        assert t._trial_id == s._trial_id
+        assert t.user_attrs == {"family": s.user_attrs["family"]}
+        assert "config" in s.user_attrs
+    assert all(t.user_attrs == {} for t in light_trials(study._storage, study._study_id))
+
+
+def test_finished_trials_are_read_once_running_ones_every_time(tmp_path: Path) -> None:
+    study = _study(tmp_path / "s.db")
+    done = _trial(study, "l1", [0.5])
+    study.tell(done, 0.5)
+    running = _trial(study, "l2", [0.3])
+
+    first = light_trials(study._storage, study._study_id, ("family",))
+    assert first[1].state == TrialState.RUNNING
+    running.report(0.45, 2)
+    study.tell(running, 0.45)
+    late = _trial(study, "none", [0.1])
+
+    second = light_trials(study._storage, study._study_id, ("family",))
+    assert [t.number for t in second] == [0, 1, 2]
+    assert second[0] is first[0]  # finished: kept from the first read
+    assert second[1].state == TrialState.COMPLETE and second[1].values == [0.45]
+    assert second[1].intermediate_values == {1: 0.3, 2: 0.45}
+    assert second[2].user_attrs == {"family": "none"} and late.number == 2
+    # another set of attributes is another view, not the first one's trials
+    bare = light_trials(study._storage, study._study_id)
+    assert bare[0] is not first[0] and bare[0].user_attrs == {}
