@@ -57,8 +57,10 @@ def main(cfg: DictConfig) -> float | None:
 
 def _trial_job(cfg: DictConfig) -> float | None:
     """A sweep's job: its trials' configs come from their trials in the storage."""
+    from .heap import freeze_heap
     from .job import run_trials
 
+    freeze_heap()  # once per process: a no-op in the sweeper's, which froze its own
     link = OmegaConf.to_object(cfg.trial)
     assert isinstance(link, TrialLink), type(link)
     out_dir = Path(HydraConfig.get().runtime.output_dir)

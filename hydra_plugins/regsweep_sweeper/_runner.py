@@ -37,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import ConfigError
+from sweep.heap import freeze_heap
 from sweep.job import refills
 from sweep.record import STUDY_ROLE
 from sweep.signals import exit_code, terminate_as_interrupt
@@ -157,6 +158,7 @@ class SweepRunner:
         assert self.config is not None and self.launcher is not None
         s = self.s
         study, space, directions = self._prepare(arguments)
+        freeze_heap()  # what the checks built lives as long as the sweep: see sweep.heap
         tally = Tally(n_trials=int(s.n_trials), max_failure_rate=float(s.max_failure_rate))
         keeper = Keeper(study._storage, float(s.heartbeat_interval))
         launch = Launch(self.launcher, self.spec, keeper, heartbeat=int(s.heartbeat_interval),
