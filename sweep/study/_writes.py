@@ -287,10 +287,13 @@ def _upsert(backend: RDBStorage, session: Any, model: Any, keys: list[Any], rows
         for row in rows:
             fallback(row)
         return
-    stmt = insert(model)
-    columns = [c for c in rows[0] if c not in {k.key for k in keys}]
+    # the table, not the mapped class: an ORM-enabled insert spends ~20 µs of Python per row
+    table = model.__table__
+    stmt = insert(table)
+    names = [k.key for k in keys]
     stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns}
+        index_elements=[table.c[k] for k in names],
+        set_={c: stmt.excluded[c] for c in rows[0] if c not in names},
     )
     session.execute(stmt, rows)
 
