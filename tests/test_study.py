@@ -27,6 +27,7 @@ from sweep.study import (
     current_owner,
     end_trial,
     ended_among,
+    json_safe,
     mask_url,
     numbers_without,
     open_storage,
@@ -192,6 +193,27 @@ def test_end_trial_stores_record_reports_and_state_together(tmp_path: Path, suff
     # ending it again is refused and changes nothing
     assert not end_trial(study._storage, frozen, Ending(TrialState.FAIL, None, "interrupted"))
     assert _frozen(study, trial.number).state == TrialState.COMPLETE
+
+
+def test_json_safe_nulls_non_finite_numbers_outside_curves() -> None:
+    import math
+
+    import numpy as np
+
+    nan, inf = float("nan"), float("inf")
+    record = {"val_acc": nan, "test_acc": 0.5, "epochs": 3, "ok": True, "none": None, 4: "x",
+              "pair": (1.0, inf), "np": np.float64(-inf), "deep": {"a": [nan, 2.0]},
+              "curves": {"val_loss": [0.5, nan, inf], "epoch": [1.0, 2.0, 3.0], "mixed": (1, nan)}}  # fmt: skip
+    safe = json_safe(record)
+    assert safe["val_acc"] is None and safe["np"] is None
+    assert safe["pair"] == [1.0, None] and safe["deep"] == {"a": [None, 2.0]}
+    assert (safe["test_acc"], safe["epochs"], safe["ok"], safe["none"], safe["4"]) == (
+        0.5, 3, True, None, "x")  # fmt: skip
+    curves = safe["curves"]
+    assert curves["val_loss"][0] == 0.5 and math.isnan(curves["val_loss"][1])
+    assert curves["val_loss"][2] == inf and curves["epoch"] == [1.0, 2.0, 3.0]
+    assert isinstance(curves["mixed"], list) and curves["mixed"][0] == 1
+    assert math.isnan(curves["mixed"][1])
 
 
 def test_end_trial_normalizes_values(tmp_path: Path) -> None:

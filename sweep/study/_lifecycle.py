@@ -55,13 +55,21 @@ class Ending:
 def json_safe(value: Any, *, keep_nan: bool = False) -> Any:
     """JSON-storable: non-finite floats become null (kept inside curves, where NaN means
     diverged); tuples become lists; mapping keys become strings."""
+    kind = type(value)
+    if kind in _PLAIN:  # most of a record: checked by type, not through isinstance's ABCs
+        return value if kind is not float or keep_nan or math.isfinite(value) else None
     if isinstance(value, float) and not math.isfinite(value):
         return value if keep_nan else None
     if isinstance(value, Mapping):
         return {str(k): json_safe(v, keep_nan=keep_nan or k == "curves") for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if keep_nan and all(type(v) is float for v in value):  # a curve: stored as it is
+            return list(value)
         return [json_safe(v, keep_nan=keep_nan) for v in value]
     return value
+
+
+_PLAIN = frozenset({float, int, str, bool, type(None)})
 
 
 def supports_heartbeat(storage: BaseStorage) -> bool:
