@@ -255,7 +255,8 @@ class _Job:
         for m, record in records:
             name = "metrics.json" if self.alone else f"trial_{m.link.number}.json"
             payload = {**record, "choices": m.link.user_attrs.get("choices")}
-            text = json.dumps(payload, indent=2, default=str, allow_nan=True)
+            # one line: json's C encoder (an indent takes the pure-Python one, 0.6 ms a record)
+            text = json.dumps(payload, default=str, allow_nan=True)
             (self.out_dir / name).write_text(text)
 
 
