@@ -13,10 +13,14 @@ change, for the next call. On storages other than a database it is the storage's
 
 from __future__ import annotations
 
+import datetime
+import functools
+import json
 import weakref
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial
 
@@ -49,7 +53,7 @@ def light_trials(
     trial = models.TrialModel
     with _create_scoped_session(backend.scoped_session) as session:
         ids = [int(i) for (i,) in session.query(trial.trial_id).filter(trial.study_id == study_id)]
-        fresh = _read(backend, session, [i for i in ids if i not in finished], keys)
+        fresh = _read(session, [i for i in ids if i not in finished], keys)
     for t in fresh:
         if t.state.is_finished():
             finished[t._trial_id] = t
@@ -57,24 +61,76 @@ def light_trials(
     return sorted((by_id[i] for i in ids if i in by_id), key=lambda t: t.number)
 
 
-def _read(
-    backend: RDBStorage, session: Any, ids: list[int], keys: tuple[str, ...]
-) -> list[FrozenTrial]:
-    """The trials ``ids``, built as Optuna builds them, loading only the user attributes
-    ``keys``."""
-    from optuna.storages._rdb import models
-    from sqlalchemy import orm
-
-    trial, user = models.TrialModel, models.TrialUserAttributeModel
-    loads = [orm.selectinload(trial.params), orm.selectinload(trial.values),
-             orm.selectinload(trial.system_attributes),
-             orm.selectinload(trial.intermediate_values),
-             orm.selectinload(trial.user_attributes.and_(user.key.in_(keys)))]  # fmt: skip
+def _read(session: Any, ids: list[int], keys: tuple[str, ...]) -> list[FrozenTrial]:
+    """The trials ``ids`` as Optuna builds them, with only the user attributes ``keys``: plain
+    column reads (one query per table), not ORM objects, which cost ~1 ms per trial."""
     out: list[FrozenTrial] = []
     for chunk in _chunks(ids, _CHUNK):
-        rows = session.query(trial).options(*loads).filter(trial.trial_id.in_(chunk)).all()
-        out += [backend._build_frozen_trial_from_trial_model(r) for r in rows]
+        out += [_frozen(i, part) for i, part in _parts(session, chunk, keys).items()]
     return out
+
+
+def _parts(session: Any, ids: list[int], keys: tuple[str, ...]) -> dict[int, dict[str, Any]]:
+    from optuna.storages._rdb import models as m
+    from sqlalchemy import select
+
+    t = m.TrialModel
+    rows = session.execute(select(t.trial_id, t.number, t.state, t._datetime_start_utc,
+                                  t._datetime_complete_utc).where(t.trial_id.in_(ids)))  # fmt: skip
+    parts: dict[int, dict[str, Any]] = {
+        int(i): {"number": n, "state": state, "start": _local(a), "complete": _local(b),
+                 "params": [], "values": {}, "reports": {}, "system": {}, "user": {}}
+        for i, n, state, a, b in rows
+    }  # fmt: skip
+
+    def each(stmt: Any) -> Iterable[tuple[dict[str, Any], tuple[Any, ...]]]:
+        for row in session.execute(stmt.where(stmt.selected_columns[0].in_(ids))):
+            yield parts[int(row[0])], tuple(row[1:])
+
+    p, v = m.TrialParamModel, m.TrialValueModel
+    r, a, u = m.TrialIntermediateValueModel, m.TrialSystemAttributeModel, m.TrialUserAttributeModel
+    for part, row in each(select(p.trial_id, p.param_id, p.param_name, p.param_value,
+                                 p.distribution_json)):  # fmt: skip
+        part["params"].append(row)
+    for part, (objective, value, kind) in each(select(v.trial_id, v.objective, v.value,
+                                                      v.value_type)):  # fmt: skip
+        part["values"][objective] = v.stored_repr_to_value(value, kind)
+    for part, (step, value, kind) in each(select(r.trial_id, r.step, r.intermediate_value,
+                                                 r.intermediate_value_type)):  # fmt: skip
+        part["reports"][step] = r.stored_repr_to_intermediate_value(value, kind)
+    for part, (key, text) in each(select(a.trial_id, a.key, a.value_json)):
+        part["system"][key] = json.loads(text)
+    if keys:
+        for part, (key, text) in each(select(u.trial_id, u.key, u.value_json)
+                                      .where(u.key.in_(keys))):  # fmt: skip
+            part["user"][key] = json.loads(text)
+    return parts
+
+
+def _frozen(trial_id: int, part: dict[str, Any]) -> FrozenTrial:
+    params = sorted(part["params"])  # in the order they were set, as Optuna returns them
+    dists = {name: _distribution(text) for _, name, _, text in params}
+    values = part["values"]
+    return FrozenTrial(
+        number=part["number"], state=part["state"], value=None,
+        values=[values[k] for k in sorted(values)] if values else None,
+        datetime_start=part["start"], datetime_complete=part["complete"],
+        params={name: dists[name].to_external_repr(value) for _, name, value, _ in params},
+        distributions=dists, user_attrs=part["user"], system_attrs=part["system"],
+        intermediate_values=dict(sorted(part["reports"].items())), trial_id=trial_id,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _distribution(text: str) -> BaseDistribution:
+    return json_to_distribution(text)
+
+
+def _local(utc: datetime.datetime | None) -> datetime.datetime | None:
+    """A stored naive-UTC time as the naive local time Optuna's trials carry."""
+    if utc is None:
+        return None
+    return utc.replace(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
 
 
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
