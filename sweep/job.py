@@ -244,7 +244,8 @@ class _Job:
             return []
         # the sweeper hands over this key's trials only, stamped with this process as owner
         members = _configs(self.study, self.study.adopt(given))
-        self.keeper.hold(m.link.trial_id for m in members)
+        # the sweeper beat for them when it stamped them, a moment ago, in this process
+        self.keeper.hold((m.link.trial_id for m in members), beat=False)
         self.members += members
         log.info("trial(s) %s join the population", [m.link.number for m in members])
         return [Entrant(m.config, m.link, self._hook(m)) for m in members]

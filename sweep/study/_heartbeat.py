@@ -36,13 +36,15 @@ class Keeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def hold(self, trial_ids: Iterable[int]) -> None:
+    def hold(self, trial_ids: Iterable[int], *, beat: bool = True) -> None:
         """Start beating for ``trial_ids``, with a first beat at once (so a process killed before
-        its next beat still leaves a heartbeat that goes stale)."""
+        its next beat still leaves a heartbeat that goes stale); ``beat=False`` when this
+        process has just beaten for them (the sweeper's keeper, for trials it hands a job in its
+        own process)."""
         ids = list(trial_ids)
         with self._lock:
             self._held.update(ids)
-        if self.enabled:
+        if self.enabled and beat:
             self._beat(ids)
 
     def release(self, trial_ids: Iterable[int]) -> None:
