@@ -23,6 +23,7 @@ from sweep.study import (
     StorageError,
     StudyLink,
     TrialGone,
+    ask_pending,
     ask_suggested,
     current_owner,
     end_trial,
@@ -268,6 +269,41 @@ def test_a_batch_is_stored_as_study_ask_and_suggest_would(tmp_path: Path, suffix
                      Ending(TrialState.COMPLETE, [values["lr"]]))  # fmt: skip
     t = _frozen(fresh, trial.number)
     assert t.user_attrs["note"] == "after the batch" and t.value == pytest.approx(values["lr"])
+
+
+def test_a_pending_batch_stores_parameters_configs_and_heartbeats_in_one_commit(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    import sqlalchemy
+
+    study = _study(tmp_path / "s.db", heartbeat=60)
+    asked, pending = ask_pending(study, 3, _suggest)
+    first, second, third = (t for t, _ in asked)
+    unsaved = study._storage.get_trial(first._trial_id)
+    assert unsaved.params == {} and unsaved.state == TrialState.RUNNING  # owned, not yet given
+    pending.store_one(third._trial_id)  # one trial's share now (before ending it, say)
+    assert _frozen(study, third.number).params == pytest.approx(asked[2][1])
+
+    commits: list[int] = []
+    engine = study._storage._backend.engine
+    sqlalchemy.event.listen(engine, "commit", lambda _conn: commits.append(1))
+    pending.store({first._trial_id: {"config": {"lr": asked[0][1]["lr"]}, "tag": (1, 2)}},
+                  heartbeat=True)  # fmt: skip
+    assert len(commits) == 1
+    for trial, values in asked[:2]:
+        stored = _frozen(study, trial.number)
+        assert stored.params == pytest.approx(values)
+    assert _frozen(study, first.number).user_attrs["config"] == {"lr": asked[0][1]["lr"]}
+    assert _frozen(study, first.number).user_attrs["tag"] == [1, 2]
+    assert "config" not in _frozen(study, second.number).user_attrs
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        beaten = {i for (i,) in db.execute("SELECT trial_id FROM trial_heartbeats")}
+    assert beaten == {first._trial_id, second._trial_id}  # the third was stored on its own
+    commits.clear()
+    pending.store()  # nothing left: no write
+    assert commits == []
 
 
 def test_a_batch_refuses_a_parameter_whose_distribution_changed(tmp_path: Path) -> None:

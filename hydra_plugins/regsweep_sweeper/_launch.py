@@ -26,6 +26,7 @@ from sweep.run import structure_key
 from sweep.study import (
     Ending,
     Keeper,
+    Pending,
     StorageSpec,
     current_owner,
     end_trial,
@@ -115,11 +116,15 @@ class Launch:
         self,
         units: Sequence[Unit],
         stamps: Sequence[tuple[dict[str, Any], dict[str, str], dict[str, Any] | None]],
+        pending: Pending | None = None,
     ) -> None:
         """Store each unit's config, choices and owner in its trial (``stamps[i]`` is unit i's
-        plain config, choices and extra attributes), all in one transaction; start their
-        heartbeats."""
+        plain config, choices and extra attributes), with what asking them left ``pending``
+        (their parameters) and a first heartbeat each, all in one transaction; keep beating
+        for them."""
         if not units:
+            if pending is not None:
+                pending.store()
             return
         owner = current_owner()
         attrs = {
@@ -128,8 +133,12 @@ class Launch:
                                 TRIAL_OWNER: owner, **(extra or {})}
             for u, (plain, choices, extra) in zip(units, stamps, strict=True)
         }  # fmt: skip
-        write_attrs_many(units[0].study._storage, attrs)
-        self.keeper.hold(attrs)
+        if pending is None:
+            write_attrs_many(units[0].study._storage, attrs)
+            self.keeper.hold(attrs)
+        else:
+            pending.store(attrs, heartbeat=self.keeper.enabled)
+            self.keeper.hold(attrs, beat=False)
         for u in units:
             u.trial.user_attrs = {**u.trial.user_attrs, **attrs[u.trial._trial_id]}  # as stored
             self.in_flight[u.trial._trial_id] = u

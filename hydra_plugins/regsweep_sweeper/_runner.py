@@ -44,8 +44,9 @@ from sweep.signals import exit_code, terminate_as_interrupt
 from sweep.study import (
     STORAGE_ENV,
     Keeper,
+    Pending,
     StorageError,
-    ask_suggested,
+    ask_pending,
     open_storage,
     reap,
     resolve_storage,
@@ -253,14 +254,34 @@ class SweepRunner:
         *,
         joining: tuple[tuple[Any, ...], Mapping[str, Any]] | None = None,
     ) -> list[Unit]:
-        """Ask up to ``n`` trials (within the budget), compose each one's config, and store
-        configs and owners of all of them in one transaction; with ``joining`` (a running job's
-        structure key and attributes), the trials of that structure get those attributes too."""
+        """Ask up to ``n`` trials (within the budget), compose each one's config, and store the
+        parameters, configs, owners and first heartbeats of all of them in one transaction; with
+        ``joining`` (a running job's structure key and attributes), the trials of that structure
+        get those attributes too."""
         assert self.config is not None
         room = min(n, tally.n_trials - budget_count(study))
         if room <= 0:
             return []
-        asked = ask_suggested(study, room, space.suggest)
+        asked, pending = ask_pending(study, room, space.suggest)
+        try:
+            return self._compose(study, space, tally, launch, asked, pending, joining)
+        except BaseException:
+            pending.store()  # the parameters, at least
+            raise
+
+    def _compose(
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        tally: Tally,
+        launch: Launch,
+        asked: list[tuple[optuna.trial.Trial, dict[str, Any]]],
+        pending: Pending,
+        joining: tuple[tuple[Any, ...], Mapping[str, Any]] | None,
+    ) -> list[Unit]:
+        """:meth:`_ask`'s asked trials composed and stamped: their parameters (``pending``),
+        configs, owners and heartbeats stored in one transaction."""
+        assert self.config is not None
         # Another worker may have taken slots between our count and our asks: a trial with a
         # full budget of trials before it is over the budget.
         budgeted = budgeted_numbers(study)
@@ -268,6 +289,7 @@ class SweepRunner:
         for trial, values in asked:
             frozen = copy.copy(trial._cached_frozen_trial)  # as asked and suggested: no re-read
             if bisect.bisect_left(budgeted, trial.number) >= tally.n_trials:
+                pending.store_one(trial._trial_id)  # stored, then ended
                 fail_unit(
                     study, frozen, "over_budget", "asked after the study's budget was reached"
                 )
@@ -280,6 +302,7 @@ class SweepRunner:
                     self.loader, self.config, structural + self._app_overrides(), direct
                 )
             except ConfigError as exc:
+                pending.store_one(trial._trial_id)
                 fail_unit(study, frozen, "failed", str(exc))
                 tally.add(study._storage.get_trial(trial._trial_id))
                 continue
@@ -287,7 +310,7 @@ class SweepRunner:
             units.append(unit)
             extra = dict(joining[1]) if joining is not None and unit.key == joining[0] else None
             stamps.append((plain, choices, extra))
-        launch.stamp(units, stamps)
+        launch.stamp(units, stamps, pending)
         return units
 
     # ------------------------------------------------------------------ confirmation

@@ -12,7 +12,7 @@ import warnings
 
 import optuna
 
-from ._ask import ask_owned, ask_suggested
+from ._ask import Pending, ask_owned, ask_pending, ask_suggested
 from ._heartbeat import Keeper
 from ._lifecycle import (
     Ending,
@@ -57,11 +57,13 @@ __all__ = [
     "Keeper",
     "MemberLink",
     "PeerPercentilePruner",
+    "Pending",
     "StorageError",
     "StorageSpec",
     "StudyLink",
     "TrialGone",
     "ask_owned",
+    "ask_pending",
     "ask_suggested",
     "current_owner",
     "end_trial",

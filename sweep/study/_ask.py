@@ -12,7 +12,8 @@ batch suggested when the batch is complete.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
@@ -21,11 +22,12 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from ..record import TRIAL_OWNER
+from ._lifecycle import json_safe
 from ._owner import current_owner
 from ._reads import light_trials
 from ._writes import Write, create_trials, write_many
 
-__all__ = ["ask_owned"]
+__all__ = ["Pending", "ask_owned", "ask_pending", "ask_suggested"]
 
 Suggest = Callable[[optuna.trial.Trial], dict[str, Any]]
 
@@ -45,6 +47,42 @@ def ask_suggested(
     """:func:`ask_owned`, and ``suggest(trial)`` on each trial as it is asked (the sampler sees
     the batch's earlier trials with their parameters); the parameters and the sampler's
     attributes of the whole batch are stored in one write at the end."""
+    asked, pending = ask_pending(study, n, suggest)
+    pending.store()
+    return asked
+
+
+class Pending:
+    """What an asked batch gave its trials (parameters, sampler attributes), not yet stored:
+    the asker stores it with what it adds (a job config, a heartbeat) in one transaction."""
+
+    def __init__(self, storage: BaseStorage, writes: dict[int, Write]) -> None:
+        self._storage, self._writes = storage, writes
+
+    def store_one(self, trial_id: int) -> None:
+        """Store one trial's share now (before that trial is ended, say)."""
+        write = self._writes.pop(trial_id, None)
+        if write is not None and not write.empty:
+            write_many(self._storage, [write])
+
+    def store(self, attrs: Mapping[int, Mapping[str, Any]] | None = None, *,
+              heartbeat: bool = False) -> None:  # fmt: skip
+        """Store every trial's share, with user attributes ``attrs`` (by trial id) and a
+        heartbeat each if asked, in one transaction."""
+        writes = []
+        for trial_id, w in self._writes.items():
+            extra = {k: json_safe(v) for k, v in (attrs or {}).get(trial_id, {}).items()}
+            writes.append(dataclasses.replace(w, attrs={**w.attrs, **extra},
+                                              heartbeat=heartbeat))  # fmt: skip
+        self._writes = {}
+        write_many(self._storage, [w for w in writes if not w.empty])
+
+
+def ask_pending(
+    study: optuna.Study, n: int, suggest: Suggest | None
+) -> tuple[list[tuple[optuna.trial.Trial, dict[str, Any]]], Pending]:
+    """:func:`ask_suggested` without its last write, which the caller makes (:class:`Pending`).
+    The trials exist, RUNNING and owned, either way."""
     storage = study._storage
     view = _BatchView(storage, study._study_id)
     owner = current_owner()
@@ -63,8 +101,8 @@ def ask_suggested(
             asked.append((trial, suggest(trial) if suggest is not None else {}))
     finally:
         study._storage = storage
-        view.flush()
-    return asked
+        pending = Pending(storage, view.close())
+    return asked, pending
 
 
 def _take_waiting(storage: BaseStorage, waiting: list[int], n: int) -> list[int]:
@@ -87,8 +125,9 @@ def _take_waiting(storage: BaseStorage, waiting: list[int], n: int) -> list[int]
 class _BatchView:
     """The study's trials as the sampler sees them while one process asks a batch: read once,
     plus the batch's trials as they are suggested. Writes to the batch's trials (parameters,
-    sampler and user attributes) are held until :meth:`flush`, then written together; after
-    that the view passes everything to the storage (the batch's ``Trial`` objects keep it).
+    sampler and user attributes) are held until :meth:`close` hands them over to be written
+    together; after that the view passes everything to the storage (the batch's ``Trial``
+    objects keep it).
     Other workers' trials asked during the batch (well under a second) are not seen, as if
     they had asked a moment later."""
 
@@ -116,13 +155,11 @@ class _BatchView:
         self._batch[frozen._trial_id] = Write(frozen._trial_id, attrs={}, system_attrs={},
                                               params={})  # fmt: skip
 
-    def flush(self) -> None:
-        """Write what the batch's trials were given, in one transaction; stop holding writes."""
-        if not self._open:
-            return
+    def close(self) -> dict[int, Write]:
+        """Stop holding writes; what the batch's trials were given, by trial id, to be
+        written."""
         self._open = False
-        writes = [w for w in self._batch.values() if w.attrs or w.system_attrs or w.params]
-        write_many(self._inner, writes)
+        return self._batch
 
     def _held(self, trial_id: int) -> Write | None:
         return self._batch.get(trial_id) if self._open else None

@@ -49,6 +49,12 @@ class Write:
     ending: tuple[TrialState, Sequence[float] | None] | None = None
     system_attrs: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, tuple[float, BaseDistribution]] = field(default_factory=dict)
+    heartbeat: bool = False  # record a heartbeat too (database storages that keep them)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.attrs or self.reports or self.ending or self.system_attrs or self.params
+                    or self.heartbeat)  # fmt: skip
 
 
 def backend_of(storage: BaseStorage) -> BaseStorage:
@@ -168,6 +174,7 @@ def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
         _upsert_reports(backend, session, reports)
         ending = [w for w in live if w.ending is not None]
         _upsert_values(backend, session, trials, ending)
+        _beat(backend, session, [w.trial_id for w in live if w.heartbeat])
         now = datetime.now()
         for w in ending:
             assert w.ending is not None
@@ -248,19 +255,35 @@ def record_heartbeats(storage: BaseStorage, trial_ids: Sequence[int]) -> None:
     if not ids:
         return
     backend = backend_of(storage)
-    if not isinstance(backend, RDBStorage) or _dialect_insert(backend) is None:
+    if not isinstance(backend, RDBStorage):
         for trial_id in ids:
             storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
         return
-    from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        _beat(backend, session, ids)
+
+
+def _beat(backend: RDBStorage, session: Any, ids: list[int]) -> None:
+    """A heartbeat for each of ``ids`` at the database's clock, in ``session``."""
+    if not ids:
+        return
+    from optuna.storages._rdb import models
     from sqlalchemy import func
 
     model = models.TrialHeartbeatModel
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        now = session.execute(func.now()).scalar()
-        _upsert(backend, session, model, [model.trial_id],
-                [{"trial_id": i, "heartbeat": now} for i in ids], None)  # fmt: skip
+    now = session.execute(func.now()).scalar()
+
+    def one(row: dict[str, Any]) -> None:
+        beat = session.query(model).filter(model.trial_id == row["trial_id"]).one_or_none()
+        if beat is None:
+            session.add(model(**row))
+        else:
+            beat.heartbeat = row["heartbeat"]
+
+    _upsert(backend, session, model, [model.trial_id],
+            [{"trial_id": i, "heartbeat": now} for i in ids], one)  # fmt: skip
 
 
 def _dialect_insert(backend: RDBStorage) -> Any:
