@@ -119,7 +119,7 @@ def populations(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
     if gpu:
         ks.append(256)
     n_trials = {k: (TRIALS_PER_K[k] // 2 if quick else TRIALS_PER_K[k]) for k in ks}
-    rounds = 1 if quick else 2
+    rounds = 1 if quick else 3
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
         tmp = Path(d)
@@ -190,7 +190,7 @@ def framework_cost(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
     import json
 
     k, n_trials = 32, (64 if quick else 128)
-    rounds, n_direct = (1, 2) if quick else (2, 3)
+    rounds, n_direct = (1, 2) if quick else (3, 3)
     overrides = ["regularizer=none", "trainer.progress=false"]
 
     def direct() -> list[float]:
@@ -284,7 +284,7 @@ def _busy_core() -> subprocess.Popen[bytes]:
 
 def workers(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
     pop, n_trials = 8, (48 if quick else 96)
-    rounds = 1 if quick else 2
+    rounds = 1 if quick else 3
     arms: dict[str, tuple[int, bool]] = {"one": (1, False), "two": (2, False),
                                          "two_busy": (2, True)}  # fmt: skip
     rows: list[dict[str, Any]] = []
