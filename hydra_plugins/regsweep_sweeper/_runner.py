@@ -38,7 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import ConfigError
 from sweep.heap import freeze_heap
-from sweep.job import refills
+from sweep.job import refills, share_storage
 from sweep.record import STUDY_ROLE
 from sweep.signals import exit_code, terminate_as_interrupt
 from sweep.study import (
@@ -150,6 +150,7 @@ class SweepRunner:
             print(f"[regsweep] {exc}", file=sys.stderr)
             sys.exit(2)
         os.environ[STORAGE_ENV] = spec.url  # the jobs' only way to the password, if any
+        share_storage(spec.url, storage)  # jobs in this process need not open it again
         self.spec = spec
         return study, space, directions
 
