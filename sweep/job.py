@@ -230,7 +230,7 @@ class _Job:
             return None
         return outcomes[0].objective if outcomes else None
 
-    def _hook(self, m: _Member) -> Callable[[dict[str, float]], None]:
+    def _hook(self, m: _Member) -> Callable[[dict[str, float]], None] | None:
         return _epoch_logger(m.link.number, m.config.trainer.epochs, self.alone)
 
     def _ended(self, done: list[tuple[int, RunOutcome]]) -> None:
@@ -296,10 +296,14 @@ def _interrupted(study: StudyLink, members: list[_Member], link: TrialLink) -> N
             log.warning("could not end trial %d: %s", m.link.number, exc)
 
 
-def _epoch_logger(number: int, epochs: int, alone: bool) -> Callable[[dict[str, float]], None]:
+def _epoch_logger(
+    number: int, epochs: int, alone: bool
+) -> Callable[[dict[str, float]], None] | None:
     """Each member's epoch table in the job's log: at INFO for a single trial, at DEBUG for a
-    population (whose INFO line per epoch is the population's, see ``_population_logger``)."""
+    population; None when the log would drop those lines (no line formatted per member-epoch)."""
     level = logging.INFO if alone else logging.DEBUG
+    if not log.isEnabledFor(level):
+        return None
     table = EpochTable(epochs, progress=False,
                        emit=lambda line: log.log(level, "[trial %d] %s", number, line))  # fmt: skip
     return table.row
