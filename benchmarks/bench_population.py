@@ -165,7 +165,7 @@ def populations(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
 
 _TIMED = """
 import atexit, json, runpy, sys, time
-import sweep.train as T
+import sweep.run as R, sweep.train as T
 out, spans = sys.argv.pop(1), []
 def timed(owner, name):
     f = getattr(owner, name)
@@ -177,13 +177,15 @@ def timed(owner, name):
             spans.append((t, time.time()))
     setattr(owner, name, g)
 timed(T._Population, "train_epoch"); timed(T._Population, "measure"); timed(T, "_finish")
+timed(R._Train, "_joining"); timed(R, "summarize")
 atexit.register(lambda: open(out, "w").write(json.dumps(spans)))
 sys.argv[0] = "sweep"
 runpy.run_module("sweep", run_name="__main__", alter_sys=True)
 """
-"""A sweep whose process records when it was in the population's training step, evaluation and
-final test (``sweep.train``), the work ``run_population`` does with or without a sweep around
-it: the rest of the sweep's span is the framework's."""
+"""A sweep whose process records when it was in the work ``run_population`` does with or without
+a sweep around it: building members (networks, data rows, settings), the population's training
+step, evaluation and final test, and the summaries. The rest of the sweep's span is the
+framework's."""
 
 
 def attributed(trials: Sequence[Any], spans_file: Path, *, skip: int) -> dict[str, float]:
