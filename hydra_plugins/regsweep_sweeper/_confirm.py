@@ -28,7 +28,7 @@ from sweep import record
 from sweep.config import RegularizerConfig
 from sweep.hparams import hparam_label
 from sweep.job import app_config
-from sweep.study import Ending, ask_owned, end_trial, reap
+from sweep.study import Ending, ask_pending, end_trial, reap
 
 from ._budget import is_budgeted
 from ._launch import Launch, Unit, population_chunks
@@ -246,7 +246,8 @@ def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]]) -
     """Ask one trial per (arm, seed), store their configs in one transaction, and drop any
     unit another worker took between our look and our asks."""
     units, stamps = [], []
-    for (arm, seed), trial in zip(todo, ask_owned(study, len(todo)), strict=True):
+    asked, pending = ask_pending(study, len(todo), None)
+    for (arm, seed), (trial, _) in zip(todo, asked, strict=True):
         frozen = copy.copy(trial._cached_frozen_trial)
         config = copy.deepcopy(arm.config)
         config.setdefault("trainer", {})["seed"] = seed
@@ -254,7 +255,7 @@ def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]]) -
                 "seed": seed, "source_trial": arm.source_trial}  # fmt: skip
         units.append(Unit(study, frozen, app_config(config), []))
         stamps.append((config, arm.choices, {record.TRIAL_CONFIRM: info}))
-    launch.stamp(units, stamps)
+    launch.stamp(units, stamps, pending)
     trials = study.get_trials(deepcopy=False)
     ready = []
     for unit, (_, _, extra) in zip(units, stamps, strict=True):

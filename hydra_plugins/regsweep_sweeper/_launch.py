@@ -32,7 +32,6 @@ from sweep.study import (
     end_trial,
     ended_among,
     running_among,
-    write_attrs_many,
 )
 
 from ._space import quote
@@ -116,15 +115,14 @@ class Launch:
         self,
         units: Sequence[Unit],
         stamps: Sequence[tuple[dict[str, Any], dict[str, str], dict[str, Any] | None]],
-        pending: Pending | None = None,
+        pending: Pending,
     ) -> None:
         """Store each unit's config, choices and owner in its trial (``stamps[i]`` is unit i's
         plain config, choices and extra attributes), with what asking them left ``pending``
         (their parameters) and a first heartbeat each, all in one transaction; keep beating
         for them."""
         if not units:
-            if pending is not None:
-                pending.store()
+            pending.store()
             return
         owner = current_owner()
         attrs = {
@@ -133,12 +131,8 @@ class Launch:
                                 TRIAL_OWNER: owner, **(extra or {})}
             for u, (plain, choices, extra) in zip(units, stamps, strict=True)
         }  # fmt: skip
-        if pending is None:
-            write_attrs_many(units[0].study._storage, attrs)
-            self.keeper.hold(attrs)
-        else:
-            pending.store(attrs, heartbeat=self.keeper.enabled)
-            self.keeper.hold(attrs, beat=False)
+        pending.store(attrs, heartbeat=self.keeper.enabled)
+        self.keeper.hold(attrs, beat=False)  # beaten in that transaction
         for u in units:
             u.trial.user_attrs = {**u.trial.user_attrs, **attrs[u.trial._trial_id]}  # as stored
             self.in_flight[u.trial._trial_id] = u
