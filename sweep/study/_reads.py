@@ -13,6 +13,7 @@ change, for the next call. On storages other than a database it is the storage's
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import json
@@ -54,11 +55,10 @@ def light_trials(
     with _create_scoped_session(backend.scoped_session) as session:
         ids = [int(i) for (i,) in session.query(trial.trial_id).filter(trial.study_id == study_id)]
         fresh = _read(session, [i for i in ids if i not in finished], keys)
-    for t in fresh:
-        if t.state.is_finished():
-            finished[t._trial_id] = t
-    by_id = {**finished, **{t._trial_id: t for t in fresh}}
-    return sorted((by_id[i] for i in ids if i in by_id), key=lambda t: t.number)
+    read = {t._trial_id: t for t in fresh}
+    finished.update((i, t) for i, t in read.items() if t.state.is_finished())
+    trials = [read.get(i) or finished.get(i) for i in ids]
+    return sorted((t for t in trials if t is not None), key=lambda t: t.number)
 
 
 def _read(session: Any, ids: list[int], keys: tuple[str, ...]) -> list[FrozenTrial]:
@@ -139,8 +139,6 @@ def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
 
 
 def _only(trial: FrozenTrial, attrs: Collection[str]) -> FrozenTrial:
-    import copy
-
     light = copy.copy(trial)
     light.user_attrs = {k: v for k, v in trial.user_attrs.items() if k in attrs}
     return light
