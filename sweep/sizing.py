@@ -8,9 +8,9 @@ memory is not the limit, so every member trains at once unless ``trainer.max_pop
 otherwise.
 
 The bytes a member needs are measured, not guessed from the architecture: one member's forward
-pass over one training batch is run under :func:`torch.autograd.graph.saved_tensors_hooks`,
+pass over a few training examples is run under :func:`torch.autograd.graph.saved_tensors_hooks`,
 which sees every tensor autograd keeps for the backward pass, whatever the model (MLP, CNN or a
-user's own module).
+user's own module); what grows with the examples is the per-example cost.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ACTIVATION_COPIES = 2
 # fragmentation, cuBLAS workspaces, the evaluation's temporaries)
 FREE_SHARE = 0.8
 
-__all__ = ["MemberCost", "chunk_size", "member_cost"]
+__all__ = ["MemberCost", "activation_bytes", "chunk_size", "member_cost"]
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,28 @@ class MemberCost:
         return self.params + max(self.train, self.evaluate)
 
 
-def member_cost(net: StackedNet, x: Tensor, *, batch_size: int, eval_batch_size: int) -> MemberCost:
-    """Measure what one member of ``net`` (a population of one) needs: ``x`` holds a few
-    training examples (any number ≥ 1) from which per-example activation bytes are scaled."""
+def activation_bytes(net: StackedNet, x: Tensor) -> tuple[float, float]:
+    """Bytes per example of one member of ``net`` (a population of one) in a training forward
+    pass: all the activations autograd keeps, and the largest of them. ``x`` holds a few
+    training examples (any number ≥ 1).
+
+    Measured as the growth from a batch of 4 examples to one of 8, so that what does not grow
+    with the batch (the weights autograd keeps for the backward pass) is not counted per
+    example."""
     if net.size != 1:
-        raise ValueError(f"member_cost needs a population of one, got {net.size}")
-    sample = x[: min(len(x), 8)].unsqueeze(0)
+        raise ValueError(f"activation_bytes needs a population of one, got {net.size}")
+    small, large = (_saved_bytes(net, x, n) for n in (4, 8))
+    if len(small) != len(large):  # a model whose saved tensors depend on the batch: per example
+        slopes = [b / 8 for b in large]
+    else:
+        slopes = [max(b - a, 0) / 4 for a, b in zip(small, large, strict=True)]
+    return sum(slopes), max(slopes)
+
+
+def _saved_bytes(net: StackedNet, x: Tensor, n: int) -> list[int]:
+    """The bytes of each tensor a training forward pass of ``n`` examples of ``x`` (repeated
+    where ``x`` has fewer) keeps for the backward pass, then of its output."""
+    sample = x[torch.arange(n, device=x.device) % len(x)].unsqueeze(0)
     saved: list[int] = []
 
     def pack(t: Tensor) -> Tensor:
@@ -65,9 +81,15 @@ def member_cost(net: StackedNet, x: Tensor, *, batch_size: int, eval_batch_size:
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = net.forward(sample, train=True)
     saved.append(out.numel() * out.element_size())
-    n = sample.shape[1]
-    per_example = sum(saved) / n
-    largest = max(saved) / n
+    return saved
+
+
+def member_cost(net: StackedNet, x: Tensor, *, batch_size: int, eval_batch_size: int) -> MemberCost:
+    """Measure what one member of ``net`` (a population of one) needs: ``x`` holds a few
+    training examples (any number ≥ 1) from which per-example activation bytes are scaled."""
+    if net.size != 1:
+        raise ValueError(f"member_cost needs a population of one, got {net.size}")
+    per_example, largest = activation_bytes(net, x)
     params = sum(p[0].numel() * p.element_size() for p in net.params)
     params += sum(b[0].numel() * b.element_size() for b in net.buffers)
     return MemberCost(

@@ -12,7 +12,14 @@ from sweep.config import AppConfig
 from sweep.data import load_splits
 from sweep.models import build_net, model_arch
 from sweep.run import run_population
-from sweep.sizing import FREE_SHARE, PARAM_COPIES, MemberCost, chunk_size, member_cost
+from sweep.sizing import (
+    FREE_SHARE,
+    PARAM_COPIES,
+    MemberCost,
+    activation_bytes,
+    chunk_size,
+    member_cost,
+)
 
 
 def _cfg(seed: int, lr: float, **trainer: object) -> AppConfig:
@@ -96,6 +103,20 @@ def test_a_members_cost_is_its_parameters_and_its_activations() -> None:
     assert scaled.evaluate == pytest.approx(cost.evaluate / 4, rel=1e-3)
     cfg.model.hidden = [64]
     assert _one_member_cost(cfg).train > scaled.train
+
+
+def test_the_weights_autograd_keeps_are_not_counted_per_example() -> None:
+    cfg = _cfg(0, 0.05)
+    cfg.model.hidden = [256]  # weights of 64 × 256 floats: 8 KiB a saved example of 8
+    splits = load_splits(cfg.data, seed=0, device=run_module.resolve_device("cpu"))
+    net = build_net(model_arch(cfg, splits), [0], splits.x_train.device)
+    total, largest = activation_bytes(net, splits.x_train)
+    assert largest == 4 * 256  # the hidden layer's outputs (and dropout draws) of one example
+    # its input, hidden outputs, dropout draws, mask and kept outputs, logits: each counted once
+    assert 4 * (64 + 256 + 10) <= total <= 4 * (64 + 5 * 256 + 3 * 10)
+    assert activation_bytes(net, splits.x_train[:1]) == (total, largest)  # examples repeated
+    cost = member_cost(net, splits.x_train, batch_size=64, eval_batch_size=100)
+    assert cost.train == 2 * total * 64 and cost.evaluate == 2 * largest * 100
 
 
 def test_chunk_size_is_the_smaller_of_the_limit_and_the_memory_never_zero() -> None:
