@@ -64,15 +64,41 @@ class MemberSettings:
     schedule: Schedule = field(default_factory=Schedule)
 
 
+CPU_EVAL_BYTES = 1 << 20
+"""On a CPU, an evaluation block's largest activation (all members together) stays within this
+many bytes, so that each block's temporaries stay in cache and in memory already mapped. On
+the digits MLP 64-64, measuring the members after an epoch took (ms per member, median of 5)
+0.84 at K = 32 and 1.16 at K = 128 in blocks of 4096 examples (one block: 41 MB a layer at
+K = 128), 0.48 and 0.55 within 1 MiB, 0.54 and 0.62 within 4 MiB."""
+
+
 @dataclass(frozen=True)
 class Shared:
-    """What every member of a population shares besides architecture and data."""
+    """What every member of a population shares besides architecture and data.
+
+    ``eval_batch_size`` is the most examples an evaluation block holds; on a CPU, where
+    ``example_bytes`` (one member's largest activation per example, :func:`sweep.sizing.
+    activation_bytes`) is known, blocks are also kept within :data:`CPU_EVAL_BYTES`.
+    """
 
     epochs: int
     batch_size: int
     optimizer: str = "sgd"
     metric: str = "val_acc"
     eval_batch_size: int = 4096
+    example_bytes: float = 0.0
+
+    def eval_block(self, members: int, device: torch.device) -> int:
+        """Examples per evaluation block for ``members`` members on ``device``.
+
+        Example:
+            >>> Shared(1, 64, example_bytes=256.0).eval_block(128, torch.device("cpu"))
+            32
+        """
+        if device.type != "cpu" or self.example_bytes <= 0:
+            return self.eval_batch_size
+        fits = int(CPU_EVAL_BYTES // (self.example_bytes * max(members, 1)))
+        return max(1, min(self.eval_batch_size, fits))
 
 
 @dataclass
@@ -274,14 +300,15 @@ class _Population:
         probe: Probe | None = None,
     ) -> Tensor:
         """``(K, 2)``: mean cross-entropy and accuracy of each member on its own split of
-        ``x``/``y`` (stacked ``(S, N, ...)``), in eval mode, in blocks of ``eval_batch_size``."""
+        ``x``/``y`` (stacked ``(S, N, ...)``), in eval mode, in blocks (:meth:`Shared.eval_block`)."""
         data = data or self.data
         k = int(data.split_of.shape[0])
         n = x.shape[1]
         loss = torch.zeros(k, dtype=torch.float64, device=x.device)
         correct = torch.zeros(k, dtype=torch.float64, device=x.device)
-        for start in range(0, n, self.shared.eval_batch_size):
-            stop = min(n, start + self.shared.eval_batch_size)
+        block = self.shared.eval_block(k, x.device)
+        for start in range(0, n, block):
+            stop = min(n, start + block)
             logits = self.net.forward(
                 data.block(x, start, stop), params=params, buffers=buffers, probe=probe
             )

