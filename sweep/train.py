@@ -197,7 +197,7 @@ class _Population:
         # the member index of each stacked row: members are numbered in the order they joined
         self.ids = torch.arange(first, first + len(members), device=dev)
         self.dropout = vec([m.dropout for m in s])
-        self.use_dropout = bool((self.dropout > 0).any())
+        self._dropping()
         self.penalties = PenaltyStack(
             [m.penalty for m in s], [m.penalize_all for m in s], net.weight_mask, dev
         )
@@ -218,6 +218,12 @@ class _Population:
         if any(m.restores for m in members):
             self.best = [p.detach().clone() for p in net.params + net.buffers]
 
+    def _dropping(self) -> None:
+        """Which stacked rows drop units (read once per change, not per step)."""
+        self.drop_rows = (self.dropout > 0).nonzero().flatten().tolist()
+        self.use_dropout = bool(self.drop_rows)
+        self.all_drop = len(self.drop_rows) == self.size
+
     @property
     def size(self) -> int:
         return int(self.ids.shape[0])
@@ -229,7 +235,7 @@ class _Population:
         self.net.keep(rows)
         self.data = self.data.keep(rows)
         self.dropout = self.dropout[rows]
-        self.use_dropout = bool((self.dropout > 0).any())
+        self._dropping()
         self.penalties.keep(rows)
         self.clip.keep(rows)
         self.optimizer.keep(rows)
@@ -250,7 +256,7 @@ class _Population:
         self.net.extend(other.net)
         self.data = self.data.extend(other.data)
         self.dropout = torch.cat([self.dropout, other.dropout])
-        self.use_dropout = bool((self.dropout > 0).any())
+        self._dropping()
         self.penalties.extend(other.penalties)
         self.clip.extend(other.clip)
         self.optimizer.extend(other.optimizer)
@@ -258,9 +264,13 @@ class _Population:
         self.dropout_draws += other.dropout_draws
 
     def _masks(self, _layer: int, shape: tuple[int, ...]) -> Tensor:
+        """Each dropping member's draws from its own generator, written in place; members
+        with p = 0 keep every unit (draws of 1) and draw nothing."""
         dev = self.data.x_train.device
-        return torch.stack([torch.rand(shape[1:], generator=g, device=dev)
-                            for g in self.dropout_draws])  # fmt: skip
+        out = torch.empty(shape, device=dev) if self.all_drop else torch.ones(shape, device=dev)
+        for r in self.drop_rows:
+            torch.rand(shape[1:], generator=self.dropout_draws[r], device=dev, out=out[r])
+        return out
 
     def train_epoch(self, lr: Tensor) -> Tensor:
         """One pass over each member's shuffled training split; returns ``(K, 2)``: the mean

@@ -17,8 +17,18 @@ from sweep.data import Splits, StackedSplits, clear_cache, load_splits
 from sweep.nets import Arch, StackedMLP, reference_module
 from sweep.optim import Schedule
 from sweep.penalties import Penalty
+from sweep.reporting import NullReporter
 from sweep.run import Entrant, RunOutcome, run, run_population
-from sweep.train import EarlyStop, FitResult, MemberSettings, Shared, fit
+from sweep.train import (
+    EarlyStop,
+    FitResult,
+    MemberSettings,
+    Shared,
+    _generator,
+    _Member,
+    _Population,
+    fit,
+)
 
 CPU = torch.device("cpu")
 
@@ -87,6 +97,23 @@ def test_evaluation_blocks_sized_to_the_cache_measure_the_same(digits: Splits) -
     for whole, blocked in zip(*curves, strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc", "dead_units"):
             assert blocked[key] == pytest.approx(whole[key], abs=1e-6), key
+
+
+def test_only_dropping_members_draw_masks_each_from_its_own_generator(digits: Splits) -> None:
+    settings = [MemberSettings(seed=3, dropout=0.5), MemberSettings(seed=4),
+                MemberSettings(seed=5, dropout=0.1)]  # fmt: skip
+    net = StackedMLP(_arch(digits, (8,)), [s.seed for s in settings], CPU)
+    data = StackedSplits.of([digits], [0] * 3)
+    members = [_Member(s, NullReporter(), None, "val_acc") for s in settings]
+    pop = _Population(net, data, Shared(1, 64), members)
+    first, second = pop._masks(0, (3, 4, 8)), pop._masks(0, (3, 4, 8))
+    assert torch.equal(first[1], torch.ones(4, 8)) and torch.equal(second[1], torch.ones(4, 8))
+    for row, seed in ((0, 3), (2, 5)):
+        own = _generator(seed, 1, CPU)
+        assert torch.equal(first[row], torch.rand(4, 8, generator=own))
+        assert torch.equal(second[row], torch.rand(4, 8, generator=own))
+    pop.keep(torch.tensor([1]))
+    assert not pop.use_dropout
 
 
 # --------------------------------------------------------------------------- L1 vs L2 sparsity
