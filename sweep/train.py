@@ -71,6 +71,10 @@ the digits MLP 64-64, measuring the members after an epoch took (ms per member, 
 0.84 at K = 32 and 1.16 at K = 128 in blocks of 4096 examples (one block: 41 MB a layer at
 K = 128), 0.48 and 0.55 within 1 MiB, 0.54 and 0.62 within 4 MiB."""
 
+MIN_EVAL_BLOCK = 32
+"""The fewest examples a CPU evaluation block holds, however large each example's activations
+(a convolution's): below that, each block's operations cost more to dispatch than to compute."""
+
 
 @dataclass(frozen=True)
 class Shared:
@@ -78,7 +82,8 @@ class Shared:
 
     ``eval_batch_size`` is the most examples an evaluation block holds; on a CPU, where
     ``example_bytes`` (one member's largest activation per example, :func:`sweep.sizing.
-    activation_bytes`) is known, blocks are also kept within :data:`CPU_EVAL_BYTES`.
+    activation_bytes`) is known, blocks are also kept within :data:`CPU_EVAL_BYTES`, down to
+    :data:`MIN_EVAL_BLOCK` examples.
     """
 
     epochs: int
@@ -98,7 +103,7 @@ class Shared:
         if device.type != "cpu" or self.example_bytes <= 0:
             return self.eval_batch_size
         fits = int(CPU_EVAL_BYTES // (self.example_bytes * max(members, 1)))
-        return max(1, min(self.eval_batch_size, fits))
+        return min(self.eval_batch_size, max(MIN_EVAL_BLOCK, fits))
 
 
 @dataclass

@@ -87,12 +87,13 @@ def test_evaluation_blocks_sized_to_the_cache_measure_the_same(digits: Splits) -
     settings = [MemberSettings(seed=s, lr=0.05, dropout=0.2) for s in range(6)]
     arch = _arch(digits, (32,))
     curves = []
-    for example_bytes in (0.0, 4 * 32 * 250.0):  # unknown: whole splits; else blocks of 5
+    for example_bytes in (0.0, 4 * 32 * 250.0):  # unknown: whole splits; else blocks of 32
         shared = Shared(epochs=2, batch_size=64, example_bytes=example_bytes)
         data = StackedSplits.of([digits], [0] * len(settings))
         net = StackedMLP(arch, [s.seed for s in settings], CPU)
         curves.append([r.curves for r in fit(net, data, shared, settings)])
-    assert Shared(2, 64, example_bytes=4 * 32 * 250.0).eval_block(6, CPU) == 5
+    assert Shared(2, 64, example_bytes=4 * 32 * 250.0).eval_block(6, CPU) == 32  # 5 fit
+    assert Shared(2, 64, example_bytes=4 * 32.0).eval_block(6, CPU) == 1365  # 1 MiB / 768 B
     assert Shared(2, 64, example_bytes=4 * 32 * 250.0).eval_block(6, torch.device("meta")) == 4096
     for whole, blocked in zip(*curves, strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc", "dead_units"):
