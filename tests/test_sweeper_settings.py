@@ -206,6 +206,21 @@ def test_cached_composition_equals_a_fresh_one() -> None:
             assert job_part(fast) == job_part(fresh)
             assert fast.regularizer.l1 == l1 and fast.trial.number == number
         assert len(cached._cache) == 1  # composed once for three trials
+        # the plain job of a trial: the fresh composition without hydra and trial, resolved
+        for l1 in (1e-3, 0.25):
+            overrides = ["regularizer=l1", "trainer.epochs=3", "optimizer.lr=0.1"]
+            plain, choices = cached.compose_plain(master, overrides, ("regularizer", "optimizer"),
+                                                  {"regularizer.l1": l1})  # fmt: skip
+            fresh = inner.load_sweep_config(master, [*overrides, f"regularizer.l1={l1}"])
+            with open_dict(fresh):
+                del fresh["hydra"], fresh["trial"]
+            want = OmegaConf.to_container(fresh, resolve=True)
+            assert plain == want and plain["regularizer"]["l1"] == l1
+            assert choices == {"regularizer": "l1", "optimizer": "sgd"}
+        assert len(cached._cache) == 1  # the plain jobs came from the same composition
+        plain_ones = ["regularizer=l1", "trainer.epochs=3"]  # the composition is unchanged
+        again = cached.load_sweep_config(master, plain_ones)
+        assert job_part(again) == job_part(inner.load_sweep_config(master, plain_ones))
         with pytest.raises(Exception, match=r"trial\.number"):
             cached.load_sweep_config(master, ["regularizer=l1", "trial.number=abc"])
 

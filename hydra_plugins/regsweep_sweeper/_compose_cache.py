@@ -85,15 +85,15 @@ class CachingConfigLoader:
         structural = [str(o.input_line) for o in parsed if not self._is_value(o)]
         key = _key(parsed, structural)
         if key not in self._plain:
-            job = self.load_sweep_config(master_config, structural)
+            # the cached composition itself (the sweep's checks made most of them), read
+            # without a copy: a deep copy of a composition took ~10 ms
+            job = self._composition(master_config, key, structural)
             runtime = job.hydra.runtime.choices
             choices = {g: str(runtime[g]) for g in groups if runtime.get(g) is not None}
-            with open_dict(job):
-                job.pop("hydra", None)
-                job.pop("trial", None)
-            plain = OmegaConf.to_container(job, resolve=True)
-            assert isinstance(plain, dict)
-            self._plain[key] = ({str(k): v for k, v in plain.items()}, choices)
+            plain = {str(k): OmegaConf.to_container(job[k], resolve=True) if
+                     OmegaConf.is_config(job[k]) else job[k]
+                     for k in job if k not in ("hydra", "trial")}  # fmt: skip
+            self._plain[key] = (plain, choices)
         base, choices = self._plain[key]
         out = copy.deepcopy(base)
         settings = {o.key_or_group: o.value() for o in parsed if self._is_value(o)}
@@ -110,10 +110,8 @@ class CachingConfigLoader:
     ) -> DictConfig:
         parsed = self._parser.parse_overrides(list(sweep_overrides))
         structural = [str(o.input_line) for o in parsed if not self._is_value(o)]
-        key = _key(parsed, structural)
-        if key not in self._cache:
-            self._cache[key] = self._inner.load_sweep_config(master_config, structural)
-        cfg = copy.deepcopy(self._cache[key])
+        cfg = copy.deepcopy(self._composition(master_config, _key(parsed, structural),
+                                              structural))  # fmt: skip
         for o in parsed:
             if self._is_value(o):
                 OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
@@ -128,6 +126,15 @@ class CachingConfigLoader:
                 exclude_keys=list(conf.exclude_keys),
             )
         return cfg
+
+    def _composition(
+        self, master_config: DictConfig, key: tuple[str, ...], structural: list[str]
+    ) -> DictConfig:
+        """Hydra's composition for ``structural`` overrides, composed once (not to be
+        changed: callers copy it)."""
+        if key not in self._cache:
+            self._cache[key] = self._inner.load_sweep_config(master_config, structural)
+        return self._cache[key]
 
 
 def _key(parsed: list[Override], structural: list[str]) -> tuple[str, ...]:
