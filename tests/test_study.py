@@ -632,3 +632,28 @@ def test_a_family_keeps_its_leading_trial_until_one_of_its_trials_completed(tmp_
     assert not FamilyStartupPruner(median, n_per_family=2).prune(
         study, _frozen(study, slow[1].number)
     )
+
+
+def test_the_progress_line_counts_the_budget_and_names_the_best(tmp_path: Path) -> None:
+    from hydra_plugins.regsweep_sweeper._budget import Tally
+
+    study = _study(tmp_path / "p.db")
+    outcomes = [(TrialState.COMPLETE, 0.5, None), (TrialState.COMPLETE, 0.9, None),
+                (TrialState.PRUNED, None, "pruned"), (TrialState.FAIL, None, "diverged"),
+                (TrialState.FAIL, None, "interrupted"), (TrialState.RUNNING, None, None)]  # fmt: skip
+    for state, value, reason in outcomes:
+        trial = study.ask()
+        if reason is not None:
+            trial.set_user_attr("stop_reason", reason)
+        trial.set_user_attr("curves", {"val_acc": [0.1] * 50})  # a record it need not read
+        if state != TrialState.RUNNING:
+            study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+    line = Tally(n_trials=10, max_failure_rate=1.0).progress_line(study)
+    # the interrupted trial does not count; the running one counts but is not done
+    assert line == "4/10 done, 1 pruned, 1 failed, best 0.9000 (trial 1)"
+    study.tell(5, 0.95)
+    assert (
+        Tally(n_trials=10, max_failure_rate=1.0)
+        .progress_line(study)
+        .startswith("5/10 done, 1 pruned, 1 failed, best 0.9500 (trial 5)")
+    )

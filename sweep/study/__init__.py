@@ -30,6 +30,7 @@ from ._lifecycle import (
 from ._link import MemberLink, StudyLink, TrialGone
 from ._owner import current_owner, owner_is_dead, owner_text
 from ._pruners import PRUNERS, FamilyStartupPruner, PeerPercentilePruner, make_pruner, reads_rungs
+from ._reads import light_trials
 from ._storage import (
     JOURNAL_SUFFIXES,
     STORAGE_ENV,
@@ -70,6 +71,7 @@ __all__ = [
     "end_trials",
     "ended_among",
     "json_safe",
+    "light_trials",
     "make_pruner",
     "mask_secrets",
     "mask_url",
