@@ -657,3 +657,45 @@ def test_the_progress_line_counts_the_budget_and_names_the_best(tmp_path: Path) 
         .progress_line(study)
         .startswith("5/10 done, 1 pruned, 1 failed, best 0.9500 (trial 5)")
     )
+
+
+def test_a_launch_settles_from_how_its_jobs_left_the_trials(tmp_path: Path) -> None:
+    """A launcher (the one part replaced: it stands for jobs that ran elsewhere) whose jobs
+    ended one trial, returned a failure with another left RUNNING, and left a third RUNNING
+    without a word: the first settles as its job ended it, the others fail with the reason."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.plugins.launcher import Launcher
+
+    from hydra_plugins.regsweep_sweeper._launch import Launch, Settled, Unit
+    from sweep.config import AppConfig
+    from sweep.study import Ending, Keeper, end_trial, resolve_storage
+
+    study = _study(tmp_path / "l.db")
+    trials = [study.ask() for _ in range(3)]
+    frozen = [_frozen(study, t.number) for t in trials]
+
+    class Jobs(Launcher):
+        def setup(self, **_kw: Any) -> None: ...
+
+        def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
+            end_trial(study._storage, frozen[0], Ending(TrialState.PRUNED, None,
+                      "pruned", "pruned at epoch 4"))  # fmt: skip
+            failed = JobReturn(status=JobStatus.FAILED)
+            failed._return_value = RuntimeError("out of memory")
+            return [JobReturn(status=JobStatus.COMPLETED), failed, JobReturn()]
+
+    keeper = Keeper(study._storage, None)
+    launch = Launch(Jobs(), resolve_storage(str(tmp_path / "l.db")), keeper, heartbeat=0,
+                    requeue=False, app_overrides=[])  # fmt: skip
+    units = [Unit(study, f, AppConfig(), []) for f in frozen]
+    launch.in_flight = {u.trial._trial_id: u for u in units}
+    seen: list[Settled] = []
+    launch.run([[u] for u in units], stage="search", on_settled=seen.append)
+    assert seen == [
+        Settled(0, TrialState.PRUNED, "pruned"),
+        Settled(1, TrialState.FAIL, "failed"),
+        Settled(2, TrialState.FAIL, "failed"),
+    ]
+    assert _frozen(study, 1).user_attrs["message"] == "RuntimeError: out of memory"
+    assert _frozen(study, 2).user_attrs["message"] == "the job returned without ending its trial"
+    assert not launch.in_flight

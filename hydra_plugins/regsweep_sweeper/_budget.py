@@ -10,12 +10,15 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.record import NOT_BUDGETED
+
+if TYPE_CHECKING:
+    from ._launch import Settled
 from sweep.study import light_trials, numbers_without
 
 __all__ = ["Tally", "budget_count", "budgeted_numbers", "is_budgeted"]
@@ -57,6 +60,10 @@ class Tally:
 
     def add(self, trial: FrozenTrial) -> None:
         self.ended(trial.state, trial.user_attrs.get("stop_reason"))
+
+    def settled(self, ended: Settled) -> None:
+        """Count a launched trial as it settled."""
+        self.ended(ended.state, ended.stop_reason)
 
     def ended(self, state: TrialState, stop_reason: str | None) -> None:
         """Count a trial that ended in ``state`` for ``stop_reason``."""

@@ -31,7 +31,7 @@ from sweep.job import app_config
 from sweep.study import Ending, ask_pending, end_trial, reap
 
 from ._budget import is_budgeted
-from ._launch import Launch, Unit, population_chunks
+from ._launch import Launch, Settled, Unit, population_chunks
 from ._study import store_study_attrs, version
 
 __all__ = ["Arm", "ConfirmPlan", "open_confirm_study", "plan_arms", "run_confirmation",
@@ -216,7 +216,7 @@ def run_confirmation(
     population: int,
     batch: int,
     requeue_interrupted: bool,
-    on_settled: Callable[[FrozenTrial], None],
+    on_settled: Callable[[Settled], None],
 ) -> tuple[int, int]:
     """Train every missing (arm, seed) unit of ``plan`` in populations; returns (stored, ran)."""
     for line in reap(study, requeue_interrupted=False):

@@ -31,12 +31,11 @@ from sweep.study import (
     current_owner,
     end_trial,
     ended_among,
-    running_among,
 )
 
 from ._space import quote
 
-__all__ = ["Launch", "Unit", "compose_member", "fail_unit", "population_chunks"]
+__all__ = ["Launch", "Settled", "Unit", "compose_member", "fail_unit", "population_chunks"]
 
 log = logging.getLogger("regsweep.sweeper")
 GROUPS = ("data", "model", "regularizer", "optimizer", "scheduler", "experiment")
@@ -85,6 +84,15 @@ def population_chunks(units: Sequence[Unit], size: int) -> list[list[Unit]]:
     for members in groups.values():
         chunks += [members[i : i + size] for i in range(0, len(members), size)]
     return chunks
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How a launched trial ended: its number, state and stop reason."""
+
+    number: int
+    state: TrialState
+    stop_reason: str | None
 
 
 class Launch:
@@ -154,7 +162,7 @@ class Launch:
         ]
 
     def run(self, chunks: list[list[Unit]], *, stage: str,
-            on_settled: Callable[[FrozenTrial], None], slots: int = 1) -> None:  # fmt: skip
+            on_settled: Callable[[Settled], None], slots: int = 1) -> None:  # fmt: skip
         """Launch one job per chunk (the launcher may run them in parallel), then settle. A job
         trains ``slots`` trials at once (trials that :meth:`join` it fill the free places)."""
         if not chunks:
@@ -175,11 +183,16 @@ class Launch:
         ret_of = {u.trial._trial_id: (returns[i] if returns is not None and i < len(returns)
                                       else None) for i, c in enumerate(chunks) for u in c}  # fmt: skip
         left = [u for u in self.launched if u.trial._trial_id in self.in_flight]
-        # One read of which of the launched trials a job left running.
-        running = running_among(study._storage, [u.trial._trial_id for u in left])
+        # One read of how the jobs ended the launched trials (state and stop reason), not a
+        # read of each trial's whole record
+        ended = ended_among(study._storage, [u.trial._trial_id for u in left], "stop_reason")
         for unit in left:
-            ret = ret_of.get(unit.trial._trial_id)
-            on_settled(self.settle(unit, ret, error, unit.trial._trial_id in running))
+            tid = unit.trial._trial_id
+            found = ended.get(tid)
+            if found is None:  # the job left it running
+                found = self._fail_left(unit, ret_of.get(tid), error)
+            self._release([tid])
+            on_settled(Settled(unit.trial.number, found[0], found[1]))
         self.launched = []
 
     def join(self, units: Sequence[Unit]) -> None:
@@ -205,12 +218,13 @@ class Launch:
         for tid in ids:
             self.in_flight.pop(tid, None)
 
-    def settle(self, unit: Unit, ret: JobReturn | None, error: BaseException | None,
-               running: bool) -> FrozenTrial:  # fmt: skip
-        """End the unit's trial if its job returned without ending it; release it."""
+    def _fail_left(self, unit: Unit, ret: JobReturn | None,
+                   error: BaseException | None) -> tuple[TrialState, str | None]:  # fmt: skip
+        """End as failed a trial its job returned without ending; its state and stop reason
+        (as another process left it, if one ended it first)."""
         storage = unit.study._storage
         frozen = storage.get_trial(unit.trial._trial_id)
-        if running and frozen.state == TrialState.RUNNING:
+        if frozen.state == TrialState.RUNNING:
             reason = "the job returned without ending its trial"
             if error is not None:
                 reason = f"the launcher failed: {type(error).__name__}: {error}"
@@ -220,9 +234,12 @@ class Launch:
             log.error("trial %d failed: %s", frozen.number, reason)
             end_trial(storage, frozen, Ending(TrialState.FAIL, None, "failed", reason),
                       n_objectives=len(unit.study.directions))  # fmt: skip
-            frozen = storage.get_trial(unit.trial._trial_id)
+        state, stop = ended_among(storage, [frozen._trial_id], "stop_reason")[frozen._trial_id]
+        return state, stop
+
+    def release(self, unit: Unit) -> None:
+        """Forget a unit that was asked but not run (it is already ended)."""
         self._release([unit.trial._trial_id])
-        return frozen
 
     def interrupt(self, why: str) -> None:
         """Ctrl-C or SIGTERM: end every trial still in flight as interrupted (re-queued if

@@ -57,7 +57,7 @@ from ._checks import SweepConfigError, check_names, check_settings, check_space,
 from ._compose_cache import CachingConfigLoader
 from ._config import SweeperConfig
 from ._confirm import ConfirmPlan, confirm_seeds, open_confirm_study, plan_arms, run_confirmation
-from ._launch import Launch, Unit, compose_member, fail_unit, population_chunks
+from ._launch import Launch, Settled, Unit, compose_member, fail_unit, population_chunks
 from ._results import print_space, print_summary, say_budget, write_results
 from ._space import SearchSpace, SearchSpaceError, parse_search_space
 from ._study import fingerprint, open_search_study, scrub_config
@@ -234,7 +234,7 @@ class SweepRunner:
                 if units:
                     full = False
                     launch.run(population_chunks(units, s.population), stage="search",
-                               on_settled=tally.add, slots=s.population)  # fmt: skip
+                               on_settled=tally.settled, slots=s.population)  # fmt: skip
                     log.info(tally.progress_line(study))
                     continue
                 if self._reap(study, launch):  # a trial died meanwhile: its slot is free again
@@ -243,7 +243,7 @@ class SweepRunner:
         for unit in waiting:  # asked during the last job, not run: the failure rate stopped it
             fail_unit(study, unit.trial, "interrupted",
                       "asked for a running job but not run: the sweep stopped")  # fmt: skip
-            launch.settle(unit, None, None, False)
+            launch.release(unit)
 
     def _ask(
         self,
@@ -345,8 +345,8 @@ class SweepRunner:
         plan = ConfirmPlan(arms, confirm_seeds(arms, s.confirm.seeds))
         cstudy = open_confirm_study(study._storage, study, plan, self.metrics)
 
-        def settled(frozen: FrozenTrial) -> None:
-            log.info("confirmation trial %d: %s", frozen.number, frozen.state.name)
+        def settled(ended: Settled) -> None:
+            log.info("confirmation trial %d: %s", ended.number, ended.state.name)
 
         run_confirmation(cstudy, plan, launch, population=s.population,
                          batch=s.population * s.n_jobs,
