@@ -300,20 +300,20 @@ class _Train:
         configure_threads(first.trainer.threads, arch=cost_arch(self.arch, start.net),
                           members=size, device=self.device, workers=workers,
                           batch_size=first.trainer.batch_size)  # fmt: skip
-        example_bytes = 0.0
-        if self.device.type == "cpu":  # evaluation blocks sized to the cache (Shared.eval_block)
-            one = build_net(self.arch, [first.trainer.seed], self.device)
-            example_bytes = activation_bytes(one, start.data.x_train[0])[1]
-        shared = Shared(
-            epochs=first.trainer.epochs,
-            batch_size=first.trainer.batch_size,
-            optimizer=first.optimizer.name,
-            metric=first.metric,
-            eval_batch_size=first.trainer.eval_batch_size,
-            example_bytes=example_bytes,
-        )
         grows = bool(self.waiting) or self.more is not None
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            example_bytes = 0.0
+            if self.device.type == "cpu":  # evaluation blocks sized to the cache
+                one = build_net(self.arch, [first.trainer.seed], self.device)
+                example_bytes = activation_bytes(one, start.data.x_train[0])[1]
+            shared = Shared(
+                epochs=first.trainer.epochs,
+                batch_size=first.trainer.batch_size,
+                optimizer=first.optimizer.name,
+                metric=first.metric,
+                eval_batch_size=first.trainer.eval_batch_size,
+                example_bytes=example_bytes,
+            )
             torch.manual_seed(first.trainer.seed)  # a custom model's own dropout draws from it
             fit(start.net, start.data, shared, start.settings, reporters=start.reporters,
                 on_epoch=start.on_epoch, on_end=self._ended,

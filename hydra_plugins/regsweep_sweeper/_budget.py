@@ -16,10 +16,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.record import NOT_BUDGETED
+from sweep.study import light_trials, numbers_without
 
 if TYPE_CHECKING:
     from ._launch import Settled
-from sweep.study import light_trials, numbers_without
 
 __all__ = ["Tally", "budget_count", "budgeted_numbers", "is_budgeted"]
 
