@@ -163,3 +163,15 @@ def test_bad_custom_values_name_key_value_and_allowed(changes: dict, expected: s
     with pytest.raises(ConfigError) as info:
         _cfg(**changes)
     assert len(info.value.problems) == 1 and info.value.problems[0].startswith(expected)
+
+
+def test_training_leaves_the_callers_generator_where_it_was() -> None:
+    """The population draws from generators of its own (a custom model's dropout from a forked
+    global one): a caller's seeded sequence goes on as if nothing had trained."""
+    cfg = _cfg(model__dropout=0.3)
+    run(cfg)  # first use: importing the user's module may draw, as any import may
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run(cfg)
+    assert torch.equal(torch.rand(3), expected)
