@@ -158,6 +158,26 @@ def test_seeded_sampler_is_reproducible_and_seeds_each_trial_by_number() -> None
     assert first != other
 
 
+def test_a_seeded_sampler_is_built_only_for_trials_that_sample() -> None:
+    from hydra_plugins.regsweep_sweeper._samplers import SeedPerTrial
+
+    seeds: list[int] = []
+
+    def factory(seed: int) -> optuna.samplers.BaseSampler:
+        seeds.append(seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+
+    study = optuna.create_study(sampler=SeedPerTrial(factory, 5))
+    for _ in range(3):  # nothing sampled: no sampler built
+        study.tell(study.ask(), 0.0)
+    assert seeds == [5]  # the one built up front
+    trial = study.ask()  # trial 3
+    x = trial.suggest_float("x", 0.0, 1.0)
+    assert seeds == [5, 5 + 7919 * 3]
+    alone = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5 + 7919 * 3))
+    assert x == alone.ask().suggest_float("x", 0.0, 1.0)  # the draw its number seeds
+
+
 def test_seeded_grid_visits_every_point_once() -> None:
     from hydra_plugins.regsweep_sweeper._samplers import make_sampler
     from hydra_plugins.regsweep_sweeper._space import parse_search_space
