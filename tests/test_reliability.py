@@ -105,7 +105,9 @@ LONG = ["hydra.sweeper.pruner.name=none", "hydra.sweeper.sampler.seed=3",
 def test_sigkill_then_an_immediate_rerun_ends_at_the_exact_budget(tmp_path: Path) -> None:
     """The killed trial was RUNNING forever and the rerun ended at 7 of 8 with RUNNING: 1;
     now the rerun sees its owner is gone at once (no heartbeat wait) and finishes the budget."""
-    args = sweep_args("killed", 4, *LONG, "hydra.sweeper.heartbeat_interval=3600", epochs=400)
+    # long trials: the rerun must still be training when the test has seen the reap (with 400
+    # epochs of ~8 ms, a loaded machine saw the rerun finish its budget first)
+    args = sweep_args("killed", 4, *LONG, "hydra.sweeper.heartbeat_interval=3600", epochs=3000)
     _kill_while_training(args, tmp_path)
     killed = [t for t in load_study(tmp_path, "killed").trials if t.state == TrialState.RUNNING]
     assert len(killed) == 1
