@@ -35,7 +35,6 @@ from sweep.study import (
     owner_is_dead,
     reap,
     resolve_storage,
-    running_among,
     stamp_owner,
     write_attrs,
 )
@@ -318,18 +317,24 @@ def test_a_batch_refuses_a_parameter_whose_distribution_changed(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("suffix", [".db", ".log"])
-def test_running_among_names_only_the_given_trials_still_running(
-    tmp_path: Path, suffix: str
-) -> None:
+def test_ended_among_names_only_the_given_trials_that_ended(tmp_path: Path, suffix: str) -> None:
     study = _study(tmp_path / f"s{suffix}")
     trials = [study.ask() for _ in range(5)]
     study.tell(trials[0], 0.5)
     study.tell(trials[1], state=TrialState.PRUNED)
     study.tell(trials[2], state=TrialState.FAIL)
+    study._storage.set_trial_user_attr(trials[3]._trial_id, "stop_reason", "x")  # still running
     ids = [t._trial_id for t in trials]
-    assert running_among(study._storage, ids[:4]) == {ids[3]}  # trial 4 runs but is not asked
-    assert running_among(study._storage, ids) == {ids[3], ids[4]}
-    assert running_among(study._storage, []) == set()
+
+    def running(asked: list[int]) -> set[int]:
+        return set(asked) - set(ended_among(study._storage, asked, "stop_reason"))
+
+    assert running(ids[:4]) == {ids[3]}  # trial 4 runs but is not asked
+    assert running(ids) == {ids[3], ids[4]}
+    assert ended_among(study._storage, [], "stop_reason") == {}
+    assert ended_among(study._storage, ids, "stop_reason") == {
+        ids[0]: (TrialState.COMPLETE, None), ids[1]: (TrialState.PRUNED, None),
+        ids[2]: (TrialState.FAIL, None)}  # fmt: skip
 
 
 _OPEN_AT = """

@@ -232,10 +232,10 @@ class Launch:
                 exc = ret._return_value
                 reason = f"{type(exc).__name__}: {exc}"
             log.error("trial %d failed: %s", frozen.number, reason)
-            end_trial(storage, frozen, Ending(TrialState.FAIL, None, "failed", reason),
-                      n_objectives=len(unit.study.directions))  # fmt: skip
-        state, stop = ended_among(storage, [frozen._trial_id], "stop_reason")[frozen._trial_id]
-        return state, stop
+            if end_trial(storage, frozen, Ending(TrialState.FAIL, None, "failed", reason),
+                         n_objectives=len(unit.study.directions)):  # fmt: skip
+                return TrialState.FAIL, "failed"
+        return ended_among(storage, [frozen._trial_id], "stop_reason")[frozen._trial_id]
 
     def release(self, unit: Unit) -> None:
         """Forget a unit that was asked but not run (it is already ended)."""

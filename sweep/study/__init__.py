@@ -41,7 +41,7 @@ from ._storage import (
     open_storage,
     resolve_storage,
 )
-from ._writes import ended_among, numbers_without, running_among
+from ._writes import ended_among, numbers_without
 
 # Heartbeats and grouped TPE are "experimental" in Optuna, which warns on every use; regsweep
 # pins their behaviour with its own tests, so the warnings would only drown the sweep's output.
@@ -83,7 +83,6 @@ __all__ = [
     "reap",
     "requeue",
     "resolve_storage",
-    "running_among",
     "stamp_owner",
     "supports_heartbeat",
     "write_attrs",

@@ -30,7 +30,6 @@ __all__ = [
     "ended_among",
     "numbers_without",
     "record_heartbeats",
-    "running_among",
     "write_many",
 ]
 
@@ -182,14 +181,6 @@ def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
             trial.state = w.ending[0]
             trial.datetime_complete = now
     return {w.trial_id for w in live}
-
-
-def running_among(storage: BaseStorage, trial_ids: Sequence[int]) -> set[int]:
-    """Which of ``trial_ids`` are still RUNNING, read in one query on a database storage
-    (Optuna's cached storage would re-read every unfinished trial of the study, with its
-    attributes, to answer the same)."""
-    gone = ended_among(storage, trial_ids, "stop_reason")
-    return {i for i in trial_ids if i not in gone}
 
 
 def ended_among(
