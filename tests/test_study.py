@@ -216,6 +216,63 @@ def test_json_safe_nulls_non_finite_numbers_outside_curves() -> None:
     assert math.isnan(curves["mixed"][1])
 
 
+def test_json_text_writes_what_json_dumps_writes_of_json_safe() -> None:
+    import enum
+    import json
+
+    import numpy as np
+
+    from sweep.study._writes import json_text
+
+    class Level(enum.IntEnum):
+        HIGH = 2
+
+    nan, inf = float("nan"), float("inf")
+    values = [0.1, 1e-300, -0.0, 3, -7, 2**70, True, False, None, "", "a\"b\\c\n", "λ=0.1 é",
+              nan, inf, -inf, np.float64(0.25), np.float64(nan), Level.HIGH, (1, nan),
+              [0.5, nan, inf], {"a": [nan, 2.0], 4: "x", "curves": {"v": [nan, 1.0]}},
+              {"config": {"trainer": {"epochs": 20, "lr": 0.05}}}, [[1.0, nan], "s"]]  # fmt: skip
+    for v in values:
+        assert json_text(v) == json.dumps(json_safe(v)), v
+
+
+@pytest.mark.parametrize("suffix", [".db", ".log"])
+def test_a_record_and_reports_read_back_the_same_from_every_storage(
+    tmp_path: Path, suffix: str
+) -> None:
+    """SQLite writes rows straight through its driver: what reads back is what the journal,
+    written through Optuna's own calls, reads back."""
+    import math
+
+    from optuna.storages._rdb import models
+
+    from sweep.study._writes import _sqlite_upsert
+
+    study = _study(tmp_path / f"s{suffix}")
+    trial = study.ask()
+    nan, inf = float("nan"), float("inf")
+    rec = {"val_acc": 0.75, "test_acc": nan, "epochs_run": 4, "family": "l2", "collapsed": False,
+           "hparams": {"l2": 1e-4, "p": None}, "curves": {"val_loss": [0.5, nan, inf, 0.25]}}  # fmt: skip
+    reports = {1: 0.5, 2: nan, 3: inf, 4: -inf, 5: 0.75}
+    assert end_trial(study._storage, _frozen(study, trial.number),
+                     Ending(TrialState.COMPLETE, [0.75], "completed", "", record=rec),
+                     reports=reports)  # fmt: skip
+    t = _frozen(study, trial.number)
+    assert t.state == TrialState.COMPLETE and t.value == 0.75
+    assert t.user_attrs["test_acc"] is None and t.user_attrs["epochs_run"] == 4
+    assert t.user_attrs["hparams"] == {"l2": 1e-4, "p": None} and not t.user_attrs["collapsed"]
+    assert t.user_attrs["curves"]["val_loss"] == [0.5, None, None, 0.25]
+    got = t.intermediate_values
+    assert got[1] == 0.5 and math.isnan(got[2]) and got[3] == inf and got[4] == -inf
+    assert got[5] == 0.75
+    # the driver's path is the one taken for records and reports, never for dated rows
+    table = models.TrialIntermediateValueModel.__table__
+    columns = ("trial_id", "step", "intermediate_value", "intermediate_value_type")
+    assert _sqlite_upsert(table, ("trial_id", "step"), columns) is not None
+    beats = models.TrialHeartbeatModel.__table__
+    assert _sqlite_upsert(beats, ("trial_id",), ("trial_id", "heartbeat")) is None
+
+
 def test_end_trial_normalizes_values(tmp_path: Path) -> None:
     study = _study(tmp_path / "s.db")
     nan, pruned = study.ask(), study.ask()

@@ -18,7 +18,6 @@ from ._lifecycle import (
     Ending,
     end_trial,
     end_trials,
-    json_safe,
     reap,
     requeue,
     stamp_owner,
@@ -41,7 +40,7 @@ from ._storage import (
     open_storage,
     resolve_storage,
 )
-from ._writes import ended_among, numbers_without
+from ._writes import ended_among, json_safe, numbers_without
 
 # Heartbeats and grouped TPE are "experimental" in Optuna, which warns on every use; regsweep
 # pins their behaviour with its own tests, so the warnings would only drown the sweep's output.

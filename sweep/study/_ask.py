@@ -22,10 +22,9 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from ..record import TRIAL_OWNER
-from ._lifecycle import json_safe
 from ._owner import current_owner
 from ._reads import light_trials
-from ._writes import Write, create_trials, write_many
+from ._writes import Write, create_trials, json_safe, write_many
 
 __all__ = ["Pending", "ask_owned", "ask_pending", "ask_suggested"]
 

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..record import TRIAL_END, TRIAL_OWNER
 from ._owner import current_owner, owner_is_dead, owner_text
 from ._reads import light_trials
-from ._writes import Write, write_many
+from ._writes import Write, json_safe, write_many
 
 __all__ = [
     "Ending",
@@ -51,26 +51,6 @@ class Ending:
     reason: str = "completed"
     message: str = ""
     record: Mapping[str, Any] = field(default_factory=dict)
-
-
-def json_safe(value: Any, *, keep_nan: bool = False) -> Any:
-    """JSON-storable: non-finite floats become null (kept inside curves, where NaN means
-    diverged); tuples become lists; mapping keys become strings."""
-    kind = type(value)
-    if kind in _PLAIN:  # most of a record: checked by type, not through isinstance's ABCs
-        return value if kind is not float or keep_nan or math.isfinite(value) else None
-    if isinstance(value, float) and not math.isfinite(value):
-        return value if keep_nan else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v, keep_nan=keep_nan or k == "curves") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        if keep_nan and all(type(v) is float for v in value):  # a curve: stored as it is
-            return list(value)
-        return [json_safe(v, keep_nan=keep_nan) for v in value]
-    return value
-
-
-_PLAIN = frozenset({float, int, str, bool, type(None)})
 
 
 def supports_heartbeat(storage: BaseStorage) -> bool:
@@ -141,8 +121,8 @@ def end_trials(
         )
         attrs = {**ending.record, "stop_reason": reason, "message": message,
                  TRIAL_END: {"state": state.name, "values": values}}  # fmt: skip
-        safe = {k: json_safe(v) for k, v in attrs.items()}
-        writes.append(Write(trial._trial_id, safe, dict(reports), (state, values)))
+        # stored as json_safe makes them (by write_many: one pass over the record, not two)
+        writes.append(Write(trial._trial_id, attrs, dict(reports), (state, values)))
     done = write_many(storage, writes)
     return [w.trial_id in done for w in writes]
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import enum
+import functools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +31,8 @@ __all__ = [
     "Write",
     "create_trials",
     "ended_among",
+    "json_safe",
+    "json_text",
     "numbers_without",
     "record_heartbeats",
     "write_many",
@@ -38,7 +43,8 @@ _CHUNK = 200  # rows per multi-row statement (SQLite allows 999 variables in old
 
 @dataclass
 class Write:
-    """What to store for one running trial: user attributes (JSON-safe), reports by step,
+    """What to store for one running trial: user attributes (stored as :func:`json_safe`
+    makes them), reports by step,
     sampler (system) attributes, parameters (name → internal value and distribution), and
     optionally its final state and values."""
 
@@ -54,6 +60,46 @@ class Write:
     def empty(self) -> bool:
         return not (self.attrs or self.reports or self.ending or self.system_attrs or self.params
                     or self.heartbeat)  # fmt: skip
+
+
+def json_safe(value: Any, *, keep_nan: bool = False) -> Any:
+    """JSON-storable: non-finite floats become null (kept inside curves, where NaN means
+    diverged); tuples become lists; mapping keys become strings."""
+    kind = type(value)
+    if kind in _PLAIN:  # most of a record: checked by type, not through isinstance's ABCs
+        return value if kind is not float or keep_nan or math.isfinite(value) else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return value if keep_nan else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, keep_nan=keep_nan or k == "curves") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if all(type(v) is float for v in value):  # a curve: no call per point
+            return list(value) if keep_nan else [v if math.isfinite(v) else None for v in value]
+        return [json_safe(v, keep_nan=keep_nan) for v in value]
+    return value
+
+
+_PLAIN = frozenset({float, int, str, bool, type(None)})
+
+
+_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(json_safe(value))``, with the scalars that make most of a record (its
+    numbers and words) written directly: json.dumps costs ~4 µs a call, ~40 calls a trial."""
+    kind = type(value)
+    if kind is float:
+        return float.__repr__(value) if math.isfinite(value) else "null"
+    if kind is str:
+        return _encode_str(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return json.dumps(json_safe(value))
 
 
 def backend_of(storage: BaseStorage) -> BaseStorage:
@@ -136,9 +182,9 @@ def write_many(storage: BaseStorage, writes: Iterable[Write]) -> set[int]:
             for step, value in w.reports.items():
                 storage.set_trial_intermediate_value(w.trial_id, step, value)
             for key, value in w.attrs.items():
-                storage.set_trial_user_attr(w.trial_id, key, value)
+                storage.set_trial_user_attr(w.trial_id, key, json_safe(value))
             for key, value in w.system_attrs.items():
-                storage.set_trial_system_attr(w.trial_id, key, value)
+                storage.set_trial_system_attr(w.trial_id, key, json_safe(value))
             for name, (internal, dist) in w.params.items():
                 storage.set_trial_param(w.trial_id, name, internal, dist)
             if w.ending is not None and not storage.set_trial_state_values(w.trial_id, *w.ending):
@@ -163,8 +209,8 @@ def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
         )
         trials: dict[Any, Any] = {t.trial_id: t for t in rows if not t.state.is_finished()}
         live = [w for w in items if w.trial_id in trials]
-        attrs = [(w.trial_id, k, json.dumps(v)) for w in live for k, v in w.attrs.items()]
-        system = [(w.trial_id, k, json.dumps(v)) for w in live for k, v in w.system_attrs.items()]
+        attrs = [(w.trial_id, k, json_text(v)) for w in live for k, v in w.attrs.items()]
+        system = [(w.trial_id, k, json_text(v)) for w in live for k, v in w.system_attrs.items()]
         reports = [(w.trial_id, s, v) for w in live for s, v in w.reports.items()]
         _upsert_attrs(backend, session, models.TrialUserAttributeModel, attrs)
         _upsert_attrs(backend, session, models.TrialSystemAttributeModel, system)
@@ -301,15 +347,51 @@ def _upsert(backend: RDBStorage, session: Any, model: Any, keys: list[Any], rows
         for row in rows:
             fallback(row)
         return
-    # the table, not the mapped class: an ORM-enabled insert spends ~20 µs of Python per row
     table = model.__table__
+    names = tuple(k.key for k in keys)
+    columns = tuple(rows[0])
+    raw = _sqlite_upsert(table, names, columns) if backend.engine.name == "sqlite" else None
+    if raw is not None:
+        sql, enums = raw
+        params = [tuple(row[c] for c in columns) for row in rows]
+        if enums:
+            params = [tuple(v.name if i in enums and isinstance(v, enum.Enum) else v
+                            for i, v in enumerate(p)) for p in params]  # fmt: skip
+        session.connection().exec_driver_sql(sql, params)
+        return
+    # the table, not the mapped class: an ORM-enabled insert spends ~20 µs of Python per row
+    session.execute(_upsert_statement(insert, table, names, columns), rows)
+
+
+def _upsert_statement(insert: Any, table: Any, names: Sequence[str], columns: Sequence[str]) -> Any:
     stmt = insert(table)
-    names = [k.key for k in keys]
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[table.c[k] for k in names],
-        set_={c: stmt.excluded[c] for c in rows[0] if c not in names},
+        set_={c: stmt.excluded[c] for c in columns if c not in names},
     )
-    session.execute(stmt, rows)
+
+
+_DRIVER_TYPES = ("Integer", "String", "Text", "Float", "Enum")
+
+
+@functools.cache
+def _sqlite_upsert(table: Any, names: tuple[str, ...],
+                   columns: tuple[str, ...]) -> tuple[str, frozenset[int]] | None:  # fmt: skip
+    """The SQL of the upsert of ``columns`` rows into ``table`` on SQLite, compiled once, and
+    the positions of its enum columns (stored by name); None when a column needs SQLAlchemy's
+    conversion (a date). Executed on the session's connection with plain tuples, the rows skip
+    SQLAlchemy's per-row parameter processing (~2.5 µs a row, ~2,000 rows for 32 trials'
+    records)."""
+    from sqlalchemy.dialects import sqlite
+
+    kinds = [type(table.c[c].type).__name__ for c in columns]
+    if any(k not in _DRIVER_TYPES for k in kinds):
+        return None
+    stmt = _upsert_statement(sqlite.insert, table, names, columns)
+    compiled = stmt.compile(dialect=sqlite.dialect(), column_keys=list(columns))
+    if list(compiled.positiontup or []) != list(columns):
+        return None
+    return str(compiled), frozenset(i for i, k in enumerate(kinds) if k == "Enum")
 
 
 def _upsert_attrs(
