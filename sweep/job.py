@@ -17,6 +17,7 @@ import os
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,12 +182,50 @@ def run_trials(link: TrialLink, out_dir: Path, *, workers: int = 1) -> float | N
         groups.setdefault(structure_key(m.config), []).append(m)
     first: float | None = None
     refill = _refill_for(link)
-    with terminate_as_interrupt(), keeper, keeper.holding(m.link.trial_id for m in members):
-        for group in groups.values():
-            job = _Job(study, group, out_dir, link, keeper, refill)
-            objective = job.train(workers)
-            first = objective if first is None else first
+    files = _Files()
+    try:
+        with terminate_as_interrupt(), keeper, keeper.holding(m.link.trial_id for m in members):
+            for group in groups.values():
+                job = _Job(study, group, out_dir, link, keeper, refill, files)
+                objective = job.train(workers)
+                first = objective if first is None else first
+    finally:
+        files.wait()  # every JSON file is on disk when the job returns, or stops
     return first
+
+
+class _Files:
+    """The job's JSON files, written on one background thread: creating a file waits ~0.4 ms on
+    the disk, time the population's training can use instead. A file that cannot be written is
+    logged (the trial's record is in the study all the same) and fails nothing."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[Path, Future[int]]] = []
+
+    def write(self, path: Path, text: str) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="regsweep-files")
+        self._settle(done_only=True)
+        self._pending.append((path, self._pool.submit(path.write_text, text)))
+
+    def _settle(self, *, done_only: bool) -> None:
+        left = []
+        for path, future in self._pending:
+            if done_only and not future.done():
+                left.append((path, future))
+                continue
+            exc = future.exception()
+            if exc is not None:
+                log.error("could not write %s: %s", path, exc)
+        self._pending = left
+
+    def wait(self) -> None:
+        """Wait for every file handed over (and report those that failed)."""
+        self._settle(done_only=False)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 class _Job:
@@ -194,9 +233,9 @@ class _Job:
     each ended as soon as it stops training."""
 
     def __init__(self, study: StudyLink, members: list[_Member], out_dir: Path, link: TrialLink,
-                 keeper: Keeper, refill: Refill | None) -> None:  # fmt: skip
+                 keeper: Keeper, refill: Refill | None, files: _Files) -> None:  # fmt: skip
         self.study, self.members, self.out_dir, self.link = study, list(members), out_dir, link
-        self.keeper, self.refill = keeper, refill
+        self.keeper, self.refill, self.files = keeper, refill, files
         self.key = structure_key(members[0].config)
         self.alone = len(members) == 1 and refill is None
         self.slots = max(link.slots or 0, len(members))
@@ -265,7 +304,7 @@ class _Job:
             payload = {**record, "choices": m.link.user_attrs.get("choices")}
             # one line: json's C encoder (an indent takes the pure-Python one, 0.6 ms a record)
             text = json.dumps(payload, default=str, allow_nan=True)
-            (self.out_dir / name).write_text(text)
+            self.files.write(self.out_dir / name, text)
 
 
 def _ending(m: _Member, outcome: RunOutcome, numbers: Sequence[int], slots: int) -> Ending:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +27,26 @@ def test_a_populations_epoch_lines_are_not_formatted_when_the_log_drops_them(
         member(row)
     assert any("[trial 4]" in r.getMessage() and r.levelno == logging.DEBUG
                for r in caplog.records)  # fmt: skip
+
+
+def test_a_jobs_files_are_on_disk_when_it_waits_and_a_failed_one_fails_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sweep.job import _Files
+
+    files = _Files()
+    texts = {tmp_path / f"trial_{n}.json": f'{{"trial": {n}}}' for n in range(40)}
+    for path, text in texts.items():
+        files.write(path, text)
+    bad = tmp_path / "missing" / "trial_99.json"  # its folder does not exist
+    files.write(bad, "{}")
+    with caplog.at_level(logging.ERROR, logger="sweep"):
+        files.wait()  # raises nothing
+    assert all(path.read_text() == text for path, text in texts.items())
+    assert not bad.exists()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith(f"could not write {bad}: ")
+    assert "No such file" in errors[0]
+    files.write(tmp_path / "again.json", "1")  # usable again after a wait
+    files.wait()
+    assert (tmp_path / "again.json").read_text() == "1"
