@@ -178,6 +178,50 @@ def test_a_seeded_sampler_is_built_only_for_trials_that_sample() -> None:
     assert x == alone.ask().suggest_float("x", 0.0, 1.0)  # the draw its number seeds
 
 
+def test_tpe_draws_only_the_groups_of_the_parameters_a_trial_suggests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With conditional parameters, a trial's TPE fits the groups it suggests from (the root
+    choice with the learning rate, its own family's parameters) and takes their values from
+    those group draws; no other family's group is fitted for it."""
+    from hydra_plugins.regsweep_sweeper._samplers import GroupOnDemandTPE, make_sampler
+    from hydra_plugins.regsweep_sweeper._space import parse_search_space
+
+    space = parse_search_space(
+        {"reg": "choice(a, b, c)", "lr": "interval(0.1, 1)"},
+        {"reg": {"a": {"pa": "interval(0, 1)"},
+                 "b": {"pb": "interval(0, 1)", "qb": "interval(0, 1)"},
+                 "c": {"pc": "interval(0, 1)"}}},
+    )  # fmt: skip
+    fits: dict[int, list[tuple[frozenset[str], dict[str, Any]]]] = {}
+    draw = GroupOnDemandTPE._sample_relative
+
+    def recorded(self: Any, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+        out = draw(self, study, trial, search_space)
+        fits.setdefault(trial.number, []).append((frozenset(search_space), dict(out)))
+        return out
+
+    monkeypatch.setattr(GroupOnDemandTPE, "_sample_relative", recorded)
+    sampler = make_sampler({"name": "tpe", "seed": 0, "n_startup_trials": 4}, space)
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(16):
+        trial = study.ask()
+        values = space.suggest(trial)
+        study.tell(trial, sum(v for v in values.values() if isinstance(v, float)))
+    later = [t for t in study.trials if t.number >= 4]
+    assert {t.params["reg"] for t in later} == {"a", "b", "c"}
+    for t in later:
+        spaces = [names for names, _ in fits[t.number]]
+        assert frozenset({"reg", "lr"}) in spaces
+        assert all(names <= set(t.params) for names in spaces), (t.params, spaces)
+        own = frozenset(t.params) - {"reg", "lr"}
+        seen = any(own <= set(u.params) for u in study.trials[: t.number])
+        assert (own in spaces) == seen  # a family no finished trial had yet is drawn alone
+        drawn = {k: v for _, out in fits[t.number] for k, v in out.items()}
+        expected = dict(t.params) if seen else {"reg": t.params["reg"], "lr": t.params["lr"]}
+        assert drawn == expected  # the values came from their groups' draws
+
+
 def test_seeded_grid_visits_every_point_once() -> None:
     from hydra_plugins.regsweep_sweeper._samplers import make_sampler
     from hydra_plugins.regsweep_sweeper._space import parse_search_space
