@@ -313,6 +313,7 @@ def test_a_batch_is_stored_as_study_ask_and_suggest_would(tmp_path: Path, suffix
     for trial, values in asked:
         t = stored[trial.number]
         assert t.state == TrialState.RUNNING
+        assert t.datetime_start == trial._cached_frozen_trial.datetime_start is not None
         assert t.params == pytest.approx(values)  # every suggested value, conditionals included
         assert set(t.distributions) == set(values)
         assert t.user_attrs[record.TRIAL_OWNER] == current_owner()

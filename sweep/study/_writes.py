@@ -142,17 +142,14 @@ def create_trials(
     start = datetime.now()
     with _create_scoped_session(backend.scoped_session, True) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
-        rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING,
-                                  datetime_start=start) for _ in range(n)]  # fmt: skip
-        session.add_all(rows)
-        session.flush()  # the inserts take SQLite's write lock: nobody adds a trial until commit
+        # the inserts take SQLite's write lock: nobody adds a trial until commit
+        ids = sorted(_insert_running(backend, session, study_id, n, start))
         base = (session.query(func.count(models.TrialModel.trial_id))
                 .filter(models.TrialModel.study_id == study_id,
-                        models.TrialModel.trial_id < min(r.trial_id for r in rows)).scalar())  # fmt: skip
-        for i, row in enumerate(sorted(rows, key=lambda r: r.trial_id)):
-            row.number = base + i  # as Optuna numbers a trial: the trials before it
-        session.flush()
-        made = [new_frozen(int(r.number), int(r.trial_id), start, attrs) for r in rows]
+                        models.TrialModel.trial_id < ids[0]).scalar())  # fmt: skip
+        # numbered as Optuna numbers a trial: by the trials before it
+        _number(backend, session, {trial_id: base + i for i, trial_id in enumerate(ids)})
+        made = [new_frozen(base + i, trial_id, start, attrs) for i, trial_id in enumerate(ids)]
         _upsert_attrs(backend, session, models.TrialUserAttributeModel,
                       [(t._trial_id, k, json.dumps(v)) for t in made for k, v in attrs.items()])  # fmt: skip
     cache = getattr(storage, "_add_trials_to_cache", None)
@@ -165,6 +162,41 @@ def create_trials(
                 studies[study_id] = _StudyInfo()
             cache(study_id, [copy.deepcopy(t) for t in made])
     return made
+
+
+def _insert_running(backend: RDBStorage, session: Any, study_id: int, n: int,
+                    start: datetime) -> list[int]:  # fmt: skip
+    """Insert ``n`` unnumbered RUNNING trial rows; their ids. One statement with RETURNING
+    where the database keeps the rows' order (SQLite, PostgreSQL): the ORM's unit of work
+    spent ~0.1 ms a row."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import insert
+
+    table = models.TrialModel.__table__
+    if getattr(backend.engine.dialect, "insert_executemany_returning_sort_by_parameter_order",
+               False):  # fmt: skip
+        row = {"study_id": study_id, "number": None, "state": TrialState.RUNNING,
+               "datetime_start": start}  # fmt: skip
+        stmt = insert(table).returning(table.c.trial_id, sort_by_parameter_order=True)
+        return [int(i) for i in session.execute(stmt, [row] * n).scalars().all()]
+    rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING,
+                              datetime_start=start) for _ in range(n)]  # fmt: skip
+    session.add_all(rows)
+    session.flush()
+    return [int(r.trial_id) for r in rows]
+
+
+def _number(backend: RDBStorage, session: Any, numbers: Mapping[int, int]) -> None:
+    """Set the numbers of trial rows (``{trial_id: number}``) in one executemany."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import bindparam, update
+
+    table = models.TrialModel.__table__
+    stmt = (update(table).where(table.c.trial_id == bindparam("id_"))
+            .values(number=bindparam("number_")))  # fmt: skip
+    session.connection().execute(
+        stmt, [{"id_": i, "number_": number} for i, number in numbers.items()]
+    )
 
 
 def write_many(storage: BaseStorage, writes: Iterable[Write]) -> set[int]:
