@@ -44,9 +44,8 @@ _CHUNK = 200  # rows per multi-row statement (SQLite allows 999 variables in old
 @dataclass
 class Write:
     """What to store for one running trial: user attributes (stored as :func:`json_safe`
-    makes them), reports by step,
-    sampler (system) attributes, parameters (name → internal value and distribution), and
-    optionally its final state and values."""
+    makes them), reports by step, sampler (system) attributes, parameters (name → internal
+    value and distribution), and optionally its final state and values."""
 
     trial_id: int
     attrs: Mapping[str, Any] = field(default_factory=dict)
@@ -148,7 +147,7 @@ def create_trials(
                 .filter(models.TrialModel.study_id == study_id,
                         models.TrialModel.trial_id < ids[0]).scalar())  # fmt: skip
         # numbered as Optuna numbers a trial: by the trials before it
-        _number(backend, session, {trial_id: base + i for i, trial_id in enumerate(ids)})
+        _number(session, {trial_id: base + i for i, trial_id in enumerate(ids)})
         made = [new_frozen(base + i, trial_id, start, attrs) for i, trial_id in enumerate(ids)]
         _upsert_attrs(backend, session, models.TrialUserAttributeModel,
                       [(t._trial_id, k, json.dumps(v)) for t in made for k, v in attrs.items()])  # fmt: skip
@@ -186,7 +185,7 @@ def _insert_running(backend: RDBStorage, session: Any, study_id: int, n: int,
     return [int(r.trial_id) for r in rows]
 
 
-def _number(backend: RDBStorage, session: Any, numbers: Mapping[int, int]) -> None:
+def _number(session: Any, numbers: Mapping[int, int]) -> None:
     """Set the numbers of trial rows (``{trial_id: number}``) in one executemany."""
     from optuna.storages._rdb import models
     from sqlalchemy import bindparam, update
