@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..record import TRIAL_OWNER
 from ._owner import current_owner
 from ._reads import light_trials
-from ._writes import Write, create_trials, json_safe, write_many
+from ._writes import Write, create_trials, write_many
 
 __all__ = ["Pending", "ask_owned", "ask_pending", "ask_suggested"]
 
@@ -70,7 +70,7 @@ class Pending:
         heartbeat each if asked, in one transaction."""
         writes = []
         for trial_id, w in self._writes.items():
-            extra = {k: json_safe(v) for k, v in (attrs or {}).get(trial_id, {}).items()}
+            extra = (attrs or {}).get(trial_id, {})  # made JSON-safe by write_many
             writes.append(dataclasses.replace(w, attrs={**w.attrs, **extra},
                                               heartbeat=heartbeat))  # fmt: skip
         self._writes = {}

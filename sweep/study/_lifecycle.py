@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..record import TRIAL_END, TRIAL_OWNER
 from ._owner import current_owner, owner_is_dead, owner_text
 from ._reads import light_trials
-from ._writes import Write, json_safe, write_many
+from ._writes import Write, write_many
 
 __all__ = [
     "Ending",
@@ -65,8 +65,7 @@ def write_attrs(storage: BaseStorage, trial_id: int, attrs: Mapping[str, Any]) -
 
 def write_attrs_many(storage: BaseStorage, attrs: Mapping[int, Mapping[str, Any]]) -> None:
     """Store user attributes of many running trials (``{trial_id: attrs}``) in one transaction."""
-    write_many(storage, [Write(tid, {k: json_safe(v) for k, v in a.items()})
-                         for tid, a in attrs.items()])  # fmt: skip
+    write_many(storage, [Write(tid, a) for tid, a in attrs.items()])  # stored JSON-safe
 
 
 def write_reports(storage: BaseStorage, reports: Mapping[int, Mapping[int, float]]) -> None:

@@ -150,7 +150,7 @@ def create_trials(
         _number(session, {trial_id: base + i for i, trial_id in enumerate(ids)})
         made = [new_frozen(base + i, trial_id, start, attrs) for i, trial_id in enumerate(ids)]
         _upsert_attrs(backend, session, models.TrialUserAttributeModel,
-                      [(t._trial_id, k, json.dumps(v)) for t in made for k, v in attrs.items()])  # fmt: skip
+                      [(t._trial_id, k, json_text(v)) for t in made for k, v in attrs.items()])  # fmt: skip
     cache = getattr(storage, "_add_trials_to_cache", None)
     if cache is not None:  # Optuna's cache over the RDB storage learns them as it would
         with storage._lock:  # type: ignore[attr-defined]
