@@ -574,6 +574,35 @@ def test_reports_are_batched_and_pruning_sees_every_value(tmp_path: Path) -> Non
     assert stored(a.number) == {1: 0.9, 2: 0.2} and stored(b.number) == {1: 0.8}
 
 
+def test_an_adopted_trial_is_a_copy_that_shares_nothing_with_its_source(tmp_path: Path) -> None:
+    """A job adopts the trials its sweeper has just asked without reading them back: its copy
+    holds what ``copy.deepcopy`` would, and later changes to either side stay on that side."""
+    import copy
+
+    study = _study(tmp_path / "s.db")
+    asked = study.ask({"optimizer.lr": optuna.distributions.FloatDistribution(0.01, 0.1)})
+    asked.set_user_attr("config", {"model": {"hidden": [64, 64]}, "optimizer": {"lr": 0.05}})
+    asked.report(0.5, 1)
+    source = _frozen(study, asked.number)
+    source._user_attrs["owner"] = {"host": "h", "pid": 1, "tags": ["a"]}
+    link = StudyLink(open_storage(resolve_storage(str(tmp_path / "s.db")), create=False), "s")
+    mine = link.adopt([source])[0].frozen
+    assert mine is not source
+    assert vars(mine) == vars(copy.deepcopy(source))
+    source.user_attrs["config"]["model"]["hidden"].append(8)
+    source.user_attrs["owner"]["tags"].append("b")
+    source._user_attrs["later"] = 1
+    source.params["optimizer.lr"] = 0.09
+    source.distributions.clear()
+    source.intermediate_values[2] = 0.7
+    source.system_attrs["x"] = 1
+    assert mine.user_attrs["config"]["model"]["hidden"] == [64, 64]
+    assert mine.user_attrs["owner"]["tags"] == ["a"] and "later" not in mine.user_attrs
+    assert mine.params["optimizer.lr"] == asked.params["optimizer.lr"]
+    assert list(mine.distributions) == ["optimizer.lr"]
+    assert mine.intermediate_values == {1: 0.5} and "x" not in mine.system_attrs
+
+
 def _population(path: Path, spec: dict[str, Any], n: int) -> tuple[StudyLink, list[Any]]:
     """``n`` trials asked by a sweeper and adopted by a job's link, as a population's members."""
     study = _study(path)

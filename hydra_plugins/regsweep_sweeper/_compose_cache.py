@@ -20,6 +20,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sweep.record import plain_copy
+
 __all__ = ["CachingConfigLoader"]
 
 
@@ -95,7 +97,7 @@ class CachingConfigLoader:
                      for k in job if k not in ("hydra", "trial")}  # fmt: skip
             self._plain[key] = (plain, choices)
         base, choices = self._plain[key]
-        out = copy.deepcopy(base)
+        out = plain_copy(base)
         settings = {o.key_or_group: o.value() for o in parsed if self._is_value(o)}
         for path, value in {**settings, **(values or {})}.items():
             *parents, leaf = path.split(".")
