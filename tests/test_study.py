@@ -603,6 +603,28 @@ def test_an_adopted_trial_is_a_copy_that_shares_nothing_with_its_source(tmp_path
     assert mine.intermediate_values == {1: 0.5} and "x" not in mine.system_attrs
 
 
+def test_a_pruned_member_keeps_its_last_report_as_its_value_once_reports_were_flushed(
+    tmp_path: Path,
+) -> None:
+    """Optuna's ``tell`` stores a pruned trial's last report as its value. A member whose
+    reports the job had already written (every 2 s, all members at once) is stored the same
+    way, not without a value."""
+    study = _study(tmp_path / "s.db")
+    a, b = study.ask(), study.ask()
+    link = StudyLink(open_storage(resolve_storage(str(tmp_path / "s.db")), create=False), "s")
+    flushed, held = link.member(a.number), link.member(b.number)
+    for epoch, value in ((1, 0.4), (2, 0.5)):
+        flushed.report(value, epoch)
+        held.report(value + 0.1, epoch)
+    link.flush()  # both members' reports are stored ...
+    held.report(0.3, 3)  # ... and one of them reports once more before it is pruned
+    link.end_many([(flushed, Ending(TrialState.PRUNED, None, "pruned")),
+                   (held, Ending(TrialState.PRUNED, None, "pruned"))])  # fmt: skip
+    stored = _study(tmp_path / "s.db")
+    assert (_frozen(stored, a.number).value, _frozen(stored, b.number).value) == (0.5, 0.3)
+    assert _frozen(stored, a.number).intermediate_values == {1: 0.4, 2: 0.5}
+
+
 def _population(path: Path, spec: dict[str, Any], n: int) -> tuple[StudyLink, list[Any]]:
     """``n`` trials asked by a sweeper and adopted by a job's link, as a population's members."""
     study = _study(path)

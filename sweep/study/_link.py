@@ -155,7 +155,9 @@ class StudyLink:
         todo = [(m, e) for m, e in endings if not m.ended]
         for m, _ in todo:
             m.ended = True
-        done = end_trials(self.storage, [(m.frozen, e, m.take_unwritten()) for m, e in todo],
+        # each trial with every value it reported, stored or not: a pruned one's value is its
+        # last report, even when the reports were all written before it was pruned
+        done = end_trials(self.storage, [(m.as_frozen(), e, m.take_unwritten()) for m, e in todo],
                           n_objectives=self.n_objectives)  # fmt: skip
         for (m, e), ok in zip(todo, done, strict=True):
             m.ending = e if ok else None
