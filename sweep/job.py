@@ -174,8 +174,10 @@ def run_trials(link: TrialLink, out_dir: Path, *, workers: int = 1) -> float | N
     if not members:
         return None
     owner = current_owner()
-    write_attrs_many(study.storage, {m.link.trial_id: {"job_dir": str(out_dir), TRIAL_OWNER: owner}
-                                     for m in members})  # fmt: skip
+    mine = {"job_dir": str(out_dir), TRIAL_OWNER: owner}
+    write_attrs_many(study.storage, {m.link.trial_id: mine for m in members})
+    for m in members:
+        m.link.stored(mine)
     keeper = Keeper(study.storage, link.heartbeat)
     groups: dict[Any, list[_Member]] = {}
     for m in members:

@@ -79,3 +79,64 @@ def test_finished_trials_are_read_once_running_ones_every_time(tmp_path: Path) -
     # another set of attributes is another view, not the first one's trials
     bare = light_trials(study._storage, study._study_id)
     assert bare[0] is not first[0] and bare[0].user_attrs == {}
+
+
+def test_trials_a_job_ends_are_kept_as_a_read_would_return_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A population's members, ended by its job, are not read back by the sampler's next read
+    in that process: what it keeps is what a fresh process reads from the file."""
+    import math
+
+    from sweep.study import Ending, StudyLink
+    from sweep.study import _reads as reads
+
+    path = tmp_path / "s.db"
+    study = _study(path)
+    asked = [_trial(study, family, []) for family in ("l1", "l2", "dropout", "none")]
+    storage = open_storage(resolve_storage(str(path)), create=False)
+    link = StudyLink(storage, "s")
+    members = [link.member(t.number) for t in asked]
+    keys = ("family", "regsweep:end", "stop_reason")
+    light_trials(storage, study._study_id)  # the sampler's view and the progress line's ...
+    light_trials(storage, study._study_id, keys)  # ... have each seen the running members
+    late = _trial(study, "l1", [])  # asked after those reads
+    members.append(link.member(late.number))
+    members[0].stored({"job_dir": "jobs/0", "family": "l1"})
+    for epoch in (1, 2, 3):
+        for i, m in enumerate(members):
+            m.report(0.1 * epoch + 0.01 * i, epoch)
+        if epoch == 2:
+            link.flush()
+    link.end_many([
+        (members[0], Ending(TrialState.COMPLETE, [0.31], "completed", record={"val_acc": 0.31})),
+        (members[1], Ending(TrialState.PRUNED, None, "pruned", record={"gap": math.inf})),
+        (members[2], Ending(TrialState.FAIL, None, "diverged", "lr too high")),
+        (members[4], Ending(TrialState.COMPLETE, [0.35], "completed")),
+    ])  # fmt: skip
+
+    reread: list[int] = []
+    real_read = reads._read
+    monkeypatch.setattr(
+        reads, "_read", lambda s, ids, k: (reread.extend(ids), real_read(s, ids, k))[1]
+    )
+    mine = {attrs: light_trials(storage, study._study_id, attrs) for attrs in ((), keys)}
+    ids = {t.number: t._trial_id for t in mine[()]}
+    # this process reads again only the trial still running
+    assert reread == [ids[3]] * 2
+    monkeypatch.undo()
+    for attrs, kept in mine.items():
+        fresh = light_trials(open_storage(resolve_storage(str(path)), create=False),
+                             study._study_id, attrs)  # fmt: skip
+        assert [t.number for t in kept] == [t.number for t in fresh] == [0, 1, 2, 3, 4]
+        for m, f in zip(kept, fresh, strict=True):
+            assert (m.state, m.values, m.params, m.distributions) == (
+                f.state, f.values, f.params, f.distributions)  # fmt: skip
+            assert m.intermediate_values == f.intermediate_values
+            assert (m.user_attrs, m.system_attrs) == (f.user_attrs, f.system_attrs)
+            assert m.datetime_start == f.datetime_start
+            if f.datetime_complete is not None:
+                assert m.datetime_complete is not None
+                assert abs((m.datetime_complete - f.datetime_complete).total_seconds()) < 1
+    assert mine[keys][1].user_attrs["stop_reason"] == "pruned"
+    assert mine[keys][1].values == [0.1 * 3 + 0.01 * 1]  # its last report

@@ -9,10 +9,12 @@ finishes a trial whose process died after storing its record as that record says
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import optuna
@@ -22,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..record import TRIAL_END, TRIAL_OWNER
 from ._owner import current_owner, owner_is_dead, owner_text
-from ._reads import light_trials
+from ._reads import light_trials, remember_ended
 from ._writes import Write, write_many
 
 __all__ = [
@@ -104,16 +106,22 @@ def end_trials(
     endings: Sequence[tuple[FrozenTrial, Ending, Mapping[int, float]]],
     *,
     n_objectives: int = 1,
+    whole_study: int | None = None,
 ) -> list[bool]:
     """End trials (snapshots; only their ids, numbers and reports are read), each as its
     :class:`Ending` says, with its last ``reports``: the record, the reports, the stop reason,
     the intended ending (``regsweep:end``), then the state and values; all trials in one
     transaction on database storages (a population ends its members together).
 
+    ``whole_study``: the id of the trials' study, given when each snapshot holds everything
+    stored for its trial (a job's own members, with every value they reported): the trials as
+    ended are then kept for the sampler's next read (:func:`~sweep.study._reads.remember_ended`)
+    instead of being read back.
+
     This is the only function that moves a regsweep trial out of RUNNING. It returns, per
     trial, False when another process finished that trial first (nothing is written for it).
     """
-    writes = []
+    writes, ended = [], []
     for trial, ending, reports in endings:
         state, values, reason, message = _final(
             ending, reports, trial.intermediate_values, n_objectives
@@ -122,8 +130,25 @@ def end_trials(
                  TRIAL_END: {"state": state.name, "values": values}}  # fmt: skip
         # stored as json_safe makes them (by write_many: one pass over the record, not two)
         writes.append(Write(trial._trial_id, attrs, dict(reports), (state, values)))
+        ended.append((trial, state, values, attrs, reports))
     done = write_many(storage, writes)
+    if whole_study is not None:
+        now = datetime.now()
+        kept = [_as_ended(*e, now) for e in ended if e[0]._trial_id in done]
+        remember_ended(storage, whole_study, kept)
     return [w.trial_id in done for w in writes]
+
+
+def _as_ended(trial: FrozenTrial, state: TrialState, values: list[float] | None,
+              attrs: Mapping[str, Any], reports: Mapping[int, float],
+              now: datetime) -> FrozenTrial:  # fmt: skip
+    """``trial`` as :func:`end_trials` has just stored it (its completion time within
+    milliseconds)."""
+    out = copy.copy(trial)
+    out.state, out._values, out.datetime_complete = state, values, now
+    out.intermediate_values = {**trial.intermediate_values, **reports}
+    out._user_attrs = {**trial.user_attrs, **attrs}
+    return out
 
 
 def end_trial(

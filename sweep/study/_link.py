@@ -155,10 +155,13 @@ class StudyLink:
         todo = [(m, e) for m, e in endings if not m.ended]
         for m, _ in todo:
             m.ended = True
-        # each trial with every value it reported, stored or not: a pruned one's value is its
-        # last report, even when the reports were all written before it was pruned
+        # each trial with every value it reported, stored or not (a pruned one's value is its
+        # last report, even when its reports were all written before it was pruned); unless
+        # the pruner writes rung records into running trials, that is everything stored for
+        # it, and the sampler's next read in this process need not read it back
         done = end_trials(self.storage, [(m.as_frozen(), e, m.take_unwritten()) for m, e in todo],
-                          n_objectives=self.n_objectives)  # fmt: skip
+                          n_objectives=self.n_objectives,
+                          whole_study=None if self.rungs else self.study._study_id)  # fmt: skip
         for (m, e), ok in zip(todo, done, strict=True):
             m.ending = e if ok else None
         if self.rungs or not all(done):  # another process ended one of them: read it
@@ -226,6 +229,11 @@ class MemberLink:
     @property
     def user_attrs(self) -> Mapping[str, Any]:
         return self.frozen.user_attrs
+
+    def stored(self, attrs: Mapping[str, Any]) -> None:
+        """User attributes just stored in the trial: this link's copy of the trial shows them
+        too, so that it holds everything stored for the trial when the trial ends."""
+        self.frozen.user_attrs = {**self.frozen.user_attrs, **attrs}
 
     def take_unwritten(self) -> dict[int, float]:
         out, self.unwritten = self.unwritten, {}
