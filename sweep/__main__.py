@@ -7,7 +7,6 @@ before any data is loaded, and calls plain functions (:func:`sweep.run.run` for 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import AppConfig, ConfigError, TrialLink, register_configs, validate
 from .console import EpochTable
 from .data import DataError
+from .record import record_json
 from .run import RunOutcome, run
 
 log = logging.getLogger("sweep")
@@ -81,7 +81,7 @@ def _single_run(app: AppConfig, out_dir: Path, resolved: Any) -> float | None:
         table.close()
     payload = {**outcome.summary, "choices": _choices(), "config": resolved}
     path = out_dir / "metrics.json"
-    path.write_text(json.dumps(payload, indent=2, default=str, allow_nan=True))
+    path.write_text(record_json(payload, indent=2))
     _print_summary(outcome, path)
     return outcome.objective
 

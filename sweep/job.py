@@ -11,7 +11,6 @@ Ctrl-C flushes the reports and ends the running trials as interrupted before the
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -42,6 +41,7 @@ from .study import (
     current_owner,
     mask_url,
     open_storage,
+    record_json,
     requeue,
     resolve_storage,
     write_attrs_many,
@@ -305,7 +305,7 @@ class _Job:
             name = "metrics.json" if self.alone else f"trial_{m.link.number}.json"
             payload = {**record, "choices": m.link.user_attrs.get("choices")}
             # one line: json's C encoder (an indent takes the pure-Python one, 0.6 ms a record)
-            text = json.dumps(payload, default=str, allow_nan=True)
+            text = record_json(payload)
             self.files.write(self.out_dir / name, text)
 
 

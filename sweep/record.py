@@ -7,6 +7,9 @@ Nothing here imports torch, Optuna or Hydra.
 from __future__ import annotations
 
 import copy
+import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,7 +40,9 @@ __all__ = [
     "Objective",
     "collapsed",
     "confirm_study_name",
+    "json_safe",
     "plain_copy",
+    "record_json",
     "search_study_name",
 ]
 
@@ -201,7 +206,7 @@ def collapsed(val_acc: float, chance_acc: float) -> bool:
     return val_acc < chance_acc + COLLAPSE_MARGIN * (1.0 - chance_acc)
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN = frozenset({float, int, str, bool, type(None)})
 
 
 def plain_copy(value: Any) -> Any:
@@ -220,6 +225,41 @@ def plain_copy(value: Any) -> Any:
         return {k: plain_copy(v) for k, v in value.items()}
     if kind is list:
         return [plain_copy(v) for v in value]
-    if kind in _SCALARS:
+    if kind in _PLAIN:
         return value
     return copy.deepcopy(value)
+
+
+def json_safe(value: Any, *, keep_nan: bool = False, strict: bool = False) -> Any:
+    """JSON-storable: non-finite floats become null (kept inside curves, where NaN means
+    diverged, unless ``strict``); tuples become lists; mapping keys become strings."""
+    kind = type(value)
+    if kind in _PLAIN:  # most of a record: checked by type, not through isinstance's ABCs
+        return value if kind is not float or keep_nan or math.isfinite(value) else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return value if keep_nan else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, keep_nan=keep_nan or (k == "curves" and not strict),
+                                  strict=strict) for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list | tuple):
+        if all(type(v) is float for v in value):  # a curve: no call per point
+            return list(value) if keep_nan else [v if math.isfinite(v) else None for v in value]
+        return [json_safe(v, keep_nan=keep_nan, strict=strict) for v in value]
+    return value
+
+
+def record_json(record: Mapping[str, Any], *, indent: int | None = None) -> str:
+    """A trial's record as its JSON file holds it: strict JSON, since RFC 8259 has no NaN or
+    Infinity and jq, JavaScript and most other readers refuse them. A non-finite number (a
+    diverged run's losses) is null there, as the study stores it; anything json cannot
+    write is written as its ``str``.
+
+    Example:
+        >>> record_json({"val_loss": float("nan"), "curves": {"val_loss": [0.5, float("inf")]}})
+        '{"val_loss": null, "curves": {"val_loss": [0.5, null]}}'
+    """
+    try:  # json's C encoder, in one pass, for the many records without a non-finite number
+        return json.dumps(record, indent=indent, default=str, allow_nan=False)
+    except ValueError:
+        safe = json_safe(record, strict=True)
+        return json.dumps(safe, indent=indent, default=str, allow_nan=False)

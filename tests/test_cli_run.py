@@ -9,6 +9,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sweep.record import CURVE_KEYS
 from tests.helpers import ROOT
 
@@ -108,3 +110,15 @@ def test_missing_dataset_names_the_path_and_the_fix(cli: Cli, tmp_path: Path) ->
     assert str(nowhere) in out and "data.download=true" in out, out
     assert not nowhere.exists()  # nothing was downloaded or created there
     assert not list(tmp_path.glob("outputs/**/metrics.json"))
+
+
+def test_a_diverged_run_writes_strict_json(cli: Cli, tmp_path: Path) -> None:
+    """NaN and Infinity are not JSON (RFC 8259; jq and JavaScript refuse them): a diverged
+    run's non-finite losses are null in its metrics.json."""
+    proc = cli("optimizer.lr=1e9", "trainer.epochs=2", "trainer.progress=false", timeout=120)
+    assert proc.returncode == 0, _explain(proc)
+    (found,) = (tmp_path / "outputs" / "runs").glob("*/metrics.json")
+    text = found.read_text()
+    m = json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in {found}"))
+    assert m["stop_reason"] == "diverged" and None in m["curves"]["train_loss"]
+    assert text.startswith('{\n  "')  # indented, as before

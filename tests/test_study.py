@@ -236,6 +236,35 @@ def test_json_text_writes_what_json_dumps_writes_of_json_safe() -> None:
         assert json_text(v) == json.dumps(json_safe(v)), v
 
 
+def test_a_records_file_is_strict_json_with_what_the_study_stores() -> None:
+    """A trial's JSON file refuses NaN and Infinity (jq, JavaScript and RFC 8259 do): a diverged
+    run's non-finite numbers are null there, as in the study; other records are json.dumps'."""
+    import json
+    import math
+
+    from sweep.study import record_json
+    from sweep.study._writes import json_text
+
+    def strict(text: str) -> object:
+        def refuse(token: str) -> object:
+            raise AssertionError(f"{token} in {text}")
+
+        return json.loads(text, parse_constant=refuse)
+
+    nan, inf = float("nan"), float("inf")
+    diverged = {"val_loss": nan, "gap_loss": -inf, "epochs_run": 2, "stop_reason": "diverged",
+                "curves": {"train_loss": [2.3, nan], "val_acc": [0.1, 0.1]},
+                "population": {"size": 8, "members": (3, 4)}, "hparams": {"lr": 1e9, "p": None}}  # fmt: skip
+    got = strict(record_json(diverged))
+    assert isinstance(got, dict)
+    assert got == {k: json.loads(json_text(v)) for k, v in diverged.items()}  # as stored
+    assert got["val_loss"] is None and got["curves"]["train_loss"] == [2.3, None]
+    assert strict(record_json(diverged, indent=2)) == got
+    fine = {"val_acc": 0.9, "curves": {"val_acc": [0.5, 0.9]}, "path": Path("a/b")}
+    assert record_json(fine) == json.dumps(fine, default=str)
+    assert math.isnan(diverged["val_loss"])  # the record itself is left as it was
+
+
 @pytest.mark.parametrize("suffix", [".db", ".log"])
 def test_a_record_and_reports_read_back_the_same_from_every_storage(
     tmp_path: Path, suffix: str

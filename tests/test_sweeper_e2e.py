@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,11 @@ def test_failing_and_diverging_trials_do_not_stop_the_sweep(tmp_path: Path) -> N
     assert diverged.user_attrs["stop_reason"] == "diverged"
     assert "non-finite" in diverged.user_attrs["message"]
     assert ok.user_attrs["population"]["members"] == diverged.user_attrs["population"]["members"]
+    # its file is strict JSON: the non-finite losses are null, as in the study
+    text = (tmp_path / diverged.user_attrs["job_dir"] / f"trial_{diverged.number}.json").read_text()
+    record = json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in its file"))
+    assert record["stop_reason"] == "diverged" and None in record["curves"]["train_loss"]
+    assert record["curves"] == diverged.user_attrs["curves"]
     for key in [(999999, 0.05), (999999, 1e9)]:
         failed = by_params[key]
         assert failed.state == TrialState.FAIL

@@ -40,7 +40,7 @@ from ._storage import (
     open_storage,
     resolve_storage,
 )
-from ._writes import ended_among, json_safe, numbers_without
+from ._writes import ended_among, json_safe, numbers_without, record_json
 
 # Heartbeats and grouped TPE are "experimental" in Optuna, which warns on every use; regsweep
 # pins their behaviour with its own tests, so the warnings would only drown the sweep's output.
@@ -80,6 +80,7 @@ __all__ = [
     "owner_text",
     "reads_rungs",
     "reap",
+    "record_json",
     "requeue",
     "resolve_storage",
     "stamp_owner",

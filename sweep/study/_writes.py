@@ -27,6 +27,8 @@ from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from ..record import json_safe, record_json
+
 __all__ = [
     "Write",
     "create_trials",
@@ -35,6 +37,7 @@ __all__ = [
     "json_text",
     "numbers_without",
     "record_heartbeats",
+    "record_json",
     "write_many",
 ]
 
@@ -59,26 +62,6 @@ class Write:
     def empty(self) -> bool:
         return not (self.attrs or self.reports or self.ending or self.system_attrs or self.params
                     or self.heartbeat)  # fmt: skip
-
-
-def json_safe(value: Any, *, keep_nan: bool = False) -> Any:
-    """JSON-storable: non-finite floats become null (kept inside curves, where NaN means
-    diverged); tuples become lists; mapping keys become strings."""
-    kind = type(value)
-    if kind in _PLAIN:  # most of a record: checked by type, not through isinstance's ABCs
-        return value if kind is not float or keep_nan or math.isfinite(value) else None
-    if isinstance(value, float) and not math.isfinite(value):
-        return value if keep_nan else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v, keep_nan=keep_nan or k == "curves") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        if all(type(v) is float for v in value):  # a curve: no call per point
-            return list(value) if keep_nan else [v if math.isfinite(v) else None for v in value]
-        return [json_safe(v, keep_nan=keep_nan) for v in value]
-    return value
-
-
-_PLAIN = frozenset({float, int, str, bool, type(None)})
 
 
 _encode_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
