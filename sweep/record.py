@@ -230,21 +230,20 @@ def plain_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def json_safe(value: Any, *, keep_nan: bool = False, strict: bool = False) -> Any:
-    """JSON-storable: non-finite floats become null (kept inside curves, where NaN means
-    diverged, unless ``strict``); tuples become lists; mapping keys become strings."""
+def json_safe(value: Any) -> Any:
+    """JSON-storable: non-finite floats become null (RFC 8259 has no NaN or Infinity; a
+    diverged run's losses are stored so); tuples become lists; mapping keys become strings."""
     kind = type(value)
     if kind in _PLAIN:  # most of a record: checked by type, not through isinstance's ABCs
-        return value if kind is not float or keep_nan or math.isfinite(value) else None
+        return value if kind is not float or math.isfinite(value) else None
     if isinstance(value, float) and not math.isfinite(value):
-        return value if keep_nan else None
+        return None
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v, keep_nan=keep_nan or (k == "curves" and not strict),
-                                  strict=strict) for k, v in value.items()}  # fmt: skip
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         if all(type(v) is float for v in value):  # a curve: no call per point
-            return list(value) if keep_nan else [v if math.isfinite(v) else None for v in value]
-        return [json_safe(v, keep_nan=keep_nan, strict=strict) for v in value]
+            return [v if math.isfinite(v) else None for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -261,5 +260,4 @@ def record_json(record: Mapping[str, Any], *, indent: int | None = None) -> str:
     try:  # json's C encoder, in one pass, for the many records without a non-finite number
         return json.dumps(record, indent=indent, default=str, allow_nan=False)
     except ValueError:
-        safe = json_safe(record, strict=True)
-        return json.dumps(safe, indent=indent, default=str, allow_nan=False)
+        return json.dumps(json_safe(record), indent=indent, default=str, allow_nan=False)
