@@ -27,7 +27,8 @@ from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial
 
-from ._writes import backend_of, json_safe
+from ..record import json_safe
+from ._writes import backend_of
 
 __all__ = ["light_trials", "remember_ended"]
 
