@@ -217,7 +217,9 @@ class _Population:
             beta1=vec([m.betas[0] for m in s]), beta2=vec([m.betas[1] for m in s]),
             eps=vec([m.eps for m in s]),
         )  # fmt: skip
-        self.batch_order = [_generator(m.seed, 0, dev) for m in s]
+        # batch orders are drawn on the CPU on every device: a seed orders its batches the same
+        # on a GPU as on a laptop (a CUDA generator draws other permutations from the same seed)
+        self.batch_order = [_generator(m.seed, 0, torch.device("cpu")) for m in s]
         self.dropout_draws = [_generator(m.seed, 1, dev) for m in s]
         self.best: list[Tensor] | None = None
         if any(m.restores for m in members):
@@ -283,7 +285,7 @@ class _Population:
         data, net = self.data, self.net
         n = data.x_train.shape[1]
         dev = data.x_train.device
-        perm = torch.stack([torch.randperm(n, device=dev, generator=g) for g in self.batch_order])
+        perm = torch.stack([torch.randperm(n, generator=g) for g in self.batch_order]).to(dev)
         loss_sum = torch.zeros(self.size, device=dev)
         norm_sum = torch.zeros(self.size, device=dev)
         bounds = batch_bounds(n, self.shared.batch_size)
