@@ -26,6 +26,14 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a Python process a test starts: this one's, with the repository first
+    on ``PYTHONPATH`` (what was there stays: an environment whose packages are found through
+    it, such as the GPU machine's, must keep finding them)."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), **extra}
+
+
 def run_cli(
     args: Sequence[str],
     *,
@@ -89,7 +97,7 @@ for _ in range(int(sys.argv[3])):
 def ask_concurrently(storage: str, study: str, *, procs: int, batches: int, size: int) -> None:
     """``procs`` processes started together, each asking ``batches`` batches of ``size`` trials
     of ``study`` (which must exist) through :func:`sweep.study.ask_suggested`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = child_env()
     args = [sys.executable, "-c", _ASK_MANY, storage, study, str(batches), str(size)]
     running = [subprocess.Popen(args, env=env) for _ in range(procs)]
     codes = [p.wait(timeout=180) for p in running]

@@ -280,10 +280,10 @@ def test_an_empty_folder_is_not_an_image_folder(tmp_path: Path) -> None:
 
 
 def test_the_cli_reports_a_bad_file_and_exits_2(tmp_path: Path) -> None:
-    from tests.helpers import ROOT, run_cli
+    from tests.helpers import child_env, run_cli
 
     path = _csv(tmp_path, "a,b,target\n1,2,0\n3,4,0\n")
     proc = run_cli(["data=files", f"data.path={path}", "data.label=target", "trainer.epochs=1"],
-                   cwd=tmp_path, env={"PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
+                   cwd=tmp_path, env=child_env(), timeout=120)  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"{path}: every label is 0: a single class" in proc.stdout + proc.stderr

@@ -21,11 +21,11 @@ from optuna.trial import TrialState
 from hydra_plugins.regsweep_sweeper._budget import is_budgeted
 from hydra_plugins.regsweep_sweeper._space import quote
 from sweep import record
-from tests.helpers import ROOT, load_study, run_cli, sweep_args
+from tests.helpers import child_env, load_study, run_cli, sweep_args
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    env = child_env(PYTHONUNBUFFERED="1")
     env.pop("PYTEST_CURRENT_TEST", None)
     # SIGINT as a terminal delivers it: a test runner started in the background of a
     # non-interactive shell passes SIGINT on as ignored, and Python then never raises Ctrl-C

@@ -3,7 +3,6 @@ owners and reaping, heartbeats, and a job's link to its trials (real SQLite and 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from sweep.study import (
     stamp_owner,
     write_attrs,
 )
-from tests.helpers import ask_concurrently
+from tests.helpers import ask_concurrently, child_env
 
 KEY = "hydra.sweeper.storage"
 
@@ -436,7 +435,7 @@ def test_workers_opening_a_new_sqlite_file_together_all_get_the_study(tmp_path: 
     for attempt in range(2):  # two fresh races
         path.unlink(missing_ok=True)
         start = time.time() + 2.5  # after the interpreters and imports
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        env = child_env()
         procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(path), str(start)],
                                   env=env, stderr=subprocess.PIPE, text=True)
                  for _ in range(4)]  # fmt: skip
@@ -473,7 +472,7 @@ time.sleep(60)
 def _orphan(tmp_path: Path, path: Path) -> int:
     """A trial asked and owned by a process that is then killed (SIGKILL)."""
     _study(path)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = child_env()
     proc = subprocess.Popen([sys.executable, "-c", _DIE, str(path)], stdout=subprocess.PIPE,
                             text=True, env=env)  # fmt: skip
     assert proc.stdout is not None

@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from hydra_plugins.regsweep_sweeper._budget import is_budgeted
@@ -147,7 +148,8 @@ def test_every_experiment_preset_passes_the_sweepers_checks(tmp_path: Path, pres
         ["-m", f"experiment={preset}", "data=digits", "hydra.sweeper.dry_run=true"], cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "search space checked" in proc.stdout and "data: digits on cpu" in proc.stdout
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # trainer.device=auto
+    assert "search space checked" in proc.stdout and f"data: digits on {device}" in proc.stdout
     assert not (tmp_path / "outputs" / "studies.db").exists()  # a dry run stores nothing
 
 
