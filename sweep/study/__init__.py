@@ -12,6 +12,7 @@ import warnings
 
 import optuna
 
+from ..record import json_safe, record_json
 from ._ask import Pending, ask_owned, ask_pending, ask_suggested
 from ._heartbeat import Keeper
 from ._lifecycle import (
@@ -40,7 +41,7 @@ from ._storage import (
     open_storage,
     resolve_storage,
 )
-from ._writes import ended_among, json_safe, numbers_without, record_json
+from ._writes import ended_among, numbers_without
 
 # Heartbeats and grouped TPE are "experimental" in Optuna, which warns on every use; regsweep
 # pins their behaviour with its own tests, so the warnings would only drown the sweep's output.

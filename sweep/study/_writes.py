@@ -27,17 +27,15 @@ from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from ..record import json_safe, record_json
+from ..record import json_safe
 
 __all__ = [
     "Write",
     "create_trials",
     "ended_among",
-    "json_safe",
     "json_text",
     "numbers_without",
     "record_heartbeats",
-    "record_json",
     "write_many",
 ]
 
