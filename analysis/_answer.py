@@ -75,7 +75,8 @@ def _confirmed(rows: pd.DataFrame) -> str:
     kind = rows["verdict"].astype(str).str.partition(";")[0]
     parts = [_effect_part(r, decide) for _, r in rows[kind == "helps"].iterrows()]
     others = rows[~kind.isin(["helps", "hurts"])]
-    heads = others["verdict"].astype(str).str.partition("; ")[0]  # the collapse note: in the name
+    # the collapse note after "; " is in the name (an empty frame's partition has no columns)
+    heads = others["verdict"].astype(str).map(lambda v: v.partition("; ")[0])
     for verdict, group in others.groupby(heads, sort=False):
         names = [str(n) for n in group["name"]]
         if str(verdict).startswith("no detectable"):

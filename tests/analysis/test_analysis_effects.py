@@ -112,6 +112,9 @@ def test_verdict_follows_the_loss_when_the_study_minimizes_it(tmp_path: Path) ->
     row = effects(url, "conf").iloc[0]
     assert row["decided_on"] == "val_loss" and row["verdict"] == "helps"  # lower loss
     assert row["delta_val_loss"] == pytest.approx(-0.054)
+    # every family has a verdict (none is "no detectable difference"): the answer still opens
+    text = build_report(url, "conf", out=tmp_path / "r").answer.text
+    assert text.startswith("Against the unregularized baseline, dropout lowers validation loss")
 
 
 def test_too_few_seeds_and_no_confirmation(tmp_path: Path) -> None:
