@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import optuna
@@ -84,8 +85,15 @@ def report_tables(
     return out, notes
 
 
-def summary_text(study: str, trials: pd.DataFrame, family: pd.DataFrame) -> str:
-    """Trial counts and each family's single runs: the top run and the spread."""
+def summary_text(
+    study: str,
+    trials: pd.DataFrame,
+    family: pd.DataFrame,
+    pruned_finalists: dict[str, tuple[int, int | None]] | None = None,
+) -> str:
+    """Trial counts and each family's single runs: the top run and the spread; for a family
+    none of whose trials completed, how they ended and whether the confirmation judges it
+    (``pruned_finalists``: :func:`pruned_finalists` of its plan; None without one)."""
     lines = [f"search {study!r}: {len(trials)} trials, "
                  f"{int((trials['state'] == 'COMPLETE').sum())} complete, "
                  f"{int((trials['state'] == 'PRUNED').sum())} pruned; single runs per family "
@@ -98,15 +106,26 @@ def summary_text(study: str, trials: pd.DataFrame, family: pd.DataFrame) -> str:
                      f"{row.val_acc_median:.4f} (IQR {row.val_acc_q25:.4f}–"
                      f"{row.val_acc_q75:.4f})")  # fmt: skip
     for name, how in unjudged_families(trials).items():
-        lines.append(f"  {name:<13} no completed trial ({how}): no top run, no finalist to "
-                     "confirm, so the answer cannot judge it")  # fmt: skip
+        head = f"  {name:<13} no completed trial ({how}): no top run"
+        source = (pruned_finalists or {}).get(name)
+        if source is not None:
+            after = f", pruned after epoch {source[1]}" if source[1] is not None else ""
+            lines.append(f"{head}; the confirmation re-trains its furthest pruned trial "
+                         f"({source[0]}{after}) to the end")  # fmt: skip
+        elif pruned_finalists is None and "pruned" in how:
+            lines.append(f"{head}; a confirmation re-trains its furthest pruned trial to the "
+                         "end and judges it")  # fmt: skip
+        else:
+            lines.append(f"{head}, no finalist to confirm, so the answer cannot judge it")
     return "\n".join(lines)
 
 
 def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
     """Families the search tried but never completed (every trial pruned or failed), with how
-    their trials ended (``"3 pruned"``): they have no top run and no finalist to confirm, so
-    the report must name them, or the answer would leave them out without a word."""
+    their trials ended (``"3 pruned"``): they have no top run, so the report must name them,
+    or it would leave them out without a word. The confirmation judges those with a pruned
+    trial (its finalist is the one that trained furthest); a family whose trials all failed
+    has no finalist."""
     if "family" not in trials or trials.empty:
         return {}
     counted = trials[trials["counted"].astype(bool)] if "counted" in trials else trials
@@ -116,6 +135,21 @@ def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
             continue
         states = rows["state"].value_counts()
         out[str(name)] = ", ".join(f"{int(n)} {str(st).lower()}" for st, n in states.items())
+    return out
+
+
+def pruned_finalists(plan: list[dict[str, Any]]) -> dict[str, tuple[int, int | None]]:
+    """Family → (search trial, epochs it trained) of each confirmation finalist that comes from
+    a pruned search trial (a family none of whose trials completed)."""
+    out: dict[str, tuple[int, int | None]] = {}
+    for a in plan:
+        if a.get("role") != "finalist" or a.get("source_state") != "PRUNED":
+            continue
+        epochs = a.get("source_epochs")
+        out.setdefault(
+            str(a.get("family")),
+            (int(a.get("source_trial", -1)), int(epochs) if epochs is not None else None),
+        )
     return out
 
 
@@ -169,10 +203,12 @@ def build_report(
     figures, skipped = report_figures(data, trials, curves, frames)
     frames["trials"] = trials.drop(columns=["datetime_start"])
     _write_tables(out_dir, frames)
+    pruned = pruned_finalists(data.confirm.confirm_plan) if data.confirm is not None else None
+    unjudged = [f for f in unjudged_families(trials) if f not in (pruned or {})]
     opening = answer(frames["effects"], frames["family_summary"],
                      has_confirm=data.confirm is not None, storage=data.storage, study=data.name,
-                     unjudged=list(unjudged_families(trials)))  # fmt: skip
-    search = summary_text(data.name, trials, frames["family_summary"])
+                     unjudged=unjudged)  # fmt: skip
+    search = summary_text(data.name, trials, frames["family_summary"], pruned)
     report = Report(out_dir=out_dir, study=data.name, tables=frames,
                     figures=_write_figures(out_dir, figures), skipped=skipped, notes=notes,
                     summary="\n".join([*opening.lines(), "", search]), search_summary=search,

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
+from analysis import build_report
+from hydra_plugins.regsweep_sweeper._confirm import plan_arms
 from sweep import record
 from tests.helpers import load_study, run_cli, sweep_args
 from tests.test_reliability import _start, _wait_for
@@ -156,3 +159,85 @@ def test_top_k_null_confirms_every_configuration(tmp_path: Path, top_k: object) 
     plan = load_study(tmp_path, "grid.confirm").user_attrs[record.STUDY_CONFIRM_PLAN]
     assert sorted(a["config"]["optimizer"]["lr"] for a in plan) == [0.01, 0.03, 0.1]
     assert [a["rank"] for a in sorted(plan, key=lambda a: a["rank"])] == [1, 2, 3]
+
+
+def _searched(number: int, family: str, lr: float, state: TrialState,
+              reports: dict[int, float], value: float | None = None) -> optuna.trial.FrozenTrial:  # fmt: skip
+    config = {"regularizer": {"name": family}, "optimizer": {"lr": lr}, "trainer": {"seed": 0}}
+    return optuna.trial.create_trial(
+        state=state, value=value, intermediate_values=reports,
+        params={"optimizer.lr": lr}, distributions={"optimizer.lr": FloatDistribution(1e-3, 1.0)},
+        user_attrs={"family": family, "config": config, "stop_reason": state.name.lower()},
+    )  # fmt: skip
+
+
+def test_a_family_none_of_whose_trials_completed_is_confirmed_from_its_furthest_pruned_trial(
+    tmp_path: Path,
+) -> None:
+    """Pruning stopped every l1 trial: the confirmation still judges l1, from the pruned trial
+    that trained furthest (the better value at that epoch breaking ties), as Optuna's TPE ranks
+    pruned trials. A family with a completed trial keeps its best completed one, however well a
+    pruned trial of it was doing; a family whose trials all failed gets no finalist."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    P, C, F = TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL
+    trials = [
+        _searched(0, "l2", 0.01, C, {1: 0.5, 2: 0.8}, value=0.8),
+        _searched(1, "l2", 0.02, P, {1: 0.95}),  # pruned, but l2 has a completed trial
+        _searched(2, "l1", 0.03, P, {1: 0.9, 2: 0.4}),  # furthest (epoch 2), lower value there
+        _searched(3, "l1", 0.04, P, {1: 0.99}),  # best value, but pruned earlier
+        _searched(4, "l1", 0.05, P, {1: 0.2, 2: 0.6}),  # furthest, best at epoch 2: the finalist
+        _searched(5, "clip", 0.06, F, {1: 0.7}),
+    ]
+    for t in trials:
+        study.add_trial(t)
+    stored = study.get_trials(deepcopy=False)
+    planned = plan_arms(stored, maximize=True, top_k=1)
+    arms = {a.family: a for a in planned if a.role == "finalist"}
+    assert set(arms) == {"l1", "l2"}
+    l1, l2 = arms["l1"], arms["l2"]
+    assert (l1.source_trial, l1.source_state, l1.source_epochs) == (4, "PRUNED", 2)
+    assert l1.config["optimizer"]["lr"] == 0.05
+    assert (l2.source_trial, l2.source_state, l2.source_epochs) == (0, "COMPLETE", None)
+    base = next(a for a in planned if a.arm == l1.baseline)
+    assert base.config["regularizer"]["name"] == "none" and base.config["optimizer"]["lr"] == 0.05
+    two = [a for a in plan_arms(stored, maximize=True, top_k=2) if a.family == "l1"]
+    assert [a.source_trial for a in sorted(two, key=lambda a: a.rank)] == [4, 2]
+    # minimizing (a loss), the lower value at the furthest epoch wins
+    low = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="minimize")
+    for t in trials:
+        low.add_trial(t)
+    mins = {a.family: a for a in plan_arms(low.get_trials(), maximize=False, top_k=1)
+            if a.role == "finalist"}  # fmt: skip
+    assert mins["l1"].source_trial == 2
+
+
+def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) -> None:
+    """A real search whose every l1 trial (λ ≥ 5: a collapsed network) falls under the threshold
+    pruner's floor at epoch 2: the confirmation re-trains l1's furthest pruned trial and its
+    baseline to the end, and the answer judges l1 instead of leaving it unjudged."""
+    l1 = "+hydra.sweeper.conditional.regularizer.l1={regularizer.l1: 'interval(5.0, 10.0)'}"
+    proc = run_cli(sweep_args("out", 4, "regularizer=choice(none,l1)", l1, "optimizer.lr=0.1",
+                              "hydra.sweeper.pruner.name=threshold",
+                              "hydra.sweeper.pruner.lower=0.5",
+                              "hydra.sweeper.pruner.n_warmup_steps=2",
+                              "hydra.sweeper.pruner.family_startup_trials=0",
+                              "hydra.sweeper.population=4", "hydra.sweeper.sampler.seed=3",
+                              epochs=4, confirm=3), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    search = load_study(tmp_path, "out")
+    l1_trials = [t for t in search.trials if t.user_attrs["family"] == "l1"]
+    assert l1_trials and all(t.state == TrialState.PRUNED for t in l1_trials)
+    plan = _check_complete(tmp_path, "out", [1, 2, 3])
+    finalist = next(a for a in plan if a["family"] == "l1" and a["role"] == "finalist")
+    furthest = max(t.last_step for t in l1_trials)
+    assert finalist["source_state"] == "PRUNED" and finalist["source_epochs"] == furthest
+    source = search.trials[finalist["source_trial"]]
+    assert source.user_attrs["family"] == "l1" and source.last_step == furthest
+    assert finalist["config"]["trainer"]["epochs"] == 4  # re-trained to the end
+    report = build_report(f"sqlite:///{tmp_path / 'outputs' / 'studies.db'}", "out",
+                          out=tmp_path / "r")  # fmt: skip
+    assert "l1" in report.answer.text and "not judged" not in report.answer.text
+    assert "lowers validation accuracy" in report.answer.text
+    assert (f"l1            no completed trial ({len(l1_trials)} pruned): no top run; the "
+            f"confirmation re-trains its furthest pruned trial ({source.number}, pruned after "
+            f"epoch {furthest}) to the end") in report.summary  # fmt: skip

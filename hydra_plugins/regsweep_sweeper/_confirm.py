@@ -15,6 +15,7 @@ import copy
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -53,6 +54,10 @@ class Arm:
     baseline: str | None
     config: dict[str, Any]
     choices: dict[str, str]
+    # how the source trial ended in the search: COMPLETE, or PRUNED when none of the family's
+    # trials completed (then ``source_epochs``: how far it trained there)
+    source_state: str = "COMPLETE"
+    source_epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,16 +115,25 @@ def _describe(params: Mapping[str, Any], *, baseline: bool = False) -> str:
 
 
 def plan_arms(trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | None) -> list[Arm]:
-    """Finalists per family and their baselines, from the search's completed trials."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE and is_budgeted(t) and t.values
-            and isinstance(t.user_attrs.get("config"), Mapping)]  # fmt: skip
-    by_family: dict[str, list[FrozenTrial]] = {}
-    for t in done:
-        by_family.setdefault(str(t.user_attrs.get("family", "none")), []).append(t)
+    """Finalists per family and their baselines: a family's best completed search trials, or,
+    for a family none of whose trials completed, its best pruned ones (:func:`_pruned_rank`), so
+    every family the search tried and did not see fail gets a verdict."""
+    sign = -1.0 if maximize else 1.0
+    by_family: dict[str, list[tuple[tuple[float, ...], FrozenTrial]]] = {}
+    for t in trials:
+        if not (is_budgeted(t) and isinstance(t.user_attrs.get("config"), Mapping)):
+            continue
+        if t.state == TrialState.COMPLETE and t.values:
+            key: tuple[float, ...] | None = (0.0, 0.0, sign * t.values[0], t.number)
+        else:
+            key = _pruned_rank(t, sign)
+        if key is not None:
+            by_family.setdefault(str(t.user_attrs.get("family", "none")), []).append((key, t))
     arms: dict[str, Arm] = {}
     for family in sorted(by_family):
-        ranked = sorted(by_family[family], key=lambda t: (t.values[0] * (-1 if maximize else 1),
-                                                          t.number))  # fmt: skip
+        ranked = [t for key, t in sorted(by_family[family], key=lambda kt: kt[0])]
+        if ranked[0].state == TrialState.COMPLETE:
+            ranked = [t for t in ranked if t.state == TrialState.COMPLETE]
         finalists: list[FrozenTrial] = []
         seen: set[str] = set()
         for t in ranked:
@@ -135,8 +149,23 @@ def plan_arms(trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | Non
     return list(arms.values())
 
 
+def _pruned_rank(t: FrozenTrial, sign: float) -> tuple[float, ...] | None:
+    """The sort key of a pruned trial among its family's (completed trials sort first): the
+    furthest epoch first, then the better value there, as Optuna's TPE ranks pruned trials;
+    None for a trial that is not pruned or has no finite value at its last epoch."""
+    step = t.last_step
+    if t.state != TrialState.PRUNED or step is None:
+        return None
+    value = t.intermediate_values.get(step)
+    if value is None or not math.isfinite(value):
+        return None
+    return (1.0, -float(step), sign * value, t.number)
+
+
 def _add_finalist(arms: dict[str, Arm], t: FrozenTrial, family: str, rank: int) -> None:
     config = dict(t.user_attrs["config"])
+    # the source trial's end in the search: a pruned finalist says how far it trained there
+    state, epochs = t.state.name, (t.last_step if t.state == TrialState.PRUNED else None)
     choices = dict(t.user_attrs.get("choices") or {})
     where = _describe(t.params)
     arm_id = _arm_id(config)
@@ -148,16 +177,17 @@ def _add_finalist(arms: dict[str, Arm], t: FrozenTrial, family: str, rank: int) 
             shared = _describe(t.params, baseline=True)
             label = f"none (baseline at {shared})" if shared else "none (baseline)"
             arms[baseline_id] = Arm(baseline_id, label, "none", "baseline", t.number, rank, None,
-                                    base_cfg, {**choices, "regularizer": "none"})  # fmt: skip
+                                    base_cfg, {**choices, "regularizer": "none"}, state,
+                                    epochs)  # fmt: skip
     label = f"{family} ({where})" if where else family
     if arm_id in arms and arms[arm_id].role == "baseline":
         old = arms[arm_id]  # the none finalist is also this baseline: keep it as a finalist
         arms[arm_id] = Arm(arm_id, label, family, "finalist", t.number, rank, None, old.config,
-                           old.choices)  # fmt: skip
+                           old.choices, state, epochs)  # fmt: skip
         return
     if arm_id not in arms:
         arms[arm_id] = Arm(arm_id, label, family, "finalist", t.number, rank, baseline_id, config,
-                           choices)  # fmt: skip
+                           choices, state, epochs)  # fmt: skip
 
 
 def confirm_seeds(arms: Sequence[Arm], n: int) -> list[int]:

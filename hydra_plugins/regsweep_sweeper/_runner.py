@@ -340,7 +340,7 @@ class SweepRunner:
         arms = plan_arms(study.get_trials(deepcopy=False),
                          maximize=directions[0] == "maximize", top_k=s.confirm.top_k)  # fmt: skip
         if not arms:
-            print("[regsweep] confirmation skipped: the search has no completed trial")
+            print("[regsweep] confirmation skipped: the search has no completed or pruned trial")
             return None
         plan = ConfirmPlan(arms, confirm_seeds(arms, s.confirm.seeds))
         cstudy = open_confirm_study(study._storage, study, plan, self.metrics)

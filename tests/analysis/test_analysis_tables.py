@@ -166,13 +166,24 @@ def test_empty_frames_keep_their_columns() -> None:
 
 
 def test_the_search_summary_names_a_family_that_never_completed() -> None:
-    """Every l1 trial was pruned: l1 has no top run and no finalist, and the summary says so
-    instead of leaving it out of the comparison without a word."""
+    """Every l1 trial was pruned and every dropout trial failed: neither has a top run, and the
+    summary says so instead of leaving them out without a word. l1 is judged by a confirmation
+    (from its furthest pruned trial); dropout has no finalist."""
     rows = [trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
             trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
-            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.PRUNED)]  # fmt: skip
+            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.PRUNED),
+            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.FAIL)]  # fmt: skip
     frame = trials_frame(numbered(rows))
     text = summary_text("s", frame, family_summary(frame))
     assert "  l2            top run 0:" in text
-    assert "  l1            no completed trial (2 pruned): no top run, no finalist" in text
-    assert text.count("no completed trial") == 1
+    assert ("  l1            no completed trial (2 pruned): no top run; a confirmation re-trains "
+            "its furthest pruned trial to the end and judges it") in text  # fmt: skip
+    assert ("  dropout       no completed trial (1 fail): no top run, no finalist to confirm, so "
+            "the answer cannot judge it") in text  # fmt: skip
+    assert text.count("no completed trial") == 2
+    confirmed = summary_text("s", frame, family_summary(frame), {"l1": (2, 7)})
+    assert (
+        "  l1            no completed trial (2 pruned): no top run; the confirmation re-trains "
+        "its furthest pruned trial (2, pruned after epoch 7) to the end"
+    ) in confirmed
+    assert "  dropout       no completed trial (1 fail): no top run, no finalist" in confirmed
