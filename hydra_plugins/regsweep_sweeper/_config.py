@@ -49,7 +49,9 @@ class PrunerConfig:
     family_startup_trials: int = _help("any pruner: until this many trials of a regularizer "
                                        "family completed, its leading running trial (best at "
                                        "its epoch) is never pruned, so every family searched "
-                                       "gets a finalist (0: off)", default=1)  # fmt: skip
+                                       "gets a completed trial (0: off; a family with none is "
+                                       "confirmed from its furthest pruned trial)",
+                                       default=0)  # fmt: skip
     n_warmup_steps: int = _help("median/percentile/threshold: the first epoch that can be "
                                 "pruned (epochs count from 1); wilcoxon: epochs before it "
                                 "prunes", default=0)  # fmt: skip

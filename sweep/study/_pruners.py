@@ -115,10 +115,10 @@ class FamilyStartupPruner(optuna.pruners.BasePruner):
     (the best at their epoch, as many as completions are missing) are never pruned; every other
     decision is ``base``'s.
 
-    The answer of a families search confirms each family's best *completed* trial. A family
-    whose trials start slowly (dropout, a strong penalty) against the others would otherwise be
-    pruned out of the search and get no finalist and no verdict. Sparing only the family's
-    leader keeps the cost to about one full trial per family.
+    For a search that must hold a completed run of every family: a family whose trials start
+    slowly (dropout, a strong penalty) against the others can otherwise lose every trial to the
+    pruner (the confirmation then re-trains its furthest pruned trial instead). Sparing only the
+    family's leader keeps the cost to about one full trial per family.
 
     Example:
         >>> pruner = FamilyStartupPruner(optuna.pruners.NopPruner(), n_per_family=1)
