@@ -316,8 +316,23 @@ def _ending(m: _Member, outcome: RunOutcome, numbers: Sequence[int], slots: int)
     state = _STATES.get(reason, TrialState.FAIL)
     objectives = m.config.objectives or [m.config.metric]
     values = objective_values(outcome.summary, objectives) if state == TrialState.COMPLETE else None
-    log.info("trial %d: %s, %s %s", m.link.number, reason, ", ".join(objectives), values)
+    log.info("trial %d: %s", m.link.number, _outcome_words(outcome, reason, objectives, values))
     return Ending(state, values, reason, outcome.fit.message, record=summary)
+
+
+def _outcome_words(outcome: RunOutcome, reason: str, objectives: Sequence[str],
+                   values: Sequence[float] | None) -> str:  # fmt: skip
+    """How a trial ended, for the log: ``completed, val_acc 0.9407``; ``pruned after epoch 4
+    (val_acc 0.3556 there)``; ``diverged at epoch 3: <message>``."""
+    fit = outcome.fit
+    if values is not None:
+        shown = ", ".join(f"{o} {v:.4g}" for o, v in zip(objectives, values, strict=True))
+        return f"{reason}, {shown}"
+    words = f"{reason} after epoch {fit.epochs_run}"
+    last = fit.curves.get(objectives[0], [])
+    if reason == "pruned" and last:
+        words += f" ({objectives[0]} {last[-1]:.4g} there)"
+    return words + (f": {fit.message}" if fit.message and reason != "pruned" else "")
 
 
 def _interrupted(study: StudyLink, members: list[_Member], link: TrialLink) -> None:

@@ -227,6 +227,17 @@ def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) 
     search = load_study(tmp_path, "out")
     l1_trials = [t for t in search.trials if t.user_attrs["family"] == "l1"]
     assert l1_trials and all(t.state == TrialState.PRUNED for t in l1_trials)
+    # the log says where each trial stopped and with which value
+    said = proc.stdout + proc.stderr
+    for t in l1_trials:
+        value = t.intermediate_values[t.last_step]
+        assert (
+            f"trial {t.number}: pruned after epoch {t.last_step} (val_acc {value:.4g} there)"
+            in said
+        )
+    for t in search.trials:
+        if t.state == TrialState.COMPLETE:
+            assert f"trial {t.number}: completed, val_acc {t.value:.4g}" in said
     plan = _check_complete(tmp_path, "out", [1, 2, 3])
     finalist = next(a for a in plan if a["family"] == "l1" and a["role"] == "finalist")
     furthest = max(t.last_step for t in l1_trials)
