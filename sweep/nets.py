@@ -342,11 +342,14 @@ def inverted_dropout(h: Tensor, p: Tensor, uniform: Tensor) -> Tensor:
     """Inverted dropout with a per-member probability ``p`` (``(K,)``, or anything that
     broadcasts from the front of ``h``): keep where ``uniform >= p``, scale by 1/(1−p).
 
-    ``h`` times a scaled mask, as torch's own dropout computes it: its backward pass is one
-    product (a ``where`` took a third longer, forward and backward, on ``(8, 64, 64)``)."""
+    ``uniform`` (fresh draws, as :data:`Masks` returns them) is overwritten with the scaled mask,
+    and ``h`` is multiplied by it, as torch's own dropout computes it: its backward pass is one
+    product. Written in place, the mask costs two passes and no temporaries: a forward and
+    backward pass with a dropout layer took 99 µs instead of 128 µs on ``(8, 64, 64)`` (with
+    none, 36 µs); a ``where`` took a third longer still."""
     shape = (*p.shape, *(1,) * (h.dim() - p.dim()))
     p = p.view(shape).to(h.dtype)
-    return h * ((uniform >= p).to(h.dtype) / (1.0 - p))
+    return h * uniform.ge_(p).mul_(1.0 / (1.0 - p))
 
 
 def _batch_norm(

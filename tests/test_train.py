@@ -14,7 +14,7 @@ from torch import nn
 
 from sweep.config import AppConfig, DataConfig
 from sweep.data import Splits, StackedSplits, clear_cache, load_splits
-from sweep.nets import Arch, StackedMLP, reference_module
+from sweep.nets import Arch, StackedMLP, inverted_dropout, reference_module
 from sweep.optim import Schedule
 from sweep.penalties import Penalty
 from sweep.reporting import NullReporter
@@ -133,6 +133,23 @@ def test_l1_leaves_more_near_zero_weights_than_l2(digits: Splits) -> None:
 
 
 # --------------------------------------------------------------------------- dropout / eval mode
+
+
+def test_inverted_dropout_against_hand_computation() -> None:
+    """Each member keeps a unit where its draw is at least its p and scales it by 1/(1−p);
+    p = 0 keeps everything unscaled; the gradient is the same mask."""
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(3, 5, 7, generator=g, requires_grad=True)
+    p = torch.tensor([0.5, 0.0, 0.9])
+    uniform = torch.rand(3, 5, 7, generator=g)
+    expected_mask = torch.stack([(uniform[i] >= p[i]).float() / (1 - p[i]) for i in range(3)])
+    out = inverted_dropout(h, p, uniform.clone())
+    torch.testing.assert_close(out, h.detach() * expected_mask, rtol=1e-6, atol=0)
+    torch.testing.assert_close(out[1], h[1].detach(), rtol=0, atol=0)
+    assert int((out[2] != 0).sum()) == int((uniform[2] >= 0.9).sum()) > 0
+    out.sum().backward()
+    assert h.grad is not None
+    torch.testing.assert_close(h.grad, expected_mask, rtol=1e-6, atol=0)
 
 
 def test_dropout_is_on_in_train_mode_and_off_in_eval(digits: Splits) -> None:
