@@ -24,6 +24,8 @@ def test_the_heap_is_frozen_once_with_everything_built_before() -> None:
     out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.split()  # fmt: skip
     before, after, first, again, young = out
-    assert int(before) == 0
-    assert int(after) > 50_000  # torch, Hydra, Optuna, SQLAlchemy: all frozen
+    # nothing of the sweep's is frozen before (Python 3.12 starts with a few hundred of its
+    # own objects in the permanent generation; 3.11 and 3.13 with none)
+    assert int(before) < 5_000
+    assert int(after) - int(before) > 50_000  # torch, Hydra, Optuna, SQLAlchemy: all frozen
     assert (first, again, young) == ("True", "False", "True")
