@@ -314,3 +314,22 @@ def test_cifar10_writer_uses_python2_string_keys_like_the_real_files(tmp_path: P
     assert set(as_bytes) == {b"batch_label", b"labels", b"data", b"filenames"}
     assert np.array_equal(as_bytes[b"data"], w.x_test) and as_bytes[b"labels"] == list(w.y_test)
     assert meta["label_names"][0] == "airplane" and meta["num_vis"] == 3072
+
+
+def test_bundled_digits_are_read_as_scikit_learn_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file read directly (no sklearn.datasets import) and scikit-learn's own loader (the
+    fallback where the file is elsewhere) give the same examples in the same order."""
+    from sweep.data import _bundled
+
+    bunch = load_digits()
+    assert _bundled._digits_file() is not None and _bundled._digits_file("no_such_pkg") is None
+    direct = _bundled.load_digits()
+    monkeypatch.setattr(_bundled, "_digits_file", lambda package="sklearn": None)
+    fallback = _bundled.load_digits()
+    for raw in (direct, fallback):
+        assert raw.x.dtype == torch.float32 and raw.y.dtype == torch.int64
+        assert torch.equal(raw.x, torch.from_numpy(bunch.data).float())
+        assert torch.equal(raw.y, torch.from_numpy(bunch.target).long())
+        assert raw.x.shape == (N_DIGITS, 64) and raw.scale == 16.0 and raw.n_classes == 10
