@@ -119,21 +119,19 @@ def plan_arms(trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | Non
     for a family none of whose trials completed, its best pruned ones (:func:`_pruned_rank`), so
     every family the search tried and did not see fail gets a verdict."""
     sign = -1.0 if maximize else 1.0
-    by_family: dict[str, list[tuple[tuple[float, ...], FrozenTrial]]] = {}
+    by_family: dict[str, list[FrozenTrial]] = {}
     for t in trials:
-        if not (is_budgeted(t) and isinstance(t.user_attrs.get("config"), Mapping)):
-            continue
-        if t.state == TrialState.COMPLETE and t.values:
-            key: tuple[float, ...] | None = (0.0, 0.0, sign * t.values[0], t.number)
-        else:
-            key = _pruned_rank(t, sign)
-        if key is not None:
-            by_family.setdefault(str(t.user_attrs.get("family", "none")), []).append((key, t))
+        if is_budgeted(t) and isinstance(t.user_attrs.get("config"), Mapping):
+            by_family.setdefault(str(t.user_attrs.get("family", "none")), []).append(t)
     arms: dict[str, Arm] = {}
     for family in sorted(by_family):
-        ranked = [t for key, t in sorted(by_family[family], key=lambda kt: kt[0])]
-        if ranked[0].state == TrialState.COMPLETE:
-            ranked = [t for t in ranked if t.state == TrialState.COMPLETE]
+        done = [t for t in by_family[family] if t.state == TrialState.COMPLETE and t.values]
+        if done:
+            ranked = sorted(done, key=lambda t: (sign * t.values[0], t.number))
+        else:
+            pruned = [(key, t) for t in by_family[family]
+                      if (key := _pruned_rank(t, sign)) is not None]  # fmt: skip
+            ranked = [t for _, t in sorted(pruned, key=lambda kt: kt[0])]
         finalists: list[FrozenTrial] = []
         seen: set[str] = set()
         for t in ranked:
@@ -149,17 +147,17 @@ def plan_arms(trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | Non
     return list(arms.values())
 
 
-def _pruned_rank(t: FrozenTrial, sign: float) -> tuple[float, ...] | None:
-    """The sort key of a pruned trial among its family's (completed trials sort first): the
-    furthest epoch first, then the better value there, as Optuna's TPE ranks pruned trials;
-    None for a trial that is not pruned or has no finite value at its last epoch."""
+def _pruned_rank(t: FrozenTrial, sign: float) -> tuple[float, float, int] | None:
+    """The sort key of a pruned trial among its family's: the furthest epoch first, then the
+    better value there, as Optuna's TPE ranks pruned trials; None for a trial that is not pruned
+    or has no finite value at its last epoch."""
     step = t.last_step
     if t.state != TrialState.PRUNED or step is None:
         return None
     value = t.intermediate_values.get(step)
     if value is None or not math.isfinite(value):
         return None
-    return (1.0, -float(step), sign * value, t.number)
+    return (-float(step), sign * value, t.number)
 
 
 def _add_finalist(arms: dict[str, Arm], t: FrozenTrial, family: str, rank: int) -> None:
