@@ -69,8 +69,11 @@ def report_figures(
         "No forest plot: no finalist has confirmation runs paired with its baseline yet "
         "(see the answer above).")  # fmt: skip
     gap = pdata.gap_vs_strength_data(trials)
-    add("gap_vs_strength", not gap.empty, lambda: plots.plot_gap_vs_strength(gap, ref),
-        "No gap-vs-λ figure: no regularization strength (λ) varies over the completed trials.")  # fmt: skip
+    unshown = pdata.strength_families_unshown(trials)
+    add("gap_vs_strength", not gap.empty,
+        lambda: plots.plot_gap_vs_strength(gap, ref, unshown),
+        "No gap-vs-λ figure: no regularization strength (λ) varies over the completed trials"
+        + (f" ({', '.join(unshown)}: no completed trial)." if unshown else "."))  # fmt: skip
     drop = pdata.dropout_data(trials)
     add("dropout", not drop.empty, lambda: plots.plot_dropout(drop, ref),
         "No dropout figure: no completed trial used dropout (p > 0).")  # fmt: skip

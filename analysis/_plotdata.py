@@ -9,7 +9,7 @@ import pandas as pd
 
 from analysis._format import compact
 from analysis._heatmap import heatmap_data
-from analysis._tables import result_trials
+from analysis._tables import result_trials, unjudged_families
 from sweep.hparams import STRENGTH_KEYS
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "intermediate_data",
     "pareto_data",
     "sparsity_data",
+    "strength_families_unshown",
     "varying_strengths",
 ]
 
@@ -67,6 +68,17 @@ def gap_vs_strength_data(trials: pd.DataFrame) -> pd.DataFrame:
     flags = done.set_index("trial")["collapsed"].fillna(False).astype(bool)
     out["collapsed"] = out["trial"].map(flags).fillna(False).astype(bool)
     return out.astype({"trial": "int64"}).reset_index(drop=True)
+
+
+def strength_families_unshown(trials: pd.DataFrame) -> list[str]:
+    """Families that searched a λ (``STRENGTH_KEYS``) but completed no trial: the gap-vs-λ
+    figure, drawn from final models, cannot show them (a pruned trial has none)."""
+    out = []
+    for family in unjudged_families(trials):
+        rows = trials[trials["family"] == family]
+        if any(f"hp_{k}" in rows and (rows[f"hp_{k}"] > 0).any() for k in STRENGTH_KEYS):
+            out.append(family)
+    return out
 
 
 def dropout_data(trials: pd.DataFrame) -> pd.DataFrame:

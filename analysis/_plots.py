@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -79,10 +79,20 @@ def _scatter_families(ax: Axes, rows: pd.DataFrame, y: str, colors: Mapping[str,
                    label=f"{family}, collapsed", zorder=3)  # fmt: skip
 
 
-def plot_gap_vs_strength(data: pd.DataFrame, reference: pd.DataFrame | None = None) -> Figure:
+def _unshown_note(families: Sequence[str]) -> str:
+    if not families:
+        return ""
+    return f"; not shown, no completed trial (all pruned or failed): {', '.join(families)}"
+
+
+def plot_gap_vs_strength(
+    data: pd.DataFrame, reference: pd.DataFrame | None = None, unshown: Sequence[str] = ()
+) -> Figure:
     """Final accuracy gap vs λ: one log-x panel per strength that varies, colour = family.
 
-    ``reference`` (:func:`analysis.baseline_reference`) draws the baseline's gap as a band.
+    ``reference`` (:func:`analysis.baseline_reference`) draws the baseline's gap as a band;
+    ``unshown`` names families that searched a λ but completed no trial (the note says so, or
+    their missing panels would read as never searched).
     """
     ref = reference if reference is not None else _EMPTY
     params = _ordered_params(data)
@@ -92,7 +102,7 @@ def plot_gap_vs_strength(data: pd.DataFrame, reference: pd.DataFrame | None = No
     g = Grid(len(params), panel=(3.6, 3.0), right=right, sharey=True,
              title="Generalization gap of the final model vs regularization strength",
              note=(reference_note(reference) + "; a trial appears in each panel whose λ it "
-                   "set > 0") if params else "")  # fmt: skip
+                   "set > 0" + _unshown_note(unshown)) if params else "")  # fmt: skip
     if not params:
         no_data(g.flat[0], "no λ (l1, l2, elastic, weight_decay, clip) varies over the "
                 "completed trials")  # fmt: skip

@@ -105,7 +105,7 @@ def summary_text(
                      f" gap {row.top_gap_acc:+.4f}; over n={row.n}: median val_acc "
                      f"{row.val_acc_median:.4f} (IQR {row.val_acc_q25:.4f}–"
                      f"{row.val_acc_q75:.4f})")  # fmt: skip
-    for name, how in unjudged_families(trials).items():
+    for name, how in tables.unjudged_families(trials).items():
         head = f"  {name:<13} no completed trial ({how}): no top run"
         source = (pruned_finalists or {}).get(name)
         if source is not None:
@@ -118,24 +118,6 @@ def summary_text(
         else:
             lines.append(f"{head}, no finalist to confirm, so the answer cannot judge it")
     return "\n".join(lines)
-
-
-def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
-    """Families the search tried but never completed (every trial pruned or failed), with how
-    their trials ended (``"3 pruned"``): they have no top run, so the report must name them,
-    or it would leave them out without a word. The confirmation judges those with a pruned
-    trial (its finalist is the one that trained furthest); a family whose trials all failed
-    has no finalist."""
-    if "family" not in trials or trials.empty:
-        return {}
-    counted = trials[trials["counted"].astype(bool)] if "counted" in trials else trials
-    out = {}
-    for name, rows in counted.groupby("family", sort=True):
-        if (rows["state"] == "COMPLETE").any():
-            continue
-        states = rows["state"].value_counts()
-        out[str(name)] = ", ".join(f"{int(n)} {str(st).lower()}" for st, n in states.items())
-    return out
 
 
 def pruned_finalists(plan: list[dict[str, Any]]) -> dict[str, tuple[int, int | None]]:
@@ -204,7 +186,7 @@ def build_report(
     frames["trials"] = trials.drop(columns=["datetime_start"])
     _write_tables(out_dir, frames)
     pruned = pruned_finalists(data.confirm.confirm_plan) if data.confirm is not None else None
-    unjudged = [f for f in unjudged_families(trials) if f not in (pruned or {})]
+    unjudged = [f for f in tables.unjudged_families(trials) if f not in (pruned or {})]
     opening = answer(frames["effects"], frames["family_summary"],
                      has_confirm=data.confirm is not None, storage=data.storage, study=data.name,
                      unjudged=unjudged)  # fmt: skip

@@ -14,6 +14,7 @@ __all__ = [
     "result_trials",
     "state_summary",
     "top_trials",
+    "unjudged_families",
 ]
 
 _TOP_COLUMNS = [
@@ -187,3 +188,21 @@ def state_summary(trials: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["state", "stop_reason", "n"])
     counts = trials.groupby(["state", "stop_reason"]).size().rename("n").reset_index()
     return counts.sort_values(["state", "stop_reason"]).reset_index(drop=True)
+
+
+def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
+    """Families the search tried but never completed (every trial pruned or failed), with how
+    their trials ended (``"3 pruned"``): they have no top run, so the report must name them,
+    or it would leave them out without a word. The confirmation judges those with a pruned
+    trial (its finalist is the one that trained furthest); a family whose trials all failed
+    has no finalist."""
+    if "family" not in trials or trials.empty:
+        return {}
+    counted = trials[trials["counted"].astype(bool)] if "counted" in trials else trials
+    out = {}
+    for name, rows in counted.groupby("family", sort=True):
+        if (rows["state"] == "COMPLETE").any():
+            continue
+        states = rows["state"].value_counts()
+        out[str(name)] = ", ".join(f"{int(n)} {str(st).lower()}" for st, n in states.items())
+    return out

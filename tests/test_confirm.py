@@ -249,6 +249,8 @@ def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) 
                           out=tmp_path / "r")  # fmt: skip
     assert "l1" in report.answer.text and "not judged" not in report.answer.text
     assert "lowers validation accuracy" in report.answer.text
+    # no λ varies over the completed trials (none has none): the skipped figure names l1
+    assert "(l1: no completed trial)." in report.skipped["gap_vs_strength"]
     assert (f"l1            no completed trial ({len(l1_trials)} pruned): no top run; the "
             f"confirmation re-trains its furthest pruned trial ({source.number}, pruned after "
             f"epoch {furthest}) to the end") in report.summary  # fmt: skip

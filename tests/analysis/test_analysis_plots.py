@@ -12,6 +12,7 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
+from optuna.trial import TrialState
 
 from analysis import (
     baseline_reference,
@@ -34,7 +35,7 @@ from analysis import (
     sparsity_data,
     trials_frame,
 )
-from analysis._plotdata import compact
+from analysis._plotdata import compact, strength_families_unshown
 from analysis._plots import GAP_LABEL, strength_label
 from sweep.hparams import hparam_label
 from tests.analysis.analysis_studies import cocktail_trials, numbered, record_trial, trial
@@ -153,6 +154,23 @@ def test_baseline_band_from_search_none_trials() -> None:
     assert one.empty
     fig = plot_gap_vs_strength(gap_vs_strength_data(trials), one)
     assert _bands(fig.axes[0]) == [] and "no baseline band" in _fig_text(fig)
+
+
+def test_gap_vs_strength_names_families_it_cannot_show() -> None:
+    """Every l1 trial was pruned, so l1 has no final model to place; its missing panel would
+    read as "not searched" unless the note names it. A pruned-out family without a λ
+    (dropout) is not this figure's to name."""
+    rows = [trial("l2", [0.9, 0.85], [0.8, 0.8], lam=1e-4),
+            trial("l2", [0.9, 0.87], [0.8, 0.8], lam=1e-2),
+            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
+            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.3, state=TrialState.PRUNED)]  # fmt: skip
+    trials = trials_frame(numbered(rows))
+    assert strength_families_unshown(trials) == ["l1"]
+    fig = plot_gap_vs_strength(gap_vs_strength_data(trials), None, ["l1"])
+    assert set(_panels(fig)) == {"L2 λ"}
+    assert "not shown, no completed trial (all pruned or failed): l1" in _fig_text(fig)
+    assert "not shown" not in _fig_text(plot_gap_vs_strength(gap_vs_strength_data(trials)))
+    assert _layout_problems(fig) == []
 
 
 def test_gap_vs_strength_marks_collapsed_trials() -> None:
