@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from analysis import _plotdata as pdata
 from analysis import _plots as plots
 from analysis import _plots_search as splots
+from analysis import _tables as tables
 from analysis._plots_effects import plot_effects
 from sweep.record import STUDY_SEARCH_SPACE
 
@@ -82,7 +83,8 @@ def report_figures(
     add("heatmap_val_acc", not heat.empty, lambda: splots.plot_heatmap(heat),
         "No heatmap: no two searched parameters vary together in the same completed trials.")  # fmt: skip
     loss = pdata.best_curves_data(trials, curves)
-    add("loss_curves", not loss.empty, lambda: splots.plot_best_curves(loss),
+    add("loss_curves", not loss.empty,
+        lambda: splots.plot_best_curves(loss, list(tables.unjudged_families(trials))),
         "No loss curves: no completed trial stored its curves.")  # fmt: skip
     sparse = pdata.sparsity_data(trials)
     left = int(sparse.attrs.get("collapsed_left_out", 0))

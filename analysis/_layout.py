@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Sequence
 
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["Grid", "add_titles", "hide_unused", "no_data", "text_width", "title_height", "wrap"]
+__all__ = [
+    "Grid",
+    "add_titles",
+    "hide_unused",
+    "no_data",
+    "text_width",
+    "title_height",
+    "unshown_note",
+    "wrap",
+]
 
 _STYLE = {"axes.grid": True, "grid.alpha": 0.4}
 _CHAR_EM = 0.62  # average glyph width of DejaVu Sans in em, a little generous
@@ -95,6 +105,15 @@ def no_data(ax: Axes, message: str) -> None:
             wrap=True)  # fmt: skip
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def unshown_note(families: Sequence[str]) -> str:
+    """The end of a figure's note naming the families it cannot show, since it draws final
+    models and none of their trials completed: their missing panels or points would read as
+    never searched."""
+    if not families:
+        return ""
+    return f"; not shown, no completed trial (all pruned or failed): {', '.join(families)}"
 
 
 def hide_unused(axes: list[Axes], used: int) -> None:

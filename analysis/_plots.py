@@ -28,7 +28,7 @@ from analysis._axes import (
     palette,
     right_legend,
 )
-from analysis._layout import Grid, hide_unused, no_data
+from analysis._layout import Grid, hide_unused, no_data, unshown_note
 from sweep.hparams import STRENGTH_KEYS, hparam_label
 
 __all__ = [
@@ -79,12 +79,6 @@ def _scatter_families(ax: Axes, rows: pd.DataFrame, y: str, colors: Mapping[str,
                    label=f"{family}, collapsed", zorder=3)  # fmt: skip
 
 
-def _unshown_note(families: Sequence[str]) -> str:
-    if not families:
-        return ""
-    return f"; not shown, no completed trial (all pruned or failed): {', '.join(families)}"
-
-
 def plot_gap_vs_strength(
     data: pd.DataFrame, reference: pd.DataFrame | None = None, unshown: Sequence[str] = ()
 ) -> Figure:
@@ -102,7 +96,7 @@ def plot_gap_vs_strength(
     g = Grid(len(params), panel=(3.6, 3.0), right=right, sharey=True,
              title="Generalization gap of the final model vs regularization strength",
              note=(reference_note(reference) + "; a trial appears in each panel whose λ it "
-                   "set > 0" + _unshown_note(unshown)) if params else "")  # fmt: skip
+                   "set > 0" + unshown_note(unshown)) if params else "")  # fmt: skip
     if not params:
         no_data(g.flat[0], "no λ (l1, l2, elastic, weight_decay, clip) varies over the "
                 "completed trials")  # fmt: skip

@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 
 from analysis._axes import LEGEND_RIGHT, legend_width, palette, right_legend
 from analysis._format import metric_label
-from analysis._layout import Grid, hide_unused, no_data, text_width
+from analysis._layout import Grid, hide_unused, no_data, text_width, unshown_note
 from sweep.hparams import hparam_label
 
 __all__ = ["plot_best_curves", "plot_heatmap", "plot_history", "plot_intermediate", "plot_pareto"]
@@ -123,12 +123,13 @@ _LOSS_WORDS = {("top", "train"): "train, top run", ("top", "val"): "validation, 
                ("baseline", "val"): "validation, baseline"}  # fmt: skip
 
 
-def plot_best_curves(data: pd.DataFrame) -> Figure:
-    """Train vs validation loss of each family's top run; grey: the ``none`` baseline's."""
+def plot_best_curves(data: pd.DataFrame, unshown: Sequence[str] = ()) -> Figure:
+    """Train vs validation loss of each family's top run; grey: the ``none`` baseline's.
+    ``unshown``: families the search tried that completed no trial (the note names them)."""
     families = sorted(data["family"].unique()) if not data.empty else []
     g = Grid(len(families), panel=(4.0, 2.9), right=0.3 + legend_width(_LOSS_WORDS.values()),
              title="Train vs validation loss: each family's top run vs the unregularized one",
-             note=_loss_note(data, families) if families else "")  # fmt: skip
+             note=_loss_note(data, families) + unshown_note(unshown) if families else "")  # fmt: skip
     if not families:
         no_data(g.flat[0], "no completed trial with loss curves")
     seen: dict[tuple[str, str], Line2D] = {}

@@ -16,6 +16,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from analysis import build_report
+from analysis._load import curves_frame, read_study, trials_frame
+from analysis._report import report_figures, report_tables
 from hydra_plugins.regsweep_sweeper._confirm import plan_arms
 from sweep import record
 from tests.helpers import load_study, run_cli, sweep_args
@@ -245,12 +247,18 @@ def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) 
     source = search.trials[finalist["source_trial"]]
     assert source.user_attrs["family"] == "l1" and source.last_step == furthest
     assert finalist["config"]["trainer"]["epochs"] == 4  # re-trained to the end
-    report = build_report(f"sqlite:///{tmp_path / 'outputs' / 'studies.db'}", "out",
-                          out=tmp_path / "r")  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'outputs' / 'studies.db'}"
+    report = build_report(url, "out", out=tmp_path / "r")
     assert "l1" in report.answer.text and "not judged" not in report.answer.text
     assert "lowers validation accuracy" in report.answer.text
     # no λ varies over the completed trials (none has none): the skipped figure names l1
     assert "(l1: no completed trial)." in report.skipped["gap_vs_strength"]
+    data = read_study(url, "out")
+    trials = trials_frame(data.trials, objectives=data.objectives)
+    figures, _ = report_figures(data, trials, curves_frame(data.trials, objective=data.metric),
+                                report_tables(data, trials)[0])  # fmt: skip
+    note = " ".join(t.get_text() for t in figures["loss_curves"].texts)  # none's top run only
+    assert "not shown, no completed trial (all pruned or failed): l1" in note.replace("\n", " ")
     assert (f"l1            no completed trial ({len(l1_trials)} pruned): no top run; the "
             f"confirmation re-trains its furthest pruned trial ({source.number}, pruned after "
             f"epoch {furthest}) to the end") in report.summary  # fmt: skip

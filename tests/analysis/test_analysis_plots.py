@@ -345,6 +345,9 @@ def test_best_curves_with_baseline(controlled_frames: Frames) -> None:
         (data["role"] == "baseline") & (data["split"] == "val") & (data["family"] == "l1")
     ]["loss"].tolist()
     assert base_val[-1] > min(base_val)  # the overfitting picture
+    named = plot_best_curves(data, ["clip"])  # a family the search tried, all pruned
+    assert "not shown, no completed trial (all pruned or failed): clip" in _fig_text(named)
+    assert "not shown" not in _fig_text(fig) and _layout_problems(named) == []
 
 
 def test_best_curves_without_baseline_says_so() -> None:
