@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis._effects import SAME_LOSS_RTOL, SAME_NOTE
 from analysis._format import delta_text, metric_label, p_text
 from analysis._plots_effects import forest_rows
 
@@ -74,7 +75,8 @@ def _confirmed(rows: pd.DataFrame) -> str:
     decide = str(rows["decided_on"].iloc[0])
     kind = rows["verdict"].astype(str).str.partition(";")[0]
     parts = [_effect_part(r, decide) for _, r in rows[kind == "helps"].iterrows()]
-    others = rows[~kind.isin(["helps", "hurts"])]
+    same = rows["verdict"].astype(str).str.contains(SAME_NOTE, regex=False)
+    others = rows[~kind.isin(["helps", "hurts"]) & ~same]
     # the collapse note after "; " is in the name (an empty frame's partition has no columns)
     heads = others["verdict"].astype(str).map(lambda v: v.partition("; ")[0])
     for verdict, group in others.groupby(heads, sort=False):
@@ -84,8 +86,32 @@ def _confirmed(rows: pd.DataFrame) -> str:
             parts.append(f"{_names(names)} {verb} {verdict}")
         else:
             parts.append(f"{_names(names)}: {verdict}, no verdict")
+    if same.any():
+        parts.append(_same_part(rows[same]))
     parts += [_effect_part(r, decide) for _, r in rows[kind == "hurts"].iterrows()]
     return "Against the unregularized baseline, " + "; ".join(parts) + "."
+
+
+def _settings(label: str) -> list[str]:
+    """The ``key=value`` items of an arm's label: ``l1 (learning rate=0.05, L1 λ=1e-06)``."""
+    inside = label.partition("(")[2].removesuffix(")").removeprefix("baseline at ")
+    return [item for item in inside.split(", ") if "=" in item]
+
+
+def _same_part(rows: pd.DataFrame) -> str:
+    """Finalists that trained as their baselines did on every seed, and at which strengths (the
+    settings in a finalist's label that its baseline's lacks)."""
+    names = [str(n) for n in rows["name"]]
+    strengths = []
+    for _, r in rows.iterrows():
+        shared = set(_settings(str(r["baseline_label"])))
+        strengths += [", ".join(i for i in _settings(str(r["label"])) if i not in shared)]
+    one = len(names) == 1
+    chosen = "; ".join(x for x in strengths if x)
+    return (f"{_names(names)} trained as {'its baseline' if one else 'their baselines'} did on "
+            f"every seed (the same validation accuracy, validation loss within "
+            f"{SAME_LOSS_RTOL * 100:g} %): at the {'strength' if one else 'strengths'} the search "
+            f"chose{f' ({chosen})' if chosen else ''} {'it' if one else 'they'} changed nothing")  # fmt: skip
 
 
 def _unconfirmed(family: pd.DataFrame, unjudged: list[str] | None) -> str:
@@ -135,4 +161,4 @@ def _unjudged(families: list[str] | None) -> str:
         return ""
     verb = "is" if len(families) == 1 else "are"
     return (f" {_names(families)} {verb} not judged: no search trial of "
-            f"{'its' if len(families) == 1 else 'theirs'} completed (all pruned or failed).")
+            f"{'its' if len(families) == 1 else 'theirs'} completed (all pruned or failed).")  # fmt: skip

@@ -24,6 +24,7 @@ __all__ = [
     "EFFECT_METRICS",
     "HELPS",
     "HURTS",
+    "SAME_NOTE",
     "decision_metric",
     "effect_columns",
     "effects",
@@ -33,6 +34,12 @@ __all__ = [
 EFFECT_METRICS = ("val_acc", "val_loss", "gap_acc", "test_acc")
 """Metrics each finalist gets a mean, an interval and a paired delta for."""
 HELPS, HURTS, BASELINE = "helps", "hurts", "baseline"
+SAME_LOSS_RTOL = 1e-4
+SAME_NOTE = "same as its baseline on every seed"
+"""A finalist's run is the *same* as its baseline's on a seed when their validation accuracy is
+equal and their validation losses differ by at most this fraction: a regularizer too weak to
+change the model (an L1 λ of 1e-6, a clip threshold the gradients never reach) differs by
+float rounding only."""
 
 
 def decision_metric(metric: str) -> str:
@@ -44,7 +51,7 @@ def decision_metric(metric: str) -> str:
 def effect_columns() -> list[str]:
     """The columns of :func:`effects_data`, in order."""
     cols = ["family", "arm", "label", "rank", "baseline", "baseline_label", "decided_on",
-            "n_seeds", "baseline_n_seeds", "n_pairs", "n_collapsed"]  # fmt: skip
+            "n_seeds", "baseline_n_seeds", "n_pairs", "n_collapsed", "n_same"]  # fmt: skip
     for m in EFFECT_METRICS:
         cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
     cols += [f"baseline_{m}_mean" for m in EFFECT_METRICS]
@@ -68,6 +75,7 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
                baseline_n_seeds=int(base[decide].notna().sum()))  # fmt: skip
     row["n_collapsed"] = int(own["collapsed"].astype("boolean").fillna(False).sum())
     paired = own.merge(base, on="seed", suffixes=("", "_base"))
+    row["n_same"] = _n_same(paired)
     for m in EFFECT_METRICS:
         ci = t_interval(own[m].to_numpy(dtype=float), confidence)
         row.update({f"{m}_mean": ci.mean, f"{m}_ci_low": ci.low, f"{m}_ci_high": ci.high})
@@ -82,22 +90,35 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
     return row
 
 
+def _n_same(paired: pd.DataFrame) -> int:
+    """Paired seeds on which the finalist's run is the same as its baseline's (:data:`SAME_LOSS_RTOL`)."""
+    acc = paired["val_acc"].to_numpy(dtype=float), paired["val_acc_base"].to_numpy(dtype=float)
+    loss = paired["val_loss"].to_numpy(dtype=float), paired["val_loss_base"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        same_loss = np.abs(loss[0] - loss[1]) <= SAME_LOSS_RTOL * np.abs(loss[1])
+    return int(np.sum((acc[0] == acc[1]) & same_loss))
+
+
 def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
     """The verdict in words; an arm whose runs collapsed to chance on some seeds says so, since
-    its mean hides an unstable configuration rather than a small effect."""
-    collapsed = int(row["n_collapsed"])
-    unstable = (
+    its mean hides an unstable configuration rather than a small effect, and so does an arm that
+    trained as its baseline on every paired seed: at its strength the regularizer did nothing,
+    which "no detectable difference" alone would not tell."""
+    collapsed, pairs = int(row["n_collapsed"]), int(row["n_pairs"])
+    notes = (
         f"; collapsed to chance on {collapsed} of {int(row['n_seeds'])} seeds" if collapsed else ""
     )
+    if pairs >= 2 and int(row["n_same"]) == pairs:
+        notes += f"; {SAME_NOTE}"
     if _missing(row["baseline"]):
-        return (BASELINE if row["family"] == "none" else "no baseline arm") + unstable
+        return (BASELINE if row["family"] == "none" else "no baseline arm") + notes
     p, n = row["p_value"], int(row["n_pairs"])
     if _missing(p):
-        return f"too few paired seeds (n={n})" + unstable
+        return f"too few paired seeds (n={n})" + notes
     if p >= alpha:
-        return f"no detectable difference at n={n}" + unstable
+        return f"no detectable difference at n={n}" + notes
     better = (row[f"delta_{row['decided_on']}"] > 0) == higher_better
-    return (HELPS if better else HURTS) + unstable
+    return (HELPS if better else HURTS) + notes
 
 
 def effects_data(
@@ -121,7 +142,8 @@ def effects_data(
 
     Returns:
         :func:`effect_columns`: ``<m>_mean/_ci_low/_ci_high`` per metric in
-        :data:`EFFECT_METRICS`, ``delta_<m>`` (finalist − baseline, paired by seed) with its
+        :data:`EFFECT_METRICS`, ``n_collapsed`` (runs at chance), ``n_same`` (paired seeds on which
+        it trained as its baseline did), ``delta_<m>`` (finalist − baseline, paired by seed) with its
         interval, ``p_raw`` (paired t-test on the decision metric), ``p_value`` (Holm-adjusted
         across finalists) and ``verdict``: ``helps``/``hurts`` (``p_value < alpha``, sign by the
         decision metric's direction), ``no detectable difference at n=<pairs>``, ``too few paired

@@ -33,7 +33,9 @@ ARMS: dict[str, dict[str, Any]] = {
              "val_acc": [b + d for b, d in zip(BASE, DROP, strict=True)],
              "gap_acc": [0.06, 0.05, 0.07, 0.04, 0.05], "test_acc": 0.79},
     "base-l2": {"family": "none", "role": "baseline", "val_acc": 0.8},
-    "l2": {"family": "l2", "role": "finalist", "baseline": "base-l2", "val_acc": 0.8},
+    # the same accuracy as its baseline, a loss 2.5 % apart: a model of its own, not the same run
+    "l2": {"family": "l2", "role": "finalist", "baseline": "base-l2", "val_acc": 0.8,
+           "val_loss": 0.41},
     "base-l1": {"family": "none", "role": "baseline", "val_acc": [0.8, 0.82, 0.84, 0.86, 0.88]},
     "l1": {"family": "l1", "role": "finalist", "baseline": "base-l1",
            "val_acc": [0.78, 0.80, 0.82, 0.84, 0.86]},
@@ -277,3 +279,41 @@ def test_a_finalist_that_collapses_on_some_seeds_says_so(tmp_path: Path) -> None
     answer = build_report(url, "conf", out=tmp_path / "r").answer.text
     assert "dropout (1 of 5 seeds at chance) shows no detectable difference at n=5" in answer
     assert answer.count("chance") == 1  # said once, not in the name and again after it
+
+
+def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: Path) -> None:
+    """A clip threshold the gradients never reach, or an L1 λ of 1e-6, trains as its baseline:
+    the same validation accuracy on every seed and a validation loss within 0.01 %. "No
+    detectable difference" would read as a tested regularizer that did not matter; the answer
+    says instead that at the chosen strength it changed nothing, and names that strength."""
+    base_loss = [0.31, 0.29, 0.33, 0.30, 0.32]
+    url = confirmed_study(tmp_path / "c.db", {
+        "clip": {"family": "clip", "role": "finalist", "baseline": "base-clip",
+                 "label": "clip (learning rate=0.0282, gradient clip norm=4.32)",
+                 "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+                 "val_loss": [v * (1 + 2e-5) for v in base_loss]},
+        "base-clip": {"family": "none", "role": "baseline",
+                      "label": "none (baseline at learning rate=0.0282)",
+                      "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92], "val_loss": base_loss},
+        # the same accuracy on every seed, but a loss 1 % apart: it did change the model
+        "l2": {"family": "l2", "role": "finalist", "baseline": "base-l2",
+               "label": "l2 (learning rate=0.05, L2 λ=0.001)",
+               "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+               "val_loss": [v * 1.01 for v in base_loss]},
+        "base-l2": {"family": "none", "role": "baseline",
+                    "label": "none (baseline at learning rate=0.05)",
+                    "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92], "val_loss": base_loss},
+        "none": {"family": "none", "role": "finalist", "val_acc": [0.90, 0.90, 0.91, 0.89, 0.9]},
+    })  # fmt: skip
+    table = effects(url, "conf").set_index("family")
+    assert table.loc["clip", "n_same"] == 5 and table.loc["l2", "n_same"] == 0
+    assert table.loc["clip", "verdict"] == (
+        "no detectable difference at n=5; same as its baseline on every seed"
+    )
+    assert table.loc["l2", "verdict"] == "no detectable difference at n=5"
+    answer = build_report(url, "conf", out=tmp_path / "r").answer.text
+    assert "l2 shows no detectable difference at n=5" in answer
+    assert ("clip trained as its baseline did on every seed (the same validation accuracy, "
+            "validation loss within 0.01 %): at the strength the search chose (gradient clip "
+            "norm=4.32) it changed nothing") in answer  # fmt: skip
+    assert "clip shows" not in answer
