@@ -108,10 +108,11 @@ def _same_part(rows: pd.DataFrame) -> str:
         strengths += [", ".join(i for i in _settings(str(r["label"])) if i not in shared)]
     one = len(names) == 1
     chosen = "; ".join(x for x in strengths if x)
+    which = f" ({chosen})" if chosen else ""
     return (f"{_names(names)} trained as {'its baseline' if one else 'their baselines'} did on "
             f"every seed (the same validation accuracy, validation loss within "
             f"{SAME_LOSS_RTOL * 100:g} %): at the {'strength' if one else 'strengths'} the search "
-            f"chose{f' ({chosen})' if chosen else ''} {'it' if one else 'they'} changed nothing")  # fmt: skip
+            f"chose{which} {'it' if one else 'they'} had no measurable effect")  # fmt: skip
 
 
 def _unconfirmed(family: pd.DataFrame, unjudged: list[str] | None) -> str:

@@ -91,7 +91,8 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
 
 
 def _n_same(paired: pd.DataFrame) -> int:
-    """Paired seeds on which the finalist's run is the same as its baseline's (:data:`SAME_LOSS_RTOL`)."""
+    """Paired seeds on which the finalist's run is the same as its baseline's
+    (:data:`SAME_LOSS_RTOL`)."""
     acc = paired["val_acc"].to_numpy(dtype=float), paired["val_acc_base"].to_numpy(dtype=float)
     loss = paired["val_loss"].to_numpy(dtype=float), paired["val_loss_base"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
@@ -142,13 +143,15 @@ def effects_data(
 
     Returns:
         :func:`effect_columns`: ``<m>_mean/_ci_low/_ci_high`` per metric in
-        :data:`EFFECT_METRICS`, ``n_collapsed`` (runs at chance), ``n_same`` (paired seeds on which
-        it trained as its baseline did), ``delta_<m>`` (finalist − baseline, paired by seed) with its
-        interval, ``p_raw`` (paired t-test on the decision metric), ``p_value`` (Holm-adjusted
-        across finalists) and ``verdict``: ``helps``/``hurts`` (``p_value < alpha``, sign by the
-        decision metric's direction), ``no detectable difference at n=<pairs>``, ``too few paired
-        seeds (n=<pairs>)``, or ``baseline`` for family ``none``'s own finalist (the reference:
-        no baseline, delta NaN). Rows: finalists by effect, best first; the reference last.
+        :data:`EFFECT_METRICS`, ``n_collapsed`` (runs at chance), ``n_same`` (paired seeds on
+        which it trained as its baseline did), ``delta_<m>`` (finalist − baseline, paired by seed)
+        with its interval, ``p_raw`` (paired t-test on the decision metric), ``p_value``
+        (Holm-adjusted across finalists) and ``verdict``: ``helps``/``hurts`` (``p_value < alpha``,
+        sign by the decision metric's direction), ``no detectable difference at n=<pairs>``,
+        ``too few paired seeds (n=<pairs>)``, or ``baseline`` for family ``none``'s own finalist
+        (the reference: no baseline, delta NaN), each followed by its notes (``; collapsed to
+        chance on k of n seeds``, ``; same as its baseline on every seed``). Rows: finalists by
+        effect, best first; the reference last.
     """
     decide = decision_metric(metric)
     if arms is None:

@@ -285,7 +285,7 @@ def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: 
     """A clip threshold the gradients never reach, or an L1 λ of 1e-6, trains as its baseline:
     the same validation accuracy on every seed and a validation loss within 0.01 %. "No
     detectable difference" would read as a tested regularizer that did not matter; the answer
-    says instead that at the chosen strength it changed nothing, and names that strength."""
+    says instead that at the chosen strength it had no measurable effect, and names it."""
     base_loss = [0.31, 0.29, 0.33, 0.30, 0.32]
     url = confirmed_study(tmp_path / "c.db", {
         "clip": {"family": "clip", "role": "finalist", "baseline": "base-clip",
@@ -315,5 +315,5 @@ def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: 
     assert "l2 shows no detectable difference at n=5" in answer
     assert ("clip trained as its baseline did on every seed (the same validation accuracy, "
             "validation loss within 0.01 %): at the strength the search chose (gradient clip "
-            "norm=4.32) it changed nothing") in answer  # fmt: skip
+            "norm=4.32) it had no measurable effect") in answer  # fmt: skip
     assert "clip shows" not in answer
