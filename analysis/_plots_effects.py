@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis._axes import legend_width, right_legend
+from analysis._effects import SAME_NOTE
 from analysis._format import metric_label
 from analysis._layout import Grid, no_data, text_width
 
@@ -54,14 +55,19 @@ def plot_effects(table: pd.DataFrame) -> Figure:
 
     One row per finalist (top: largest improvement), a dot at the mean paired difference, a bar
     for its 95% t-interval, a zero line, colour by verdict and the number of paired seeds on the
-    right. Accuracy differences are in percentage points.
+    right. Accuracy differences are in percentage points. A finalist that trained as its
+    baseline on every seed is labelled ``(same as baseline)``.
     """
     rows = forest_rows(table)
     decide = str(rows["decided_on"].iloc[0]) if not rows.empty else "val_acc"
     scale = 100.0 if decide.endswith("_acc") else 1.0
     unit = " (percentage points)" if scale == 100.0 else ""
     groups = list(dict.fromkeys(_verdict_group(str(v)) for v in rows["verdict"]))
-    left = 0.4 + max([text_width(str(n)) for n in rows.get("name", [])] or [1.0])
+    # a finalist that trained as its baseline on every seed says so here too, as in the answer
+    same = rows["verdict"].astype(str).str.contains(SAME_NOTE, regex=False)
+    names = [f"{n} (same as baseline)" if s else str(n)
+             for n, s in zip(rows.get("name", []), same, strict=True)]  # fmt: skip
+    left = 0.4 + max([text_width(n) for n in names] or [1.0])
     g = Grid(1, panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)), left=left,
              right=0.9 + legend_width(groups, "verdict"), top=0.25,
              title=f"Effect on {metric_label(decide)}: each finalist minus its unregularized "
@@ -99,7 +105,7 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     ax.axvline(0.0, color="0.2", lw=1.0, zorder=2)
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_yticks(y, [str(n) for n in rows["name"]])
+    ax.set_yticks(y, names)
     ax.grid(axis="y", visible=False)
     ax.set_xlabel(f"Δ {metric_label(decide)} vs baseline{unit}")
     handles = [Line2D([], [], color=verdict_color(grp if grp != "no detectable difference"

@@ -311,6 +311,8 @@ def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: 
         "no detectable difference at n=5; same as its baseline on every seed"
     )
     assert table.loc["l2", "verdict"] == "no detectable difference at n=5"
+    ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
+    assert ticks == {"clip (same as baseline)", "l2"}
     answer = build_report(url, "conf", out=tmp_path / "r").answer.text
     assert "l2 shows no detectable difference at n=5" in answer
     assert ("clip trained as its baseline did on every seed (the same validation accuracy, "
