@@ -403,6 +403,30 @@ def test_a_member_equals_the_single_run_with_its_config_and_seed(dropout: float)
     assert len({round(o.summary["val_loss"], 6) for o in together}) == len(cfgs)
 
 
+ADAM_MEMBERS = [
+    {},
+    {"regularizer__weight_decay": 0.05, "trainer__seed": 3},
+    {"regularizer__elastic": 1e-3, "regularizer__l1_ratio": 0.3, "regularizer__apply_to": "all"},
+    {"scheduler__name": "cosine", "regularizer__clip": 0.3},
+    {"scheduler__name": "step", "scheduler__step_size": 2, "scheduler__gamma": 0.5,
+     "regularizer__l2": 1e-3, "regularizer__scale": "half_mean"},
+    {"optimizer__betas": [0.8, 0.99], "optimizer__eps": 1e-6, "optimizer__lr": 0.003},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_adam_members_equal_their_single_runs(kind: str) -> None:
+    """Adam and AdamW members with their own betas, eps, decay (coupled in Adam, decoupled in
+    AdamW), elastic net over every parameter, half-mean scaling, clipping and schedules, trained
+    as one population, give the curves of separate runs to 1e-5 (the SGD case is above)."""
+    cfgs = [_tiny(i, **{"model__dropout": 0.0, "trainer__epochs": 5, "optimizer__name": kind,
+                        "optimizer__lr": 0.01, **m}) for i, m in enumerate(ADAM_MEMBERS)]  # fmt: skip
+    for cfg, member in zip(cfgs, run_population(cfgs), strict=True):
+        alone = run(copy.deepcopy(cfg))
+        _same_curves(member.summary["curves"], alone.summary["curves"], 1e-5)
+        assert member.summary["val_loss"] == pytest.approx(alone.summary["val_loss"], abs=1e-6)
+
+
 def test_a_pruned_member_leaves_the_stack_and_the_others_go_on(digits: Splits) -> None:
     settings = [MemberSettings(lr=0.05), MemberSettings(lr=0.1), MemberSettings(lr=0.2)]
     prune = _PruneAt(2)
