@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis._effects import SAME_LOSS_RTOL, SAME_NOTE
+from analysis._effects import SAME_LOSS_RTOL
 from analysis._format import delta_text, metric_label, p_text
 from analysis._plots_effects import forest_rows
 
@@ -75,7 +75,7 @@ def _confirmed(rows: pd.DataFrame) -> str:
     decide = str(rows["decided_on"].iloc[0])
     kind = rows["verdict"].astype(str).str.partition(";")[0]
     parts = [_effect_part(r, decide) for _, r in rows[kind == "helps"].iterrows()]
-    same = rows["verdict"].astype(str).str.contains(SAME_NOTE, regex=False)
+    same = rows["same"]
     others = rows[~kind.isin(["helps", "hurts"]) & ~same]
     # the collapse note after "; " is in the name (an empty frame's partition has no columns)
     heads = others["verdict"].astype(str).map(lambda v: v.partition("; ")[0])

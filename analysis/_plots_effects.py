@@ -38,8 +38,11 @@ def _verdict_group(verdict: str) -> str:
 
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows a forest plot draws: finalists compared with a baseline, with a name each
-    (the family, or the arm's label when a family has several finalists)."""
+    (the family, or the arm's label when a family has several finalists) and ``same``: whether
+    it trained as its baseline on every seed (its verdict's note, read here once for the figure
+    and the answer)."""
     rows = table[table["baseline"].notna()].copy()
+    rows["same"] = rows["verdict"].astype(str).str.contains(SAME_NOTE, regex=False)
     several = rows["family"].duplicated(keep=False)
     rows["name"] = rows["family"].where(~several, rows["label"].fillna(rows["arm"]))
     if "n_collapsed" in rows:
@@ -64,9 +67,8 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     unit = " (percentage points)" if scale == 100.0 else ""
     groups = list(dict.fromkeys(_verdict_group(str(v)) for v in rows["verdict"]))
     # a finalist that trained as its baseline on every seed says so here too, as in the answer
-    same = rows["verdict"].astype(str).str.contains(SAME_NOTE, regex=False)
     names = [f"{n} (same as baseline)" if s else str(n)
-             for n, s in zip(rows.get("name", []), same, strict=True)]  # fmt: skip
+             for n, s in zip(rows["name"], rows["same"], strict=True)]  # fmt: skip
     left = 0.4 + max([text_width(n) for n in names] or [1.0])
     g = Grid(1, panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)), left=left,
              right=0.9 + legend_width(groups, "verdict"), top=0.25,
