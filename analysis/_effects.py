@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis._confirm import ARM_COLUMNS, arms_frame, confirm_frame
 from analysis._load import read_study
+from analysis._schema import delta_range, metric_range
 from analysis._stats import holm, paired_p, t_interval
 from sweep.record import OBJECTIVES
 
@@ -77,11 +78,11 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
     paired = own.merge(base, on="seed", suffixes=("", "_base"))
     row["n_same"] = _n_same(paired)
     for m in EFFECT_METRICS:
-        ci = t_interval(own[m].to_numpy(dtype=float), confidence)
+        ci = t_interval(own[m].to_numpy(dtype=float), confidence, within=metric_range(m))
         row.update({f"{m}_mean": ci.mean, f"{m}_ci_low": ci.low, f"{m}_ci_high": ci.high})
         row[f"baseline_{m}_mean"] = t_interval(base[m].to_numpy(dtype=float)).mean
         diff = (paired[m] - paired[f"{m}_base"]).to_numpy(dtype=float)
-        d = t_interval(diff, confidence)
+        d = t_interval(diff, confidence, within=delta_range(m))
         row.update({f"delta_{m}": d.mean, f"delta_{m}_ci_low": d.low,
                     f"delta_{m}_ci_high": d.high})  # fmt: skip
         if m == decide:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from analysis._schema import metric_range
 from analysis._stats import t_interval
 from analysis._tables import result_trials
 
@@ -61,7 +62,8 @@ def baseline_reference(
     rows: list[dict[str, object]] = []
     for done, source in sources:
         for m in metrics:
-            ci = t_interval(done[m].to_numpy(dtype=float), confidence) if m in done else None
+            ci = (t_interval(done[m].to_numpy(dtype=float), confidence, within=metric_range(m))
+                  if m in done else None)  # fmt: skip
             if ci is not None and ci.n >= 2:
                 rows.append({"metric": m, "mean": ci.mean, "ci_low": ci.low,
                              "ci_high": ci.high, "n": ci.n, "source": source})  # fmt: skip

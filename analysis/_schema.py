@@ -7,6 +7,8 @@ them: the columns of a trial row and how a version-1 record maps onto version 2.
 
 from __future__ import annotations
 
+import math
+
 from sweep.hparams import HPARAMS
 from sweep.record import BEST_EPOCH_KEYS, FINAL_KEYS
 
@@ -16,6 +18,8 @@ __all__ = [
     "METRIC_COLUMNS",
     "V1_BEST_EPOCH",
     "V1_CHANCE_ACC",
+    "delta_range",
+    "metric_range",
 ]
 
 HPARAM_KEYS = tuple(HPARAMS)
@@ -45,3 +49,22 @@ METRIC_COLUMNS = (*FINAL_KEYS, "chance_acc")
 V1_CHANCE_ACC = 0.1
 """Chance level assumed for version-1 records, which did not store one: the smallest plausible
 for the 10-class datasets regsweep ships (digits, MNIST, CIFAR-10)."""
+
+
+_RANGES = {
+    **dict.fromkeys(("val_acc", "train_acc", "test_acc", "sparsity"), (0.0, 1.0)),
+    "gap_acc": (-1.0, 1.0),
+    **dict.fromkeys(("val_loss", "train_loss", "test_loss"), (0.0, math.inf)),
+}
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a final-model metric can take: an accuracy or a sparsity lies in [0, 1], the
+    accuracy gap in [−1, 1], a loss in [0, ∞); anything else is unbounded."""
+    return _RANGES.get(metric, (-math.inf, math.inf))
+
+
+def delta_range(metric: str) -> tuple[float, float]:
+    """The values a difference of two runs' ``metric`` can take (Δ accuracy: [−1, 1])."""
+    low, high = metric_range(metric)
+    return low - high, high - low

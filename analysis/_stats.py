@@ -26,8 +26,11 @@ def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> Interval:
-    """Mean and Student-t confidence interval of the finite ``values``.
+def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95, *,
+               within: tuple[float, float] = (-math.inf, math.inf)) -> Interval:  # fmt: skip
+    """Mean and Student-t confidence interval of the finite ``values``, its bounds cut to
+    ``within``, the values the mean can take (an accuracy's 0 to 1): the cut interval holds the
+    true mean whenever the uncut one does, so its coverage is the same or higher.
 
     Example:
         >>> t_interval([1.0, 2.0, 3.0]).mean
@@ -41,7 +44,8 @@ def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -
     if n < 2:
         return Interval(mean, math.nan, math.nan, n)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return Interval(mean, mean - half, mean + half, n)
+    low, high = within
+    return Interval(mean, max(mean - half, low), min(mean + half, high), n)
 
 
 def paired_p(differences: Sequence[float] | np.ndarray) -> float:

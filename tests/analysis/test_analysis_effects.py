@@ -137,6 +137,8 @@ def test_stats_helpers() -> None:
     assert holm([0.01, 0.04, 0.03, math.nan]).round(3).tolist()[:3] == [0.03, 0.06, 0.06]
     assert math.isnan(holm([math.nan])[0]) and paired_p([0.1]) != paired_p([0.1])  # NaN
     assert t_interval([2.0]).n == 1 and math.isnan(t_interval([2.0]).low)
+    wide = t_interval([0.0, 1.0], within=(0.0, 1.0))  # uncut: 0.5 ± 6.35
+    assert (wide.mean, wide.low, wide.high) == (0.5, 0.0, 1.0)
     assert paired_p([0.0, 0.0, 0.0]) == 1.0 and paired_p([0.3, 0.3]) == 0.0
 
 
@@ -319,3 +321,33 @@ def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: 
             "validation loss within 0.01 %): at the strength the search chose (gradient clip "
             "norm=4.32) it had no measurable effect") in answer  # fmt: skip
     assert "clip shows" not in answer
+
+
+def test_intervals_stay_within_what_the_metric_can_take(tmp_path: Path) -> None:
+    """A t-interval on a few seeds, one of them collapsed, reaches past what an accuracy can be
+    (the default study printed "91.9 (78.2 to 105.5)" %). The mean cannot lie outside 0–100 %,
+    so the bound is cut there: the interval still holds the mean whenever the uncut one did."""
+    url = confirmed_study(tmp_path / "c.db", {
+        "shaky": {"family": "dropout", "role": "finalist", "baseline": "base",
+                  "val_acc": [0.05, 0.05, 0.95], "test_acc": [0.05, 0.06, 0.96],
+                  "gap_acc": [-0.9, 0.9, 0.0], "val_loss": [0.01, 2.0, 0.02]},
+        "base": {"family": "none", "role": "finalist", "val_acc": [0.95, 0.95, 0.95],
+                 "test_acc": 0.95, "gap_acc": 0.02, "val_loss": 0.2},
+    }, seeds=(0, 1, 2))  # fmt: skip
+    row = effects(url, "conf").set_index("family").loc["dropout"]
+    # uncut, by hand: mean ± t(0.975, 2)·s/√3
+    half = stats.t.ppf(0.975, 2) * np.std([0.05, 0.05, 0.95], ddof=1) / np.sqrt(3)
+    assert row["val_acc_mean"] == pytest.approx(0.35)
+    assert 0.35 - half < 0 and 0.35 + half > 1  # the uncut interval leaves [0, 1] both ways
+    assert (row["val_acc_ci_low"], row["val_acc_ci_high"]) == (0.0, 1.0)
+    assert row["test_acc_ci_low"] == 0.0 and row["test_acc_ci_high"] == 1.0
+    assert row["val_loss_ci_low"] == 0.0  # a loss is never negative
+    loss_half = stats.t.ppf(0.975, 2) * np.std([0.01, 2.0, 0.02], ddof=1) / np.sqrt(3)
+    assert row["val_loss_ci_high"] == pytest.approx(2.03 / 3 + loss_half)  # uncut: in range
+    assert (row["gap_acc_ci_low"], row["gap_acc_ci_high"]) == (-1.0, 1.0)
+    # Δ of two accuracies lies in [−1, 1]: the uncut −0.6 − 1.29 is cut at −1
+    assert row["delta_val_acc"] == pytest.approx(-0.6)
+    assert row["delta_val_acc_ci_low"] == -1.0
+    assert row["delta_val_acc_ci_high"] == pytest.approx(-0.6 + half)
+    md = build_report(url, "conf", out=tmp_path / "r").tables["effects"]
+    assert md.set_index("family").loc["dropout", "val_acc_ci_high"] == 1.0

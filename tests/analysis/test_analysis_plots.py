@@ -154,6 +154,11 @@ def test_baseline_band_from_search_none_trials() -> None:
     assert one.empty
     fig = plot_gap_vs_strength(gap_vs_strength_data(trials), one)
     assert _bands(fig.axes[0]) == [] and "no baseline band" in _fig_text(fig)
+    # one collapsed run of three: the uncut band (0.8 ± 0.86) reaches past what accuracy can be
+    shaky = trials_frame(numbered([trial("none", [1.0, 1.0], [0.9, v]) for v in (1.0, 1.0, 0.4)]))
+    ref = baseline_reference(shaky).set_index("metric")
+    assert ref.loc["val_acc", "mean"] == pytest.approx(0.8)
+    assert (ref.loc["val_acc", "ci_low"], ref.loc["val_acc", "ci_high"]) == (0.0, 1.0)
 
 
 def test_gap_vs_strength_names_families_it_cannot_show() -> None:
