@@ -4,13 +4,14 @@ a confirmation study, a plain warning and the command that confirms."""
 from __future__ import annotations
 
 import contextlib
+import math
 import shlex
 from dataclasses import dataclass
 
 import pandas as pd
 
 from analysis._effects import SAME_LOSS_RTOL
-from analysis._format import delta_text, metric_label, p_text
+from analysis._format import delta_text, metric_label, p_text, signed_text
 from analysis._plots_effects import forest_rows
 
 __all__ = ["Answer", "answer", "confirm_command"]
@@ -83,13 +84,31 @@ def _confirmed(rows: pd.DataFrame) -> str:
         names = [str(n) for n in group["name"]]
         if str(verdict).startswith("no detectable"):
             verb = "show" if len(names) > 1 else "shows"
-            parts.append(f"{_names(names)} {verb} {verdict}")
+            parts.append(f"{_names(names)} {verb} {verdict}{_open(group, decide)}")
         else:
             parts.append(f"{_names(names)}: {verdict}, no verdict")
     if same.any():
         parts.append(_same_part(rows[same]))
     parts += [_effect_part(r, decide) for _, r in rows[kind == "hurts"].iterrows()]
     return "Against the unregularized baseline, " + "; ".join(parts) + "."
+
+
+def _open(rows: pd.DataFrame, decide: str) -> str:
+    """How large a change the seeds leave open for finalists with no detectable difference:
+    each one's 95% interval of its paired Δ (one to ±1 point and one to ±15 differ, though both
+    read "no detectable difference")."""
+    spans = [(str(r["plain_name"]), float(r[f"delta_{decide}_ci_low"]),
+              float(r[f"delta_{decide}_ci_high"])) for _, r in rows.iterrows()]  # fmt: skip
+    spans = [(n, lo, hi) for n, lo, hi in spans if not (math.isnan(lo) or math.isnan(hi))]
+    if not spans:
+        return ""
+    label = metric_label(decide)
+    unit = f"points of {label}" if decide.endswith("_acc") else label
+    text = [f"{signed_text(lo, decide)} to {signed_text(hi, decide)}" for _, lo, hi in spans]
+    if len(rows) == 1:
+        return f" (95% CI {text[0]} {'' if decide.endswith('_acc') else 'in '}{unit})"
+    each = ", ".join(f"{n} {t}" for (n, _, _), t in zip(spans, text, strict=True))
+    return f" (95% CIs, in {unit}: {each})"
 
 
 def _settings(label: str) -> list[str]:

@@ -6,7 +6,7 @@ import math
 
 from sweep.record import OBJECTIVES
 
-__all__ = ["compact", "delta_text", "metric_label", "p_text"]
+__all__ = ["compact", "delta_text", "metric_label", "p_text", "signed_text"]
 
 
 def compact(value: float) -> str:
@@ -41,3 +41,11 @@ def delta_text(value: float, metric: str) -> str:
     if metric.endswith("_acc"):
         return f"{abs(value) * 100:.1f} points"
     return compact(abs(value))
+
+
+def signed_text(value: float, metric: str) -> str:
+    """A signed difference of ``metric``, as an interval's end: accuracies in percentage points
+    (``+1.2``, ``-0.4``; ``-0.0`` just below zero), others to 3 digits (``-0.0123``); exactly
+    zero unsigned (``0.0``)."""
+    text = f"{value * 100:+.1f}" if metric.endswith("_acc") else f"{value:+.3g}"
+    return text[1:] if value == 0 else text

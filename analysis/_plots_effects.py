@@ -38,13 +38,15 @@ def _verdict_group(verdict: str) -> str:
 
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows a forest plot draws: finalists compared with a baseline, with a name each
-    (the family, or the arm's label when a family has several finalists) and ``same``: whether
+    (the family, or the arm's label when a family has several finalists; ``plain_name`` without
+    the count of collapsed seeds that ``name`` carries) and ``same``: whether
     it trained as its baseline on every seed (its verdict's note, read here once for the figure
     and the answer)."""
     rows = table[table["baseline"].notna()].copy()
     rows["same"] = rows["verdict"].astype(str).str.contains(SAME_NOTE, regex=False)
     several = rows["family"].duplicated(keep=False)
     rows["name"] = rows["family"].where(~several, rows["label"].fillna(rows["arm"]))
+    rows["plain_name"] = rows["name"]  # without the note on collapsed seeds
     if "n_collapsed" in rows:
         shaky = rows["n_collapsed"].fillna(0).astype(int) > 0
         rows.loc[shaky, "name"] = [f"{n} ({k} of {s} seeds at chance)" for n, k, s in

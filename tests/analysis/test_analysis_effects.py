@@ -351,3 +351,42 @@ def test_intervals_stay_within_what_the_metric_can_take(tmp_path: Path) -> None:
     assert row["delta_val_acc_ci_high"] == pytest.approx(-0.6 + half)
     md = build_report(url, "conf", out=tmp_path / "r").tables["effects"]
     assert md.set_index("family").loc["dropout", "val_acc_ci_high"] == 1.0
+
+
+def test_no_detectable_difference_states_how_large_a_change_the_seeds_leave_open(
+    tmp_path: Path,
+) -> None:
+    """A verdict of "no detectable difference" is not "no difference": at n=5 one finalist's interval may
+    rule out anything beyond a point, another's leave ±15 points open. The answer gives each
+    one's interval, so the reader sees which it is."""
+    wide = [-0.30, 0.10, 0.05, 0.12, -0.02]  # one seed 30 points down
+    url = confirmed_study(tmp_path / "c.db", {
+        "base-a": {"family": "none", "role": "baseline", "val_acc": BASE},
+        "l2": {"family": "l2", "role": "finalist", "baseline": "base-a",
+               "val_acc": [b + d for b, d in zip(BASE, [0.004, -0.002, 0.006, 0.0, 0.002],
+                                                 strict=True)]},
+        "base-b": {"family": "none", "role": "baseline", "val_acc": BASE},
+        "dropout": {"family": "dropout", "role": "finalist", "baseline": "base-b",
+                    "val_acc": [b + d for b, d in zip(BASE, wide, strict=True)]},
+        "none": {"family": "none", "role": "finalist", "val_acc": BASE},
+    })  # fmt: skip
+    text = build_report(url, "conf", out=tmp_path / "r").answer.text
+    _, lo_l2, hi_l2, _ = _by_hand([0.004, -0.002, 0.006, 0.0, 0.002])
+    _, lo_d, hi_d, _ = _by_hand(wide)
+    assert lo_l2 < 0 < hi_l2 and lo_d < -0.15 and hi_d > 0.1  # both unsure, by very different spans
+    assert text == (
+        "Against the unregularized baseline, l2 and dropout show no detectable difference at "
+        f"n=5 (95% CIs, in points of validation accuracy: l2 {lo_l2 * 100:+.1f} to "
+        f"{hi_l2 * 100:+.1f}, dropout {lo_d * 100:+.1f} to {hi_d * 100:+.1f})."
+    )
+    # a single finalist, and a study decided on the loss (its interval in the loss's units)
+    url = confirmed_study(tmp_path / "l.db", {
+        "b": {"family": "none", "role": "baseline", "val_acc": 0.8,
+              "val_loss": [0.50, 0.52, 0.51, 0.49, 0.50]},
+        "d": {"family": "dropout", "role": "finalist", "baseline": "b", "val_acc": 0.8,
+              "val_loss": [0.51, 0.50, 0.52, 0.47, 0.52]},
+    }, metric="val_loss")  # fmt: skip
+    _, lo, hi, _ = _by_hand([0.01, -0.02, 0.01, -0.02, 0.02])
+    text = build_report(url, "conf", out=tmp_path / "r2").answer.text
+    assert text == ("Against the unregularized baseline, dropout shows no detectable difference "
+                    f"at n=5 (95% CI {lo:+.3g} to {hi:+.3g} in validation loss).")  # fmt: skip
