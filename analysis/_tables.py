@@ -107,8 +107,10 @@ def family_summary(trials: pd.DataFrame) -> pd.DataFrame:
 def _bins(values: pd.Series, n_bins: int) -> pd.Series:
     """Bin a parameter: its own values when few, else log- or linear-spaced intervals."""
     numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.isna().all() or numeric.nunique() <= n_bins:
+    if numeric.isna().all():
         return values.astype(str).where(values.notna())
+    if numeric.nunique() <= n_bins:  # a bin per value, named as the edges are (3 digits)
+        return numeric.map(lambda v: f"{v:.3g}", na_action="ignore")
     lo, hi = float(numeric.min()), float(numeric.max())
     if lo > 0 and hi / lo >= 10:
         edges = np.geomspace(lo, hi, n_bins + 1)

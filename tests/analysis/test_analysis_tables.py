@@ -20,6 +20,7 @@ from analysis import (
     trials_frame,
 )
 from analysis._report import summary_text
+from analysis._tables import _bins
 from tests.analysis.analysis_studies import numbered, trial, v1_trial
 
 Frames = tuple[pd.DataFrame, pd.DataFrame]
@@ -127,9 +128,21 @@ def test_gap_by_param(controlled_frames: Frames) -> None:
     reg = table[table["param"] == "regularizer"].set_index("bin")
     assert reg.loc["none", "gap_mean"] == pytest.approx(0.31) and reg.loc["l1", "n"] == 2
     drop = table[table["param"] == "model.dropout"].set_index("bin")
-    assert drop.loc["0.5", "gap_mean"] == pytest.approx(0.06) and drop.loc["0.0", "n"] == 6
+    assert drop.loc["0.5", "gap_mean"] == pytest.approx(0.06) and drop.loc["0", "n"] == 6
     lr = table[table["param"] == "lr"]
     assert lr["n"].sum() == 8 and len(lr) <= 5  # log-spaced bins
+
+
+def test_gap_by_param_names_a_few_searched_values_in_three_digits() -> None:
+    """A family searched a few times has a bin per value: the value in 3 significant digits
+    (as in the bins' edges), not Python's 17 ("0.3603605808667198"); an integer as one."""
+    drop = (0.3603605808667198, 0.5688992033929918)
+    rows = [trial("dropout", [0.9, 0.95], [0.8, 0.9], lam=p) for p in drop]
+    rows += [trial("l1", [0.9, 0.95], [0.8, 0.9], lr=0.00013051621550749636)]
+    table = gap_by_param(trials_frame(numbered(rows)))
+    assert set(table["bin"]) >= {"0.36", "0.569", "0.000131"}
+    patience = _bins(pd.Series([2.0, 7.0, 2.0, None]), 5)
+    assert patience.tolist()[:3] == ["2", "7", "2"] and pd.isna(patience.iloc[3])
 
 
 def test_pruning_and_state_summary(controlled_frames: Frames) -> None:
