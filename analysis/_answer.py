@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis._effects import SAME_LOSS_RTOL
-from analysis._format import delta_text, metric_label, p_text, signed_text
+from analysis._format import delta_text, in_points, metric_label, p_text, signed_text
 from analysis._plots_effects import forest_rows
 
 __all__ = ["Answer", "answer", "confirm_command"]
@@ -52,7 +52,7 @@ def confirm_command(storage: str, study: str) -> str:
 
 
 def _interval(lo: float, hi: float, metric: str) -> str:
-    if metric.endswith("_acc"):
+    if in_points(metric):
         return f"{lo * 100:.1f} to {hi * 100:.1f}"
     return f"{lo:.3g} to {hi:.3g}"
 
@@ -70,6 +70,36 @@ def _effect_part(row: pd.Series, decide: str) -> str:
     return (f"{row['name']} {verb} {metric_label(decide)} by {delta_text(delta, decide)} "
             f"(95% CI {ci}, n={int(row['n_pairs'])} seeds, Holm-adjusted "
             f"{p_text(float(row['p_value']))})")  # fmt: skip
+
+
+CHANCE_ONLY = ("Every run, the baseline's included, ended at chance level on validation: on this "
+               "data the network learned nothing that generalizes (random labels, for instance), "
+               "so validation accuracy cannot tell the regularizers apart.")  # fmt: skip
+"""Said when no completed run of the study rose above chance (:func:`analysis._chance.nothing_learned`)."""
+
+
+WEIGHTS_MIN_CHANGE = 0.01
+"""The smallest change of sparsity the answer names (1 % of the weights): paired seeds detect
+changes of 0.1 points, too small to matter, which the effects table still shows."""
+
+
+def _weights(rows: pd.DataFrame, alpha: float = 0.05) -> str:
+    """Finalists whose weights' sparsity differs from their baselines' (Holm-adjusted across
+    finalists, as the verdicts are) by at least :data:`WEIGHTS_MIN_CHANGE`, with the change
+    and its interval; "" when none does."""
+    parts = []
+    shown = rows["p_sparsity"].lt(alpha) & rows["delta_sparsity"].abs().ge(WEIGHTS_MIN_CHANGE)
+    for _, r in rows[shown].iterrows():
+        delta = float(r["delta_sparsity"])
+        lo, hi = float(r["delta_sparsity_ci_low"]), float(r["delta_sparsity_ci_high"])
+        ci = _interval(lo, hi, "sparsity") if delta > 0 else _interval(-hi, -lo, "sparsity")
+        parts.append(f"{r['plain_name']} {'raises' if delta > 0 else 'lowers'} it by "
+                     f"{delta_text(delta, 'sparsity')} (95% CI {ci}, n={int(r['n_pairs'])} seeds, "
+                     f"Holm-adjusted {p_text(float(r['p_sparsity']))})")  # fmt: skip
+    if not parts:
+        return ""
+    return (" On the weights (the share within 0.05 % of the largest |w|, as 000's notes count "
+            "them), " + "; ".join(parts) + ".")  # fmt: skip
 
 
 def _confirmed(rows: pd.DataFrame) -> str:
@@ -103,10 +133,10 @@ def _open(rows: pd.DataFrame, decide: str) -> str:
     if not spans:
         return ""
     label = metric_label(decide)
-    unit = f"points of {label}" if decide.endswith("_acc") else label
+    unit = f"points of {label}" if in_points(decide) else label
     text = [f"{signed_text(lo, decide)} to {signed_text(hi, decide)}" for _, lo, hi in spans]
     if len(rows) == 1:
-        return f" (95% CI {text[0]} {'' if decide.endswith('_acc') else 'in '}{unit})"
+        return f" (95% CI {text[0]} {'' if in_points(decide) else 'in '}{unit})"
     each = ", ".join(f"{n} {t}" for (n, _, _), t in zip(spans, text, strict=True))
     return f" (95% CIs, in {unit}: {each})"
 
@@ -154,6 +184,7 @@ def answer(
     storage: str,
     study: str,
     unjudged: list[str] | None = None,
+    chance_only: bool = False,
 ) -> Answer:
     """The report's opening: the effects in one sentence, or why there are none yet.
 
@@ -165,15 +196,18 @@ def answer(
         study: The search study's name.
         unjudged: Families the search tried but never completed (every trial pruned or
             failed): named, since no answer can judge them.
+        chance_only: Whether every completed run ended at chance level (:data:`CHANCE_ONLY`
+            is said).
     """
     command = confirm_command(storage, study)
+    chance = f" {CHANCE_ONLY}" if chance_only else ""
     if not has_confirm:
-        return Answer(_unconfirmed(family, unjudged), command)
+        return Answer(_unconfirmed(family, unjudged) + chance, command)
     rows = forest_rows(effects)
     if rows.empty or not rows["n_pairs"].gt(0).any():
         return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
                       "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
-    return Answer(_confirmed(rows) + _unjudged(unjudged))
+    return Answer(_confirmed(rows) + chance + _weights(rows) + _unjudged(unjudged))
 
 
 def _unjudged(families: list[str] | None) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial
 
+from analysis._chance import mark_collapse
 from analysis._load import read_study
 from analysis._record import as_float, trial_row
 from analysis._schema import BEST_EPOCH_COLUMNS, METRIC_COLUMNS
@@ -20,7 +21,7 @@ __all__ = ["ARM_COLUMNS", "RUN_COLUMNS", "arms_frame", "confirm_frame", "load_co
 ARM_COLUMNS = ("arm", "label", "family", "role", "rank", "source_trial", "baseline")
 RUN_COLUMNS = (
     "trial", *ARM_COLUMNS, "seed", "state", "stop_reason", "counted", *METRIC_COLUMNS,
-    "collapsed", "final_epoch", "best_epoch", *BEST_EPOCH_COLUMNS, "epochs_run",
+    "at_chance", "collapsed", "final_epoch", "best_epoch", *BEST_EPOCH_COLUMNS, "epochs_run",
 )  # fmt: skip
 _TEXT = ("arm", "label", "family", "role", "baseline", "state", "stop_reason")
 
@@ -72,9 +73,7 @@ def confirm_frame(
         rows.append(row)
     if not rows:
         return _empty(RUN_COLUMNS)
-    frame = pd.DataFrame(rows)[list(RUN_COLUMNS)]
-    flags = frame["collapsed"].astype(float)
-    frame = frame.assign(collapsed=flags.eq(1.0).astype("boolean").mask(flags.isna()))
+    frame = mark_collapse(pd.DataFrame(rows)[list(RUN_COLUMNS)])
     return frame.sort_values(["arm", "seed", "trial"], kind="stable").reset_index(drop=True)
 
 

@@ -80,6 +80,10 @@ def effects_view(effects: pd.DataFrame) -> pd.DataFrame:
                      for p in shown["p_value"]],
         "verdict": shown["verdict"],
     })  # fmt: skip
+    if shown["delta_sparsity"].notna().any():  # records without weights' figures: no column
+        out.insert(5, "Δ sparsity (points) (95% CI)", [
+            _ci(r["delta_sparsity"], r["delta_sparsity_ci_low"], r["delta_sparsity_ci_high"], 100,
+                signed=True) for _, r in shown.iterrows()])  # fmt: skip
     return out
 
 
@@ -89,7 +93,8 @@ _EFFECTS_CAPTION = (
     "seed over the seeds where both completed; 95% Student-t intervals; p from the paired "
     "t-test, Holm-adjusted across the finalists. Verdict: helps / hurts when the adjusted p < "
     "0.05 (sign by the validation metric), else no detectable difference at that n. Test "
-    "accuracy is reported only, never used to decide. Full table: tables/effects.csv."
+    "accuracy and Δ sparsity (the share of weights within 0.05% of the largest |w|, in points) "
+    "are reported only, never used to decide. Full table: tables/effects.csv."
 )
 _TABLES = (
     ("family_summary", "Search: each family's single runs",

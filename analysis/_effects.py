@@ -32,8 +32,9 @@ __all__ = [
     "effects_data",
 ]
 
-EFFECT_METRICS = ("val_acc", "val_loss", "gap_acc", "test_acc")
-"""Metrics each finalist gets a mean, an interval and a paired delta for."""
+EFFECT_METRICS = ("val_acc", "val_loss", "gap_acc", "test_acc", "sparsity")
+"""Metrics each finalist gets a mean, an interval and a paired delta for (``sparsity``: the
+share of weights within 0.05 % of the largest |w|, 000's notes' count)."""
 HELPS, HURTS, BASELINE = "helps", "hurts", "baseline"
 SAME_LOSS_RTOL = 1e-4
 SAME_NOTE = "same as its baseline on every seed"
@@ -58,7 +59,7 @@ def effect_columns() -> list[str]:
     cols += [f"baseline_{m}_mean" for m in EFFECT_METRICS]
     for m in EFFECT_METRICS:
         cols += [f"delta_{m}", f"delta_{m}_ci_low", f"delta_{m}_ci_high"]
-    return [*cols, "p_raw", "p_value", "verdict"]
+    return [*cols, "p_raw", "p_value", "p_sparsity_raw", "p_sparsity", "verdict"]
 
 
 def _missing(value: Any) -> bool:
@@ -88,6 +89,8 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
         if m == decide:
             row["n_pairs"] = d.n
             row["p_raw"] = paired_p(diff) if base_arm is not None else math.nan
+        if m == "sparsity":
+            row["p_sparsity_raw"] = paired_p(diff) if base_arm is not None else math.nan
     return row
 
 
@@ -147,7 +150,8 @@ def effects_data(
         :data:`EFFECT_METRICS`, ``n_collapsed`` (runs at chance), ``n_same`` (paired seeds on
         which it trained as its baseline did), ``delta_<m>`` (finalist − baseline, paired by seed)
         with its interval, ``p_raw`` (paired t-test on the decision metric), ``p_value``
-        (Holm-adjusted across finalists) and ``verdict``: ``helps``/``hurts`` (``p_value < alpha``,
+        (Holm-adjusted across finalists), ``p_sparsity_raw`` and ``p_sparsity`` (the same
+        for the weights' sparsity: reported, never part of the verdict) and ``verdict``: ``helps``/``hurts`` (``p_value < alpha``,
         sign by the decision metric's direction), ``no detectable difference at n=<pairs>``,
         ``too few paired seeds (n=<pairs>)``, or ``baseline`` for family ``none``'s own finalist
         (the reference: no baseline, delta NaN), each followed by its notes (``; collapsed to
@@ -166,6 +170,7 @@ def effects_data(
     rows = [_arm_row(a, done, labels, decide, confidence) for _, a in finalists.iterrows()]
     out = pd.DataFrame(rows, columns=columns)
     out["p_value"] = holm(out["p_raw"].to_numpy(dtype=float))
+    out["p_sparsity"] = holm(out["p_sparsity_raw"].to_numpy(dtype=float))
     higher = OBJECTIVES[decide].direction == "maximize"
     out["verdict"] = [_verdict(r, alpha=alpha, higher_better=higher) for _, r in out.iterrows()]
     reference = out["verdict"] == BASELINE

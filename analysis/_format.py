@@ -6,7 +6,7 @@ import math
 
 from sweep.record import OBJECTIVES
 
-__all__ = ["compact", "delta_text", "metric_label", "p_text", "signed_text"]
+__all__ = ["compact", "delta_text", "in_points", "metric_label", "p_text", "signed_text"]
 
 
 def compact(value: float) -> str:
@@ -36,9 +36,15 @@ def p_text(p: float) -> str:
     return f"p={p:.2g}" if p < 0.1 else f"p={p:.2f}"
 
 
+def in_points(metric: str) -> bool:
+    """Whether ``metric`` is a share (an accuracy, a sparsity, dead units), whose differences
+    read in percentage points."""
+    return metric.endswith("_acc") or metric in ("sparsity", "sparsity_abs", "dead_units")
+
+
 def delta_text(value: float, metric: str) -> str:
-    """A difference of ``metric``: accuracies in percentage points, others to 3 digits."""
-    if metric.endswith("_acc"):
+    """A difference of ``metric``: shares in percentage points, others to 3 digits."""
+    if in_points(metric):
         return f"{abs(value) * 100:.1f} points"
     return compact(abs(value))
 
@@ -47,5 +53,5 @@ def signed_text(value: float, metric: str) -> str:
     """A signed difference of ``metric``, as an interval's end: accuracies in percentage points
     (``+1.2``, ``-0.4``; ``-0.0`` just below zero), others to 3 digits (``-0.0123``); exactly
     zero unsigned (``0.0``)."""
-    text = f"{value * 100:+.1f}" if metric.endswith("_acc") else f"{value:+.3g}"
+    text = f"{value * 100:+.1f}" if in_points(metric) else f"{value:+.3g}"
     return text[1:] if value == 0 else text

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from optuna.trial import FrozenTrial
 
+from analysis._chance import mark_collapse
 from analysis._record import ROW_COLUMNS, as_float, trial_row
 from analysis._schema import HPARAM_KEYS
 from analysis._storage import (
@@ -148,8 +149,10 @@ def trials_frame(
 
     Columns: ``trial, state, stop_reason, family, value, strength, record_version``; the final
     model's ``val_acc, val_loss, train_acc, train_loss, gap_acc, gap_loss, test_acc, test_loss,
-    sparsity, sparsity_abs, dead_units, weight_l1, weight_l2, chance_acc``; ``collapsed``
-    (boolean: at chance level); ``final_epoch``; the secondary, hindsight ``best_epoch`` and
+    sparsity, sparsity_abs, dead_units, weight_l1, weight_l2, chance_acc``; ``at_chance``
+    (boolean: the validation accuracy is at chance level) and ``collapsed`` (at chance where
+    some completed run of the study learned: :func:`analysis._chance.mark_collapse`);
+    ``final_epoch``; the secondary, hindsight ``best_epoch`` and
     ``best_epoch_*``; ``epochs_run, epochs_max, seed, run_seconds, duration_s, datetime_start,
     counted`` (False for interrupted/over-budget trials); ``hp_*`` (``hparams``) and ``params_*``.
 
@@ -170,8 +173,7 @@ def trials_frame(
             frame[col] = pd.Series(dtype=object if col in _TEXT_COLUMNS else float)
     params = sorted(c for c in frame.columns if c.startswith("params_"))
     frame = frame[[*columns, *params]]
-    flags = frame["collapsed"].astype(float)
-    frame = frame.assign(collapsed=flags.eq(1.0).astype("boolean").mask(flags.isna()))
+    frame = mark_collapse(frame)
     frame = frame.astype({"trial": "int64", "record_version": "Int64"})
     return frame.sort_values("trial", kind="stable").reset_index(drop=True)
 

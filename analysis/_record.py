@@ -28,7 +28,7 @@ __all__ = ["ROW_COLUMNS", "as_float", "final_metrics", "record_version", "trial_
 
 ROW_COLUMNS = (
     "trial", "state", "stop_reason", "family", "value", "strength", "record_version",
-    *METRIC_COLUMNS, "collapsed", "final_epoch", "best_epoch", *BEST_EPOCH_COLUMNS,
+    *METRIC_COLUMNS, "at_chance", "collapsed", "final_epoch", "best_epoch", *BEST_EPOCH_COLUMNS,
     "epochs_run", "epochs_max", "seed", "run_seconds", "duration_s", "datetime_start", "counted",
 )  # fmt: skip
 _STATE_REASON = {
@@ -65,7 +65,9 @@ def _last(curves: Mapping[str, Any], key: str) -> float:
 
 
 def final_metrics(attrs: Mapping[str, Any]) -> dict[str, float]:
-    """The final model's metrics (``METRIC_COLUMNS``) and ``collapsed`` (NaN when unknown).
+    """The final model's metrics (``METRIC_COLUMNS``) and ``at_chance`` (1.0 when its validation
+    accuracy is at chance level, NaN when unknown; stored as ``collapsed``), also as
+    ``collapsed``: whether that is a collapse depends on the study (:func:`analysis._chance.mark_collapse`).
 
     Version 2: the stored values. Version 1: the last epoch of ``curves``, no test metrics, and
     the collapse test against a chance level of 0.1 unless ``chance_acc`` is stored.
@@ -87,6 +89,7 @@ def final_metrics(attrs: Mapping[str, Any]) -> dict[str, float]:
         out["collapsed"] = float(collapsed(out["val_acc"], chance))
     else:
         out["collapsed"] = math.nan
+    out["at_chance"] = out["collapsed"]
     return out
 
 

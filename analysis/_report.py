@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from analysis import _plotdata as pdata
 from analysis import _tables as tables
 from analysis._answer import Answer, answer
+from analysis._chance import nothing_learned
 from analysis._confirm import arms_frame, confirm_frame
 from analysis._effects import effects_data
 from analysis._facts import study_facts
@@ -187,9 +188,10 @@ def build_report(
     _write_tables(out_dir, frames)
     pruned = pruned_finalists(data.confirm.confirm_plan) if data.confirm is not None else None
     unjudged = [f for f in tables.unjudged_families(trials) if f not in (pruned or {})]
+    chance_only = nothing_learned(frames["confirm_runs"] if data.confirm is not None else trials)
     opening = answer(frames["effects"], frames["family_summary"],
                      has_confirm=data.confirm is not None, storage=data.storage, study=data.name,
-                     unjudged=unjudged)  # fmt: skip
+                     unjudged=unjudged, chance_only=chance_only)  # fmt: skip
     search = summary_text(data.name, trials, frames["family_summary"], pruned)
     report = Report(out_dir=out_dir, study=data.name, tables=frames,
                     figures=_write_figures(out_dir, figures), skipped=skipped, notes=notes,

@@ -40,6 +40,8 @@ def confirm_trial(
     gap_acc: float = 0.05,
     test_acc: float | None = None,
     val_loss: float | None = None,
+    sparsity: float = 0.0,
+    chance_acc: float = 0.1,
     label: str | None = None,
     source_trial: int = 0,
     state: TrialState = TrialState.COMPLETE,
@@ -48,17 +50,18 @@ def confirm_trial(
 
     Its curves have two epochs; the second is the final model: validation accuracy
     ``val_acc``, train accuracy ``val_acc + gap_acc``, validation loss ``val_loss`` (default
-    ``2·(1 − val_acc)``), test accuracy ``test_acc`` (default ``val_acc − 0.01``).
+    ``2·(1 − val_acc)``), test accuracy ``test_acc`` (default ``val_acc − 0.01``), weight
+    sparsity ``sparsity``; ``chance_acc``: the commonest validation class's share.
     """
     loss = val_loss if val_loss is not None else 2.0 * (1.0 - val_acc)
     train = val_acc + gap_acc
     curves = {"val_acc": [val_acc - 0.1, val_acc], "train_acc": [train - 0.1, train],
               "val_loss": [loss + 0.2, loss], "train_loss": [loss + 0.1, max(loss - 0.1, 0.0)],
-              "sparsity": [0.0, 0.0], "dead_units": [0.0, 0.0]}  # fmt: skip
+              "sparsity": [0.0, sparsity], "dead_units": [0.0, 0.0]}  # fmt: skip
     info = {"arm": arm, "label": label or arm, "family": family, "role": role, "seed": seed,
             "source_trial": source_trial}  # fmt: skip
     return record_trial(
-        family=family, curves=curves, state=state, seed=seed, epochs_max=2,
+        family=family, curves=curves, state=state, seed=seed, epochs_max=2, chance_acc=chance_acc,
         test_acc=test_acc if test_acc is not None else val_acc - 0.01,
         stop_reason=None if state != TrialState.FAIL else "diverged",
         extra_attrs={TRIAL_CONFIRM: info},

@@ -196,8 +196,9 @@ def collapsed(val_acc: float, chance_acc: float) -> bool:
     """Whether a model is at chance level: its validation accuracy is less than 10% of the way
     from always answering the commonest class (``chance_acc``) to perfect.
 
-    A collapsed network's weights say nothing about sparsity (they are all near zero or dead),
-    so the analysis keeps such trials out of sparsity conclusions.
+    Where other runs of the study learned, such a network collapsed: its weights say nothing
+    about sparsity (they are all near zero or dead), so the analysis keeps it out of sparsity
+    conclusions. Where no run learned (random labels), chance is the data's, not a collapse.
 
     Example:
         >>> collapsed(0.12, 0.1), collapsed(0.9, 0.1)

@@ -48,6 +48,16 @@ def test_notes000_l1_makes_weights_sparse_and_l2_does_not(tmp_path: Path) -> Non
     assert _mean(arms["l1"], "weight_l1") < _mean(arms["l2"], "weight_l1")
     for runs in arms.values():  # random labels: nothing to learn, validation at chance
         assert 0.35 < _mean(runs, "val_acc") < 0.65
+    # the report answers 000's question: at chance is the data here, not a collapse
+    from analysis import build_report
+
+    db = tmp_path / "outputs" / "studies.db"
+    report = build_report(f"sqlite:///{db}", "notes000_l1_vs_l2", out=tmp_path / "report")
+    text = report.answer.text
+    assert "seeds at chance" not in text and "Every run, the baseline's included" in text
+    assert "l1 raises it by" in text and "l2 raises it" not in text and "l2 lowers it" not in text
+    family = report.tables["family_summary"].set_index("family")
+    assert family.loc["l1", "sparsity_median"] > 10 * family.loc["l2", "sparsity_median"]
 
 
 def test_notes001_each_tool_does_what_the_notes_say(tmp_path: Path) -> None:

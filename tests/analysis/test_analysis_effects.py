@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -390,3 +391,71 @@ def test_no_detectable_difference_states_how_large_a_change_the_seeds_leave_open
     text = build_report(url, "conf", out=tmp_path / "r2").answer.text
     assert text == ("Against the unregularized baseline, dropout shows no detectable difference "
                     f"at n=5 (95% CI {lo:+.3g} to {hi:+.3g} in validation loss).")  # fmt: skip
+
+
+RANDOM_LABELS = {  # 000's notes: random binary labels, so every run ends at chance (0.5)
+    "none": {"family": "none", "role": "finalist", "chance_acc": 0.5,
+             "val_acc": [0.50, 0.49, 0.51, 0.50, 0.48], "sparsity": 0.002},
+    "l1": {"family": "l1", "role": "finalist", "baseline": "none", "chance_acc": 0.5,
+           "val_acc": [0.49, 0.50, 0.50, 0.51, 0.49],
+           "sparsity": [0.121, 0.118, 0.130, 0.125, 0.116]},
+    "l2": {"family": "l2", "role": "finalist", "baseline": "none", "chance_acc": 0.5,
+           "val_acc": [0.50, 0.48, 0.51, 0.49, 0.50],
+           "sparsity": [0.002, 0.0021, 0.0019, 0.002, 0.002]},
+}  # fmt: skip
+
+
+def test_when_every_run_is_at_chance_none_collapsed_and_the_weights_answer(tmp_path: Path) -> None:
+    """000's notes compare L1's sparsity with L2's on random labels, where every model, the
+    unregularized one too, ends at chance. That is the data, not a collapse: runs at chance
+    count as collapsed only where some run of the study learned. The answer says accuracy
+    cannot separate the regularizers here, and reports what does differ: the weights."""
+    url = confirmed_study(tmp_path / "c.db", RANDOM_LABELS)
+    table = effects(url, "conf").set_index("family")
+    assert table["n_collapsed"].tolist() == [0, 0, 0]
+    runs = load_confirm(url, "conf")
+    assert runs["at_chance"].all() and not runs["collapsed"].any()
+    # the paired Δ of sparsity, by hand
+    d = [s - 0.002 for s in RANDOM_LABELS["l1"]["sparsity"]]
+    m, lo, hi, p = _by_hand(d)
+    l1 = table.loc["l1"]
+    assert (l1["delta_sparsity"], l1["delta_sparsity_ci_low"], l1["delta_sparsity_ci_high"]) == (
+        pytest.approx((m, lo, hi)))  # fmt: skip
+    p_l2 = paired_p([s - 0.002 for s in RANDOM_LABELS["l2"]["sparsity"]])
+    assert l1["p_sparsity"] == pytest.approx(min(1.0, 2 * p)) and p_l2 > 0.05  # Holm over two
+    text = build_report(url, "conf", out=tmp_path / "r").answer.text
+    assert "seeds at chance" not in text
+    assert text == (
+        "Against the unregularized baseline, l1 and l2 show no detectable difference at n=5 (95% "
+        f"CIs, in points of validation accuracy: l1 {_signed(table, 'l1')}, l2 "
+        f"{_signed(table, 'l2')}). Every run, the baseline's included, ended at chance level on "
+        "validation: on this data the network learned nothing that generalizes (random labels, "
+        "for instance), so validation accuracy cannot tell the regularizers apart. On the "
+        "weights (the share within 0.05 % of the largest |w|, as 000's notes count them), l1 "
+        f"raises it by {m * 100:.1f} points (95% CI {lo * 100:.1f} to {hi * 100:.1f}, n=5 seeds, "
+        "Holm-adjusted p<0.001)."
+    )
+    assert 2 * p < 0.001
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert f"| {m * 100:+.1f} ({lo * 100:.1f} to {hi * 100:.1f}) |" in md  # Δ sparsity column
+
+
+def _signed(table: pd.DataFrame, family: str) -> str:
+    lo, hi = table.loc[family, ["delta_val_acc_ci_low", "delta_val_acc_ci_high"]] * 100
+    return f"{lo:+.1f} to {hi:+.1f}"
+
+
+def test_a_run_at_chance_is_collapsed_where_others_learned(tmp_path: Path) -> None:
+    """Where the baseline learned, runs at chance collapsed. The answer names a change of the
+    weights of a point or more; a detected change of 0.1 points stays in the table only."""
+    arms = {**RANDOM_LABELS, "none": {**RANDOM_LABELS["none"], "val_acc": 0.9},
+            "wd": {"family": "weight_decay", "role": "finalist", "baseline": "none",
+                   "val_acc": 0.9, "sparsity": [0.0030, 0.0031, 0.0029, 0.0030, 0.0031]}}  # fmt: skip
+    url = confirmed_study(tmp_path / "c.db", arms)
+    table = effects(url, "conf").set_index("family")
+    assert table.loc["l1", "n_collapsed"] == 5 and table.loc["none", "n_collapsed"] == 0
+    wd = table.loc["weight_decay"]
+    assert wd["delta_sparsity"] == pytest.approx(0.00102) and wd["p_sparsity"] < 0.05
+    text = build_report(url, "conf", out=tmp_path / "r").answer.text
+    assert "l1 (5 of 5 seeds at chance)" in text and "Every run" not in text
+    assert "l1 raises it by" in text and "weight_decay raises it" not in text

@@ -200,3 +200,24 @@ def test_the_search_summary_names_a_family_that_never_completed() -> None:
         "its furthest pruned trial (2, pruned after epoch 7) to the end"
     ) in confirmed
     assert "  dropout       no completed trial (1 fail): no top run, no finalist" in confirmed
+
+
+def test_runs_at_chance_are_collapsed_only_where_some_run_learned() -> None:
+    """On random labels (000's notes) every model ends at chance, the unregularized one too:
+    their weights still show what L1 and L2 do, so none is left out as collapsed. Where another
+    run learned, a run at chance did collapse and is left out of the weights' figures."""
+
+    def rows(none_val: float) -> list:
+        return [trial(f, [0.56, 0.56], [0.5, v], chance_acc=0.5, sparsity=[0.0, s])
+                for f, v, s in (("none", none_val, 0.002), ("l1", 0.49, 0.12), ("l1", 0.5, 0.14),
+                                ("l2", 0.5, 0.002))]  # fmt: skip
+
+    chance = trials_frame(numbered(rows(0.5)))
+    assert chance["at_chance"].all() and not chance["collapsed"].any()
+    family = family_summary(chance).set_index("family")
+    assert family.loc["l1", "sparsity_median"] == pytest.approx(0.13)
+    assert family.loc["l1", "n_collapsed"] == 0
+    learned = trials_frame(numbered(rows(0.9)))
+    assert learned["collapsed"].tolist() == [False, True, True, True]
+    assert learned["at_chance"].tolist() == [False, True, True, True]
+    assert math.isnan(family_summary(learned).set_index("family").loc["l1", "sparsity_median"])
