@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from analysis._format import compact
 from analysis._layout import text_width
@@ -41,7 +41,10 @@ def log_x(ax: Axes, values: pd.Series) -> None:
     ax.set_xscale("log")
     lo, hi = float(values.min()), float(values.max())
     decades = math.log10(hi / lo) if lo > 0 else 0.0
-    if decades < 0.7:  # too narrow for 1-2-5 ticks: a few evenly spaced ones
+    if lo > 0 and lo == hi:  # one value: its own tick, half a decade either side
+        ax.set_xlim(lo / 3, lo * 3)
+        ax.xaxis.set_major_locator(FixedLocator([lo]))
+    elif decades < 0.7:  # too narrow for 1-2-5 ticks: a few evenly spaced ones
         ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
     else:
         subs = (1.0, 2.0, 5.0) if decades < 1.5 else (1.0,)
@@ -61,16 +64,21 @@ def legend_width(labels: Iterable[str], title: str = "") -> float:
     return max([text_width(s, 9) for s in [*labels, title]] or [0.0]) + 0.6
 
 
-def fit_y(ax: Axes, values: Iterable[float], *, zero_line: bool = True) -> tuple[float, float]:
+def fit_y(ax: Axes, values: Iterable[float], *, zero_line: bool = True,
+          floor: float | None = None) -> tuple[float, float]:  # fmt: skip
     """y limits fitted to ``values`` (8% padding), and a dotted zero line only when zero lies
-    within them. Returns the data range (before padding); NaN when nothing is finite."""
+    within them; with ``floor`` (0 for a fraction), the padding stops just below it. Returns the
+    data range (before padding); NaN when nothing is finite."""
     arr = np.asarray([v for v in values], dtype=float)
     arr = arr[np.isfinite(arr)]
     if not len(arr):
         return math.nan, math.nan
     lo, hi = float(arr.min()), float(arr.max())
     pad = 0.08 * (hi - lo) if hi > lo else max(0.01, 0.05 * abs(hi))
-    ax.set_ylim(lo - pad, hi + pad)
+    low = lo - pad
+    if floor is not None and lo >= floor and low < floor:  # a point on the floor stays visible
+        low = floor - 0.04 * (hi + pad - floor)
+    ax.set_ylim(low, hi + pad)
     if zero_line and lo <= 0.0 <= hi:
         ax.axhline(0.0, color="0.3", lw=0.8, ls=":", zorder=1)
     return lo, hi

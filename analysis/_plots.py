@@ -221,7 +221,7 @@ def plot_sparsity(data: pd.DataFrame) -> Figure:
             sub = data[data["param"] == param]
             _scatter_families(ax, sub, column, colors)
             log_x(ax, sub["strength"])
-            fit_y(ax, data[column], zero_line=False)
+            fit_y(ax, data[column], zero_line=False, floor=0.0)
             ax.set_title(f"{name} vs {hparam_label(param)}", fontsize=10)
             ax.set_xlabel(strength_label(param))
             if col == 0:

@@ -395,6 +395,26 @@ def test_sparsity_and_dead_units_rows() -> None:
     assert _points(panels["dead hidden units vs L1 λ"]) == {"l1": 3}
 
 
+def test_sparsity_at_one_lambda_each_reads_its_lambda_and_stays_at_zero_or_more() -> None:
+    """000's notes: L1 and L2 at λ = 0.01 only, every unit alive. Each panel's one λ is a tick
+    of its own (a 1-2-5 or evenly spaced locator left 0.01 unlabelled, between no ticks or
+    beside 0.05 and 0.1), and a fraction's axis does not run below zero ("-0.0075" widened the
+    labels until the axis title fell off the figure)."""
+    rows = [trial(f, [0.56, 0.56], [0.5, 0.5], lam=0.01, chance_acc=0.5, sparsity=[0.0, s],
+                  extra_attrs={"dead_units": 0.0})
+            for f, s in (("l1", 0.12), ("l1", 0.13), ("l2", 0.002))]  # fmt: skip
+    fig = plot_sparsity(sparsity_data(trials_frame(numbered(rows))))
+    assert _layout_problems(fig) == []  # drawn: the tick labels are set
+    for title, ax in _panels(fig).items():
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01"], title
+        lo, hi = ax.get_xlim()
+        assert lo < 0.01 < hi and hi / lo < 20, title  # centred, not stretched to 0.1
+        low, high = ax.get_ylim()
+        assert -0.05 * high <= low <= 0.0 < high, title  # a sliver below 0, for a point on it
+        shown = [t.get_position()[1] for t in ax.get_yticklabels() if t.get_text()]
+        assert min(y for y in shown if low <= y <= high) == 0.0, (title, shown)
+
+
 def test_sparsity_cocktail_searches_l1_and_l2_together() -> None:
     data = sparsity_data(trials_frame(cocktail_trials(3)))
     assert data.groupby("param")["trial"].apply(sorted).to_dict() == {
