@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -88,24 +91,12 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     mean = rows[f"delta_{decide}"].to_numpy(dtype=float) * scale
     low = rows[f"delta_{decide}_ci_low"].to_numpy(dtype=float) * scale
     high = rows[f"delta_{decide}_ci_high"].to_numpy(dtype=float) * scale
-    collapsed = rows.get("n_collapsed", pd.Series(0, index=rows.index)).fillna(0).to_numpy() > 0
-    x_lo, x_hi = _limits(mean, low, high, collapsed)
-    for yi, m, lo, hi, v, n in zip(y, mean, low, high, rows["verdict"], rows["n_pairs"],
-                                   strict=True):  # fmt: skip
-        color = verdict_color(str(v))
-        if np.isfinite(lo) and np.isfinite(hi):
-            ax.plot([max(lo, x_lo), min(hi, x_hi)], [yi, yi], color=color, lw=2.2,
-                    solid_capstyle="butt", zorder=3)  # fmt: skip
-        if np.isfinite(m) and x_lo <= m <= x_hi:
-            ax.plot([m], [yi], "o", color=color, ms=7, zorder=4)
-        elif np.isfinite(m):  # a collapsed finalist far off the others' scale: said, not drawn
-            edge = x_lo if m < x_lo else x_hi
-            ax.plot([edge], [yi], "<" if m < x_lo else ">", color=color, ms=8, zorder=4)
-            ax.annotate(f"mean {m:+.1f}, off scale", xy=(edge, yi), xytext=(0, 7),
-                        textcoords="offset points", va="bottom",
-                        ha="left" if m < x_lo else "right", fontsize=8, color=color)  # fmt: skip
+    x_lo, x_hi = _limits(mean, low, high)
+    for yi, m, lo, hi, v in zip(y, mean, low, high, rows["verdict"], strict=True):
+        _draw_row(ax, yi, (m, lo, hi), (x_lo, x_hi), verdict_color(str(v)))
+    for yi, n in zip(y, rows["n_pairs"], strict=True):
         ax.annotate(f"n={int(n)}", xy=(1.0, yi), xycoords=("axes fraction", "data"),
-                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)  # fmt: skip
+                    xytext=(10, 0), textcoords="offset points", va="center", fontsize=9)  # fmt: skip
     ax.axvline(0.0, color="0.2", lw=1.0, zorder=2)
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -119,22 +110,54 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     return g.fig
 
 
-def _limits(
-    mean: np.ndarray, low: np.ndarray, high: np.ndarray, collapsed: np.ndarray
-) -> tuple[float, float]:
-    """The x range: every dot, bar and zero, except that finalists which collapsed to chance
-    on some seeds do not set it when they would stretch it past 4× the others' range (their
-    −60 points would flatten every other interval to a dot); they are drawn to its edge."""
+SCALE_RATIO = 3.0
+"""A row whose interval stretches the axis past this many times what the other rows need is
+drawn to the axis edges instead (:func:`_limits`)."""
+
+
+def _draw_row(ax: Axes, yi: float, row: tuple[float, float, float], limits: tuple[float, float],
+              color: Any) -> None:  # fmt: skip
+    """One finalist's bar and dot; a bar or dot beyond ``limits`` is cut at the axis edge with
+    an arrowhead there, and its mean and interval are written out."""
+    m, lo, hi = row
+    x_lo, x_hi = limits
+    if np.isfinite(lo) and np.isfinite(hi):
+        ax.plot([max(lo, x_lo), min(hi, x_hi)], [yi, yi], color=color, lw=2.2,
+                solid_capstyle="butt", zorder=3)  # fmt: skip
+    if np.isfinite(m) and x_lo <= m <= x_hi:
+        ax.plot([m], [yi], "o", color=color, ms=7, zorder=4)
+    left = bool(np.nanmin([m, lo]) < x_lo) if np.isfinite(m) else False
+    right = bool(np.nanmax([m, hi]) > x_hi) if np.isfinite(m) else False
+    for beyond, edge, head in ((left, x_lo, "<"), (right, x_hi, ">")):
+        if beyond:
+            ax.plot([edge], [yi], head, color=color, ms=8, zorder=4, clip_on=False)
+    if left or right:
+        ci = f", 95% CI {lo:+.1f} to {hi:+.1f}" if np.isfinite(lo) and np.isfinite(hi) else ""
+        at_left = left or not right
+        ax.annotate(f"mean {m:+.1f}{ci}: off scale", xy=(x_lo if at_left else x_hi, yi),
+                    xytext=(2 if at_left else -2, 7), textcoords="offset points", va="bottom",
+                    ha="left" if at_left else "right", fontsize=8, color=color, zorder=5,
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
+
+
+def _limits(mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
+    """The x range: every dot, bar and zero, except that the rows that would stretch it past
+    :data:`SCALE_RATIO`× what the others need do not set it (the default study's dropout,
+    −93 to +6 points, and elastic_net, −18 to +10, flattened five ±1-point intervals to dots);
+    taken out widest first, at most half of the rows. They are drawn to its edges."""
+    index = np.arange(len(mean))
 
     def span(mask: np.ndarray) -> np.ndarray:
         v = np.concatenate([mean[mask], low[mask], high[mask], [0.0]])
         return v[np.isfinite(v)]
 
-    everything = span(np.ones_like(collapsed, dtype=bool))
-    shown = everything
-    if collapsed.any() and not collapsed.all():
-        stable = span(~collapsed)
-        if np.ptp(everything) > 4 * max(np.ptp(stable), 1e-9):
-            shown = stable
+    keep = np.ones(len(mean), dtype=bool)
+    while (~keep).sum() < len(mean) // 2:
+        spans = {int(i): np.ptp(span(keep & (index != i))) for i in index[keep]}
+        widest = min(spans, key=lambda i: spans[i])  # the row whose leaving shrinks it most
+        if np.ptp(span(keep)) <= SCALE_RATIO * max(spans[widest], 1e-9):
+            break
+        keep[widest] = False
+    shown = span(keep)
     pad = 0.08 * np.ptp(shown) if np.ptp(shown) > 0 else 0.5
     return float(shown.min() - pad), float(shown.max() + pad)

@@ -197,10 +197,54 @@ def test_a_collapsed_finalist_does_not_flatten_the_others_intervals(tmp_path: Pa
     lo, hi = 100 * l2["delta_val_acc_ci_low"], 100 * l2["delta_val_acc_ci_high"]
     x_lo, x_hi = ax.get_xlim()
     assert x_lo > -5 and x_hi < 5 and x_lo < lo and hi < x_hi  # l2's bar fits, at its scale
-    shaky = 100 * table.set_index("family").loc["dropout", "delta_val_acc"]
-    assert shaky < -30
-    assert f"mean {shaky:+.1f}, off scale" in {t.get_text() for t in ax.texts}
+    shaky = table.set_index("family").loc["dropout"]
+    m, lo, hi = 100 * shaky[["delta_val_acc", "delta_val_acc_ci_low", "delta_val_acc_ci_high"]]
+    assert m < -30
+    assert f"mean {m:+.1f}, 95% CI {lo:+.1f} to {hi:+.1f}: off scale" in {
+        t.get_text() for t in ax.texts}  # fmt: skip
     assert any(ln.get_marker() == "<" and ln.get_xdata()[0] == x_lo for ln in ax.get_lines())
+
+
+def test_wide_intervals_do_not_flatten_the_narrow_ones(tmp_path: Path) -> None:
+    """The default study's forest plot: five finalists within ±1.5 points, elastic_net's
+    interval 28 points wide and dropout's 98 (two seeds collapsed). Drawn to scale, the five
+    were dots. The axis follows the narrow ones; each wide interval runs to the axis edges,
+    arrow-headed, with its figures written, whether or not it collapsed."""
+    base = [0.90, 0.91, 0.89, 0.90, 0.92]
+    shift = {
+        "wd": [0.004, 0.008, 0.0, 0.01, 0.006],
+        "l2": [0.0, 0.004, -0.004, 0.002, 0.0],
+        "elastic": [-0.20, 0.02, 0.0, 0.01, -0.04],
+        "drop": [-0.8, -0.8, 0.0, 0.01, 0.0],
+    }
+    families = {"wd": "weight_decay", "l2": "l2", "elastic": "elastic_net", "drop": "dropout"}
+    arms: dict[str, dict[str, Any]] = {
+        "base": {"family": "none", "role": "finalist", "val_acc": base}
+    }
+    for arm, d in shift.items():
+        arms[arm] = {
+            "family": families[arm],
+            "role": "finalist",
+            "baseline": "base",
+            "val_acc": [b + x for b, x in zip(base, d, strict=True)],
+        }
+    url = confirmed_study(tmp_path / "c.db", arms)
+    table = effects(url, "conf").set_index("family")
+    assert table.loc["elastic_net", "n_collapsed"] == 0  # wide, not collapsed
+    ax = plot_effects(effects(url, "conf")).axes[0]
+    x_lo, x_hi = ax.get_xlim()
+    for family in ("weight_decay", "l2"):  # the narrow bars fit, at their own scale
+        lo, hi = 100 * table.loc[family, ["delta_val_acc_ci_low", "delta_val_acc_ci_high"]]
+        assert x_lo < lo and hi < x_hi, family
+    assert x_hi - x_lo < 4
+    texts = {t.get_text() for t in ax.texts}
+    for family in ("elastic_net", "dropout"):
+        m, lo, hi = 100 * table.loc[family, ["delta_val_acc", "delta_val_acc_ci_low",
+                                             "delta_val_acc_ci_high"]]  # fmt: skip
+        assert lo < x_lo and hi > x_hi
+        assert f"mean {m:+.1f}, 95% CI {lo:+.1f} to {hi:+.1f}: off scale" in texts, family
+    heads = [(ln.get_marker(), ln.get_xdata()[0]) for ln in ax.get_lines()]
+    assert heads.count(("<", x_lo)) == 2 and heads.count((">", x_hi)) == 2
 
 
 def test_report_opens_with_the_answer(confirmed: str, tmp_path: Path,
