@@ -35,6 +35,7 @@ __all__ = [
     "GAP_LABEL",
     "SPARSITY_LABEL",
     "VAL_ACC_LABEL",
+    "band",
     "plot_dropout",
     "plot_gap_vs_strength",
     "plot_sparsity",
@@ -46,7 +47,7 @@ GAP_LABEL = "gap: train − validation accuracy"
 VAL_ACC_LABEL = "validation accuracy"
 SPARSITY_LABEL = "weight sparsity: fraction |w| ≤ 0.0005·max|w|"
 _EMPTY = pd.DataFrame({"metric": [], "mean": [], "ci_low": [], "ci_high": [], "n": [],
-                       "source": []})  # fmt: skip
+                       "source": [], "same_split": []})  # fmt: skip
 
 
 def strength_label(param: str) -> str:
@@ -54,11 +55,23 @@ def strength_label(param: str) -> str:
     return f"{hparam_label(param)} (log scale)"
 
 
+def band(reference: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows of ``reference`` (:func:`analysis.baseline_reference`) a search figure draws as
+    its band: those on the search trials' own validation split."""
+    if reference is None or reference.empty:
+        return _EMPTY
+    return reference[reference["same_split"].astype(bool)]
+
+
 def reference_note(reference: pd.DataFrame | None) -> str:
     """What the grey band is, or why there is none."""
     if reference is None or reference.empty:
         return ("no baseline band: neither a confirmation study nor two completed runs of the "
                 "unregularized family (none)")  # fmt: skip
+    if band(reference).empty:
+        return ("no baseline band: the search completed fewer than two runs of the unregularized "
+                "family (none), and the confirmation's baseline ran on other validation splits, "
+                "which shift every point alike (its figures: tables/baseline_reference)")  # fmt: skip
     r = reference.iloc[0]
     return f"grey: unregularized baseline, mean (dashed) and 95% CI, from the {r['source']}"
 
@@ -88,7 +101,7 @@ def plot_gap_vs_strength(
     ``unshown`` names families that searched a λ but completed no trial (the note says so, or
     their missing panels would read as never searched).
     """
-    ref = reference if reference is not None else _EMPTY
+    ref = band(reference)
     params = _ordered_params(data)
     families = sorted(data["family"].unique())
     right = 0.3 + (legend_width([*families, "collapsed (chance level)"], "family")
@@ -146,7 +159,7 @@ def plot_dropout(data: pd.DataFrame, reference: pd.DataFrame | None = None) -> F
     ``reference`` (:func:`analysis.baseline_reference`) draws the baseline's gap and validation
     accuracy as bands.
     """
-    ref = reference if reference is not None else _EMPTY
+    ref = band(reference)
     dead = data["collapsed"].astype(bool) if "collapsed" in data else pd.Series(False, data.index)
     live = data[~dead]
     g = Grid(2, panel=(4.3, 3.4), top=0.25, right=2.4,

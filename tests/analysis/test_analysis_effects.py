@@ -15,10 +15,12 @@ from scipy import stats
 from analysis import (
     build_report,
     effects,
+    gap_vs_strength_data,
     load_confirm,
     load_trials,
     open_storage,
     plot_effects,
+    plot_gap_vs_strength,
     read_study,
     resolve_study_name,
 )
@@ -527,10 +529,18 @@ def test_the_search_figures_band_comes_from_the_searchs_own_split(tmp_path: Path
     ref = build_report(url, "conf", out=tmp_path / "r").tables["baseline_reference"]
     gap = ref.set_index("metric").loc["gap_acc"]
     assert gap["mean"] == pytest.approx(0.0425) and gap["n"] == 2
-    assert "search trials of family none" in gap["source"]
+    assert "search trials of family none" in gap["source"] and gap["same_split"]
+    fig = plot_gap_vs_strength(gap_vs_strength_data(load_trials(url, "conf")), ref)
+    assert [p for ax in fig.axes for p in ax.patches if p.get_alpha() == 0.25]  # a band
     # without two none runs in the search, the confirmation's arm stands in, and says so
     url = confirmed_study(tmp_path / "d.db", arms, search=numbered(search[1:]))
     ref = build_report(url, "conf", out=tmp_path / "r2").tables["baseline_reference"]
     gap = ref.set_index("metric").loc["gap_acc"]
     assert gap["mean"] == pytest.approx(0.024) and gap["n"] == 5
     assert "other seeds, so other validation splits, than the search's" in gap["source"]
+    assert not gap["same_split"] and ref["same_split"].dtype == bool
+    # ... and the figure draws no band from other splits, and says why
+    fig = plot_gap_vs_strength(gap_vs_strength_data(load_trials(url, "conf")), ref)
+    assert not [p for ax in fig.axes for p in ax.patches if p.get_alpha() == 0.25]
+    assert "the confirmation's baseline ran on other validation splits" in " ".join(
+        t.get_text() for t in fig.texts)  # fmt: skip
