@@ -110,7 +110,9 @@ _TABLES = (
      "Epochs saved = Σ over pruned trials of (epochs_max − epochs_run)."),
     ("state_summary", "Trial states", "Every trial, including interrupted / over-budget ones."),
     ("param_importances", "Parameter importances",
-     "PED-ANOVA importances (normalized) for the final model's validation accuracy and gap."),
+     "PED-ANOVA importances (normalized) for the final model's validation accuracy and gap: how "
+     "the parameters of the best n_top of n_trials completed single runs differ from all of "
+     "them. Under 50 runs, a hint, not a ranking (see Notes)."),
 )  # fmt: skip
 
 
