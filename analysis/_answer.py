@@ -72,10 +72,12 @@ def _effect_part(row: pd.Series, decide: str) -> str:
             f"{p_text(float(row['p_value']))})")  # fmt: skip
 
 
-CHANCE_ONLY = ("Every run, the baseline's included, ended at chance level on validation: on this "
-               "data the network learned nothing that generalizes (random labels, for instance), "
-               "so validation accuracy cannot tell the regularizers apart.")  # fmt: skip
-"""Said when no completed run of the study rose above chance (:func:`analysis._chance.nothing_learned`)."""
+CHANCE_ONLY = ("ended at chance level on validation: on this data the network learned nothing "
+               "that generalizes (random labels, for instance), so validation accuracy cannot "
+               "tell the regularizers apart.")  # fmt: skip
+"""Said when no completed run rose above chance (:func:`analysis._chance.nothing_learned`):
+after "Every run, the baseline's included," with a confirmation, "Every completed search run"
+without."""
 
 
 WEIGHTS_MIN_CHANGE = 0.01
@@ -164,13 +166,15 @@ def _same_part(rows: pd.DataFrame) -> str:
             f"chose{which} {'it' if one else 'they'} had no measurable effect")  # fmt: skip
 
 
-def _unconfirmed(family: pd.DataFrame, unjudged: list[str] | None) -> str:
+def _unconfirmed(family: pd.DataFrame, unjudged: list[str] | None, chance_only: bool) -> str:
     text = ("No confirmation yet: this ranking comes from single runs (one seed, one validation "
             "split each) and is noise-prone; close values can swap on another seed.")  # fmt: skip
     ranked = family.dropna(subset=["top_val_acc"])
     if not ranked.empty:
         tops = ", ".join(f"{r.family} {r.top_val_acc:.3f}" for r in ranked.itertuples())
         text += f" Top single run per family (final validation accuracy): {tops}."
+    if chance_only:
+        text += f" Every completed search run {CHANCE_ONLY}"
     return text + _unjudged(unjudged) + (" Confirm it (re-trains each family's finalist and its unregularized "
                    "baseline on several seeds; seeds via hydra.sweeper.confirm.seeds, "
                    "default 5):")  # fmt: skip
@@ -200,13 +204,13 @@ def answer(
             is said).
     """
     command = confirm_command(storage, study)
-    chance = f" {CHANCE_ONLY}" if chance_only else ""
     if not has_confirm:
-        return Answer(_unconfirmed(family, unjudged) + chance, command)
+        return Answer(_unconfirmed(family, unjudged, chance_only), command)
     rows = forest_rows(effects)
     if rows.empty or not rows["n_pairs"].gt(0).any():
         return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
                       "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
+    chance = f" Every run, the baseline's included, {CHANCE_ONLY}" if chance_only else ""
     return Answer(_confirmed(rows) + chance + _weights(rows) + _unjudged(unjudged))
 
 

@@ -497,6 +497,18 @@ def _signed(table: pd.DataFrame, family: str) -> str:
     return f"{lo:+.1f} to {hi:+.1f}"
 
 
+def test_a_search_whose_every_run_is_at_chance_says_so_before_the_command(tmp_path: Path) -> None:
+    rows = [trial(f, [0.56, 0.56], [0.5, v], chance_acc=0.5, test_acc=0.5)
+            for f, v in (("none", 0.5), ("l1", 0.49), ("l2", 0.51))]  # fmt: skip
+    url = write_study(tmp_path / "s.db", numbered(rows), name="noise")
+    report = build_report(url, out=tmp_path / "r")
+    text = report.answer.text
+    assert ("Every completed search run ended at chance level on validation: on this data the "
+            "network learned nothing that generalizes") in text  # fmt: skip
+    assert text.endswith("default 5):") and "baseline's included" not in text
+    assert report.answer.command is not None
+
+
 def test_a_run_at_chance_is_collapsed_where_others_learned(tmp_path: Path) -> None:
     """Where the baseline learned, runs at chance collapsed. The answer names a change of the
     weights of a point or more; a detected change of 0.1 points stays in the table only."""
