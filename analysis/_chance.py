@@ -31,7 +31,8 @@ def nothing_learned(frame: pd.DataFrame) -> bool:
 
 def mark_collapse(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (trials or confirmation runs of one study) with ``at_chance`` as a nullable
-    boolean and ``collapsed`` = ``at_chance`` unless :func:`nothing_learned` (then False)."""
+    boolean and ``collapsed`` (made here) = ``at_chance`` unless :func:`nothing_learned`, then
+    False."""
     at_chance = _flags(frame["at_chance"])
     out = frame.assign(at_chance=at_chance)
     collapsed = at_chance & False if nothing_learned(out) else at_chance

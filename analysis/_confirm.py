@@ -73,7 +73,7 @@ def confirm_frame(
         rows.append(row)
     if not rows:
         return _empty(RUN_COLUMNS)
-    frame = mark_collapse(pd.DataFrame(rows)[list(RUN_COLUMNS)])
+    frame = mark_collapse(pd.DataFrame(rows))[list(RUN_COLUMNS)]
     return frame.sort_values(["arm", "seed", "trial"], kind="stable").reset_index(drop=True)
 
 

@@ -151,8 +151,9 @@ def effects_data(
         which it trained as its baseline did), ``delta_<m>`` (finalist − baseline, paired by seed)
         with its interval, ``p_raw`` (paired t-test on the decision metric), ``p_value``
         (Holm-adjusted across finalists), ``p_sparsity_raw`` and ``p_sparsity`` (the same
-        for the weights' sparsity: reported, never part of the verdict) and ``verdict``: ``helps``/``hurts`` (``p_value < alpha``,
-        sign by the decision metric's direction), ``no detectable difference at n=<pairs>``,
+        for the weights' sparsity: reported, never part of the verdict) and ``verdict``:
+        ``helps``/``hurts`` (``p_value < alpha``, sign by the decision metric's direction),
+        ``no detectable difference at n=<pairs>``,
         ``too few paired seeds (n=<pairs>)``, or ``baseline`` for family ``none``'s own finalist
         (the reference: no baseline, delta NaN), each followed by its notes (``; collapsed to
         chance on k of n seeds``, ``; same as its baseline on every seed``). Rows: finalists by

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from analysis._schema import metric_range
 from sweep.record import OBJECTIVES
 
 __all__ = ["compact", "delta_text", "in_points", "metric_label", "p_text", "signed_text"]
@@ -37,9 +38,9 @@ def p_text(p: float) -> str:
 
 
 def in_points(metric: str) -> bool:
-    """Whether ``metric`` is a share (an accuracy, a sparsity, dead units), whose differences
-    read in percentage points."""
-    return metric.endswith("_acc") or metric in ("sparsity", "sparsity_abs", "dead_units")
+    """Whether ``metric`` is a share (an accuracy, a sparsity, dead units: a range of [0, 1] in
+    :func:`analysis._schema.metric_range`), whose differences read in percentage points."""
+    return metric.endswith("_acc") or metric_range(metric) == (0.0, 1.0)
 
 
 def delta_text(value: float, metric: str) -> str:

@@ -97,19 +97,20 @@ def param_importances(
     ]  # fmt: skip
     rows: list[dict[str, object]] = []
     notes: list[str] = []
+    default = evaluator_factory is None  # PED-ANOVA with a top of at least MIN_TOP
     for target, (attr, direction) in IMPORTANCE_TARGETS.items():
         study = _proxy_study(done, attr, direction)
         n = len(study.get_trials(deepcopy=False))
         params = _varying_params(study)
-        least = MIN_TOP + 1 if evaluator_factory is None else 2
+        least = MIN_TOP + 1 if default else 2
         if n < least or not params:
             notes.append(
                 f"importance for {target} skipped: {n} usable completed trials, "
                 f"{len(params)} varying parameters (need ≥ {least} and ≥ 1)"
             )
             continue
-        top = math.ceil(_top_quantile(n) * n) if evaluator_factory is None else math.nan
-        if evaluator_factory is None and n < MANY_TRIALS:
+        top = math.ceil(_top_quantile(n) * n) if default else math.nan
+        if default and n < MANY_TRIALS:
             notes.append(
                 f"importance for {target}: from {n} completed single runs, PED-ANOVA compares "
                 f"the best {top} with all of them; read it as a hint, not a ranking"

@@ -66,8 +66,8 @@ def _last(curves: Mapping[str, Any], key: str) -> float:
 
 def final_metrics(attrs: Mapping[str, Any]) -> dict[str, float]:
     """The final model's metrics (``METRIC_COLUMNS``) and ``at_chance`` (1.0 when its validation
-    accuracy is at chance level, NaN when unknown; stored as ``collapsed``), also as
-    ``collapsed``: whether that is a collapse depends on the study (:func:`analysis._chance.mark_collapse`).
+    accuracy is at chance level, NaN when unknown; the record stores it as ``collapsed``).
+    Whether that is a collapse depends on the study: :func:`analysis._chance.mark_collapse`.
 
     Version 2: the stored values. Version 1: the last epoch of ``curves``, no test metrics, and
     the collapse test against a chance level of 0.1 unless ``chance_acc`` is stored.
@@ -83,13 +83,12 @@ def final_metrics(attrs: Mapping[str, Any]) -> dict[str, float]:
         out["chance_acc"] = as_float(attrs.get("chance_acc"))
     stored = attrs.get("collapsed")
     if isinstance(stored, bool):
-        out["collapsed"] = float(stored)
+        out["at_chance"] = float(stored)
     elif math.isfinite(out["val_acc"]):
         chance = out["chance_acc"] if math.isfinite(out["chance_acc"]) else V1_CHANCE_ACC
-        out["collapsed"] = float(collapsed(out["val_acc"], chance))
+        out["at_chance"] = float(collapsed(out["val_acc"], chance))
     else:
-        out["collapsed"] = math.nan
-    out["at_chance"] = out["collapsed"]
+        out["at_chance"] = math.nan
     return out
 
 

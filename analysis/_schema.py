@@ -52,15 +52,18 @@ for the 10-class datasets regsweep ships (digits, MNIST, CIFAR-10)."""
 
 
 _RANGES = {
-    **dict.fromkeys(("val_acc", "train_acc", "test_acc", "sparsity"), (0.0, 1.0)),
+    **dict.fromkeys(
+        ("val_acc", "train_acc", "test_acc", "sparsity", "sparsity_abs", "dead_units"), (0.0, 1.0)
+    ),
     "gap_acc": (-1.0, 1.0),
     **dict.fromkeys(("val_loss", "train_loss", "test_loss"), (0.0, math.inf)),
 }
 
 
 def metric_range(metric: str) -> tuple[float, float]:
-    """The values a final-model metric can take: an accuracy or a sparsity lies in [0, 1], the
-    accuracy gap in [−1, 1], a loss in [0, ∞); anything else is unbounded."""
+    """The values a final-model metric can take: an accuracy, a sparsity or the dead units'
+    share lies in [0, 1], the accuracy gap in [−1, 1], a loss in [0, ∞); anything else is
+    unbounded."""
     return _RANGES.get(metric, (-math.inf, math.inf))
 
 
