@@ -9,6 +9,7 @@ PYTEST_ARGS ?= -n 2 --dist load
 .PHONY: setup sweep test lint unit bench dashboard report clean
 
 $(STAMP): pyproject.toml
+	@bash scripts/check-disk $(VENV)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,postgres,cluster]"
 	@touch $(STAMP)
