@@ -125,6 +125,29 @@ def _confirmed(rows: pd.DataFrame) -> str:
     return "Against the unregularized baseline, " + "; ".join(parts) + "."
 
 
+def _chosen_on_validation(rows: pd.DataFrame) -> str:
+    """Finalists whose final weights early stopping restored from the epoch that did best on
+    the validation split (``n_restored``): that split then scores them, so their validation
+    figures are the best of many noisy epochs. Each gets its paired Δ on the test split, which
+    took no part in the choice; "" when no finalist restored an epoch."""
+    if "n_restored" not in rows:
+        return ""
+    text = ""
+    for _, r in rows[rows["n_restored"].fillna(0).astype(int) > 0].iterrows():
+        d = [float(r[f"delta_test_acc{end}"]) for end in ("", "_ci_low", "_ci_high")]
+        if math.isnan(d[0]):
+            test = ", and it has no test accuracy paired with its baseline's"
+        else:
+            lo, hi = (signed_text(v, "test_acc") for v in d[1:])
+            test = (f"; on the test split, which chose nothing, it changes test accuracy by "
+                    f"{signed_text(d[0], 'test_acc')} points (95% CI {lo} to {hi}, "
+                    f"n={int(r['n_pairs'])} seeds)")  # fmt: skip
+        text += (f" For {r['plain_name']}, training kept the epoch that did best on the validation split that "
+                 f"scores it (an earlier epoch restored on {int(r['n_restored'])} of "
+                 f"{int(r['n_seeds'])} seeds), so its validation figures may flatter it{test}.")  # fmt: skip
+    return text
+
+
 def _open(rows: pd.DataFrame, decide: str) -> str:
     """How large a change the seeds leave open for finalists with no detectable difference:
     each one's 95% interval of its paired Δ (one to ±1 point and one to ±15 differ, though both
@@ -211,7 +234,8 @@ def answer(
         return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
                       "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
     chance = f" Every run, the baseline's included, {CHANCE_ONLY}" if chance_only else ""
-    return Answer(_confirmed(rows) + chance + _weights(rows) + _unjudged(unjudged))
+    return Answer(_confirmed(rows) + _chosen_on_validation(rows) + chance + _weights(rows)
+                  + _unjudged(unjudged))  # fmt: skip
 
 
 def _unjudged(families: list[str] | None) -> str:

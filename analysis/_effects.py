@@ -53,7 +53,8 @@ def decision_metric(metric: str) -> str:
 def effect_columns() -> list[str]:
     """The columns of :func:`effects_data`, in order."""
     cols = ["family", "arm", "label", "rank", "baseline", "baseline_label", "decided_on",
-            "n_seeds", "baseline_n_seeds", "n_pairs", "n_collapsed", "n_same"]  # fmt: skip
+            "n_seeds", "baseline_n_seeds", "n_pairs", "n_collapsed", "n_same",
+            "n_restored"]  # fmt: skip
     for m in EFFECT_METRICS:
         cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
     cols += [f"baseline_{m}_mean" for m in EFFECT_METRICS]
@@ -78,6 +79,7 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
     row["n_collapsed"] = int(own["collapsed"].astype("boolean").fillna(False).sum())
     paired = own.merge(base, on="seed", suffixes=("", "_base"))
     row["n_same"] = _n_same(paired)
+    row["n_restored"] = _n_restored(own)
     for m in EFFECT_METRICS:
         ci = t_interval(own[m].to_numpy(dtype=float), confidence, within=metric_range(m))
         row.update({f"{m}_mean": ci.mean, f"{m}_ci_low": ci.low, f"{m}_ci_high": ci.high})
@@ -102,6 +104,17 @@ def _n_same(paired: pd.DataFrame) -> int:
     with np.errstate(invalid="ignore"):
         same_loss = np.abs(loss[0] - loss[1]) <= SAME_LOSS_RTOL * np.abs(loss[1])
     return int(np.sum((acc[0] == acc[1]) & same_loss))
+
+
+def _n_restored(runs: pd.DataFrame) -> int:
+    """Runs whose final model is an earlier epoch's, restored by early stopping: picked on the
+    validation split that then scores it."""
+    if not {"final_epoch", "epochs_run"} <= set(runs.columns):
+        return 0
+    final = runs["final_epoch"].to_numpy(dtype=float)
+    run = runs["epochs_run"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        return int(np.sum(final < run))
 
 
 def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
@@ -148,7 +161,8 @@ def effects_data(
     Returns:
         :func:`effect_columns`: ``<m>_mean/_ci_low/_ci_high`` per metric in
         :data:`EFFECT_METRICS`, ``n_collapsed`` (runs at chance), ``n_same`` (paired seeds on
-        which it trained as its baseline did), ``delta_<m>`` (finalist − baseline, paired by seed)
+        which it trained as its baseline did), ``n_restored`` (runs whose final model early
+        stopping restored from an earlier epoch, chosen on validation), ``delta_<m>`` (finalist − baseline, paired by seed)
         with its interval, ``p_raw`` (paired t-test on the decision metric), ``p_value``
         (Holm-adjusted across finalists), ``p_sparsity_raw`` and ``p_sparsity`` (the same
         for the weights' sparsity: reported, never part of the verdict) and ``verdict``:

@@ -64,16 +64,20 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     One row per finalist (top: largest improvement), a dot at the mean paired difference, a bar
     for its 95% t-interval, a zero line, colour by verdict and the number of paired seeds on the
     right. Accuracy differences are in percentage points. A finalist that trained as its
-    baseline on every seed is labelled ``(same as baseline)``.
+    baseline on every seed is labelled ``(same as baseline)``; one whose final weights early
+    stopping restored on some seed ``(epoch picked on validation)``.
     """
     rows = forest_rows(table)
     decide = str(rows["decided_on"].iloc[0]) if not rows.empty else "val_acc"
     scale = 100.0 if decide.endswith("_acc") else 1.0
     unit = " (percentage points)" if scale == 100.0 else ""
     groups = list(dict.fromkeys(_verdict_group(str(v)) for v in rows["verdict"]))
-    # a finalist that trained as its baseline on every seed says so here too, as in the answer
-    names = [f"{n} (same as baseline)" if s else str(n)
-             for n, s in zip(rows["name"], rows["same"], strict=True)]  # fmt: skip
+    # a finalist that trained as its baseline on every seed says so here too, as in the answer,
+    # and so does one whose weights early stopping picked on the validation split it is scored on
+    restored = rows["n_restored"].fillna(0).gt(0) if "n_restored" in rows else rows["same"] & False
+    names = [f"{n} (same as baseline)" if s else
+             f"{n} (epoch picked on validation)" if r else str(n)
+             for n, s, r in zip(rows["name"], rows["same"], restored, strict=True)]  # fmt: skip
     left = 0.4 + max([text_width(n) for n in names] or [1.0])
     g = Grid(1, panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)), left=left,
              right=0.9 + legend_width(groups, "verdict"), top=0.25,

@@ -45,6 +45,7 @@ def confirm_trial(
     label: str | None = None,
     source_trial: int = 0,
     state: TrialState = TrialState.COMPLETE,
+    restored: bool = False,
 ) -> FrozenTrial:
     """A confirmation run (no params, a ``confirm`` attribute) with the chosen final metrics.
 
@@ -52,18 +53,25 @@ def confirm_trial(
     ``val_acc``, train accuracy ``val_acc + gap_acc``, validation loss ``val_loss`` (default
     ``2·(1 − val_acc)``), test accuracy ``test_acc`` (default ``val_acc − 0.01``), weight
     sparsity ``sparsity``; ``chance_acc``: the commonest validation class's share.
+    ``restored``: a third, worse epoch follows, after which early stopping restored the second.
     """
     loss = val_loss if val_loss is not None else 2.0 * (1.0 - val_acc)
     train = val_acc + gap_acc
     curves = {"val_acc": [val_acc - 0.1, val_acc], "train_acc": [train - 0.1, train],
               "val_loss": [loss + 0.2, loss], "train_loss": [loss + 0.1, max(loss - 0.1, 0.0)],
               "sparsity": [0.0, sparsity], "dead_units": [0.0, 0.0]}  # fmt: skip
+    if restored:
+        worse = {"val_acc": -0.02, "train_acc": 0.01, "val_loss": 0.05, "train_loss": -0.01}
+        for key, values in curves.items():
+            values.append(max(values[-1] + worse.get(key, 0.0), 0.0))
     info = {"arm": arm, "label": label or arm, "family": family, "role": role, "seed": seed,
             "source_trial": source_trial}  # fmt: skip
     return record_trial(
-        family=family, curves=curves, state=state, seed=seed, epochs_max=2, chance_acc=chance_acc,
-        test_acc=test_acc if test_acc is not None else val_acc - 0.01,
-        stop_reason=None if state != TrialState.FAIL else "diverged",
+        family=family, curves=curves, state=state, seed=seed, epochs_max=len(curves["val_acc"]),
+        chance_acc=chance_acc, test_acc=test_acc if test_acc is not None else val_acc - 0.01,
+        final_epoch=2 if restored else None,
+        stop_reason="diverged" if state == TrialState.FAIL else
+        ("early_stopped" if restored else None),
         extra_attrs={TRIAL_CONFIRM: info},
     )  # fmt: skip
 

@@ -233,7 +233,8 @@ def confirmed_study(
 
     ``arms`` maps an arm id to ``family``, ``role``, optional ``baseline`` (an arm id) and the
     final metrics per seed (lists in ``seeds`` order): ``val_acc``, optional ``gap_acc``,
-    ``test_acc``, ``val_loss``, ``sparsity``, ``chance_acc`` (a number stands for every seed);
+    ``test_acc``, ``val_loss``, ``sparsity``, ``chance_acc`` (a number stands for every seed),
+    ``restored`` (early stopping restored an earlier epoch: a bool, or one per seed);
     ``failed``: seeds that failed.
     Returns the sqlite URL.
     """
@@ -248,7 +249,7 @@ def confirmed_study(
         for i, seed in enumerate(seeds):
             pick = {k: (a[k][i] if isinstance(a[k], Sequence) else a[k])
                     for k in ("val_acc", "gap_acc", "test_acc", "val_loss", "sparsity",
-                              "chance_acc") if k in a}  # fmt: skip
+                              "chance_acc", "restored") if k in a}  # fmt: skip
             state = TrialState.FAIL if seed in a.get("failed", ()) else TrialState.COMPLETE
             runs.append(confirm_trial(arm=arm, family=a["family"], role=a["role"], seed=seed,
                                       label=a.get("label"), state=state, **pick))  # fmt: skip

@@ -556,3 +556,41 @@ def test_the_search_figures_band_comes_from_the_searchs_own_split(tmp_path: Path
     assert not [p for ax in fig.axes for p in ax.patches if p.get_alpha() == 0.25]
     assert "the confirmation's baseline ran on other validation splits" in " ".join(
         t.get_text() for t in fig.texts)  # fmt: skip
+
+
+def test_weights_chosen_on_the_validation_split_are_also_judged_on_the_test_split(
+    tmp_path: Path,
+) -> None:
+    """Early stopping with restore_best keeps the epoch that did best on the validation split,
+    then is scored on that same split: its validation figures flatter it (the best of many
+    noisy epochs). The answer says so for such a finalist and gives its paired Δ on the test
+    split, which chose nothing; a finalist whose model is simply its last epoch gets no such
+    note."""
+    test_es = [0.80, 0.82, 0.80, 0.83, 0.81]  # the test split: about +1 point, not +5
+    url = confirmed_study(tmp_path / "c.db", {
+        "es": {"family": "early_stop", "role": "finalist", "baseline": "base",
+               "val_acc": [b + 0.05 for b in BASE], "test_acc": test_es,
+               "restored": [True, True, False, True, True]},
+        "l2": {"family": "l2", "role": "finalist", "baseline": "base",
+               "val_acc": [b + d for b, d in zip(BASE, DROP, strict=True)], "test_acc": 0.80},
+        "base": {"family": "none", "role": "finalist", "val_acc": BASE, "test_acc": BASE},
+    })  # fmt: skip
+    table = effects(url, "conf").set_index("family")
+    assert table.loc["early_stop", "n_restored"] == 4 and table.loc["l2", "n_restored"] == 0
+    runs = load_confirm(url, "conf").set_index(["family", "seed"])
+    assert runs.loc[("early_stop", 2), "final_epoch"] == runs.loc[("early_stop", 2), "epochs_run"]
+    assert runs.loc[("early_stop", 0), "final_epoch"] < runs.loc[("early_stop", 0), "epochs_run"]
+    m, lo, hi, _ = _by_hand([t - b for t, b in zip(test_es, BASE, strict=True)])
+    text = build_report(url, "conf", out=tmp_path / "r").answer.text
+    assert text.startswith("Against the unregularized baseline, early_stop raises validation "
+                           "accuracy by 5.0 points")  # fmt: skip
+    assert text.endswith(
+        " For early_stop, training kept the epoch that did best on the validation split that "
+        "scores it (an earlier epoch restored on 4 of 5 seeds), so its validation figures may "
+        "flatter it; on the "
+        f"test split, which chose nothing, it changes test accuracy by {m * 100:+.1f} points "
+        f"(95% CI {lo * 100:+.1f} to {hi * 100:+.1f}, n=5 seeds)."
+    )
+    assert text.count("test split") == 1  # l2's model is its last epoch: no such note
+    ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
+    assert ticks == {"early_stop (epoch picked on validation)", "l2"}
