@@ -102,10 +102,11 @@ def summary_text(
     if family.empty:
         lines.append("  no completed trial to summarize")
     for row in family.itertuples(index=False):
+        spread = ("its only completed run" if row.n == 1 else
+                  f"over n={row.n}: median val_acc {row.val_acc_median:.4f} "
+                  f"(IQR {row.val_acc_q25:.4f}–{row.val_acc_q75:.4f})")  # fmt: skip
         lines.append(f"  {row.family:<13} top run {row.top_trial}: val_acc {row.top_val_acc:.4f},"
-                     f" gap {row.top_gap_acc:+.4f}; over n={row.n}: median val_acc "
-                     f"{row.val_acc_median:.4f} (IQR {row.val_acc_q25:.4f}–"
-                     f"{row.val_acc_q75:.4f})")  # fmt: skip
+                     f" gap {row.top_gap_acc:+.4f}; {spread}")  # fmt: skip
     for name, how in tables.unjudged_families(trials).items():
         head = f"  {name:<13} no completed trial ({how}): no top run"
         source = (pruned_finalists or {}).get(name)

@@ -204,7 +204,10 @@ def test_the_search_summary_names_a_family_that_never_completed() -> None:
             trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.FAIL)]  # fmt: skip
     frame = trials_frame(numbered(rows))
     text = summary_text("s", frame, family_summary(frame))
-    assert "  l2            top run 0:" in text
+    # one completed run has no spread to give: no median or IQR of a single value
+    assert "  l2            top run 0: val_acc 0.8500, gap +0.1000; its only completed run\n" in (
+        text + "\n"
+    )
     assert ("  l1            no completed trial (2 pruned): no top run; a confirmation re-trains "
             "its furthest pruned trial to the end and judges it") in text  # fmt: skip
     assert ("  dropout       no completed trial (1 fail): no top run, no finalist to confirm, so "
