@@ -162,10 +162,11 @@ def effects_data(
         :func:`effect_columns`: ``<m>_mean/_ci_low/_ci_high`` per metric in
         :data:`EFFECT_METRICS`, ``n_collapsed`` (runs at chance), ``n_same`` (paired seeds on
         which it trained as its baseline did), ``n_restored`` (runs whose final model early
-        stopping restored from an earlier epoch, chosen on validation), ``delta_<m>`` (finalist − baseline, paired by seed)
-        with its interval, ``p_raw`` (paired t-test on the decision metric), ``p_value``
-        (Holm-adjusted across finalists), ``p_sparsity_raw`` and ``p_sparsity`` (the same
-        for the weights' sparsity: reported, never part of the verdict) and ``verdict``:
+        stopping restored from an earlier epoch, chosen on validation), ``delta_<m>``
+        (finalist − baseline, paired by seed) with its interval, ``p_raw`` (paired t-test on
+        the decision metric), ``p_value`` (Holm-adjusted across finalists), ``p_sparsity_raw``
+        and ``p_sparsity`` (the same for the weights' sparsity: reported, never part of the
+        verdict) and ``verdict``:
         ``helps``/``hurts`` (``p_value < alpha``, sign by the decision metric's direction),
         ``no detectable difference at n=<pairs>``,
         ``too few paired seeds (n=<pairs>)``, or ``baseline`` for family ``none``'s own finalist

@@ -74,7 +74,7 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     groups = list(dict.fromkeys(_verdict_group(str(v)) for v in rows["verdict"]))
     # a finalist that trained as its baseline on every seed says so here too, as in the answer,
     # and so does one whose weights early stopping picked on the validation split it is scored on
-    restored = rows["n_restored"].fillna(0).gt(0) if "n_restored" in rows else rows["same"] & False
+    restored = rows.get("n_restored", pd.Series(0, index=rows.index)).fillna(0).gt(0)
     names = [f"{n} (same as baseline)" if s else
              f"{n} (epoch picked on validation)" if r else str(n)
              for n, s, r in zip(rows["name"], rows["same"], restored, strict=True)]  # fmt: skip
