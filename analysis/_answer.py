@@ -148,6 +148,31 @@ def _chosen_on_validation(rows: pd.DataFrame) -> str:
     return text
 
 
+def _diverged(rows: pd.DataFrame) -> str:
+    """Finalists or baselines with runs that diverged: those seeds are missing from the pairs
+    (no model to compare), yet staying finite is an effect of its own (what clipping is for);
+    "" when no run diverged."""
+    if "n_diverged" not in rows:
+        return ""
+    parts = []
+    for _, r in rows.iterrows():
+        own, base = int(r["n_diverged"]), int(r["baseline_n_diverged"])
+        n_own, n_base = int(r["n_seeds"]) + own, int(r["baseline_n_seeds"]) + base
+        name = str(r["plain_name"])
+        if own and base:
+            parts.append(f"{name} diverged on {own} of {n_own} seeds and its baseline on {base} "
+                         f"of {n_base}")  # fmt: skip
+        elif own:
+            parts.append(f"{name} diverged on {own} of {n_own} seeds and its baseline on none")
+        elif base:
+            parts.append(f"{name}'s baseline diverged on {base} of {n_base} seeds and {name} on "
+                         "none")  # fmt: skip
+    if not parts:
+        return ""
+    return (" A run that diverged left no model to compare, so its seed is missing from the "
+            "pairs above: " + "; ".join(parts) + ".")  # fmt: skip
+
+
 def _open(rows: pd.DataFrame, decide: str) -> str:
     """How large a change the seeds leave open for finalists with no detectable difference:
     each one's 95% interval of its paired Δ (one to ±1 point and one to ±15 differ, though both
@@ -234,8 +259,8 @@ def answer(
         return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
                       "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
     chance = f" Every run, the baseline's included, {CHANCE_ONLY}" if chance_only else ""
-    return Answer(_confirmed(rows) + _chosen_on_validation(rows) + chance + _weights(rows)
-                  + _unjudged(unjudged))  # fmt: skip
+    return Answer(_confirmed(rows) + _diverged(rows) + _chosen_on_validation(rows) + chance
+                  + _weights(rows) + _unjudged(unjudged))  # fmt: skip
 
 
 def _unjudged(families: list[str] | None) -> str:

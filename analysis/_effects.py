@@ -54,7 +54,7 @@ def effect_columns() -> list[str]:
     """The columns of :func:`effects_data`, in order."""
     cols = ["family", "arm", "label", "rank", "baseline", "baseline_label", "decided_on",
             "n_seeds", "baseline_n_seeds", "n_pairs", "n_collapsed", "n_same",
-            "n_restored"]  # fmt: skip
+            "n_restored", "n_diverged", "baseline_n_diverged"]  # fmt: skip
     for m in EFFECT_METRICS:
         cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
     cols += [f"baseline_{m}_mean" for m in EFFECT_METRICS]
@@ -68,7 +68,7 @@ def _missing(value: Any) -> bool:
 
 
 def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide: str,
-             confidence: float) -> dict[str, Any]:  # fmt: skip
+             confidence: float, diverged: dict[str, int]) -> dict[str, Any]:  # fmt: skip
     own = done[done["arm"] == arm["arm"]]
     base_arm = None if _missing(arm["baseline"]) else str(arm["baseline"])
     base = done[done["arm"] == base_arm] if base_arm is not None else done.iloc[:0]
@@ -80,6 +80,8 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
     paired = own.merge(base, on="seed", suffixes=("", "_base"))
     row["n_same"] = _n_same(paired)
     row["n_restored"] = _n_restored(own)
+    row["n_diverged"] = diverged.get(str(arm["arm"]), 0)
+    row["baseline_n_diverged"] = diverged.get(base_arm, 0) if base_arm is not None else 0
     for m in EFFECT_METRICS:
         ci = t_interval(own[m].to_numpy(dtype=float), confidence, within=metric_range(m))
         row.update({f"{m}_mean": ci.mean, f"{m}_ci_low": ci.low, f"{m}_ci_high": ci.high})
@@ -128,6 +130,11 @@ def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
     )
     if pairs >= 2 and int(row["n_same"]) == pairs:
         notes += f"; {SAME_NOTE}"
+    own, base = int(row["n_diverged"]), int(row["baseline_n_diverged"])
+    if own:
+        notes += f"; diverged on {own} of {int(row['n_seeds']) + own} seeds"
+    if base:
+        notes += f"; its baseline diverged on {base} of {int(row['baseline_n_seeds']) + base} seeds"
     if _missing(row["baseline"]):
         return (BASELINE if row["family"] == "none" else "no baseline arm") + notes
     p, n = row["p_value"], int(row["n_pairs"])
@@ -162,7 +169,9 @@ def effects_data(
         :func:`effect_columns`: ``<m>_mean/_ci_low/_ci_high`` per metric in
         :data:`EFFECT_METRICS`, ``n_collapsed`` (runs at chance), ``n_same`` (paired seeds on
         which it trained as its baseline did), ``n_restored`` (runs whose final model early
-        stopping restored from an earlier epoch, chosen on validation), ``delta_<m>``
+        stopping restored from an earlier epoch, chosen on validation), ``n_diverged`` and
+        ``baseline_n_diverged`` (its and its baseline's runs that diverged: no model, so
+        unpaired), ``delta_<m>``
         (finalist − baseline, paired by seed) with its interval, ``p_raw`` (paired t-test on
         the decision metric), ``p_value`` (Holm-adjusted across finalists), ``p_sparsity_raw``
         and ``p_sparsity`` (the same for the weights' sparsity: reported, never part of the
@@ -171,7 +180,8 @@ def effects_data(
         ``no detectable difference at n=<pairs>``,
         ``too few paired seeds (n=<pairs>)``, or ``baseline`` for family ``none``'s own finalist
         (the reference: no baseline, delta NaN), each followed by its notes (``; collapsed to
-        chance on k of n seeds``, ``; same as its baseline on every seed``). Rows: finalists by
+        chance on k of n seeds``, ``; same as its baseline on every seed``, ``; diverged on k
+        of n seeds``, ``; its baseline diverged on k of n seeds``). Rows: finalists by
         effect, best first; the reference last.
     """
     decide = decision_metric(metric)
@@ -183,7 +193,11 @@ def effects_data(
     done = runs[(runs["state"] == "COMPLETE") & runs["counted"].astype(bool)]
     labels = dict(zip(arms["arm"], arms["label"], strict=True))
     finalists = arms[arms["role"] == "finalist"]
-    rows = [_arm_row(a, done, labels, decide, confidence) for _, a in finalists.iterrows()]
+    # a diverged run ends without a model (FAIL): no pair, but a result the verdict names
+    div = runs[(runs["stop_reason"] == "diverged") & runs["counted"].astype(bool)]
+    diverged = {str(k): int(v) for k, v in div.groupby("arm").size().items()}
+    rows = [_arm_row(a, done, labels, decide, confidence, diverged)
+            for _, a in finalists.iterrows()]  # fmt: skip
     out = pd.DataFrame(rows, columns=columns)
     out["p_value"] = holm(out["p_raw"].to_numpy(dtype=float))
     out["p_sparsity"] = holm(out["p_sparsity_raw"].to_numpy(dtype=float))

@@ -58,26 +58,36 @@ def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
+def _label(row: pd.Series) -> str:
+    """A forest-plot row's name with what the answer also says of it: trained as its baseline
+    on every seed, weights picked on validation by early stopping, runs that diverged."""
+    notes = ["same as baseline"] if row["same"] else []
+    if row.get("n_restored", 0) > 0:
+        notes.append("epoch picked on validation")
+    own, base = int(row.get("n_diverged", 0)), int(row.get("baseline_n_diverged", 0))
+    if own:
+        notes.append(f"diverged on {own} of {int(row['n_seeds']) + own}")
+    if base:
+        notes.append(f"baseline diverged on {base} of {int(row['baseline_n_seeds']) + base}")
+    return f"{row['name']} ({'; '.join(notes)})" if notes else str(row["name"])
+
+
 def plot_effects(table: pd.DataFrame) -> Figure:
     """Forest plot of :func:`analysis.effects_data`: Δ of the decision metric vs the baseline.
 
     One row per finalist (top: largest improvement), a dot at the mean paired difference, a bar
     for its 95% t-interval, a zero line, colour by verdict and the number of paired seeds on the
     right. Accuracy differences are in percentage points. A finalist that trained as its
-    baseline on every seed is labelled ``(same as baseline)``; one whose final weights early
-    stopping restored on some seed ``(epoch picked on validation)``.
+    baseline on every seed is labelled ``(same as baseline)``, one whose final weights early
+    stopping restored on some seed ``(epoch picked on validation)``, one whose runs or whose
+    baseline's diverged ``(diverged on k of n)`` / ``(baseline diverged on k of n)``.
     """
     rows = forest_rows(table)
     decide = str(rows["decided_on"].iloc[0]) if not rows.empty else "val_acc"
     scale = 100.0 if decide.endswith("_acc") else 1.0
     unit = " (percentage points)" if scale == 100.0 else ""
     groups = list(dict.fromkeys(_verdict_group(str(v)) for v in rows["verdict"]))
-    # a finalist that trained as its baseline on every seed says so here too, as in the answer,
-    # and so does one whose weights early stopping picked on the validation split it is scored on
-    restored = rows.get("n_restored", pd.Series(0, index=rows.index)).fillna(0).gt(0)
-    names = [f"{n} (same as baseline)" if s else
-             f"{n} (epoch picked on validation)" if r else str(n)
-             for n, s, r in zip(rows["name"], rows["same"], restored, strict=True)]  # fmt: skip
+    names = [_label(r) for _, r in rows.iterrows()]
     left = 0.4 + max([text_width(n) for n in names] or [1.0])
     g = Grid(1, panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)), left=left,
              right=0.9 + legend_width(groups, "verdict"), top=0.25,

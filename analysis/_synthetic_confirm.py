@@ -46,6 +46,7 @@ def confirm_trial(
     source_trial: int = 0,
     state: TrialState = TrialState.COMPLETE,
     restored: bool = False,
+    stop_reason: str | None = None,
 ) -> FrozenTrial:
     """A confirmation run (no params, a ``confirm`` attribute) with the chosen final metrics.
 
@@ -54,6 +55,8 @@ def confirm_trial(
     ``2·(1 − val_acc)``), test accuracy ``test_acc`` (default ``val_acc − 0.01``), weight
     sparsity ``sparsity``; ``chance_acc``: the commonest validation class's share.
     ``restored``: a third, worse epoch follows, after which early stopping restored the second.
+    ``stop_reason``: by default ``failed`` (a crash) for a FAIL run, ``early_stopped`` for a
+    restored one, else ``completed``; ``diverged`` for a FAIL run that diverged.
     """
     loss = val_loss if val_loss is not None else 2.0 * (1.0 - val_acc)
     train = val_acc + gap_acc
@@ -70,8 +73,7 @@ def confirm_trial(
         family=family, curves=curves, state=state, seed=seed, epochs_max=len(curves["val_acc"]),
         chance_acc=chance_acc, test_acc=test_acc if test_acc is not None else val_acc - 0.01,
         final_epoch=2 if restored else None,
-        stop_reason="diverged" if state == TrialState.FAIL else
-        ("early_stopped" if restored else None),
+        stop_reason=stop_reason or ("early_stopped" if restored else None),
         extra_attrs={TRIAL_CONFIRM: info},
     )  # fmt: skip
 

@@ -235,7 +235,7 @@ def confirmed_study(
     final metrics per seed (lists in ``seeds`` order): ``val_acc``, optional ``gap_acc``,
     ``test_acc``, ``val_loss``, ``sparsity``, ``chance_acc`` (a number stands for every seed),
     ``restored`` (early stopping restored an earlier epoch: a bool, or one per seed);
-    ``failed``: seeds that failed.
+    ``failed``: seeds that crashed; ``diverged``: seeds that diverged.
     Returns the sqlite URL.
     """
     trials = list(search if search is not None else controlled_trials())
@@ -250,8 +250,11 @@ def confirmed_study(
             pick = {k: (a[k][i] if isinstance(a[k], Sequence) else a[k])
                     for k in ("val_acc", "gap_acc", "test_acc", "val_loss", "sparsity",
                               "chance_acc", "restored") if k in a}  # fmt: skip
-            state = TrialState.FAIL if seed in a.get("failed", ()) else TrialState.COMPLETE
+            ended = ("failed" if seed in a.get("failed", ()) else
+                     "diverged" if seed in a.get("diverged", ()) else None)  # fmt: skip
+            state = TrialState.FAIL if ended else TrialState.COMPLETE
             runs.append(confirm_trial(arm=arm, family=a["family"], role=a["role"], seed=seed,
-                                      label=a.get("label"), state=state, **pick))  # fmt: skip
+                                      label=a.get("label"), state=state, stop_reason=ended,
+                                      **pick))  # fmt: skip
     add_confirm_study(url, name, plan, runs, seeds=seeds, metric=metric)
     return url

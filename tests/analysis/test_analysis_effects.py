@@ -594,3 +594,44 @@ def test_weights_chosen_on_the_validation_split_are_also_judged_on_the_test_spli
     assert text.count("test split") == 1  # l2's model is its last epoch: no such note
     ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
     assert ticks == {"early_stop (epoch picked on validation)", "l2"}
+
+
+def test_a_run_that_diverged_is_named_not_silently_unpaired(tmp_path: Path) -> None:
+    """A diverged run ends without a model, so its seed cannot be paired. Preventing divergence
+    is what gradient clipping is for, though: the baseline diverging on 2 of 5 seeds while clip
+    never does must not read as a plain "no detectable difference at n=3". The verdict and the
+    answer say who diverged, on how many seeds; so for a finalist that diverges itself."""
+    url = confirmed_study(tmp_path / "c.db", {
+        "clip": {"family": "clip", "role": "finalist", "baseline": "base",
+                 "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92]},
+        "base": {"family": "none", "role": "baseline", "val_acc": 0.9, "diverged": {3, 4}},
+        "wd": {"family": "weight_decay", "role": "finalist", "baseline": "base2",
+               "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92], "diverged": {1}},
+        "base2": {"family": "none", "role": "baseline", "val_acc": 0.9},
+        "l2": {"family": "l2", "role": "finalist", "baseline": "base3",
+               "val_acc": [0.90, 0.91, 0.92, 0.93, 0.94], "diverged": {0}},
+        "base3": {"family": "none", "role": "baseline", "val_acc": 0.9, "diverged": {2, 4}},
+        "none": {"family": "none", "role": "finalist", "val_acc": 0.9},
+    })  # fmt: skip
+    table = effects(url, "conf").set_index("family")
+    assert table.loc["l2", ["n_diverged", "baseline_n_diverged", "n_pairs"]].tolist() == [1, 2, 2]
+    assert table.loc["clip", ["n_diverged", "baseline_n_diverged"]].tolist() == [0, 2]
+    assert table.loc["weight_decay", ["n_diverged", "baseline_n_diverged"]].tolist() == [1, 0]
+    assert table.loc["clip", "verdict"] == (
+        "no detectable difference at n=3; its baseline diverged on 2 of 5 seeds"
+    )
+    assert table.loc["weight_decay", "verdict"] == (
+        "no detectable difference at n=4; diverged on 1 of 5 seeds"
+    )
+    assert table.loc["none", "verdict"] == "baseline"
+    ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
+    assert ticks == {"clip (baseline diverged on 2 of 5)", "weight_decay (diverged on 1 of 5)",
+                     "l2 (diverged on 1 of 5; baseline diverged on 2 of 5)"}  # fmt: skip
+    text = build_report(url, "conf", out=tmp_path / "r").answer.text
+    said = text.partition(" A run that diverged left no model to compare, so its seed is "
+                          "missing from the pairs above: ")[2]  # fmt: skip
+    assert said.endswith(".") and sorted(said[:-1].split("; ")) == [
+        "clip's baseline diverged on 2 of 5 seeds and clip on none",
+        "l2 diverged on 1 of 5 seeds and its baseline on 2 of 5",
+        "weight_decay diverged on 1 of 5 seeds and its baseline on none",
+    ]
