@@ -101,12 +101,16 @@ def summary_text(
                  "(final model):"]  # fmt: skip
     if family.empty:
         lines.append("  no completed trial to summarize")
+    # a diverged trial has no final model, but it is a result: say how many beside the spread
+    diverged = trials[trials["stop_reason"] == "diverged"].groupby("family").size()
     for row in family.itertuples(index=False):
         spread = ("its only completed run" if row.n == 1 else
                   f"over n={row.n}: median val_acc {row.val_acc_median:.4f} "
                   f"(IQR {row.val_acc_q25:.4f}–{row.val_acc_q75:.4f})")  # fmt: skip
+        k = int(diverged.get(row.family, 0))
         lines.append(f"  {row.family:<13} top run {row.top_trial}: val_acc {row.top_val_acc:.4f},"
-                     f" gap {row.top_gap_acc:+.4f}; {spread}")  # fmt: skip
+                     f" gap {row.top_gap_acc:+.4f}; {spread}"
+                     f"{f'; {k} diverged' if k else ''}")  # fmt: skip
     for name, how in tables.unjudged_families(trials).items():
         head = f"  {name:<13} no completed trial ({how}): no top run"
         source = (pruned_finalists or {}).get(name)

@@ -198,16 +198,23 @@ def test_the_search_summary_names_a_family_that_never_completed() -> None:
     """Every l1 trial was pruned and every dropout trial failed: neither has a top run, and the
     summary says so instead of leaving them out without a word. l1 is judged by a confirmation
     (from its furthest pruned trial); dropout has no finalist."""
+    nan = float("nan")
     rows = [trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
+            trial("l2", [0.5, nan], [0.4, nan], lam=1.0, state=TrialState.FAIL,
+                  stop_reason="diverged"),
+            trial("l2", [0.5, 0.55], [0.4, 0.45], lam=0.5, state=TrialState.FAIL,
+                  stop_reason="failed"),
             trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
             trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.PRUNED),
             trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.FAIL)]  # fmt: skip
     frame = trials_frame(numbered(rows))
     text = summary_text("s", frame, family_summary(frame))
-    # one completed run has no spread to give: no median or IQR of a single value
-    assert "  l2            top run 0: val_acc 0.8500, gap +0.1000; its only completed run\n" in (
-        text + "\n"
-    )
+    # one completed run has no spread to give: no median or IQR of a single value; a run that
+    # diverged is a result and is counted (a crash is not)
+    assert (
+        "  l2            top run 0: val_acc 0.8500, gap +0.1000; its only completed run; "
+        "1 diverged\n"
+    ) in (text + "\n")
     assert ("  l1            no completed trial (2 pruned): no top run; a confirmation re-trains "
             "its furthest pruned trial to the end and judges it") in text  # fmt: skip
     assert ("  dropout       no completed trial (1 fail): no top run, no finalist to confirm, so "
