@@ -206,7 +206,10 @@ def test_the_search_summary_names_a_family_that_never_completed() -> None:
                   stop_reason="failed"),
             trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
             trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.PRUNED),
-            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.FAIL)]  # fmt: skip
+            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.FAIL),
+            trial("none", [0.5, nan], [0.4, nan], state=TrialState.FAIL, stop_reason="diverged"),
+            trial("none", [0.5, nan], [0.4, nan], state=TrialState.FAIL, stop_reason="diverged"),
+            trial("none", [0.5, 0.5], [0.4, 0.4], state=TrialState.FAIL)]  # fmt: skip
     frame = trials_frame(numbered(rows))
     text = summary_text("s", frame, family_summary(frame))
     # one completed run has no spread to give: no median or IQR of a single value; a run that
@@ -219,7 +222,9 @@ def test_the_search_summary_names_a_family_that_never_completed() -> None:
             "its furthest pruned trial to the end and judges it") in text  # fmt: skip
     assert ("  dropout       no completed trial (1 fail): no top run, no finalist to confirm, so "
             "the answer cannot judge it") in text  # fmt: skip
-    assert text.count("no completed trial") == 2
+    assert ("  none          no completed trial (2 diverged, 1 fail): no top run, no finalist "
+            "to confirm") in text  # fmt: skip
+    assert text.count("no completed trial") == 3
     confirmed = summary_text("s", frame, family_summary(frame), {"l1": (2, 7)})
     assert (
         "  l1            no completed trial (2 pruned): no top run; the confirmation re-trains "
