@@ -142,9 +142,10 @@ def _chosen_on_validation(rows: pd.DataFrame) -> str:
             test = (f"; on the test split, which chose nothing, it changes test accuracy by "
                     f"{signed_text(d[0], 'test_acc')} points (95% CI {lo} to {hi}, "
                     f"n={int(r['n_pairs'])} seeds)")  # fmt: skip
-        text += (f" For {r['plain_name']}, training kept the epoch that did best on the validation split that "
-                 f"scores it (an earlier epoch restored on {int(r['n_restored'])} of "
-                 f"{int(r['n_seeds'])} seeds), so its validation figures may flatter it{test}.")  # fmt: skip
+        text += (f" For {r['plain_name']}, training kept the epoch that did best on the "
+                 f"validation split that scores it (an earlier epoch restored on "
+                 f"{int(r['n_restored'])} of {int(r['n_seeds'])} seeds), so its validation "
+                 f"figures may flatter it{test}.")  # fmt: skip
     return text
 
 
