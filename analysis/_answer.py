@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis._effects import SAME_LOSS_RTOL
+from analysis._effects import SAME_LOSS_RTOL, diverged_of
 from analysis._format import delta_text, in_points, metric_label, p_text, signed_text
 from analysis._plots_effects import forest_rows
 
@@ -130,10 +130,8 @@ def _chosen_on_validation(rows: pd.DataFrame) -> str:
     the validation split (``n_restored``): that split then scores them, so their validation
     figures are the best of many noisy epochs. Each gets its paired Δ on the test split, which
     took no part in the choice; "" when no finalist restored an epoch."""
-    if "n_restored" not in rows:
-        return ""
     text = ""
-    for _, r in rows[rows["n_restored"].fillna(0).astype(int) > 0].iterrows():
+    for _, r in rows[rows["n_restored"] > 0].iterrows():
         d = [float(r[f"delta_test_acc{end}"]) for end in ("", "_ci_low", "_ci_high")]
         if math.isnan(d[0]):
             test = ", and it has no test accuracy paired with its baseline's"
@@ -153,12 +151,9 @@ def _diverged(rows: pd.DataFrame) -> str:
     """Finalists or baselines with runs that diverged: those seeds are missing from the pairs
     (no model to compare), yet staying finite is an effect of its own (what clipping is for);
     "" when no run diverged."""
-    if "n_diverged" not in rows:
-        return ""
     parts = []
     for _, r in rows.iterrows():
-        own, base = int(r["n_diverged"]), int(r["baseline_n_diverged"])
-        n_own, n_base = int(r["n_seeds"]) + own, int(r["baseline_n_seeds"]) + base
+        (own, n_own), (base, n_base) = diverged_of(r)
         name = str(r["plain_name"])
         if own and base:
             parts.append(f"{name} diverged on {own} of {n_own} seeds and its baseline on {base} "

@@ -27,6 +27,7 @@ __all__ = [
     "HURTS",
     "SAME_NOTE",
     "decision_metric",
+    "diverged_of",
     "effect_columns",
     "effects",
     "effects_data",
@@ -111,12 +112,17 @@ def _n_same(paired: pd.DataFrame) -> int:
 def _n_restored(runs: pd.DataFrame) -> int:
     """Runs whose final model is an earlier epoch's, restored by early stopping: picked on the
     validation split that then scores it."""
-    if not {"final_epoch", "epochs_run"} <= set(runs.columns):
-        return 0
     final = runs["final_epoch"].to_numpy(dtype=float)
     run = runs["epochs_run"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         return int(np.sum(final < run))
+
+
+def diverged_of(row: pd.Series) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(k, n)`` for an :func:`effects_data` row's runs and its baseline's: ``k`` diverged of
+    the ``n`` seeds that completed or diverged (a crash is neither)."""
+    own, base = int(row["n_diverged"]), int(row["baseline_n_diverged"])
+    return (own, int(row["n_seeds"]) + own), (base, int(row["baseline_n_seeds"]) + base)
 
 
 def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
@@ -130,11 +136,11 @@ def _verdict(row: pd.Series, *, alpha: float, higher_better: bool) -> str:
     )
     if pairs >= 2 and int(row["n_same"]) == pairs:
         notes += f"; {SAME_NOTE}"
-    own, base = int(row["n_diverged"]), int(row["baseline_n_diverged"])
+    (own, n_own), (base, n_base) = diverged_of(row)
     if own:
-        notes += f"; diverged on {own} of {int(row['n_seeds']) + own} seeds"
+        notes += f"; diverged on {own} of {n_own} seeds"
     if base:
-        notes += f"; its baseline diverged on {base} of {int(row['baseline_n_seeds']) + base} seeds"
+        notes += f"; its baseline diverged on {base} of {n_base} seeds"
     if _missing(row["baseline"]):
         return (BASELINE if row["family"] == "none" else "no baseline arm") + notes
     p, n = row["p_value"], int(row["n_pairs"])

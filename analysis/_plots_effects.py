@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis._axes import legend_width, right_legend
-from analysis._effects import SAME_NOTE
+from analysis._effects import SAME_NOTE, diverged_of
 from analysis._format import metric_label
 from analysis._layout import Grid, no_data, text_width
 
@@ -62,13 +62,13 @@ def _label(row: pd.Series) -> str:
     """A forest-plot row's name with what the answer also says of it: trained as its baseline
     on every seed, weights picked on validation by early stopping, runs that diverged."""
     notes = ["same as baseline"] if row["same"] else []
-    if row.get("n_restored", 0) > 0:
+    if row["n_restored"] > 0:
         notes.append("epoch picked on validation")
-    own, base = int(row.get("n_diverged", 0)), int(row.get("baseline_n_diverged", 0))
+    (own, n_own), (base, n_base) = diverged_of(row)
     if own:
-        notes.append(f"diverged on {own} of {int(row['n_seeds']) + own}")
+        notes.append(f"diverged on {own} of {n_own}")
     if base:
-        notes.append(f"baseline diverged on {base} of {int(row['baseline_n_seeds']) + base}")
+        notes.append(f"baseline diverged on {base} of {n_base}")
     return f"{row['name']} ({'; '.join(notes)})" if notes else str(row["name"])
 
 

@@ -194,8 +194,8 @@ def state_summary(trials: pd.DataFrame) -> pd.DataFrame:
 
 def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
     """Families the search tried but never completed (every trial pruned or failed), with how
-    their trials ended (``"3 pruned"``, ``"2 diverged, 1 fail"``): they have no top run, so the report must name them,
-    or it would leave them out without a word. The confirmation judges those with a pruned
+    their trials ended (``"3 pruned"``, ``"2 diverged, 1 fail"``): they have no top run, so the
+    report must name them, or it would leave them out without a word. The confirmation judges those with a pruned
     trial (its finalist is the one that trained furthest); a family whose trials all failed
     has no finalist."""
     if "family" not in trials or trials.empty:
@@ -205,7 +205,11 @@ def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
     for name, rows in counted.groupby("family", sort=True):
         if (rows["state"] == "COMPLETE").any():
             continue
-        diverged = rows["stop_reason"].eq("diverged") if "stop_reason" in rows else False
-        ends = rows["state"].astype(str).str.lower().where(~diverged, "diverged")
+        ends = (
+            rows["state"]
+            .astype(str)
+            .str.lower()
+            .where(rows["stop_reason"] != "diverged", "diverged")
+        )
         out[str(name)] = ", ".join(f"{int(n)} {end}" for end, n in ends.value_counts().items())
     return out
