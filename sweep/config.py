@@ -19,6 +19,7 @@ from typing import Any
 from .data.names import DATASETS
 from .optim import OPTIMIZERS, SCHEDULERS
 from .record import OBJECTIVES
+from .regularizers import STRENGTHS
 
 __all__ = [
     "ACTIVATIONS",
@@ -517,8 +518,9 @@ def _refuse_unused(c: _Checker, m: ModelConfig) -> None:
 
 
 def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) -> None:
-    for key in ("l1", "l2", "elastic"):
-        c.number(f"regularizer.{key}", getattr(r, key), low=0.0)
+    for s in STRENGTHS.values():  # the loss penalties: off at 0, never negative
+        if s.off == 0.0 and s.path.count(".") == 1:
+            c.number(s.path, getattr(r, s.path.split(".")[1], 0.0), low=0.0)
     c.number("regularizer.l1_ratio", r.l1_ratio, low=0.0, high=1.0)
     c.choice("regularizer.scale", r.scale, PENALTY_SCALES)
     c.choice("regularizer.apply_to", r.apply_to, PENALTY_TARGETS)

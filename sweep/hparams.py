@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .regularizers import STRENGTHS, family_strength
+
 __all__ = [
     "FAMILY_STRENGTH",
     "HPARAMS",
@@ -34,33 +36,28 @@ class HParam:
     log: bool = False
 
 
+_OTHERS = (
+    HParam("l1_ratio", "elastic-net L1 ratio"),
+    HParam("lr", "learning rate", log=True),
+    HParam("momentum", "momentum"),
+    HParam("batch_size", "batch size", log=True),
+)
+
 HPARAMS: dict[str, HParam] = {
-    h.key: h
-    for h in (
-        HParam("l1", "L1 λ", strength=True, log=True),
-        HParam("l2", "L2 λ", strength=True, log=True),
-        HParam("elastic", "elastic-net λ", strength=True, log=True),
-        HParam("l1_ratio", "elastic-net L1 ratio"),
-        HParam("dropout", "dropout p"),
-        HParam("weight_decay", "weight decay", strength=True, log=True),
-        HParam("clip", "gradient clip norm", strength=True, log=True),
-        HParam("lr", "learning rate", log=True),
-        HParam("momentum", "momentum"),
-        HParam("batch_size", "batch size", log=True),
-    )
-}
+    **{s.key: HParam(s.key, s.label, strength=s.key != "dropout", log=s.log)
+       for s in STRENGTHS.values()},
+    **{h.key: h for h in _OTHERS},
+}  # fmt: skip
+"""Every recorded hyperparameter: the registry's strengths (:mod:`sweep.regularizers`; dropout p
+is recorded but drawn in its own figure, not the gap-vs-λ one) and the other settings."""
 
 STRENGTH_KEYS = tuple(k for k, h in HPARAMS.items() if h.strength)
-"""The λs: ``l1``, ``l2``, ``elastic``, ``weight_decay``, ``clip``."""
+"""The λs: ``l1``, ``l2``, ``elastic``, ``weight_decay``, ``clip``, ``patience``."""
 
 FAMILY_STRENGTH = {
-    "l1": "l1",
-    "l2": "l2",
-    "elastic_net": "elastic",
-    "weight_decay": "weight_decay",
-    "clip": "clip",
-    "dropout": "dropout",
-    "l2_dropout": "l2",
+    family: s.key
+    for family in {*(s.family for s in STRENGTHS.values() if s.family), "l2_dropout"}
+    if (s := family_strength(family)) is not None
 }
 """The ``hparams`` key that is a regularizer family's own strength (its "λ")."""
 

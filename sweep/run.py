@@ -92,6 +92,7 @@ def effective_hparams(cfg: AppConfig) -> dict[str, float]:
         if r.weight_decay is not None
         else cfg.optimizer.weight_decay,
         "clip": r.clip or 0.0,
+        "patience": float(r.early_stop.patience or 0),
         "lr": cfg.optimizer.lr,
         "momentum": cfg.optimizer.momentum,
         "batch_size": float(cfg.trainer.batch_size),

@@ -21,22 +21,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep import record
-from sweep.config import RegularizerConfig
 from sweep.hparams import hparam_label
 from sweep.job import app_config
+from sweep.regularizers import family_strength, turn_off
 from sweep.study import Ending, ask_pending, end_trial, reap
 
 from ._budget import is_budgeted
 from ._launch import Launch, Settled, Unit, population_chunks
 from ._study import store_study_attrs, version
 
-__all__ = ["Arm", "ConfirmPlan", "open_confirm_study", "plan_arms", "run_confirmation",
-           "unregularized"]  # fmt: skip
+__all__ = ["Arm", "ConfirmPlan", "open_confirm_study", "plan_arms", "plan_dose",
+           "run_confirmation", "unregularized"]  # fmt: skip
 
 log = logging.getLogger("regsweep.sweeper")
 
@@ -58,6 +59,9 @@ class Arm:
     # trials completed (then ``source_epochs``: how far it trained there)
     source_state: str = "COMPLETE"
     source_epochs: int | None = None
+    # a dose-response arm: ``{key, path, strength, finalist}`` (the finalist's arm id); None
+    # for finalists and baselines
+    dose: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,18 +83,12 @@ def _arm_id(config: Mapping[str, Any]) -> str:
 
 
 def unregularized(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` with every regularizer off: regularizer ``none`` with no penalty, no dropout,
-    no weight decay, no clipping and no early stopping; everything else (data, model, learning
-    rate, schedule, epochs, how penalties would be scaled) as it was."""
+    """``config`` with every regularizer off: every strength of the registry
+    (:mod:`sweep.regularizers`) at its off value, regularizer ``none``, the model's dropout and
+    the optimizer's weight decay at 0; everything else (data, model, learning rate, schedule,
+    epochs, how penalties would be scaled) as it was."""
     cfg = copy.deepcopy(dict(config))
-    off = asdict(RegularizerConfig())
-    reg = dict(cfg.get("regularizer") or off)
-    for key in ("name", "l1", "l2", "elastic", "dropout", "weight_decay", "clip"):
-        reg[key] = off[key]
-    reg["early_stop"] = {**dict(reg.get("early_stop") or {}), "patience": None}
-    cfg["regularizer"] = reg
-    cfg.setdefault("model", {})["dropout"] = 0.0
-    cfg.setdefault("optimizer", {})["weight_decay"] = 0.0
+    turn_off(cfg)
     return cfg
 
 
@@ -188,6 +186,52 @@ def _add_finalist(arms: dict[str, Arm], t: FrozenTrial, family: str, rank: int) 
                            choices, state, epochs)  # fmt: skip
 
 
+def plan_dose(
+    arms: Sequence[Arm], trials: Sequence[FrozenTrial], *, points: int
+) -> list[Arm]:
+    """The dose-response arms: for each family's first finalist with a strength of its own
+    (:func:`sweep.regularizers.family_strength`), ``points`` strengths spanning the range its
+    search drew that strength from (the registry's range where the search did not draw it), the
+    finalist's other settings kept. With the finalist itself and its baseline (strength off)
+    they make the family's path. A value equal to the finalist's is not repeated."""
+    if points <= 0:
+        return []
+    by_number = {t.number: t for t in trials}
+    out: list[Arm] = []
+    seen = {a.arm for a in arms}
+    for arm in arms:
+        strength = family_strength(arm.family)
+        if arm.role != "finalist" or arm.rank != 1 or strength is None or arm.baseline is None:
+            continue
+        low, high = strength.low, strength.high
+        dist = getattr(by_number.get(arm.source_trial), "distributions", {}).get(strength.path)
+        if isinstance(dist, (FloatDistribution, IntDistribution)):
+            low, high = float(dist.low), float(dist.high)
+        for value in strength.path_values(low, high, points):
+            config = copy.deepcopy(arm.config)
+            _set_path(config, strength.path, int(value) if strength.integer else value)
+            arm_id = _arm_id(config)
+            if arm_id in seen:
+                continue
+            seen.add(arm_id)
+            shown = f"{value:g}"
+            dose = {"key": strength.key, "path": strength.path, "strength": value,
+                    "finalist": arm.arm}  # fmt: skip
+            out.append(Arm(arm_id, f"{arm.family} at {strength.label}={shown}", arm.family,
+                           "dose", arm.source_trial, arm.rank, arm.baseline, config,
+                           dict(arm.choices), arm.source_state, arm.source_epochs,
+                           dose))  # fmt: skip
+    return out
+
+
+def _set_path(cfg: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = cfg
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+
+
 def confirm_seeds(arms: Sequence[Arm], n: int) -> list[int]:
     """``n`` seeds after the search's own (so no confirmation run repeats a search split)."""
     base = max((int(a.config.get("trainer", {}).get("seed", 0)) for a in arms), default=0)
@@ -281,6 +325,8 @@ def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]]) -
         config.setdefault("trainer", {})["seed"] = seed
         info = {"arm": arm.arm, "label": arm.label, "family": arm.family, "role": arm.role,
                 "seed": seed, "source_trial": arm.source_trial}  # fmt: skip
+        if arm.dose is not None:
+            info["dose"] = arm.dose
         units.append(Unit(study, frozen, app_config(config), []))
         stamps.append((config, arm.choices, {record.TRIAL_CONFIRM: info}))
     launch.stamp(units, stamps, pending)
