@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.distributions import (
@@ -15,11 +16,17 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.record import NOT_BUDGETED
+
 from ._space import SearchSpace
 
-__all__ = ["SAMPLERS", "GroupOnDemandTPE", "SeedPerTrial", "make_sampler"]
+__all__ = ["FAMILY_PARAM", "SAMPLERS", "FamilySampler", "GroupOnDemandTPE", "SeedPerTrial",
+           "family_choices", "make_sampler"]  # fmt: skip
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
+
+FAMILY_PARAM = "regularizer"
+"""The searched parameter whose choices are the regularizer families."""
 
 
 def _grid(space: SearchSpace) -> dict[str, list[Any]]:
@@ -174,6 +181,157 @@ class GroupOnDemandTPE(optuna.samplers.TPESampler):
         return None
 
 
+def family_choices(space: SearchSpace) -> tuple[str, ...]:
+    """The families of a families study: the choices of an unconditional categorical
+    ``regularizer`` parameter with two or more of them; () for any other space."""
+    for p in space.params:
+        d = p.distribution
+        categorical = isinstance(d, CategoricalDistribution) and len(d.choices) > 1
+        if p.path == FAMILY_PARAM and not p.pinned and categorical:
+            return tuple(str(c) for c in d.choices)  # type: ignore[attr-defined]
+    return ()
+
+
+class _FamilyStudy:
+    """A study as one family's sampler sees it: only the trials of that family."""
+
+    def __init__(self, study: optuna.Study, family: str) -> None:
+        self._study = study
+        self._family = family
+
+    def _mine(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return [t for t in trials if t.params.get(FAMILY_PARAM) == self._family]
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:  # fmt: skip
+        return self._mine(self._study._get_trials(deepcopy=deepcopy, states=states,
+                                                  use_cache=use_cache))  # fmt: skip
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self._mine(self._study.get_trials(deepcopy=deepcopy, states=states))
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+
+class FamilySampler(optuna.samplers.BaseSampler):
+    """An equal share of the budget for every regularizer family, each searched by its own
+    sampler.
+
+    A categorical ``regularizer`` drawn by TPE starves the families whose first draws did badly
+    (the default study once completed no L1 or L2 run). Here the family is not drawn: each trial
+    takes the family with the fewest trials so far (ties: the order of ``choice(...)``), so a
+    fresh study's trial k gets family k mod F, and when ``n_trials`` does not divide by F the
+    first ``n_trials mod F`` families get one trial more. Every other parameter of the trial
+    (the learning rate, the family's own strengths) is drawn by a sampler of the family's own
+    (``factory()``), which sees only that family's trials. Trials that ended outside the budget
+    (interrupted, over budget: ``stop_reason`` in ``not_counted``) are not counted.
+
+    Example:
+        >>> s = FamilySampler(optuna.samplers.RandomSampler, ("none", "l2"))
+        >>> s.families
+        ('none', 'l2')
+    """
+
+    def __init__(self, factory: Callable[[], optuna.samplers.BaseSampler],
+                 families: Sequence[str], *,
+                 not_counted: Sequence[str] = NOT_BUDGETED) -> None:  # fmt: skip
+        self.families = tuple(families)
+        self._factory = factory
+        self._inner: dict[str, optuna.samplers.BaseSampler] = {}
+        self._drawn: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._not_counted = set(not_counted)
+
+    def _sampler(self, family: str) -> optuna.samplers.BaseSampler:
+        if family not in self._inner:
+            self._inner[family] = self._factory()
+        return self._inner[family]
+
+    def next_family(self, study: optuna.Study, trial: FrozenTrial) -> str:
+        """The family with the fewest counted trials numbered below ``trial``."""
+        counts = dict.fromkeys(self.families, 0)
+        for t in study._get_trials(deepcopy=False, use_cache=False):
+            family = t.params.get(FAMILY_PARAM)
+            if t.number >= trial.number or family not in counts:
+                continue
+            if t.user_attrs.get("stop_reason") in self._not_counted:
+                continue
+            counts[family] += 1
+        return min(self.families, key=lambda f: (counts[f], self.families.index(f)))
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._assign(study, trial)
+
+    def _assign(self, study: optuna.Study, trial: FrozenTrial) -> str:
+        """The trial's family: as given (a re-queued trial's fixed parameters), or the next one,
+        stored as the trial's fixed parameter (Optuna's ``enqueue_trial`` mechanism)."""
+        fixed = dict(trial.system_attrs.get("fixed_params") or {})
+        if FAMILY_PARAM in trial.params:
+            return str(trial.params[FAMILY_PARAM])
+        if FAMILY_PARAM not in fixed:
+            fixed[FAMILY_PARAM] = self.next_family(study, trial)
+            with contextlib.suppress(TypeError):  # a lazy view of the stored attributes
+                trial.system_attrs["fixed_params"] = fixed  # what Trial reads after before_trial
+            study._storage.set_trial_system_attr(trial._trial_id, "fixed_params", fixed)
+        return str(fixed[FAMILY_PARAM])
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return {}  # each family's relative draw is made on its first parameter
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        family = self._assign(study, trial)
+        if param_name == FAMILY_PARAM:
+            return family
+        inner = self._sampler(family)
+        view = cast(optuna.Study, _FamilyStudy(study, family))
+        drawn = self._drawn.get(trial._trial_id)
+        if drawn is None:
+            space = inner.infer_relative_search_space(view, trial)
+            space = {k: d for k, d in space.items() if k != FAMILY_PARAM}
+            drawn = self._drawn[trial._trial_id] = dict(inner.sample_relative(view, trial, space))
+            while len(self._drawn) > 64:
+                self._drawn.popitem(last=False)
+        if param_name in drawn:
+            value = drawn[param_name]
+            if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                return value
+        return inner.sample_independent(view, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        family = trial.params.get(FAMILY_PARAM)
+        if family is None:
+            return  # it sampled nothing
+        view = cast(optuna.Study, _FamilyStudy(study, str(family)))
+        self._sampler(str(family)).after_trial(view, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        for inner in self._inner.values():
+            inner.reseed_rng()
+
+
 def make_sampler(spec: Mapping[str, Any], space: SearchSpace) -> optuna.samplers.BaseSampler:
     """Build the sampler named in ``spec``; with ``spec['seed']`` each trial's draw is seeded by
     its number (:class:`SeedPerTrial`), except for grid and QMC: their seed fixes one order of
@@ -185,6 +343,17 @@ def make_sampler(spec: Mapping[str, Any], space: SearchSpace) -> optuna.samplers
 
 
 def _make(
+    spec: Mapping[str, Any], space: SearchSpace, seed: int | None
+) -> optuna.samplers.BaseSampler:
+    families = family_choices(space)
+    name = spec.get("name", "tpe")
+    if families and name != "grid" and spec.get("balance_families", True):
+        within = SearchSpace(space.params, (), space.fixed)  # one family's parameters: no groups
+        return FamilySampler(lambda: _make_one(spec, within, seed), families)
+    return _make_one(spec, space, seed)
+
+
+def _make_one(
     spec: Mapping[str, Any], space: SearchSpace, seed: int | None
 ) -> optuna.samplers.BaseSampler:
     name = spec.get("name", "tpe")

@@ -133,7 +133,8 @@ class _BatchView:
     def __init__(self, storage: BaseStorage, study_id: int) -> None:
         self._inner = storage
         self._study_id = study_id
-        self.trials = light_trials(storage, study_id)  # a sampler reads no user attribute
+        # a sampler reads no user attribute but the stop reason (what the budget counts)
+        self.trials = light_trials(storage, study_id, attrs=("stop_reason",))
         self._by_id = {t._trial_id: t for t in self.trials}
         self._batch: dict[int, Write] = {}
         self._dists: dict[str, BaseDistribution] = {}
