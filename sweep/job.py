@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .config import AppConfig, ConfigError, TrialLink, from_dict, validate
 from .console import EpochTable
-from .record import TRIAL_OWNER
+from .record import TRIAL_AUDIT, TRIAL_OWNER
 from .run import Entrant, RunOutcome, objective_values, run_population, structure_key
 from .signals import terminate_as_interrupt
 from .study import (
@@ -312,6 +312,8 @@ class _Job:
 def _ending(m: _Member, outcome: RunOutcome, numbers: Sequence[int], slots: int) -> Ending:
     summary = {k: v for k, v in outcome.summary.items() if k != "objective"}
     summary["population"] = {"size": slots, "members": list(numbers)}
+    if m.link.audit_step is not None:
+        summary[TRIAL_AUDIT] = {"would_prune_at": m.link.audit_step}
     reason = outcome.fit.stop_reason
     state = _STATES.get(reason, TrialState.FAIL)
     objectives = m.config.objectives or [m.config.metric]

@@ -97,7 +97,11 @@ trial whose process died after storing its record is finished from it, not throw
 TRIAL_FAMILY = "family"
 """The regularizer family the trial picked (``regularizer`` group option; ``none`` without one)."""
 TRIAL_CONFIRM = "confirm"
-"""In a confirmation study: ``{arm, label, family, role, seed, source_trial}``."""
+"""In a confirmation study: ``{arm, label, family, role, seed, source_trial}`` (and, for a
+dose-response run, ``dose``: ``{key, strength, finalist}``)."""
+TRIAL_AUDIT = "audit"
+"""``{would_prune_at}``: the pruner would have stopped this search trial after that epoch, but
+it was audited (``hydra.sweeper.pruner.audit``) and ran to the end."""
 
 CURVE_KEYS = (
     "epoch",

@@ -25,7 +25,21 @@ from ._lifecycle import Ending, end_trials, write_reports
 from ._pruners import PRUNED_ON_ATTRS, make_pruner, reads_rungs
 from ._reads import light_trials
 
-__all__ = ["MemberLink", "StudyLink", "TrialGone"]
+__all__ = ["MemberLink", "StudyLink", "TrialGone", "audited"]
+
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def audited(number: int, share: float) -> bool:
+    """Whether trial ``number`` runs to the end when the pruner would stop it: the trials with
+    ``frac(number · φ) < share`` (φ the golden ratio's fraction), a fixed, evenly spread
+    ``share`` of all trial numbers, the same in every process.
+
+    Example:
+        >>> sum(audited(n, 0.1) for n in range(1000))
+        100
+    """
+    return share > 0.0 and (number * _GOLDEN) % 1.0 < share
 
 FLUSH_EVERY_S = 2.0
 SNAPSHOT_S = 1.0
@@ -106,6 +120,7 @@ class StudyLink:
         self.study.pruner = make_pruner(spec)
         self.rungs = reads_rungs(spec)
         self.prunes = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
+        self.audit = float((spec or {}).get("audit") or 0.0)
         self.n_objectives = len(self.study.directions)
         self.links: list[MemberLink] = []
         self.snapshot = _Snapshot(self.study, lambda: self.links)
@@ -217,6 +232,8 @@ class MemberLink:
         self.unwritten: dict[int, float] = {}
         self.ended = False
         self.ending: Ending | None = None  # how this job ended it (None: running, or not ours)
+        # the epoch at which the pruner would have stopped this trial, had it not been audited
+        self.audit_step: int | None = None
 
     @property
     def number(self) -> int:
@@ -252,11 +269,17 @@ class MemberLink:
     def should_prune(self) -> bool:
         if not self.study.prunes or self.study.n_objectives > 1 or not self.values:
             return False
+        if self.audit_step is not None:
+            return False  # audited: it runs to the end
         if self.study.rungs:  # the pruner's own rung records live in the stored trial
             trial = self.as_frozen(self.study.storage.get_trial(self.trial_id))
         else:
             trial = self.as_frozen()
-        return bool(self.study.study.pruner.prune(self.study.snapshot, trial))  # type: ignore[arg-type]
+        prune = bool(self.study.study.pruner.prune(self.study.snapshot, trial))  # type: ignore[arg-type]
+        if prune and audited(self.number, self.study.audit):
+            self.audit_step = trial.last_step
+            return False
+        return prune
 
     def as_frozen(self, stored: FrozenTrial | None = None) -> FrozenTrial:
         """The trial (``stored``, or as it was given) with every value reported so far, and its

@@ -51,6 +51,9 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
     values (50: the median), and pruned otherwise, once at least ``n_startup_trials`` (and
     ``n_min_trials``) of them exist; epochs below ``n_warmup_steps`` are never pruned, and it
     checks every ``interval_steps`` epochs. With one trial at a time it is Optuna's rule.
+    With ``by_family``, the reference holds only the trials of the trial's own regularizer
+    family (its ``family`` user attribute): a regularized run that learns slowly at first is
+    judged against its peers, not against unregularized runs that learn fast and overfit later.
 
     Example:
         >>> pruner = PeerPercentilePruner(50.0, n_startup_trials=5, n_warmup_steps=4)
@@ -66,6 +69,7 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
         n_warmup_steps: int = 0,
         interval_steps: int = 1,
         n_min_trials: int = 1,
+        by_family: bool = False,
     ) -> None:
         checks = {"percentile": (percentile, 0 <= percentile <= 100, "0 to 100"),
                   "n_startup_trials": (n_startup_trials, n_startup_trials >= 0, ">= 0"),
@@ -80,6 +84,7 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
         self.n_warmup_steps = n_warmup_steps
         self.interval_steps = interval_steps
         self.n_min_trials = n_min_trials
+        self.by_family = by_family
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
@@ -90,6 +95,9 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
         if best == -math.inf:
             return True  # Optuna's rule: a trial with only NaN so far is pruned
         others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        if self.by_family:
+            family = trial.user_attrs.get(TRIAL_FAMILY)
+            others = [t for t in others if t.user_attrs.get(TRIAL_FAMILY) == family]
         peers = [_score(t.intermediate_values.get(step), sign) for t in others
                  if t.number != trial.number]  # fmt: skip
         peers = [v for v in peers if v > -math.inf]
@@ -110,20 +118,20 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
 
 
 class FamilyStartupPruner(optuna.pruners.BasePruner):
-    """Keeps every regularizer family (the trial's ``family`` user attribute) in the search:
-    until ``n_per_family`` of a family's trials have completed, its leading running trials
-    (the best at their epoch, as many as completions are missing) are never pruned; every other
-    decision is ``base``'s.
+    """Each regularizer family's first trials run to the end: a trial is never pruned while
+    fewer than ``n_per_family`` trials of its family (the ``family`` user attribute) numbered
+    below it are COMPLETE or RUNNING; every other decision is ``base``'s.
 
-    For a search that must hold a completed run of every family: a family whose trials start
-    slowly (dropout, a strong penalty) against the others can otherwise lose every trial to the
-    pruner (the confirmation then re-trains its furthest pruned trial instead). Sparing only the
-    family's leader keeps the cost to about one full trial per family.
+    A trial of the family that failed, diverged or was pruned before this rule applied passes
+    its place on to the next one, so every family ends the search with ``n_per_family``
+    completed runs unless its runs diverge. A family that starts slowly (dropout, a strong
+    penalty) is then never judged on its early epochs alone before it has a reference of its
+    own: with pruning among peers, a family's first trials are the peers.
 
     Example:
-        >>> pruner = FamilyStartupPruner(optuna.pruners.NopPruner(), n_per_family=1)
+        >>> pruner = FamilyStartupPruner(optuna.pruners.NopPruner(), n_per_family=3)
         >>> pruner.n_per_family
-        1
+        3
     """
 
     def __init__(self, base: optuna.pruners.BasePruner, *, n_per_family: int) -> None:
@@ -133,20 +141,14 @@ class FamilyStartupPruner(optuna.pruners.BasePruner):
         self.n_per_family = n_per_family
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        family, step = trial.user_attrs.get(TRIAL_FAMILY), trial.last_step
-        if family is None or step is None:
+        family = trial.user_attrs.get(TRIAL_FAMILY)
+        if family is None:
             return bool(self.base.prune(study, trial))
         states = (TrialState.COMPLETE, TrialState.RUNNING)
-        same = [t for t in study.get_trials(deepcopy=False, states=states)
-                if t.user_attrs.get(TRIAL_FAMILY) == family and t.number != trial.number]  # fmt: skip
-        missing = self.n_per_family - sum(t.state == TrialState.COMPLETE for t in same)
-        if missing > 0:
-            sign = _sign(study)
-            mine = _score(trial.intermediate_values.get(step), sign)
-            ahead = [t for t in same if t.state == TrialState.RUNNING
-                     and _score(t.intermediate_values.get(step), sign) > mine]  # fmt: skip
-            if len(ahead) < missing:
-                return False
+        before = sum(1 for t in study.get_trials(deepcopy=False, states=states)
+                     if t.user_attrs.get(TRIAL_FAMILY) == family and t.number < trial.number)  # fmt: skip
+        if before < self.n_per_family:
+            return False
         return bool(self.base.prune(study, trial))
 
 
@@ -181,9 +183,10 @@ def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
             "n_min_trials": int(s.get("n_min_trials", 1)),
         }
         pct = 50.0 if name == "median" else float(s.get("percentile", 25.0))
-        # a spec stored before ``peers`` existed keeps Optuna's finished-trials-only rule
+        # a spec stored before ``peers`` existed keeps Optuna's finished-trials-only rule, and
+        # one stored before ``by_family`` compares with every family
         if s.get("peers", False):
-            base = PeerPercentilePruner(pct, **common)
+            base = PeerPercentilePruner(pct, **common, by_family=bool(s.get("by_family", False)))
         else:
             base = p.PercentilePruner(pct, **common)
     elif name == "successive_halving":
