@@ -2,7 +2,7 @@
 
 A search study ``S`` is read with its confirmation study ``S.confirm`` when there is one: the
 confirmation's runs give each finalist's effect against its baseline, paired by seed, with a
-95% interval and a Holm-adjusted p-value (:func:`effects`). Extraction (database → DataFrame,
+simultaneous (Bonferroni) 95% interval and an adjusted p-value (:func:`effects`). Extraction (database → DataFrame,
 DataFrame → plot data) is separate from drawing (DataFrame → :class:`matplotlib.figure.Figure`);
 plot functions never open a database.
 

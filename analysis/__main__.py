@@ -17,7 +17,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m analysis",
         description="Which regularization helps, and by how much: the effects of a regsweep "
-        "study's confirmed finalists against their baselines (95 percent CIs, Holm-adjusted p), "
+        "study's confirmed finalists against their baselines (simultaneous 95 percent CIs, Bonferroni-adjusted p), "
         "generalization-gap tables as CSV/Parquet, figures as PNG/SVG, report.md and a "
         "self-contained report.html.",
     )

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis._audit import audit_sentence
+from analysis._dose import dose_summary
 from analysis._effects import SAME_LOSS_RTOL, diverged_of
 from analysis._format import delta_text, in_points, metric_label, p_text, signed_text
 from analysis._plots_effects import forest_rows
@@ -68,8 +70,19 @@ def _effect_part(row: pd.Series, decide: str) -> str:
     ci = _interval(lo, hi, decide) if delta > 0 else _interval(-hi, -lo, decide)  # magnitudes
     # a finalist that collapsed on some seeds says so in its name (forest_rows), once
     return (f"{row['name']} {verb} {metric_label(decide)} by {delta_text(delta, decide)} "
-            f"(95% CI {ci}, n={int(row['n_pairs'])} seeds, Holm-adjusted "
+            f"(simultaneous 95% CI {ci}, n={int(row['n_pairs'])} seeds, Bonferroni-adjusted "
             f"{p_text(float(row['p_value']))})")  # fmt: skip
+
+
+def _mde_text(rows: pd.DataFrame, decide: str) -> str:
+    """The smallest change the seeds of finalists with no detectable difference would have
+    detected (80 % power, at the same adjusted level): what "no difference" rules out."""
+    spans = [(str(r["plain_name"]), float(r["mde"])) for _, r in rows.iterrows()
+             if not math.isnan(float(r["mde"]))]  # fmt: skip
+    if not spans:
+        return ""
+    each = ", ".join(f"{n} ±{delta_text(v, decide).lstrip('+')}" for n, v in spans)
+    return f"; the smallest change these seeds detect with 80% power: {each}"
 
 
 CHANCE_ONLY = ("ended at chance level on validation: on this data the network learned nothing "
@@ -86,7 +99,7 @@ changes of 0.1 points, too small to matter, which the effects table still shows.
 
 
 def _weights(rows: pd.DataFrame, alpha: float = 0.05) -> str:
-    """Finalists whose weights' sparsity differs from their baselines' (Holm-adjusted across
+    """Finalists whose weights' sparsity differs from their baselines' (Bonferroni-adjusted across
     finalists, as the verdicts are) by at least :data:`WEIGHTS_MIN_CHANGE`, with the change
     and its interval; "" when none does."""
     parts = []
@@ -96,8 +109,9 @@ def _weights(rows: pd.DataFrame, alpha: float = 0.05) -> str:
         lo, hi = float(r["delta_sparsity_ci_low"]), float(r["delta_sparsity_ci_high"])
         ci = _interval(lo, hi, "sparsity") if delta > 0 else _interval(-hi, -lo, "sparsity")
         parts.append(f"{r['plain_name']} {'raises' if delta > 0 else 'lowers'} it by "
-                     f"{delta_text(delta, 'sparsity')} (95% CI {ci}, n={int(r['n_pairs'])} seeds, "
-                     f"Holm-adjusted {p_text(float(r['p_sparsity']))})")  # fmt: skip
+                     f"{delta_text(delta, 'sparsity')} (simultaneous 95% CI {ci}, "
+                     f"n={int(r['n_pairs'])} seeds, Bonferroni-adjusted "
+                     f"{p_text(float(r['p_sparsity']))})")  # fmt: skip
     if not parts:
         return ""
     return (" On the weights (the share within 0.05 % of the largest |w|, as 000's notes count "
@@ -106,21 +120,22 @@ def _weights(rows: pd.DataFrame, alpha: float = 0.05) -> str:
 
 def _confirmed(rows: pd.DataFrame) -> str:
     decide = str(rows["decided_on"].iloc[0])
-    kind = rows["verdict"].astype(str).str.partition(";")[0]
+    kind = rows["verdict"].astype(str)
     parts = [_effect_part(r, decide) for _, r in rows[kind == "helps"].iterrows()]
-    same = rows["same"]
-    others = rows[~kind.isin(["helps", "hurts"]) & ~same]
-    # the collapse note after "; " is in the name (an empty frame's partition has no columns)
-    heads = others["verdict"].astype(str).map(lambda v: v.partition("; ")[0])
-    for verdict, group in others.groupby(heads, sort=False):
-        names = [str(n) for n in group["name"]]
-        if str(verdict).startswith("no detectable"):
-            verb = "show" if len(names) > 1 else "shows"
-            parts.append(f"{_names(names)} {verb} {verdict}{_open(group, decide)}")
-        else:
-            parts.append(f"{_names(names)}: {verdict}, no verdict")
-    if same.any():
-        parts.append(_same_part(rows[same]))
+    none = rows[kind == "no_difference"]
+    if not none.empty:
+        names = [str(n) for n in none["name"]]
+        n = sorted({int(v) for v in none["n_pairs"]})
+        at = f"n={n[0]}" if len(n) == 1 else "n=" + "/".join(map(str, n))
+        verb = "show" if len(names) > 1 else "shows"
+        parts.append(f"{_names(names)} {verb} no detectable difference at {at}"
+                     f"{_open(none, decide)}{_mde_text(none, decide)}")  # fmt: skip
+    unexplored = rows[kind == "not_explored"]
+    for _, r in unexplored.iterrows():
+        parts.append(f"{r['name']} was not explored ({r['notes']}), so no verdict")
+    same = rows[kind == "same_as_baseline"]
+    if not same.empty:
+        parts.append(_same_part(same))
     parts += [_effect_part(r, decide) for _, r in rows[kind == "hurts"].iterrows()]
     return "Against the unregularized baseline, " + "; ".join(parts) + "."
 
@@ -138,7 +153,7 @@ def _chosen_on_validation(rows: pd.DataFrame) -> str:
         else:
             lo, hi = (signed_text(v, "test_acc") for v in d[1:])
             test = (f"; on the test split, which chose nothing, it changes test accuracy by "
-                    f"{signed_text(d[0], 'test_acc')} points (95% CI {lo} to {hi}, "
+                    f"{signed_text(d[0], 'test_acc')} points (simultaneous 95% CI {lo} to {hi}, "
                     f"n={int(r['n_pairs'])} seeds)")  # fmt: skip
         text += (f" For {r['plain_name']}, training kept the epoch that did best on the "
                  f"validation split that scores it (an earlier epoch restored on "
@@ -182,9 +197,9 @@ def _open(rows: pd.DataFrame, decide: str) -> str:
     unit = f"points of {label}" if in_points(decide) else label
     text = [f"{signed_text(lo, decide)} to {signed_text(hi, decide)}" for _, lo, hi in spans]
     if len(rows) == 1:
-        return f" (95% CI {text[0]} {'' if in_points(decide) else 'in '}{unit})"
+        return f" (simultaneous 95% CI {text[0]} {'' if in_points(decide) else 'in '}{unit})"
     each = ", ".join(f"{n} {t}" for (n, _, _), t in zip(spans, text, strict=True))
-    return f" (95% CIs, in {unit}: {each})"
+    return f" (simultaneous 95% CIs, in {unit}: {each})"
 
 
 def _settings(label: str) -> list[str]:
@@ -233,6 +248,8 @@ def answer(
     study: str,
     unjudged: list[str] | None = None,
     chance_only: bool = False,
+    dose: pd.DataFrame | None = None,
+    audit: pd.DataFrame | None = None,
 ) -> Answer:
     """The report's opening: the effects in one sentence, or why there are none yet.
 
@@ -246,17 +263,21 @@ def answer(
             failed): named, since no answer can judge them.
         chance_only: Whether every completed run ended at chance level (:data:`CHANCE_ONLY`
             is said).
+        dose: :func:`analysis.dose_data` of the confirmation study: each family's path.
+        audit: :func:`analysis.audit_data` of the search: how often pruning was wrong.
     """
     command = confirm_command(storage, study)
+    audited = audit_sentence(audit) if audit is not None else ""
     if not has_confirm:
-        return Answer(_unconfirmed(family, unjudged, chance_only), command)
+        return Answer(_unconfirmed(family, unjudged, chance_only) + audited, command)
     rows = forest_rows(effects)
     if rows.empty or not rows["n_pairs"].gt(0).any():
         return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
                       "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
     chance = f" Every run, the baseline's included, {CHANCE_ONLY}" if chance_only else ""
-    return Answer(_confirmed(rows) + _diverged(rows) + _chosen_on_validation(rows) + chance
-                  + _weights(rows) + _unjudged(unjudged))  # fmt: skip
+    paths = dose_summary(dose) if dose is not None else ""
+    return Answer(_confirmed(rows) + _diverged(rows) + _chosen_on_validation(rows) + paths
+                  + chance + _weights(rows) + _unjudged(unjudged) + audited)  # fmt: skip
 
 
 def _unjudged(families: list[str] | None) -> str:

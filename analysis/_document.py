@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis._figures import FIGURE_TITLES
 from analysis._format import metric_label, p_text
-from analysis._plots_effects import forest_rows
+from analysis._plots_effects import VERDICT_WORDS, forest_rows
 
 if TYPE_CHECKING:
     from analysis._load import StudyData
@@ -69,16 +69,19 @@ def effects_view(effects: pd.DataFrame) -> pd.DataFrame:
         f"{metric_label(decide)}{unit} (95% CI)": [
             _ci(r[f"{decide}_mean"], r[f"{decide}_ci_low"], r[f"{decide}_ci_high"], scale)
             for _, r in shown.iterrows()],
-        f"Δ vs baseline{' (points)' if scale == 100 else ''} (95% CI)": [
+        f"Δ vs baseline{' (points)' if scale == 100 else ''} (simultaneous 95% CI)": [
             _ci(r[f"delta_{decide}"], r[f"delta_{decide}_ci_low"],
                 r[f"delta_{decide}_ci_high"], scale, signed=True) for _, r in shown.iterrows()],
         "Δ gap (points) (95% CI)": [
             _ci(r["delta_gap_acc"], r["delta_gap_acc_ci_low"], r["delta_gap_acc_ci_high"], 100,
                 signed=True) for _, r in shown.iterrows()],
         "test accuracy % (reported only)": [_ci(v, math.nan, math.nan, 100) for v in shown["test_acc_mean"]],
-        "p (Holm)": [p_text(float(p)).removeprefix("p=") if not math.isnan(float(p)) else ""
-                     for p in shown["p_value"]],
-        "verdict": shown["verdict"],
+        "smallest detectable Δ (80% power)": [
+            "" if math.isnan(float(v)) else f"±{float(v) * scale:.2g}" for v in shown["mde"]],
+        "p (Bonferroni)": [p_text(float(p)).removeprefix("p=") if not math.isnan(float(p)) else ""
+                           for p in shown["p_value"]],
+        "verdict": [VERDICT_WORDS.get(str(v), str(v)) for v in shown["verdict"]],
+        "notes": shown["notes"],
     })  # fmt: skip
     if shown["delta_sparsity"].notna().any():  # records without weights' figures: no column
         out.insert(5, "Δ sparsity (points) (95% CI)", [
@@ -90,9 +93,13 @@ def effects_view(effects: pd.DataFrame) -> pd.DataFrame:
 _EFFECTS_CAPTION = (
     "One row per finalist of the search, re-trained on several seeds together with its baseline "
     "(the same configuration with every regularizer off). Δ = finalist − baseline, paired by "
-    "seed over the seeds where both completed; 95% Student-t intervals; p from the paired "
-    "t-test, Holm-adjusted across the finalists. Verdict: helps / hurts when the adjusted p < "
-    "0.05 (sign by the validation metric), else no detectable difference at that n. Test "
+    "seed over the seeds where both completed. The Δ intervals are Student-t at 1 − 0.05/m, m "
+    "the finalists compared (Bonferroni), so they hold together at 95%; p from the paired "
+    "t-test, Bonferroni-adjusted. Verdict, read off that interval: helps / hurts when it "
+    "excludes 0 (sign by the validation metric), no detectable difference when it does not "
+    "(the smallest detectable Δ says how large a change that rules out), same as baseline "
+    "when every seed trained alike, not explored when the search could not explore the family "
+    "(see notes). The finalist's own mean has a plain 95% interval. Test "
     "accuracy and Δ sparsity (the share of weights within 0.05% of the largest |w|, in points) "
     "are reported only, never used to decide. Full table: tables/effects.csv."
 )

@@ -15,28 +15,21 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis._axes import legend_width, right_legend
-from analysis._effects import SAME_NOTE, diverged_of
+from analysis._effects import diverged_of
 from analysis._format import metric_label
 from analysis._layout import Grid, no_data, text_width
 
-__all__ = ["forest_rows", "plot_effects", "verdict_color"]
+__all__ = ["VERDICT_WORDS", "forest_rows", "plot_effects", "verdict_color"]
+
+
+VERDICT_WORDS = {"helps": "helps", "hurts": "hurts", "no_difference": "no detectable difference",
+                 "same_as_baseline": "same as baseline", "not_explored": "not explored"}
+"""Each verdict category (:data:`analysis.VERDICTS`) in words, for legends and tables."""
 
 
 def verdict_color(verdict: str) -> str:
-    """Green helps, red hurts, dark grey no detectable difference, light grey too few seeds."""
-    if verdict.startswith("helps"):
-        return "tab:green"
-    if verdict.startswith("hurts"):
-        return "tab:red"
-    return "0.35" if verdict.startswith("no detectable") else "0.7"
-
-
-def _verdict_group(verdict: str) -> str:
-    if verdict.startswith("no detectable"):
-        return "no detectable difference"
-    if verdict.startswith("too few"):
-        return "too few paired seeds"
-    return verdict.partition(";")[0]
+    """Green helps, red hurts, dark grey no detectable difference, light grey the rest."""
+    return {"helps": "tab:green", "hurts": "tab:red", "no_difference": "0.35"}.get(verdict, "0.7")
 
 
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -46,7 +39,7 @@ def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
     it trained as its baseline on every seed (its verdict's note, read here once for the figure
     and the answer)."""
     rows = table[table["baseline"].notna()].copy()
-    rows["same"] = rows["verdict"].astype(str).str.contains(SAME_NOTE, regex=False)
+    rows["same"] = rows["verdict"].astype(str) == "same_as_baseline"
     several = rows["family"].duplicated(keep=False)
     rows["name"] = rows["family"].where(~several, rows["label"].fillna(rows["arm"]))
     rows["plain_name"] = rows["name"]  # without the note on collapsed seeds
@@ -76,7 +69,7 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     """Forest plot of :func:`analysis.effects_data`: Δ of the decision metric vs the baseline.
 
     One row per finalist (top: largest improvement), a dot at the mean paired difference, a bar
-    for its 95% t-interval, a zero line, colour by verdict and the number of paired seeds on the
+    for its simultaneous t-interval (``ci_level``), a zero line, colour by verdict and the number of paired seeds on the
     right. Accuracy differences are in percentage points. A finalist that trained as its
     baseline on every seed is labelled ``(same as baseline)``, one whose final weights early
     stopping restored on some seed ``(epoch picked on validation)``, one whose runs or whose
@@ -86,17 +79,17 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     decide = str(rows["decided_on"].iloc[0]) if not rows.empty else "val_acc"
     scale = 100.0 if decide.endswith("_acc") else 1.0
     unit = " (percentage points)" if scale == 100.0 else ""
-    groups = list(dict.fromkeys(_verdict_group(str(v)) for v in rows["verdict"]))
+    groups = list(dict.fromkeys(str(v) for v in rows["verdict"]))
     names = [_label(r) for _, r in rows.iterrows()]
+    level = float(rows["ci_level"].iloc[0]) if not rows.empty else 0.95
     left = 0.4 + max([text_width(n) for n in names] or [1.0])
     g = Grid(1, panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)), left=left,
-             right=0.9 + legend_width(groups, "verdict"), top=0.25,
+             right=0.9 + legend_width([VERDICT_WORDS.get(v, v) for v in groups], "verdict"), top=0.25,
              title=f"Effect on {metric_label(decide)}: each finalist minus its unregularized "
                    "baseline, paired by seed",
-             note="dot: mean paired difference; bar: 95% t-interval of that finalist alone; "
-                  "colour: verdict of the paired t-test, Holm-adjusted across finalists "
-                  "(α = 0.05), so a bar clear of zero can still be no detectable difference for "
-                  "the table as a whole; n: paired seeds")  # fmt: skip
+             note=f"dot: mean paired difference; bar: its {level:.1%} t-interval, simultaneous "
+                  f"95% over the {len(rows)} finalists (Bonferroni); colour: the verdict, read "
+                  "off that bar (clear of zero: helps or hurts); n: paired seeds")  # fmt: skip
     ax = g.flat[0]
     if rows.empty:
         no_data(ax, "no finalist with a baseline in the confirmation study")
@@ -117,10 +110,9 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     ax.set_yticks(y, names)
     ax.grid(axis="y", visible=False)
     ax.set_xlabel(f"Δ {metric_label(decide)} vs baseline{unit}")
-    handles = [Line2D([], [], color=verdict_color(grp if grp != "no detectable difference"
-                                                  else "no detectable"), marker="o", lw=2.2)
-               for grp in groups]  # fmt: skip
-    right_legend(g.fig, handles, groups, top_in=g.top, title="verdict")
+    handles = [Line2D([], [], color=verdict_color(grp), marker="o", lw=2.2) for grp in groups]
+    words = [VERDICT_WORDS.get(grp, grp) for grp in groups]
+    right_legend(g.fig, handles, words, top_in=g.top, title="verdict")
     return g.fig
 
 

@@ -1,4 +1,4 @@
-"""Small statistics on a few seeds: t-intervals, the paired t-test and Holm's correction."""
+"""Small statistics on a few seeds: t-intervals, the paired t-test, power, and multiplicity."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-__all__ = ["Interval", "holm", "paired_p", "t_interval"]
+__all__ = ["Interval", "bonferroni", "holm", "min_detectable", "paired_p", "t_interval",
+           "wilson"]  # fmt: skip
 
 
 class Interval(NamedTuple):
@@ -81,3 +82,56 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     scaled = np.minimum(1.0, p[order] * (m - np.arange(m)))
     out[order] = np.maximum.accumulate(scaled)
     return out
+
+
+def bonferroni(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Bonferroni-adjusted p-values (``p · m``, capped at 1; m the finite entries); NaN stays.
+
+    ``p_adjusted < α`` exactly when the ``1 − α/m`` t-interval excludes 0, so a verdict read off
+    the adjusted p-value and one read off the simultaneous interval are the same verdict.
+
+    Example:
+        >>> bonferroni([0.01, 0.04, float("nan")]).round(2).tolist()[:2]
+        [0.02, 0.08]
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = int(np.isfinite(p).sum())
+    return np.minimum(1.0, p * m) if m else p.copy()
+
+
+def min_detectable(values: Sequence[float] | np.ndarray, *, alpha: float = 0.05,
+                   power: float = 0.8) -> float:  # fmt: skip
+    """The smallest true mean difference a two-sided paired t-test at level ``alpha`` detects
+    with probability ``power``, given the spread and number of the per-seed ``differences``:
+    ``(t₁₋α/₂ + t_power) · sd / √n`` with n − 1 degrees of freedom (NaN below two values; 0
+    when they do not vary, as :func:`paired_p` treats identical differences).
+
+    Example:
+        >>> round(min_detectable([0.01, -0.01, 0.02, 0.0, -0.02]), 4)
+        0.0263
+    """
+    d = _finite(values)
+    n = len(d)
+    if n < 2:
+        return math.nan
+    sd = float(d.std(ddof=1))
+    if sd <= 1e-12:
+        return 0.0
+    quantiles = stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)
+    return float(quantiles * sd / math.sqrt(n))
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> Interval:
+    """A share ``k / n`` with its Wilson score interval (NaN bounds for n = 0).
+
+    Example:
+        >>> [round(v, 3) for v in wilson(1, 10)[:3]]
+        [0.1, 0.018, 0.404]
+    """
+    if n <= 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    share = k / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(share, max(0.0, centre - half), min(1.0, centre + half), n)
