@@ -13,6 +13,7 @@ from analysis import _plotdata as pdata
 from analysis import _plots as plots
 from analysis import _plots_search as splots
 from analysis import _tables as tables
+from analysis._plots_dose import plot_dose
 from analysis._plots_effects import plot_effects
 from sweep.record import STUDY_SEARCH_SPACE
 
@@ -23,6 +24,7 @@ __all__ = ["FIGURE_TITLES", "report_figures"]
 
 FIGURE_TITLES = {
     "effects": "Effect of each finalist vs its unregularized baseline (confirmation, paired by seed)",
+    "dose_response": "Dose-response: each family's effect along its strength (confirmation seeds)",
     "gap_vs_strength": "Generalization gap vs λ (final model)",
     "dropout": "Gap and validation accuracy vs dropout p (final model)",
     "heatmap_val_acc": "Validation accuracy over two searched parameters",
@@ -69,6 +71,11 @@ def report_figures(
         lambda: plot_effects(effects),
         "No forest plot: no finalist has confirmation runs paired with its baseline yet "
         "(see the answer above).")  # fmt: skip
+    dose = frames["dose_response"]
+    add("dose_response", not dose.empty and dose["delta_val_acc"].notna().any(),
+        lambda: plot_dose(dose),
+        "No dose-response figure: the confirmation study ran no strength path "
+        "(hydra.sweeper.confirm.dose_points=0, or no finalist has a strength of its own).")  # fmt: skip
     gap = pdata.gap_vs_strength_data(trials)
     unshown = pdata.strength_families_unshown(trials)
     add("gap_vs_strength", not gap.empty,

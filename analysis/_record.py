@@ -22,7 +22,7 @@ from analysis._schema import (
     V1_CHANCE_ACC,
 )
 from sweep.hparams import FAMILY_STRENGTH
-from sweep.record import NOT_BUDGETED, collapsed
+from sweep.record import NOT_BUDGETED, TRIAL_AUDIT, collapsed
 
 __all__ = ["ROW_COLUMNS", "as_float", "final_metrics", "record_version", "trial_row"]
 
@@ -30,6 +30,7 @@ ROW_COLUMNS = (
     "trial", "state", "stop_reason", "family", "value", "strength", "record_version",
     *METRIC_COLUMNS, "at_chance", "collapsed", "final_epoch", "best_epoch", *BEST_EPOCH_COLUMNS,
     "epochs_run", "epochs_max", "seed", "run_seconds", "duration_s", "datetime_start", "counted",
+    "audit_pruned_at",
 )  # fmt: skip
 _STATE_REASON = {
     TrialState.COMPLETE: "completed",
@@ -133,6 +134,8 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
     row["duration_s"] = t.duration.total_seconds() if t.duration is not None else math.nan
     row["datetime_start"] = t.datetime_start
     row["counted"] = row["stop_reason"] not in NOT_BUDGETED
+    # an audited trial: the epoch after which the pruner would have stopped it
+    row["audit_pruned_at"] = as_float(_mapping(attrs.get(TRIAL_AUDIT)).get("would_prune_at"))
     row.update({f"hp_{k}": as_float(hparams.get(k)) for k in HPARAM_KEYS})
     own = FAMILY_STRENGTH.get(row["family"])
     row["strength"] = row[f"hp_{own}"] if own else math.nan

@@ -15,9 +15,11 @@ from matplotlib.figure import Figure
 from analysis import _plotdata as pdata
 from analysis import _tables as tables
 from analysis._answer import Answer, answer
+from analysis._audit import audit_data
 from analysis._chance import nothing_learned
 from analysis._confirm import arms_frame, confirm_frame
-from analysis._effects import effects_data
+from analysis._dose import dose_data
+from analysis._effects import effects_data, explored_counts
 from analysis._facts import study_facts
 from analysis._figures import report_figures
 from analysis._importance import param_importances
@@ -70,7 +72,10 @@ def report_tables(
     runs = confirm_frame(confirm.trials if confirm else [], confirm.confirm_plan if confirm else [])
     arms = arms_frame(confirm.confirm_plan) if confirm else None
     out = {
-        "effects": effects_data(runs, arms, metric=data.metric),
+        "effects": effects_data(runs, arms, metric=data.metric,
+                                searched=explored_counts(trials) if data.user_attrs else None),
+        "dose_response": dose_data(runs, arms),
+        "pruning_audit": audit_data(trials, maximize=_maximize(data)),
         "confirm_runs": runs,
         "baseline_reference": baseline_reference(trials, runs),
         "family_summary": tables.family_summary(trials),
@@ -196,7 +201,8 @@ def build_report(
     chance_only = nothing_learned(frames["confirm_runs"] if data.confirm is not None else trials)
     opening = answer(frames["effects"], frames["family_summary"],
                      has_confirm=data.confirm is not None, storage=data.storage, study=data.name,
-                     unjudged=unjudged, chance_only=chance_only)  # fmt: skip
+                     unjudged=unjudged, chance_only=chance_only,
+                     dose=frames["dose_response"], audit=frames["pruning_audit"])  # fmt: skip
     search = summary_text(data.name, trials, frames["family_summary"], pruned)
     report = Report(out_dir=out_dir, study=data.name, tables=frames,
                     figures=_write_figures(out_dir, figures), skipped=skipped, notes=notes,

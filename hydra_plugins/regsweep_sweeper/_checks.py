@@ -91,6 +91,12 @@ def check_settings(s: SweeperConfig) -> list[str]:
         problems.append(f"hydra.sweeper.pruner.family_startup_trials="
                         f"{s.pruner.family_startup_trials!r}: allowed an integer >= 0 "
                         "(0: a family's trials may all be pruned)")  # fmt: skip
+    if s.confirm.dose_points != 0 and s.confirm.dose_points < 2:
+        problems.append(f"hydra.sweeper.confirm.dose_points={s.confirm.dose_points!r}: allowed 0 "
+                        "(no dose-response stage) or 2 and more (6 by default)")  # fmt: skip
+    if not 0.0 <= s.pruner.audit <= 1.0:
+        problems.append(f"hydra.sweeper.pruner.audit={s.pruner.audit!r}: allowed a share from 0 "
+                        "to 1 (0: no audit; 0.2: a fifth of the would-be-pruned trials run on)")  # fmt: skip
     if problems:
         raise SweepConfigError(problems)
     return directions

@@ -32,6 +32,10 @@ class SamplerConfig:
     multivariate: bool = _help("TPE models the parameters jointly", default=True)
     constant_liar: bool = _help("TPE avoids the points of trials still running (workers, "
                                 "populations)", default=True)  # fmt: skip
+    balance_families: bool = _help("a search over regularizer=choice(...): every family gets an "
+                                   "equal share of n_trials (trial k: family k mod F) and its "
+                                   "own sampler over its own trials (false: the family is "
+                                   "drawn like any categorical)", default=True)  # fmt: skip
 
 
 @dataclass
@@ -46,12 +50,17 @@ class PrunerConfig:
     peers: bool = _help("median/percentile: judge a trial against running trials too, so the "
                         "members of a population are each other's reference (false: Optuna's "
                         "rule, finished trials only)", default=True)  # fmt: skip
-    family_startup_trials: int = _help("any pruner: until this many trials of a regularizer "
-                                       "family completed, its leading running trial (best at "
-                                       "its epoch) is never pruned, so every family searched "
-                                       "gets a completed trial (0: off; a family with none is "
-                                       "confirmed from its furthest pruned trial)",
-                                       default=0)  # fmt: skip
+    by_family: bool = _help("median/percentile: judge a trial only against trials of its own "
+                            "regularizer family (a regularized run that learns slowly early is "
+                            "not pruned by comparison with unregularized ones)",
+                            default=True)  # fmt: skip
+    family_startup_trials: int = _help("any pruner: each family's first this-many trials (by "
+                                       "number; one that fails or diverges passes its place "
+                                       "on) are never pruned, so every family ends the search "
+                                       "with this many completed runs (0: off)", default=3)  # fmt: skip
+    audit: float = _help("the share (0 to 1) of the trials the pruner would stop that run to "
+                         "the end instead, flagged as audited, so the report can say how often "
+                         "pruning was wrong", default=0.2)  # fmt: skip
     n_warmup_steps: int = _help("median/percentile/threshold: the first epoch that can be "
                                 "pruned (epochs count from 1); wilcoxon: epochs before it "
                                 "prunes", default=0)  # fmt: skip
@@ -86,6 +95,10 @@ class ConfirmConfig:
                               default=1)  # fmt: skip
     only: bool = _help("run (or finish) the confirmation stage of an existing study, without "
                        "searching", default=False)  # fmt: skip
+    dose_points: int = _help("the dose-response stage: strengths on each family's path, "
+                             "spanning its searched range, run at the finalist's other settings "
+                             "on the same seeds (with the finalist and strength 0 besides; 0: "
+                             "no dose-response stage)", default=6)  # fmt: skip
 
 
 @dataclass

@@ -56,7 +56,14 @@ from ._budget import Tally, budget_count, budgeted_numbers
 from ._checks import SweepConfigError, check_names, check_settings, check_space, preflight
 from ._compose_cache import CachingConfigLoader
 from ._config import SweeperConfig
-from ._confirm import ConfirmPlan, confirm_seeds, open_confirm_study, plan_arms, run_confirmation
+from ._confirm import (
+    ConfirmPlan,
+    confirm_seeds,
+    open_confirm_study,
+    plan_arms,
+    plan_dose,
+    run_confirmation,
+)
 from ._launch import Launch, Settled, Unit, compose_member, fail_unit, population_chunks
 from ._results import print_space, print_summary, say_budget, write_results
 from ._space import SearchSpace, SearchSpaceError, parse_search_space
@@ -342,6 +349,7 @@ class SweepRunner:
         if not arms:
             print("[regsweep] confirmation skipped: the search has no completed or pruned trial")
             return None
+        arms += plan_dose(arms, study.get_trials(deepcopy=False), points=s.confirm.dose_points)
         plan = ConfirmPlan(arms, confirm_seeds(arms, s.confirm.seeds))
         cstudy = open_confirm_study(study._storage, study, plan, self.metrics)
 
