@@ -216,7 +216,8 @@ def test_a_family_none_of_whose_trials_completed_is_confirmed_from_its_furthest_
 def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) -> None:
     """A real search whose every l1 trial (λ ≥ 5: a collapsed network) falls under the threshold
     pruner's floor at epoch 2: the confirmation re-trains l1's furthest pruned trial and its
-    baseline to the end, and the answer judges l1 instead of leaving it unjudged."""
+    baseline to the end, and the answer names l1 as not explored (its search never found a
+    setting of it that learns) instead of leaving it unjudged or calling it "no difference"."""
     l1 = "+hydra.sweeper.conditional.regularizer.l1={regularizer.l1: 'interval(5.0, 10.0)'}"
     proc = run_cli(sweep_args("out", 4, "regularizer=choice(none,l1)", l1, "optimizer.lr=0.1",
                               "hydra.sweeper.pruner.name=threshold",
@@ -250,7 +251,10 @@ def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'outputs' / 'studies.db'}"
     report = build_report(url, "out", out=tmp_path / "r")
     assert "l1" in report.answer.text and "not judged" not in report.answer.text
-    assert "lowers validation accuracy" in report.answer.text
+    assert "was not explored (its search completed no trial" in report.answer.text
+    effects = report.tables["effects"].set_index("family")
+    assert effects.loc["l1", "verdict"] == "not_explored"
+    assert effects.loc["l1", "delta_val_acc"] < 0  # still measured, shown in the table
     # no λ varies over the completed trials (none has none): the skipped figure names l1
     assert "(l1: no completed trial)." in report.skipped["gap_vs_strength"]
     data = read_study(url, "out")

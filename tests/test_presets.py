@@ -22,9 +22,10 @@ def _arms(cwd: Path, study: str) -> dict[str, list[dict[str, Any]]]:
     cstudy = load_study(cwd, record.confirm_study_name(study))
     labels = {a["arm"]: a["label"] for a in cstudy.user_attrs[record.STUDY_CONFIRM_PLAN]}
     runs: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
-    for t in cstudy.trials:
-        if t.state == TrialState.COMPLETE:
-            runs[labels[t.user_attrs[record.TRIAL_CONFIRM]["arm"]]].append(t.user_attrs)
+    for t in cstudy.trials:  # finalists and baselines (the dose-response arms aside)
+        info = t.user_attrs[record.TRIAL_CONFIRM]
+        if t.state == TrialState.COMPLETE and info["role"] != "dose":
+            runs[labels[info["arm"]]].append(t.user_attrs)
     assert all(len(r) == SEEDS for r in runs.values()), {k: len(v) for k, v in runs.items()}
     return runs
 

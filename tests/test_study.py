@@ -16,7 +16,6 @@ from optuna.trial import TrialState
 from sweep import record
 from sweep.study import (
     Ending,
-    FamilyStartupPruner,
     Keeper,
     PeerPercentilePruner,
     StorageError,
@@ -739,38 +738,6 @@ def test_light_reads_agree_with_reading_the_trials(tmp_path: Path, suffix: str) 
         ids[3]: (TrialState.PRUNED, None),
     }
     assert ended_among(study._storage, [], "stop_reason") == {}
-
-
-def test_a_family_keeps_its_leading_trial_until_one_of_its_trials_completed(tmp_path: Path) -> None:
-    """Two l1 trials start slowly against completed l2 trials: the median alone would prune
-    both, and l1 would get no finalist. The family's leader (best at the epoch) is spared, the
-    other is not; once an l1 trial has completed, the median decides for every l1 trial."""
-    storage = open_storage(resolve_storage(str(tmp_path / "f.db")))
-    study = optuna.create_study(study_name="f", storage=storage, direction="maximize")
-    for v in (0.8, 0.85, 0.9):
-        done = study.ask()
-        done.set_user_attr("family", "l2")
-        done.report(v, 1)
-        study.tell(done, v)
-    slow = []
-    for v in (0.5, 0.6):
-        t = study.ask()
-        t.set_user_attr("family", "l1")
-        t.report(v, 1)
-        slow.append(t)
-    median = PeerPercentilePruner(50.0, n_startup_trials=3)
-    pruner = FamilyStartupPruner(median, n_per_family=1)
-    trailing, leader = (_frozen(study, t.number) for t in slow)
-    assert median.prune(study, trailing) and median.prune(study, leader)
-    assert pruner.prune(study, trailing) and not pruner.prune(study, leader)
-    finished = study.ask()
-    finished.set_user_attr("family", "l1")
-    finished.report(0.55, 1)
-    study.tell(finished, 0.55)
-    assert pruner.prune(study, _frozen(study, slow[1].number))  # l1 has a finalist now
-    assert not FamilyStartupPruner(median, n_per_family=2).prune(
-        study, _frozen(study, slow[1].number)
-    )
 
 
 def test_the_progress_line_counts_the_budget_and_names_the_best(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def test_sweep_stores_results_and_prunes_a_clearly_worse_trial(tmp_path: Path) -
     args = ["regularizer=l2", "regularizer.l2=choice(10.0,1e-3,1e-4)",
             "hydra.sweeper.sampler.name=grid",
             "hydra.sweeper.population=1", "hydra.sweeper.pruner.n_startup_trials=2",
-            "hydra.sweeper.pruner.n_warmup_steps=0"]  # fmt: skip
+            "hydra.sweeper.pruner.n_warmup_steps=0",
+            "hydra.sweeper.pruner.family_startup_trials=0", "hydra.sweeper.pruner.audit=0"]  # fmt: skip
     first = run_cli(sweep_args("prune", 2, *args), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     again = run_cli(sweep_args("prune", 3, *args), cwd=tmp_path)
@@ -198,7 +199,8 @@ def test_the_first_population_prunes_its_own_weak_members(tmp_path: Path) -> Non
     they are each other's reference, and the weak ones stop at the first prunable epoch."""
     common = ("optimizer.lr=tag(log, interval(1e-4, 0.5))", "hydra.sweeper.population=6",
               "hydra.sweeper.sampler.name=random", "hydra.sweeper.sampler.seed=3",
-              "hydra.sweeper.pruner.n_startup_trials=3", "hydra.sweeper.pruner.n_warmup_steps=2")  # fmt: skip
+              "hydra.sweeper.pruner.n_startup_trials=3", "hydra.sweeper.pruner.n_warmup_steps=2",
+              "hydra.sweeper.pruner.family_startup_trials=0", "hydra.sweeper.pruner.audit=0")  # fmt: skip
     finished_only = _swept(tmp_path, "finished-only", 6, *common, "hydra.sweeper.pruner.peers=false",
                            epochs=3)  # fmt: skip
     assert [t.state for t in finished_only] == [TrialState.COMPLETE] * 6

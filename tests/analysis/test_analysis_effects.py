@@ -1,4 +1,5 @@
-"""Confirmation runs → effects with intervals and Holm-adjusted p-values, checked by hand."""
+"""Confirmation runs → effects with simultaneous intervals and Bonferroni-adjusted p-values,
+checked by hand."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from analysis import (
     resolve_study_name,
 )
 from analysis.__main__ import main
-from analysis._stats import holm, paired_p, t_interval
+from analysis._stats import holm, min_detectable, paired_p, t_interval
 from tests.analysis.analysis_studies import (
     confirmed_study,
     controlled_trials,
@@ -35,7 +36,8 @@ from tests.analysis.analysis_studies import (
 )
 
 BASE = [0.80, 0.81, 0.79, 0.82, 0.80]
-DROP = [0.01, 0.02, 0.03, 0.04, 0.05]  # dropout − its baseline, per seed
+# dropout − its baseline, per seed: clear at the simultaneous level of 4 finalists
+DROP = [0.02, 0.03, 0.03, 0.04, 0.03]
 ARMS: dict[str, dict[str, Any]] = {
     "base-drop": {"family": "none", "role": "baseline", "val_acc": BASE, "gap_acc": 0.10},
     "drop": {"family": "dropout", "role": "finalist", "baseline": "base-drop",
@@ -56,13 +58,15 @@ ARMS: dict[str, dict[str, Any]] = {
 T975 = {2: 4.302652729911275, 3: 3.182446305284263, 4: 2.7764451051977987}  # t(0.975, df)
 
 
-def _by_hand(d: list[float]) -> tuple[float, float, float, float]:
-    """Mean, 95% CI and two-sided paired-t p of differences ``d``, from the formulas."""
+def _by_hand(d: list[float], k: int = 1) -> tuple[float, float, float, float]:
+    """Mean, CI and two-sided paired-t p of differences ``d``, from the formulas: the CI at
+    95 % for one comparison, at 1 − 0.05/k (Bonferroni) for one of ``k``."""
     x = np.asarray(d)
     n, m = len(x), float(x.mean())
     se = float(np.sqrt(((x - m) ** 2).sum() / (n - 1)) / np.sqrt(n))
     p = float(2 * stats.t.sf(abs(m / se), n - 1))
-    return m, m - T975[n - 1] * se, m + T975[n - 1] * se, p
+    t = T975[n - 1] if k == 1 else float(stats.t.ppf(1 - 0.05 / (2 * k), n - 1))
+    return m, m - t * se, m + t * se, p
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +77,12 @@ def confirmed(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_effects_match_intervals_and_p_values_by_hand(confirmed: str) -> None:
     table = effects(confirmed, "conf").set_index("family")
     assert list(table.index) == ["dropout", "weight_decay", "l2", "l1", "none"]  # best Δ first
-    m, lo, hi, p_drop = _by_hand(DROP)
+    m, lo, hi, p_drop = _by_hand(DROP, 4)  # 4 finalists compared: simultaneous intervals
     drop = table.loc["dropout"]
     assert drop["delta_val_acc"] == pytest.approx(m)
     assert (drop["delta_val_acc_ci_low"], drop["delta_val_acc_ci_high"]) == pytest.approx((lo, hi))
     assert drop["p_raw"] == pytest.approx(p_drop)
-    gap_m, gap_lo, gap_hi, _ = _by_hand([-0.04, -0.05, -0.03, -0.06, -0.05])
+    gap_m, gap_lo, gap_hi, _ = _by_hand([-0.04, -0.05, -0.03, -0.06, -0.05], 4)
     assert drop["delta_gap_acc"] == pytest.approx(gap_m)
     assert drop["delta_gap_acc_ci_low"] == pytest.approx(gap_lo)
     assert drop["delta_gap_acc_ci_high"] == pytest.approx(gap_hi)
@@ -94,19 +98,19 @@ def test_effects_match_intervals_and_p_values_by_hand(confirmed: str) -> None:
     assert table.loc["l1", "delta_val_acc"] == pytest.approx(-0.02)
     # a baseline seed failed: only the 4 seeds where both completed are paired
     wd = table.loc["weight_decay"]
-    m, lo, hi, p_wd = _by_hand([0.01, -0.01, 0.02, 0.0])
+    m, lo, hi, p_wd = _by_hand([0.01, -0.01, 0.02, 0.0], 4)
     assert wd["n_seeds"] == 5 and wd["baseline_n_seeds"] == 4 and wd["n_pairs"] == 4
     assert (wd["delta_val_acc"], wd["delta_val_acc_ci_low"]) == pytest.approx((m, lo))
     assert wd["p_raw"] == pytest.approx(p_wd)
-    # Holm by hand over the 4 finalists: sorted l1 (0), dropout, weight_decay, l2 (1)
-    steps = [0.0 * 4, p_drop * 3, p_wd * 2, 1.0 * 1]
-    adjusted = np.minimum(1.0, np.maximum.accumulate(steps))
+    # Bonferroni by hand over the 4 finalists: p · 4, capped at 1
+    adjusted = [min(1.0, p * 4) for p in (0.0, p_drop, p_wd, 1.0)]
     assert [table.loc[f, "p_value"] for f in ("l1", "dropout", "weight_decay", "l2")] == (
-        pytest.approx(adjusted.tolist()))  # fmt: skip
+        pytest.approx(adjusted))  # fmt: skip
     assert table["verdict"].to_dict() == {
-        "dropout": "helps", "l2": "no detectable difference at n=5",
-        "weight_decay": "no detectable difference at n=4", "l1": "hurts", "none": "baseline",
+        "dropout": "helps", "l2": "no_difference", "weight_decay": "no_difference",
+        "l1": "hurts", "none": "baseline",
     }  # fmt: skip
+    assert (table["ci_level"].drop("none") == 1 - 0.05 / 4).all()
     none = table.loc["none"]
     assert math.isnan(none["delta_val_acc"]) and math.isnan(none["p_value"])
     assert none["val_acc_mean"] == pytest.approx(0.80)
@@ -135,7 +139,8 @@ def test_too_few_seeds_and_no_confirmation(tmp_path: Path) -> None:
     }
     url = confirmed_study(tmp_path / "f.db", arms)
     row = effects(url).iloc[0]
-    assert row["n_pairs"] == 1 and row["verdict"] == "too few paired seeds (n=1)"
+    assert row["n_pairs"] == 1 and row["verdict"] == "not_explored"
+    assert row["notes"].startswith("too few paired seeds (n=1)")
     assert math.isnan(row["p_value"]) and math.isnan(row["delta_val_acc_ci_low"])
     plain = write_study(tmp_path / "p.db", controlled_trials()[:2])
     table = effects(plain)
@@ -179,7 +184,7 @@ def test_forest_plot(confirmed: str) -> None:
     ]  # axvline
     assert len(zero) == 1
     bars = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2 and ln not in zero]
-    _, lo, hi, _ = _by_hand(DROP)
+    _, lo, hi, _ = _by_hand(DROP, 4)
     top = max(bars, key=lambda ln: ln.get_ydata()[0])  # dropout: the top row
     assert list(top.get_xdata()) == pytest.approx([lo * 100, hi * 100])
     assert top.get_color() == "tab:green"
@@ -260,14 +265,13 @@ def test_report_opens_with_the_answer(confirmed: str, tmp_path: Path,
     assert main(["--storage", confirmed.removeprefix("sqlite:///"), "--study", "conf.confirm",
                  "--out", str(tmp_path / "r")]) == 0  # fmt: skip
     printed = capsys.readouterr().out
-    m, lo, hi, _ = _by_hand(DROP)
+    m, lo, hi, _ = _by_hand(DROP, 4)
     sentence = (f"Against the unregularized baseline, dropout raises validation accuracy by "
-                f"{m * 100:.1f} points (95% CI {lo * 100:.1f} to {hi * 100:.1f}, n=5 seeds, "
-                "Holm-adjusted p=")  # fmt: skip
+                f"{m * 100:.1f} points (simultaneous 95% CI {lo * 100:.1f} to {hi * 100:.1f}, "
+                "n=5 seeds, Bonferroni-adjusted p=")  # fmt: skip
     assert printed.startswith(sentence)
-    assert "l2 and weight_decay show" not in printed  # different n: said separately
-    assert "l2 shows no detectable difference at n=5" in printed
-    assert "l1 lowers validation accuracy by 2.0 points (95% CI 2.0 to 2.0" in printed
+    assert "weight_decay and l2 show no detectable difference at n=4/5" in printed
+    assert "l1 lowers validation accuracy by 2.0 points (simultaneous 95% CI 2.0 to 2.0" in printed
     md = (tmp_path / "r" / "report.md").read_text()
     assert md.index("## Answer") < md.index(sentence) < md.index("figures/effects.png")
     assert md.index("figures/effects.png") < min(md.index(f"figures/{s}.png")
@@ -327,9 +331,8 @@ def test_a_finalist_that_collapses_on_some_seeds_says_so(tmp_path: Path) -> None
     })  # fmt: skip
     table = effects(url, "conf").set_index("family")
     assert table.loc["dropout", "n_collapsed"] == 1 and table.loc["none", "n_collapsed"] == 0
-    assert table.loc["dropout", "verdict"] == (
-        "no detectable difference at n=5; collapsed to chance on 1 of 5 seeds"
-    )
+    assert table.loc["dropout", "verdict"] == "no_difference"
+    assert "collapsed to chance on 1 of 5 seeds" in table.loc["dropout", "notes"]
     assert table.loc["none", "verdict"] == "baseline"
     answer = build_report(url, "conf", out=tmp_path / "r").answer.text
     assert "dropout (1 of 5 seeds at chance) shows no detectable difference at n=5" in answer
@@ -362,10 +365,9 @@ def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: 
     })  # fmt: skip
     table = effects(url, "conf").set_index("family")
     assert table.loc["clip", "n_same"] == 5 and table.loc["l2", "n_same"] == 0
-    assert table.loc["clip", "verdict"] == (
-        "no detectable difference at n=5; same as its baseline on every seed"
-    )
-    assert table.loc["l2", "verdict"] == "no detectable difference at n=5"
+    assert table.loc["clip", "verdict"] == "same_as_baseline"
+    assert "same as its baseline on every seed" in table.loc["clip", "notes"]
+    assert table.loc["l2", "verdict"] == "no_difference"
     ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
     assert ticks == {"clip (same as baseline)", "l2"}
     answer = build_report(url, "conf", out=tmp_path / "r").answer.text
@@ -398,7 +400,8 @@ def test_intervals_stay_within_what_the_metric_can_take(tmp_path: Path) -> None:
     loss_half = stats.t.ppf(0.975, 2) * np.std([0.01, 2.0, 0.02], ddof=1) / np.sqrt(3)
     assert row["val_loss_ci_high"] == pytest.approx(2.03 / 3 + loss_half)  # uncut: in range
     assert (row["gap_acc_ci_low"], row["gap_acc_ci_high"]) == (-1.0, 1.0)
-    # Δ of two accuracies lies in [−1, 1]: the uncut −0.6 − 1.29 is cut at −1
+    # Δ of two accuracies lies in [−1, 1]: the uncut −0.6 − 1.29 is cut at −1 (one finalist:
+    # its simultaneous interval is the plain 95% one)
     assert row["delta_val_acc"] == pytest.approx(-0.6)
     assert row["delta_val_acc_ci_low"] == -1.0
     assert row["delta_val_acc_ci_high"] == pytest.approx(-0.6 + half)
@@ -424,13 +427,17 @@ def test_no_detectable_difference_states_how_large_a_change_the_seeds_leave_open
         "none": {"family": "none", "role": "finalist", "val_acc": BASE},
     })  # fmt: skip
     text = build_report(url, "conf", out=tmp_path / "r").answer.text
-    _, lo_l2, hi_l2, _ = _by_hand([0.004, -0.002, 0.006, 0.0, 0.002])
-    _, lo_d, hi_d, _ = _by_hand(wide)
+    _, lo_l2, hi_l2, _ = _by_hand([0.004, -0.002, 0.006, 0.0, 0.002], 2)
+    _, lo_d, hi_d, _ = _by_hand(wide, 2)
     assert lo_l2 < 0 < hi_l2 and lo_d < -0.15 and hi_d > 0.1  # both unsure, by very different spans
+    mde = {f: min_detectable(np.asarray(d), alpha=0.05 / 2) * 100
+           for f, d in (("l2", [0.004, -0.002, 0.006, 0.0, 0.002]), ("dropout", wide))}  # fmt: skip
     assert text == (
         "Against the unregularized baseline, l2 and dropout show no detectable difference at "
-        f"n=5 (95% CIs, in points of validation accuracy: l2 {lo_l2 * 100:+.1f} to "
-        f"{hi_l2 * 100:+.1f}, dropout {lo_d * 100:+.1f} to {hi_d * 100:+.1f})."
+        f"n=5 (simultaneous 95% CIs, in points of validation accuracy: l2 {lo_l2 * 100:+.1f} to "
+        f"{hi_l2 * 100:+.1f}, dropout {lo_d * 100:+.1f} to {hi_d * 100:+.1f}); the smallest "
+        f"change these seeds detect with 80% power: l2 ±{mde['l2']:.1f} points, dropout "
+        f"±{mde['dropout']:.1f} points."
     )
     # a single finalist, and a study decided on the loss (its interval in the loss's units)
     url = confirmed_study(tmp_path / "l.db", {
@@ -440,9 +447,12 @@ def test_no_detectable_difference_states_how_large_a_change_the_seeds_leave_open
               "val_loss": [0.51, 0.50, 0.52, 0.47, 0.52]},
     }, metric="val_loss")  # fmt: skip
     _, lo, hi, _ = _by_hand([0.01, -0.02, 0.01, -0.02, 0.02])
+    mde = min_detectable(np.asarray([0.01, -0.02, 0.01, -0.02, 0.02]))
     text = build_report(url, "conf", out=tmp_path / "r2").answer.text
     assert text == ("Against the unregularized baseline, dropout shows no detectable difference "
-                    f"at n=5 (95% CI {lo:+.3g} to {hi:+.3g} in validation loss).")  # fmt: skip
+                    f"at n=5 (simultaneous 95% CI {lo:+.3g} to {hi:+.3g} in validation loss); "
+                    f"the smallest change these seeds detect with 80% power: dropout "
+                    f"±{mde:.3g}.")  # fmt: skip
 
 
 RANDOM_LABELS = {  # 000's notes: random binary labels, so every run ends at chance (0.5)
@@ -469,23 +479,25 @@ def test_when_every_run_is_at_chance_none_collapsed_and_the_weights_answer(tmp_p
     assert runs["at_chance"].all() and not runs["collapsed"].any()
     # the paired Δ of sparsity, by hand
     d = [s - 0.002 for s in RANDOM_LABELS["l1"]["sparsity"]]
-    m, lo, hi, p = _by_hand(d)
+    m, lo, hi, p = _by_hand(d, 2)
     l1 = table.loc["l1"]
     assert (l1["delta_sparsity"], l1["delta_sparsity_ci_low"], l1["delta_sparsity_ci_high"]) == (
         pytest.approx((m, lo, hi)))  # fmt: skip
     p_l2 = paired_p([s - 0.002 for s in RANDOM_LABELS["l2"]["sparsity"]])
-    assert l1["p_sparsity"] == pytest.approx(min(1.0, 2 * p)) and p_l2 > 0.05  # Holm over two
+    assert l1["p_sparsity"] == pytest.approx(min(1.0, 2 * p)) and p_l2 > 0.05  # Bonferroni, 2
     text = build_report(url, "conf", out=tmp_path / "r").answer.text
     assert "seeds at chance" not in text
     assert text == (
-        "Against the unregularized baseline, l1 and l2 show no detectable difference at n=5 (95% "
-        f"CIs, in points of validation accuracy: l1 {_signed(table, 'l1')}, l2 "
-        f"{_signed(table, 'l2')}). Every run, the baseline's included, ended at chance level on "
+        "Against the unregularized baseline, l1 and l2 show no detectable difference at n=5 "
+        f"(simultaneous 95% CIs, in points of validation accuracy: l1 {_signed(table, 'l1')}, l2 "
+        f"{_signed(table, 'l2')}); the smallest change these seeds detect with 80% power: "
+        f"l1 ±{table.loc['l1', 'mde'] * 100:.1f} points, l2 ±{table.loc['l2', 'mde'] * 100:.1f} "
+        "points. Every run, the baseline's included, ended at chance level on "
         "validation: on this data the network learned nothing that generalizes (random labels, "
         "for instance), so validation accuracy cannot tell the regularizers apart. On the "
         "weights (the share within 0.05 % of the largest |w|, as 000's notes count them), l1 "
-        f"raises it by {m * 100:.1f} points (95% CI {lo * 100:.1f} to {hi * 100:.1f}, n=5 seeds, "
-        "Holm-adjusted p<0.001)."
+        f"raises it by {m * 100:.1f} points (simultaneous 95% CI {lo * 100:.1f} to "
+        f"{hi * 100:.1f}, n=5 seeds, Bonferroni-adjusted p<0.001)."
     )
     assert 2 * p < 0.001
     md = (tmp_path / "r" / "report.md").read_text()
@@ -580,7 +592,7 @@ def test_weights_chosen_on_the_validation_split_are_also_judged_on_the_test_spli
     runs = load_confirm(url, "conf").set_index(["family", "seed"])
     assert runs.loc[("early_stop", 2), "final_epoch"] == runs.loc[("early_stop", 2), "epochs_run"]
     assert runs.loc[("early_stop", 0), "final_epoch"] < runs.loc[("early_stop", 0), "epochs_run"]
-    m, lo, hi, _ = _by_hand([t - b for t, b in zip(test_es, BASE, strict=True)])
+    m, lo, hi, _ = _by_hand([t - b for t, b in zip(test_es, BASE, strict=True)], 2)
     text = build_report(url, "conf", out=tmp_path / "r").answer.text
     assert text.startswith("Against the unregularized baseline, early_stop raises validation "
                            "accuracy by 5.0 points")  # fmt: skip
@@ -589,7 +601,7 @@ def test_weights_chosen_on_the_validation_split_are_also_judged_on_the_test_spli
         "scores it (an earlier epoch restored on 4 of 5 seeds), so its validation figures may "
         "flatter it; on the "
         f"test split, which chose nothing, it changes test accuracy by {m * 100:+.1f} points "
-        f"(95% CI {lo * 100:+.1f} to {hi * 100:+.1f}, n=5 seeds)."
+        f"(simultaneous 95% CI {lo * 100:+.1f} to {hi * 100:+.1f}, n=5 seeds)."
     )
     assert text.count("test split") == 1  # l2's model is its last epoch: no such note
     ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
@@ -617,12 +629,10 @@ def test_a_run_that_diverged_is_named_not_silently_unpaired(tmp_path: Path) -> N
     assert table.loc["l2", ["n_diverged", "baseline_n_diverged", "n_pairs"]].tolist() == [1, 2, 2]
     assert table.loc["clip", ["n_diverged", "baseline_n_diverged"]].tolist() == [0, 2]
     assert table.loc["weight_decay", ["n_diverged", "baseline_n_diverged"]].tolist() == [1, 0]
-    assert table.loc["clip", "verdict"] == (
-        "no detectable difference at n=3; its baseline diverged on 2 of 5 seeds"
-    )
-    assert table.loc["weight_decay", "verdict"] == (
-        "no detectable difference at n=4; diverged on 1 of 5 seeds"
-    )
+    assert table.loc["clip", "verdict"] == "no_difference"
+    assert table.loc["clip", "notes"].endswith("its baseline diverged on 2 of 5 seeds")
+    assert table.loc["weight_decay", "verdict"] == "no_difference"
+    assert table.loc["weight_decay", "notes"].endswith("; diverged on 1 of 5 seeds")
     assert table.loc["none", "verdict"] == "baseline"
     ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
     assert ticks == {"clip (baseline diverged on 2 of 5)", "weight_decay (diverged on 1 of 5)",
