@@ -9,6 +9,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
+from sweep.power import min_detectable
+
 __all__ = ["Interval", "bonferroni", "holm", "min_detectable", "paired_p", "t_interval",
            "wilson"]  # fmt: skip
 
@@ -97,28 +99,6 @@ def bonferroni(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     p = np.asarray(p_values, dtype=float)
     m = int(np.isfinite(p).sum())
     return np.minimum(1.0, p * m) if m else p.copy()
-
-
-def min_detectable(values: Sequence[float] | np.ndarray, *, alpha: float = 0.05,
-                   power: float = 0.8) -> float:  # fmt: skip
-    """The smallest true mean difference a two-sided paired t-test at level ``alpha`` detects
-    with probability ``power``, given the spread and number of the per-seed ``differences``:
-    ``(t₁₋α/₂ + t_power) · sd / √n`` with n − 1 degrees of freedom (NaN below two values; 0
-    when they do not vary, as :func:`paired_p` treats identical differences).
-
-    Example:
-        >>> round(min_detectable([0.01, -0.01, 0.02, 0.0, -0.02]), 4)
-        0.0263
-    """
-    d = _finite(values)
-    n = len(d)
-    if n < 2:
-        return math.nan
-    sd = float(d.std(ddof=1))
-    if sd <= 1e-12:
-        return 0.0
-    quantiles = stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)
-    return float(quantiles * sd / math.sqrt(n))
 
 
 def wilson(k: int, n: int, confidence: float = 0.95) -> Interval:

@@ -253,3 +253,35 @@ def test_a_16_trial_sweep_explores_every_family_and_draws_their_paths(tmp_path: 
     effects = report.tables["effects"]
     judged = effects[effects["family"] != "none"]
     assert judged["notes"].str.contains("completed 2 trials, fewer than 3").all()
+
+
+def test_a_target_effect_size_adds_seeds_to_the_finalists(tmp_path: Path) -> None:
+    """confirm.target_mde=1e-4 (far below what 2 seeds detect): the finalist and its baseline get
+    seeds added up to confirm.max_seeds=4, the dose-response arms stay on the first 2, and the
+    effects table pairs 4 seeds."""
+    args = sweep_args("mde", 2, "hydra.sweeper.sampler.name=grid",
+                      "regularizer=choice(none,dropout)", "regularizer.dropout=0.3",
+                      "hydra.sweeper.pruner.name=none",
+                      "hydra.sweeper.confirm.target_mde=1e-4", "hydra.sweeper.confirm.max_seeds=4",
+                      "hydra.sweeper.confirm.dose_points=2", epochs=2, confirm=2)  # fmt: skip
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "adding 2 to the finalists and their baselines" in proc.stdout
+    confirm = load_study(tmp_path, "mde.confirm")
+    seeds: dict[str, set[int]] = {}
+    for t in confirm.trials:
+        info = t.user_attrs["confirm"]
+        seeds.setdefault(info["role"], set()).add(info["seed"])
+    assert seeds["finalist"] == {1, 2, 3, 4} and seeds["dose"] == {1, 2}
+    report = build_report(tmp_path / "outputs" / "studies.db", "mde", tmp_path / "r")
+    dropout = report.tables["effects"].set_index("family").loc["dropout"]
+    assert dropout["n_pairs"] == 4
+
+
+def test_bad_confirmation_and_audit_settings_are_refused(tmp_path: Path) -> None:
+    for bad, words in (("hydra.sweeper.confirm.target_mde=0", "target_mde=0"),
+                       ("hydra.sweeper.pruner.audit=1.5", "audit=1.5"),
+                       ("hydra.sweeper.confirm.dose_points=1", "dose_points=1")):  # fmt: skip
+        proc = run_cli(sweep_args("bad", 2, bad), cwd=tmp_path)
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "outputs" / "studies.db").exists()

@@ -94,6 +94,13 @@ def check_settings(s: SweeperConfig) -> list[str]:
     if s.confirm.dose_points != 0 and s.confirm.dose_points < 2:
         problems.append(f"hydra.sweeper.confirm.dose_points={s.confirm.dose_points!r}: allowed 0 "
                         "(no dose-response stage) or 2 and more (6 by default)")  # fmt: skip
+    target = s.confirm.target_mde
+    if target is not None and not target > 0:
+        problems.append(f"hydra.sweeper.confirm.target_mde={target!r}: allowed a number > 0 "
+                        "(0.01: one point of accuracy) or null")  # fmt: skip
+    if target is not None and s.confirm.max_seeds < max(s.confirm.seeds, 2):
+        problems.append(f"hydra.sweeper.confirm.max_seeds={s.confirm.max_seeds!r}: allowed at "
+                        f"least confirm.seeds ({s.confirm.seeds}) and 2")  # fmt: skip
     if not 0.0 <= s.pruner.audit <= 1.0:
         problems.append(f"hydra.sweeper.pruner.audit={s.pruner.audit!r}: allowed a share from 0 "
                         "to 1 (0: no audit; 0.2: a fifth of the would-be-pruned trials run on)")  # fmt: skip

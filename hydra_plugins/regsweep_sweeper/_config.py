@@ -99,6 +99,12 @@ class ConfirmConfig:
                              "spanning its searched range, run at the finalist's other settings "
                              "on the same seeds (with the finalist and strength 0 besides; 0: "
                              "no dose-response stage)", default=6)  # fmt: skip
+    target_mde: float | None = _help("add seeds to the finalists and their baselines until the "
+                                     "smallest effect their seeds detect (80% power, at the "
+                                     "analysis's level) is at most this, in the decision "
+                                     "metric's units (0.01: one point of accuracy); null: "
+                                     "confirm.seeds only", default=None)  # fmt: skip
+    max_seeds: int = _help("confirm.target_mde adds seeds up to this many", default=20)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep import record
 from sweep.hparams import hparam_label
 from sweep.job import app_config
+from sweep.power import seeds_for
 from sweep.regularizers import family_strength, turn_off
 from sweep.study import Ending, ask_pending, end_trial, reap
 
@@ -37,7 +38,7 @@ from ._launch import Launch, Settled, Unit, population_chunks
 from ._study import store_study_attrs, version
 
 __all__ = ["Arm", "ConfirmPlan", "open_confirm_study", "plan_arms", "plan_dose",
-           "run_confirmation", "unregularized"]  # fmt: skip
+           "run_confirmation", "seeds_wanted", "unregularized"]  # fmt: skip
 
 log = logging.getLogger("regsweep.sweeper")
 
@@ -66,12 +67,39 @@ class Arm:
 
 @dataclass(frozen=True)
 class ConfirmPlan:
+    """Every arm on ``seeds``; finalists and baselines also on ``more`` (``confirm.target_mde``
+    adds those until the finalists' smallest detectable effect is small enough)."""
+
     arms: list[Arm]
     seeds: list[int]
+    more: list[int] = field(default_factory=list)
 
     @property
     def units(self) -> list[tuple[Arm, int]]:
-        return [(arm, seed) for arm in self.arms for seed in self.seeds]
+        base = [(arm, seed) for arm in self.arms for seed in self.seeds]
+        return base + [(a, seed) for a in self.arms if a.role != "dose" for seed in self.more]
+
+
+def seeds_wanted(study: optuna.Study, plan: ConfirmPlan, *, target: float, metric: str,
+                 cap: int, alpha: float = 0.05) -> tuple[int, int]:  # fmt: skip
+    """``(have, want)``: the paired seeds the finalists have in ``study`` (the fewest of any),
+    and the seeds (at most ``cap``) their paired spreads of ``metric`` need for a smallest
+    detectable effect of ``target`` at 80 % power, at the level the analysis uses (α over the
+    finalists compared, Bonferroni)."""
+    values: dict[tuple[str, int], float] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        unit, value = _unit_of(t), t.user_attrs.get(metric)
+        if unit is not None and isinstance(value, (int, float)) and math.isfinite(value):
+            values[unit] = float(value)
+    finalists = [a for a in plan.arms if a.role == "finalist" and a.baseline is not None]
+    seeds = sorted({s for _, s in values})
+    have, want = (min(len(seeds), cap), 0) if finalists else (0, 0)
+    for a in finalists:
+        diffs = [values[(a.arm, s)] - values[(str(a.baseline), s)] for s in seeds
+                 if (a.arm, s) in values and (str(a.baseline), s) in values]  # fmt: skip
+        have = min(have, len(diffs))
+        want = max(want, seeds_for(diffs, target, alpha=alpha / len(finalists), cap=cap))
+    return have, want
 
 
 def _arm_id(config: Mapping[str, Any]) -> str:
@@ -254,7 +282,7 @@ def open_confirm_study(
         record.STUDY_METRIC: metrics[0],
         record.STUDY_OBJECTIVES: metrics,
         record.STUDY_PRUNER: {"name": "none", "why": "confirmation runs train to the end"},
-        record.STUDY_CONFIRM_SEEDS: plan.seeds,
+        record.STUDY_CONFIRM_SEEDS: [*plan.seeds, *plan.more],
         record.STUDY_CONFIRM_PLAN: [asdict(a) for a in plan.arms],
     }
     store_study_attrs(study, attrs, metrics)

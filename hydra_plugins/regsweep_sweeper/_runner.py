@@ -63,6 +63,7 @@ from ._confirm import (
     plan_arms,
     plan_dose,
     run_confirmation,
+    seeds_wanted,
 )
 from ._launch import Launch, Settled, Unit, compose_member, fail_unit, population_chunks
 from ._results import print_space, print_summary, say_budget, write_results
@@ -356,10 +357,29 @@ class SweepRunner:
         def settled(ended: Settled) -> None:
             log.info("confirmation trial %d: %s", ended.number, ended.state.name)
 
-        run_confirmation(cstudy, plan, launch, population=s.population,
-                         batch=s.population * s.n_jobs,
-                         requeue_interrupted=bool(s.requeue_interrupted),
-                         on_settled=settled)  # fmt: skip
+        def run(plan: ConfirmPlan) -> None:
+            run_confirmation(cstudy, plan, launch, population=s.population,
+                             batch=s.population * s.n_jobs,
+                             requeue_interrupted=bool(s.requeue_interrupted),
+                             on_settled=settled)  # fmt: skip
+
+        run(plan)
+        target = s.confirm.target_mde
+        decide = "val_loss" if self.metrics[0] == "val_loss" else "val_acc"
+        while target is not None:
+            have, want = seeds_wanted(cstudy, plan, target=float(target), metric=decide,
+                                      cap=int(s.confirm.max_seeds))  # fmt: skip
+            if want <= have:
+                break
+            last = max([*plan.seeds, *plan.more])
+            more = [*plan.more, *range(last + 1, last + 1 + want - have)]
+            print(f"[regsweep] confirmation: the finalists' smallest detectable effect needs "
+                  f"{want} paired seeds for confirm.target_mde={target} (at most "
+                  f"confirm.max_seeds={s.confirm.max_seeds}); adding {want - have} to the "
+                  "finalists and their baselines")  # fmt: skip
+            plan = ConfirmPlan(plan.arms, plan.seeds, more)
+            cstudy = open_confirm_study(study._storage, study, plan, self.metrics)
+            run(plan)
         return cstudy
 
 
