@@ -101,6 +101,9 @@ def check_settings(s: SweeperConfig) -> list[str]:
     if target is not None and s.confirm.max_seeds < max(s.confirm.seeds, 2):
         problems.append(f"hydra.sweeper.confirm.max_seeds={s.confirm.max_seeds!r}: allowed at "
                         f"least confirm.seeds ({s.confirm.seeds}) and 2")  # fmt: skip
+    if s.confirm.population is not None and s.confirm.population < 1:
+        problems.append(f"hydra.sweeper.confirm.population={s.confirm.population!r}: allowed an "
+                        "integer >= 1, or null (the search's population)")  # fmt: skip
     if not 0.0 <= s.pruner.audit <= 1.0:
         problems.append(f"hydra.sweeper.pruner.audit={s.pruner.audit!r}: allowed a share from 0 "
                         "to 1 (0: no audit; 0.2: a fifth of the would-be-pruned trials run on)")  # fmt: skip

@@ -105,6 +105,9 @@ class ConfirmConfig:
                                      "metric's units (0.01: one point of accuracy); null: "
                                      "confirm.seeds only", default=None)  # fmt: skip
     max_seeds: int = _help("confirm.target_mde adds seeds up to this many", default=20)
+    population: int | None = _help("runs trained together as one population in the "
+                                   "confirmation and dose-response stage (null: the search's "
+                                   "population)", default=None)  # fmt: skip
 
 
 @dataclass

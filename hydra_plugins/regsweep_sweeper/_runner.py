@@ -358,8 +358,8 @@ class SweepRunner:
             log.info("confirmation trial %d: %s", ended.number, ended.state.name)
 
         def run(plan: ConfirmPlan) -> None:
-            run_confirmation(cstudy, plan, launch, population=s.population,
-                             batch=s.population * s.n_jobs,
+            size = int(s.confirm.population or s.population)
+            run_confirmation(cstudy, plan, launch, population=size, batch=size * s.n_jobs,
                              requeue_interrupted=bool(s.requeue_interrupted),
                              on_settled=settled)  # fmt: skip
 
