@@ -285,3 +285,29 @@ def test_bad_confirmation_and_audit_settings_are_refused(tmp_path: Path) -> None
         proc = run_cli(sweep_args("bad", 2, bad), cwd=tmp_path)
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "outputs" / "studies.db").exists()
+
+
+def test_a_memorizing_network_shows_l2_helping_along_its_path(tmp_path: Path) -> None:
+    """The trust issue's memorizing setup (400 digits, 40% wrong labels, MLP 256-256, Adam; the
+    experiment=memorize preset), through the families search with none and l2, shortened to 80
+    epochs: l2 has 3 or more completed search trials, its dose-response path shows it helping
+    with an interval above 0 at a strength of 1e-3 or more, and the answer says so, even though
+    the search's own finalist (a small λ) shows no detectable difference."""
+    args = ["-m", "experiment=memorize", "regularizer=choice(none,l2)", "trainer.epochs=80",
+            "hydra.sweeper.n_trials=8", "hydra.sweeper.confirm.population=48"]  # fmt: skip
+    proc = run_cli(args, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load_study(tmp_path, "memorize")
+    done = Counter(t.params["regularizer"] for t in study.trials if t.state == TrialState.COMPLETE)
+    assert done["l2"] >= 3 and done["none"] >= 3
+    report = build_report(tmp_path / "outputs" / "studies.db", "memorize", tmp_path / "r")
+    dose = report.tables["dose_response"]
+    l2 = dose[(dose["family"] == "l2") & (dose["role"] != "baseline")]
+    helping = l2[(l2["delta_val_acc_ci_low"] > 0) & (l2["strength"] >= 1e-3)]
+    assert not helping.empty, l2[["strength", "delta_val_acc", "delta_val_acc_ci_low"]]
+    assert (helping["verdict"] == "helps").all() and (helping["n_seeds"] == 5).all()
+    assert helping["delta_val_acc"].max() > 0.05  # several points, as fixed strengths show
+    strongest = l2.loc[l2["strength"].idxmax()]
+    assert strongest["verdict"] == "hurts"  # λ = 0.1 stops learning
+    text = report.answer.text
+    assert "l2 is best at L2 λ=" in text and "it helps at" in text

@@ -269,7 +269,8 @@ def _parse_conditional(conditional: Mapping[str, Mapping[Any, Mapping[str, Any]]
 
 def _apply_cli(lines: Sequence[str], top: dict[str, Param | _Fixed], blocks: _Blocks) -> None:
     """Command-line entries win: a sweep replaces the YAML one (conditional or not) in place,
-    a plain value removes the path from the conditionals and fixes it."""
+    a plain value removes the path from the conditionals and fixes it, and a choice over a
+    conditional parent drops the blocks of the options it leaves out."""
     cli: dict[str, Param | _Fixed] = {}
     for line in lines:
         item = _parse(None, line.strip(), "the command line")
@@ -284,6 +285,12 @@ def _apply_cli(lines: Sequence[str], top: dict[str, Param | _Fixed], blocks: _Bl
                 del b[path]
         if isinstance(item, _Fixed) or not in_blocks:
             top[path] = item
+        d = item.distribution if isinstance(item, Param) else None
+        if isinstance(d, CategoricalDistribution) and path in blocks:
+            # a narrower choice of a conditional parent keeps only its options' blocks
+            # (regularizer=choice(none,l2) over search=families)
+            kept = {_text(c) for c in d.choices}
+            blocks[path] = {o: b for o, b in blocks[path].items() if o in kept}
 
 
 @dataclass(frozen=True)
