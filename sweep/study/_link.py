@@ -20,26 +20,24 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from ..record import STUDY_PRUNER, plain_copy
+from ..record import STUDY_PRUNER, TRIAL_AUDIT, plain_copy
 from ._lifecycle import Ending, end_trials, write_reports
 from ._pruners import PRUNED_ON_ATTRS, make_pruner, reads_rungs
 from ._reads import light_trials
 
 __all__ = ["MemberLink", "StudyLink", "TrialGone", "audited"]
 
-_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-
-
-def audited(number: int, share: float) -> bool:
-    """Whether trial ``number`` runs to the end when the pruner would stop it: the trials with
-    ``frac(number · φ) < share`` (φ the golden ratio's fraction), a fixed, evenly spread
-    ``share`` of all trial numbers, the same in every process.
+def audited(k: int, share: float) -> bool:
+    """Whether the pruning decision that would be the study's ``k``-th (counting from 0: the
+    trials pruned or audited before it) is audited instead: a ``share`` of them, evenly spaced
+    (at 0.2 the 5th, 10th, 15th …), so even a short study audits some.
 
     Example:
-        >>> sum(audited(n, 0.1) for n in range(1000))
-        100
+        >>> [k for k in range(12) if audited(k, 0.2)]
+        [4, 9]
     """
-    return share > 0.0 and (number * _GOLDEN) % 1.0 < share
+    return share > 0.0 and math.floor((k + 1) * share + 1e-9) > math.floor(k * share + 1e-9)
+
 
 FLUSH_EVERY_S = 2.0
 SNAPSHOT_S = 1.0
@@ -276,10 +274,17 @@ class MemberLink:
         else:
             trial = self.as_frozen()
         prune = bool(self.study.study.pruner.prune(self.study.snapshot, trial))  # type: ignore[arg-type]
-        if prune and audited(self.number, self.study.audit):
+        if prune and audited(self._decisions(), self.study.audit):
             self.audit_step = trial.last_step
             return False
         return prune
+
+    def _decisions(self) -> int:
+        """Pruning decisions the study made before this one: trials pruned or audited (this
+        job's audited members still running hold theirs here, not yet in their records)."""
+        trials = self.study.snapshot.get_trials(deepcopy=False)
+        done = sum(1 for t in trials if t.state == TrialState.PRUNED or TRIAL_AUDIT in t.user_attrs)
+        return done + sum(1 for m in self.study.links if m.audit_step is not None and not m.ended)
 
     def as_frozen(self, stored: FrozenTrial | None = None) -> FrozenTrial:
         """The trial (``stored``, or as it was given) with every value reported so far, and its

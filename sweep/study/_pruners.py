@@ -11,7 +11,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from ..record import TRIAL_FAMILY
+from ..record import TRIAL_AUDIT, TRIAL_FAMILY
 
 __all__ = ["PRUNED_ON_ATTRS", "PRUNERS", "FamilyStartupPruner", "PeerPercentilePruner",
            "make_pruner", "reads_rungs"]  # fmt: skip
@@ -26,9 +26,10 @@ PRUNERS = (
     "wilcoxon",
 )
 
-PRUNED_ON_ATTRS = (TRIAL_FAMILY,)
-"""The user attributes of other trials that a pruner here reads (the family guard's family): a
-job's view of the study loads these and no others (:func:`~sweep.study._reads.light_trials`)."""
+PRUNED_ON_ATTRS = (TRIAL_FAMILY, TRIAL_AUDIT)
+"""The user attributes of other trials that a pruning decision reads (the family, and whether a
+trial was audited): a job's view of the study loads these and no others
+(:func:`~sweep.study._reads.light_trials`)."""
 
 
 def reads_rungs(spec: Mapping[str, Any] | None) -> bool:
