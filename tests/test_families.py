@@ -223,6 +223,8 @@ def test_a_16_trial_sweep_explores_every_family_and_draws_their_paths(tmp_path: 
     args = [a for a in args if a != "search=none"]
     proc = run_cli(args, cwd=tmp_path, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ("hydra.sweeper.n_trials=16 gives each of the 8 families 2 trials, fewer than the 3 "
+            "completed runs") in proc.stdout  # fmt: skip
     study = load_study(tmp_path, "sixteen")
     assert Counter(t.params["regularizer"] for t in study.trials) == dict.fromkeys(FAMILIES, 2)
     assert not [t for t in study.trials if t.state == TrialState.PRUNED]

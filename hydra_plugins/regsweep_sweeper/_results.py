@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,17 @@ def say_budget(study: optuna.Study, n_trials: int) -> None:
         )
     elif stored:
         print(f"[regsweep] resuming study {name!r}: {stored} of {n_trials} trials stored")
+
+
+def say_shares(families: Sequence[str], n_trials: int, per_family: int) -> None:
+    """Warn when the budget cannot give every family ``per_family`` completed runs."""
+    if families and n_trials < per_family * len(families):
+        share, extra = divmod(n_trials, len(families))
+        more = f" ({extra} of them {share + 1})" if extra else ""
+        print(f"[regsweep] hydra.sweeper.n_trials={n_trials} gives each of the {len(families)} "
+              f"families {share} trial{'s' if share != 1 else ''}{more}, fewer than the "
+              f"{per_family} completed runs that make a family's search count as explored "
+              f"(pruner.family_startup_trials); {per_family * len(families)} trials would")  # fmt: skip
 
 
 def print_space(space: SearchSpace, directions: list[str], checked: list[str]) -> None:

@@ -66,7 +66,8 @@ from ._confirm import (
     seeds_wanted,
 )
 from ._launch import Launch, Settled, Unit, compose_member, fail_unit, population_chunks
-from ._results import print_space, print_summary, say_budget, write_results
+from ._results import print_space, print_summary, say_budget, say_shares, write_results
+from ._samplers import family_choices
 from ._space import SearchSpace, SearchSpaceError, parse_search_space
 from ._study import fingerprint, open_search_study, scrub_config
 
@@ -180,6 +181,9 @@ class SweepRunner:
             with terminate_as_interrupt(), keeper:
                 if space is not None:
                     say_budget(study, tally.n_trials)
+                    if s.sampler.balance_families:
+                        say_shares(family_choices(space), tally.n_trials,
+                                   max(int(s.pruner.family_startup_trials), 3))  # fmt: skip
                     self._search(study, space, tally, launch)
                 if self._should_confirm(study, tally):
                     confirm_study = self._confirm(study, launch, directions, tally)
