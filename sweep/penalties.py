@@ -22,7 +22,8 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class Penalty:
-    """Strengths of the penalty ``l1·Σ|w| + l2·Σw²`` of one member (elastic net folded in).
+    """Strengths of the penalty ``l1·Σ|w| + l2·Σw²`` of one member (every registered penalty
+    folded in: :func:`sweep.regularizers.loss_penalty`).
 
     ``half_mean=True`` divides the strengths by 2m, m = batch size (004's λ/(2m)·Σ‖W‖²).
     """
@@ -30,17 +31,6 @@ class Penalty:
     l1: float = 0.0
     l2: float = 0.0
     half_mean: bool = False
-
-    @classmethod
-    def combine(
-        cls, *, l1: float, l2: float, elastic: float, l1_ratio: float, half_mean: bool
-    ) -> Penalty:
-        """Fold an elastic-net term ``elastic·(ρΣ|w| + (1−ρ)Σw²)`` into plain L1 and L2 strengths."""
-        return cls(
-            l1=l1 + elastic * l1_ratio,
-            l2=l2 + elastic * (1.0 - l1_ratio),
-            half_mean=half_mean,
-        )
 
     @property
     def active(self) -> bool:

@@ -8,14 +8,16 @@ one of those facts derives it from here: the config checks, the recorded ``hpara
 confirmation's unregularized baseline and the dose-response path. Nothing here imports torch,
 Optuna or Hydra.
 
-Adding a penalty: one :class:`Strength` here, its option in ``conf/regularizer/``, and its
-gradient in :mod:`sweep.penalties`.
+Adding a penalty of the form ``a·Σ|w| + b·Σw²``: one :class:`Strength` here (with its ``fold``),
+its field in :class:`sweep.config.RegularizerConfig`, and its option in ``conf/regularizer/``;
+the training step, the recorded ``hparams``, the checks, the baseline and the dose-response path
+follow. A penalty of another form also needs its gradient in :mod:`sweep.penalties`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +27,11 @@ __all__ = [
     "STRENGTHS",
     "Strength",
     "family_strength",
+    "loss_penalty",
     "registered",
     "strength_path",
     "turn_off",
+    "value_at",
 ]
 
 
@@ -49,6 +53,10 @@ class Strength:
         integer: Takes whole numbers only.
         gradient: The term it adds to the data loss's gradient, in words (None: it acts
             otherwise, through the model, the optimizer or the loop).
+        fold: For a loss penalty, its ``(a, b)`` in ``a·Σ|w| + b·Σw²`` given the
+            regularizer's settings (an object with the config's fields): the training step
+            applies the sum over every strength, so a new penalty of that form needs no code
+            in the step. None: not a loss penalty.
     """
 
     key: str
@@ -62,6 +70,7 @@ class Strength:
     stronger: str = "higher"
     integer: bool = False
     gradient: str | None = None
+    fold: Callable[[Any], tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.stronger not in ("higher", "lower"):
@@ -92,11 +101,12 @@ STRENGTHS: dict[str, Strength] = {
     s.key: s
     for s in (
         Strength("l1", "regularizer.l1", "l1", "L1 λ", True, 1e-6, 1e-2, 0.0,
-                 gradient="λ·sign(w)"),
+                 gradient="λ·sign(w)", fold=lambda r: (r.l1, 0.0)),
         Strength("l2", "regularizer.l2", "l2", "L2 λ", True, 1e-6, 1e-1, 0.0,
-                 gradient="2λ·w"),
+                 gradient="2λ·w", fold=lambda r: (0.0, r.l2)),
         Strength("elastic", "regularizer.elastic", "elastic_net", "elastic-net λ", True, 1e-6,
-                 1e-2, 0.0, gradient="λ·(ρ·sign(w) + 2(1−ρ)·w)"),
+                 1e-2, 0.0, gradient="λ·(ρ·sign(w) + 2(1−ρ)·w)",
+                 fold=lambda r: (r.elastic * r.l1_ratio, r.elastic * (1.0 - r.l1_ratio))),
         Strength("dropout", "regularizer.dropout", "dropout", "dropout p", False, 0.05, 0.8,
                  None),
         Strength("weight_decay", "regularizer.weight_decay", "weight_decay", "weight decay",
@@ -112,6 +122,33 @@ STRENGTHS: dict[str, Strength] = {
 OFF_PATHS = {"model.dropout": 0.0, "optimizer.weight_decay": 0.0, "regularizer.name": "none"}
 """Settings outside the strengths that a baseline also turns off: the model's own dropout p and
 the optimizer's own weight decay (the regularizer's, when set, override them)."""
+
+
+def loss_penalty(regularizer: Any) -> tuple[float, float]:
+    """``(a, b)`` of the whole loss penalty ``a·Σ|w| + b·Σw²``: every registered penalty's
+    :attr:`Strength.fold` of ``regularizer`` (the config's regularizer settings), summed.
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> loss_penalty(S(l1=0.1, l2=0.0, elastic=0.2, l1_ratio=0.5))
+        (0.2, 0.1)
+    """
+    a = b = 0.0
+    for s in STRENGTHS.values():
+        if s.fold is not None:
+            da, db = s.fold(regularizer)
+            a, b = a + float(da), b + float(db)
+    return a, b
+
+
+def value_at(cfg: Any, path: str) -> Any:
+    """The value at dotted ``path`` of a config object or mapping (None where it is missing)."""
+    node = cfg
+    for name in path.split("."):
+        node = node.get(name) if isinstance(node, Mapping) else getattr(node, name, None)
+        if node is None:
+            return None
+    return node
 
 
 def family_strength(family: str) -> Strength | None:

@@ -27,6 +27,7 @@ from .nets_cnn import ConvArch
 from .optim import Schedule
 from .penalties import Penalty
 from .record import BEST_EPOCH_KEYS, CURVE_KEYS, OBJECTIVES, RECORD_VERSION, collapsed
+from .regularizers import STRENGTHS, loss_penalty, value_at
 from .reporting import Reporter
 from .sizing import activation_bytes, chunk_size, free_bytes, member_cost
 from .threads import configure_threads
@@ -80,23 +81,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 def effective_hparams(cfg: AppConfig) -> dict[str, float]:
-    """The values that act, wherever they were set (regularizer overrides model/optimizer)."""
+    """The values that act, wherever they were set (regularizer overrides model/optimizer): every
+    registered strength (off, None, counts as 0) and the other recorded settings."""
     r = cfg.regularizer
-    values = {
-        "l1": r.l1,
-        "l2": r.l2,
-        "elastic": r.elastic,
+    values = {s.key: float(value_at(cfg, s.path) or 0.0) for s in STRENGTHS.values()}
+    values.update({
         "l1_ratio": r.l1_ratio,
         "dropout": effective_dropout(cfg),
-        "weight_decay": r.weight_decay
-        if r.weight_decay is not None
-        else cfg.optimizer.weight_decay,
-        "clip": r.clip or 0.0,
-        "patience": float(r.early_stop.patience or 0),
+        "weight_decay": r.weight_decay if r.weight_decay is not None else cfg.optimizer.weight_decay,
         "lr": cfg.optimizer.lr,
         "momentum": cfg.optimizer.momentum,
         "batch_size": float(cfg.trainer.batch_size),
-    }
+    })  # fmt: skip
     assert set(values) == set(HPARAMS), sorted(set(values) ^ set(HPARAMS))
     return values
 
@@ -142,13 +138,7 @@ def member_settings(cfg: AppConfig) -> MemberSettings:
         eps=o.eps,
         weight_decay=hp["weight_decay"],
         decay_all=r.apply_to == "all",
-        penalty=Penalty.combine(
-            l1=r.l1,
-            l2=r.l2,
-            elastic=r.elastic,
-            l1_ratio=r.l1_ratio,
-            half_mean=r.scale == "half_mean",
-        ),
+        penalty=Penalty(*loss_penalty(r), half_mean=r.scale == "half_mean"),
         penalize_all=r.apply_to == "all",
         dropout=hp["dropout"],
         clip=r.clip,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
@@ -20,7 +21,7 @@ from hydra_plugins.regsweep_sweeper._confirm import unregularized
 from hydra_plugins.regsweep_sweeper._samplers import make_sampler
 from hydra_plugins.regsweep_sweeper._space import parse_search_space
 from sweep.record import TRIAL_FAMILY
-from sweep.regularizers import STRENGTHS, Strength, registered, turn_off
+from sweep.regularizers import STRENGTHS, Strength, loss_penalty, registered, turn_off
 from sweep.study import ask_suggested
 from sweep.study._link import audited
 from sweep.study._pruners import FamilyStartupPruner, PeerPercentilePruner, make_pruner
@@ -186,9 +187,15 @@ def test_a_penalty_added_through_the_registry_is_off_in_the_baseline() -> None:
     off (a forgotten entry in a second list used to leave it on), and so does turn_off."""
     config = {"regularizer": {"name": "l3", "l3": 0.5, "l2": 1e-3},
               "model": {"dropout": 0.2}, "optimizer": {"lr": 0.05, "weight_decay": 1e-4}}  # fmt: skip
-    with registered(Strength("l3", "regularizer.l3", "l3", "L3 λ", True, 1e-6, 1.0, 0.0)):
+    extra = Strength("l3", "regularizer.l3", "l3", "L3 λ", True, 1e-6, 1.0, 0.0,
+                     fold=lambda r: (0.0, r.l3))  # a second ridge term, for the test
+    settings = SimpleNamespace(l1=0.0, l2=1e-3, elastic=0.0, l1_ratio=0.5, l3=0.25)
+    assert loss_penalty(settings) == (0.0, 1e-3)
+    with registered(extra):
         base = unregularized(config)
         assert base["regularizer"]["l3"] == 0.0
+        # the training step's penalty folds it in with no code of its own
+        assert loss_penalty(settings) == pytest.approx((0.0, 0.251))
         assert STRENGTHS["l3"].path_values(1e-6, 1.0, 7)[0] == pytest.approx(1e-6)
     assert "l3" not in STRENGTHS
     assert base["regularizer"]["l2"] == 0.0 and base["regularizer"]["name"] == "none"

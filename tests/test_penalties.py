@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
 
 from sweep.nets import Arch, StackedMLP, reference_module
 from sweep.penalties import ClipNorms, Penalty, PenaltyStack, penalty_value
+from sweep.regularizers import loss_penalty
 
 W = [[1.0, -2.0, 0.5], [-0.25, 3.0, 0.0]]  # Σ|w| = 6.75, Σw² = 14.3125
 V = [-1.5, 4.0]  # Σ|v| = 5.5, Σv² = 18.25
@@ -58,8 +61,14 @@ def test_docstring_example_value() -> None:
     assert float(penalty_value([w], Penalty(l1=0.1, l2=0.01), batch_size=1)) == pytest.approx(0.35)
 
 
+def _folded(*, l1: float, l2: float, elastic: float, l1_ratio: float, half_mean: bool) -> Penalty:
+    """The step's penalty for these settings, folded by the registry (sweep.regularizers)."""
+    settings = SimpleNamespace(l1=l1, l2=l2, elastic=elastic, l1_ratio=l1_ratio)
+    return Penalty(*loss_penalty(settings), half_mean=half_mean)
+
+
 def test_elastic_net_folds_into_l1_and_l2() -> None:
-    p = Penalty.combine(l1=0.01, l2=0.02, elastic=0.5, l1_ratio=0.3, half_mean=False)
+    p = _folded(l1=0.01, l2=0.02, elastic=0.5, l1_ratio=0.3, half_mean=False)
     assert p.l1 == pytest.approx(0.01 + 0.5 * 0.3)
     assert p.l2 == pytest.approx(0.02 + 0.5 * 0.7)
     assert p.half_mean is False
@@ -76,7 +85,7 @@ def test_elastic_net_folds_into_l1_and_l2() -> None:
     [(0.0, 0.0, 0.2), (1.0, 0.2, 0.0), (0.25, 0.05, 0.15)],
 )
 def test_elastic_net_ratio_extremes(l1_ratio: float, l1: float, l2: float) -> None:
-    p = Penalty.combine(l1=0.0, l2=0.0, elastic=0.2, l1_ratio=l1_ratio, half_mean=True)
+    p = _folded(l1=0.0, l2=0.0, elastic=0.2, l1_ratio=l1_ratio, half_mean=True)
     assert (p.l1, p.l2, p.half_mean) == (pytest.approx(l1), pytest.approx(l2), True)
 
 
