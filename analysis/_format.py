@@ -7,7 +7,19 @@ import math
 from analysis._schema import metric_range
 from sweep.record import OBJECTIVES
 
-__all__ = ["compact", "delta_text", "in_points", "metric_label", "p_text", "signed_text"]
+__all__ = ["compact", "delta_text", "in_points", "log_binned", "metric_label", "p_text",
+           "signed_text"]  # fmt: skip
+
+
+def log_binned(low: float, high: float) -> bool:
+    """The binning policy of every table and figure: values from ``low`` to ``high`` are cut
+    into log-spaced bins when they are positive and span a decade or more, else linear ones.
+
+    Example:
+        >>> log_binned(0.01, 0.1), log_binned(0.01, 0.09), log_binned(0.0, 1.0)
+        (True, False, False)
+    """
+    return low > 0 and high / low >= 10
 
 
 def compact(value: float) -> str:

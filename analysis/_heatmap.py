@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from analysis._format import compact
+from analysis._format import compact, log_binned
 from analysis._tables import result_trials
 
 __all__ = ["Scale", "heatmap_data", "param_scales"]
@@ -92,7 +92,7 @@ def _data_scale(numeric: pd.Series, n_bins: int) -> Scale:
     if numeric.nunique() <= n_bins:
         return Scale("values")
     lo, hi = float(numeric.min()), float(numeric.max())
-    return Scale("log" if lo > 0 and hi / lo > 10 else "linear", lo, hi)
+    return Scale("log" if log_binned(lo, hi) else "linear", lo, hi)
 
 
 def _bins(values: pd.Series, scale: Scale | None, n_bins: int) -> tuple[pd.Series, list[str], str]:

@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from analysis._format import log_binned
+
 __all__ = [
     "family_summary",
     "gap_by_param",
@@ -112,7 +114,7 @@ def _bins(values: pd.Series, n_bins: int) -> pd.Series:
     if numeric.nunique() <= n_bins:  # a bin per value, named as the edges are (3 digits)
         return numeric.map(lambda v: f"{v:.3g}", na_action="ignore")
     lo, hi = float(numeric.min()), float(numeric.max())
-    if lo > 0 and hi / lo >= 10:
+    if log_binned(lo, hi):
         edges = np.geomspace(lo, hi, n_bins + 1)
     else:
         edges = np.linspace(lo, hi, n_bins + 1)
