@@ -7,10 +7,6 @@ band when one is known, and legends sit outside the panels.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 

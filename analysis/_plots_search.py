@@ -7,9 +7,6 @@ import itertools
 from collections.abc import Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pandas as pd
 import seaborn as sns
