@@ -16,14 +16,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import AppConfig, ConfigError, TrialLink, register_configs, validate
+from .config import GROUPS, AppConfig, ConfigError, TrialLink, register_configs, validate
 from .console import EpochTable
 from .data import DataError
 from .record import record_json
 from .run import RunOutcome, run
 
 log = logging.getLogger("sweep")
-GROUPS = ("data", "model", "regularizer", "optimizer", "scheduler", "experiment")
 
 register_configs()
 

@@ -24,6 +24,7 @@ from .regularizers import STRENGTHS
 __all__ = [
     "ACTIVATIONS",
     "DATASETS",
+    "GROUPS",
     "NORMALIZATIONS",
     "OBJECTIVES",
     "OPTIMIZERS",
@@ -46,6 +47,9 @@ __all__ = [
 
 NORMALIZATIONS = ("none", "standard", "symmetric")
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
+GROUPS = ("data", "model", "regularizer", "optimizer", "scheduler", "experiment")
+"""The job's config groups (``conf/<group>/``), the one list of them: a trial records the
+options chosen for these, and the sweeper composes a trial from them."""
 MODEL_KINDS = ("mlp", "logreg", "cnn", "custom")
 POOLS = ("max", "avg", "none")
 GIVEN_TO_CUSTOM = ("n_features", "input_shape", "n_classes", "dropout", "p")

@@ -99,7 +99,8 @@ def effective_hparams(cfg: AppConfig) -> dict[str, float]:
 
 def structure_key(cfg: AppConfig) -> tuple[Any, ...]:
     """What members of one population must share: the data, the architecture, the batch size,
-    the epochs, the optimizer kind, the device and the optimized metric. Everything else
+    the evaluation batch size, the epochs, the optimizer kind, the device and the optimized
+    metric. Everything else
     (strengths, dropout p, clip, learning rate, momentum, betas, decay, schedule, early
     stopping, seed) is per member, except a custom model's dropout p (fixed when it is built).
     A custom model that ``vmap`` cannot batch (:func:`batchable`) gets a key of its own for

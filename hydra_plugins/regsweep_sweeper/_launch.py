@@ -20,7 +20,7 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.config import AppConfig, from_dict, validate
+from sweep.config import GROUPS, AppConfig, from_dict, validate
 from sweep.record import TRIAL_FAMILY, TRIAL_OWNER
 from sweep.run import structure_key
 from sweep.study import (
@@ -38,7 +38,6 @@ from ._space import quote
 __all__ = ["Launch", "Settled", "Unit", "compose_member", "fail_unit", "population_chunks"]
 
 log = logging.getLogger("regsweep.sweeper")
-GROUPS = ("data", "model", "regularizer", "optimizer", "scheduler", "experiment")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 ends, trial owners, heartbeats, and a job's link to its trials.
 
 The sweeper plugin, the jobs and the analysis all open storages here, and only
-:func:`end_trial` moves a trial out of RUNNING. Together with the reporter (:class:`MemberLink`)
+:func:`end_trials` (and :func:`end_trial`, its one-trial form) moves a trial out of RUNNING. Together with the reporter (:class:`MemberLink`)
 this package is the only Optuna code under ``sweep/``.
 """
 

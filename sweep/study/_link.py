@@ -218,9 +218,12 @@ class MemberLink:
     """One trial of a job: a :class:`~sweep.reporting.Reporter` that also ends the trial.
 
     Reports are kept here and written at most every 2 s (for all members at once) and when the
-    trial ends. Pruning decisions use every value reported so far: Optuna's pruners compare
-    the running trial with finished trials (median, percentile) or with rung records they write
-    themselves (successive halving, hyperband), so nothing they read is held back.
+    trial ends. Pruning decisions use every value reported so far: the default peer pruner
+    (:class:`~sweep.study.PeerPercentilePruner`) compares the running trial with the COMPLETE
+    and RUNNING trials of its family that reached its epoch, this job's members with their
+    unwritten reports included (:class:`_Snapshot`); Optuna's own median and percentile rules
+    read finished trials only, successive halving and hyperband their own rung records. So
+    nothing they read is held back.
     """
 
     def __init__(self, study: StudyLink, frozen: FrozenTrial) -> None:

@@ -133,3 +133,28 @@ def test_a_family_its_search_could_not_explore_is_not_explored() -> None:
     assert again.loc["fam2", "verdict"] == "not_explored"
     assert "found no setting of it that learns" in again.loc["fam2", "notes"]
     assert table.loc["none", "verdict"] == "baseline"
+
+
+def test_importing_the_analysis_leaves_the_notebooks_backend_alone() -> None:
+    """A notebook chooses its own matplotlib backend; importing the analysis (its plotting
+    modules included) must not switch it to Agg."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import analysis, analysis._plots, "
+            "analysis._plots_search, analysis._plots_effects, analysis._plots_dose; "
+            "print(matplotlib.get_backend())")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
+
+
+def test_tables_and_heatmaps_bin_a_decade_alike() -> None:
+    """One policy for both: a parameter spanning exactly one decade is binned on a log scale in
+    the gap-by-parameter table and in the heatmap (one said ``>= 10``, the other ``> 10``)."""
+    from analysis._heatmap import _data_scale
+    from analysis._tables import _bins
+
+    values = pd.Series(np.geomspace(0.01, 0.1, 12))
+    assert _data_scale(values, 5).kind == "log"
+    edges = sorted({float(b.split("–")[1]) for b in _bins(values, 5).unique()})
+    assert edges[0] == pytest.approx(0.01 * 10 ** 0.2, rel=0.01)  # geometric, not linear
