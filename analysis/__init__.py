@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+from analysis._audit import audit_data
 from analysis._confirm import arms_frame, confirm_frame, load_confirm
+from analysis._dose import dose_data
 from analysis._effects import decision_metric, effects, effects_data
 from analysis._figures import report_figures
 from analysis._importance import param_importances
@@ -37,6 +39,7 @@ from analysis._plotdata import (
     sparsity_data,
 )
 from analysis._plots import plot_dropout, plot_gap_vs_strength, plot_sparsity
+from analysis._plots_dose import plot_dose
 from analysis._plots_effects import plot_effects
 from analysis._plots_search import (
     plot_best_curves,
@@ -74,12 +77,14 @@ __all__ = [
     "StudyData",
     "StudyNotFoundError",
     "arms_frame",
+    "audit_data",
     "baseline_reference",
     "best_curves_data",
     "build_report",
     "confirm_frame",
     "curves_frame",
     "decision_metric",
+    "dose_data",
     "dropout_data",
     "effects",
     "effects_data",
@@ -97,6 +102,7 @@ __all__ = [
     "param_importances",
     "pareto_data",
     "plot_best_curves",
+    "plot_dose",
     "plot_dropout",
     "plot_effects",
     "plot_gap_vs_strength",

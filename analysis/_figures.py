@@ -13,9 +13,9 @@ from analysis import _plotdata as pdata
 from analysis import _plots as plots
 from analysis import _plots_search as splots
 from analysis import _tables as tables
+from analysis._heatmap import param_scales
 from analysis._plots_dose import plot_dose
 from analysis._plots_effects import plot_effects
-from sweep.record import STUDY_SEARCH_SPACE
 
 if TYPE_CHECKING:
     from analysis._load import StudyData
@@ -86,7 +86,7 @@ def report_figures(
     add("dropout", not drop.empty, lambda: plots.plot_dropout(drop, ref),
         "No dropout figure: no completed trial used dropout (p > 0).")  # fmt: skip
     heat = pdata.heatmap_data(trials, importance=_val_importance(frames["param_importances"]),
-                              space=data.user_attrs.get(STUDY_SEARCH_SPACE))  # fmt: skip
+                              scales=param_scales(data.trials))  # fmt: skip
     add("heatmap_val_acc", not heat.empty, lambda: splots.plot_heatmap(heat),
         "No heatmap: no two searched parameters vary together in the same completed trials.")  # fmt: skip
     loss = pdata.best_curves_data(trials, curves)

@@ -1,33 +1,34 @@
 """Trials → mean validation accuracy over two searched parameters, binned on the search scale.
 
-Bins follow the scale each parameter was searched on (``regsweep:search_space``):
-``tag(log, interval(a, b))`` gives log-spaced bins over [a, b], ``interval(a, b)`` and
-``range(a, b)`` linear ones, ``choice(...)`` one bin per option. Without a recorded space the
-data decides (few values: one bin each; else log-spaced when positive and spanning more than a
-decade). Every bin is kept, empty ones included, so a region nobody tried is visible.
+Bins follow the scale each parameter was searched on, as Optuna stored it with the trials
+(``FrozenTrial.distributions``): a log distribution gives log-spaced bins over [low, high], any
+other numeric one linear bins, a categorical one a bin per option. Without a stored distribution
+the data decides (few values: one bin each; else log-spaced when positive and spanning a decade
+or more). Every bin is kept, empty ones included, so a region nobody tried is visible.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial
 
 from analysis._format import compact, log_binned
 from analysis._tables import result_trials
 
-__all__ = ["Scale", "heatmap_data", "param_scales"]
-
-_NUMBER = r"\s*([-+0-9.eE]+)\s*"
-_INTERVAL = re.compile(rf"(interval|range)\({_NUMBER},{_NUMBER}(?:,{_NUMBER})?\)")
-_CHOICE = re.compile(r"choice\((.*)\)")
-
+__all__ = ["Scale", "heatmap_data", "param_scales", "scale_of"]
 
 @dataclass(frozen=True)
 class Scale:
@@ -39,21 +40,18 @@ class Scale:
     options: tuple[str, ...] = ()
 
 
-def _parse(expr: Any) -> Scale | None:
-    text = str(expr).replace(" ", "")
-    match = _INTERVAL.search(text)
-    if match:
-        low, high = float(match.group(2)), float(match.group(3))
-        if match.group(1) == "range":  # stops before high, like Python's range
-            step = float(match.group(4)) if match.group(4) else 1.0
-            high = low + step * max(math.ceil((high - low) / step) - 1, 0)
-        log = text.startswith("tag(") and "log" in text.split("(", 2)[1]
-        return Scale("log" if log else "linear", low, high)
-    choice = _CHOICE.search(text)
-    if choice:
-        return Scale("values", options=tuple(o.strip("'\"") for o in choice.group(1).split(",")))
-    if "," in text and "(" not in text:  # x,y is a choice too
-        return Scale("values", options=tuple(text.split(",")))
+def scale_of(distribution: BaseDistribution) -> Scale | None:
+    """The :class:`Scale` of one Optuna distribution (None for one it cannot bin).
+
+    Example:
+        >>> scale_of(FloatDistribution(1e-3, 0.1, log=True))
+        Scale(kind='log', low=0.001, high=0.1, options=())
+    """
+    if isinstance(distribution, (FloatDistribution, IntDistribution)):
+        kind: Literal["log", "linear"] = "log" if distribution.log else "linear"
+        return Scale(kind, float(distribution.low), float(distribution.high))
+    if isinstance(distribution, CategoricalDistribution):
+        return Scale("values", options=tuple(str(c) for c in distribution.choices))
     return None
 
 
@@ -64,27 +62,16 @@ def _merge(a: Scale, b: Scale) -> Scale:
     return Scale(kind, min(a.low, b.low), max(a.high, b.high))
 
 
-def param_scales(space: Any) -> dict[str, Scale]:
-    """Each searched path's :class:`Scale` from a ``regsweep:search_space`` record.
-
-    A path searched under several conditional options gets the union of their ranges (log only
-    when every one is log).
-
-    Example:
-        >>> param_scales({"params": {"optimizer.lr": "tag(log, interval(1e-3, 0.1))"}})
-        {'optimizer.lr': Scale(kind='log', low=0.001, high=0.1, options=())}
-    """
-    if not isinstance(space, Mapping):
-        return {}
-    found: list[tuple[str, Any]] = list((space.get("params") or {}).items())
-    for options in (space.get("conditional") or {}).values():
-        for params in (options or {}).values():
-            found += list((params or {}).items())
+def param_scales(trials: Iterable[FrozenTrial]) -> dict[str, Scale]:
+    """Each searched parameter's :class:`Scale`, from the distributions the trials were drawn
+    from. A parameter drawn from several (one per conditional option) gets the union of their
+    ranges (log only when every one is log)."""
     out: dict[str, Scale] = {}
-    for path, expr in found:
-        scale = _parse(expr)
-        if scale is not None:
-            out[path] = _merge(out[path], scale) if path in out else scale
+    for t in trials:
+        for path, distribution in t.distributions.items():
+            scale = scale_of(distribution)
+            if scale is not None:
+                out[path] = _merge(out[path], scale) if path in out else scale
     return out
 
 
@@ -144,7 +131,7 @@ def heatmap_data(
     *,
     n_bins: int = 5,
     importance: Mapping[str, float] | None = None,
-    space: Any = None,
+    scales: Mapping[str, Scale] | None = None,
 ) -> pd.DataFrame:
     """Mean final validation accuracy and trial count in each cell of two binned parameters.
 
@@ -155,7 +142,8 @@ def heatmap_data(
             distinct values, among pairs set together in two or more trials.
         n_bins: Bins of a numeric parameter.
         importance: Ranks the parameters when ``x``/``y`` are not given.
-        space: The study's ``regsweep:search_space``: bins on each parameter's search scale.
+        scales: Each parameter's search scale (:func:`param_scales` of the study's trials):
+            bins follow it; a parameter without one is binned on its data.
 
     Returns:
         Long format, one row per cell (empty cells included): ``x``, ``y`` (ordered
@@ -170,7 +158,7 @@ def heatmap_data(
             return pd.DataFrame({"x": [], "y": [], "n": [], "val_acc": []})
         x, y = (c.removeprefix("params_") for c in pair)
         chosen_by = "importance" if importance else "distinct values"
-    scales = param_scales(space)
+    scales = dict(scales or {})
     both = done[done[f"params_{x}"].notna() & done[f"params_{y}"].notna()]
     xl, x_order, x_kind = _bins(both[f"params_{x}"], scales.get(x), n_bins)
     yl, y_order, y_kind = _bins(both[f"params_{y}"], scales.get(y), n_bins)

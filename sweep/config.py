@@ -19,7 +19,7 @@ from typing import Any
 from .data.names import DATASETS
 from .optim import OPTIMIZERS, SCHEDULERS
 from .record import OBJECTIVES
-from .regularizers import STRENGTHS
+from .regularizers import STRENGTHS, value_at
 
 __all__ = [
     "ACTIVATIONS",
@@ -177,11 +177,12 @@ class OptimizerConfig:
 
     name: str = _h("sgd, adam or adamw (the optimizer=... option sets it)", default="sgd")
     lr: float = _h("learning rate", default=0.1)
-    momentum: float = _h("SGD momentum", default=0.0)
-    nesterov: bool = _h("SGD Nesterov momentum", default=False)
+    momentum: float = _h("SGD momentum", only="optimizer.name=sgd", default=0.0)
+    nesterov: bool = _h("SGD Nesterov momentum", only="optimizer.name=sgd", default=False)
     weight_decay: float = _h("weight decay (regularizer.weight_decay overrides it)", default=0.0)
-    betas: list[float] = _h("Adam/AdamW betas", default_factory=lambda: [0.9, 0.999])
-    eps: float = _h("Adam/AdamW epsilon", default=1e-8)
+    betas: list[float] = _h("Adam/AdamW betas", only="optimizer.name=adam|adamw",
+                            default_factory=lambda: [0.9, 0.999])  # fmt: skip
+    eps: float = _h("Adam/AdamW epsilon", only="optimizer.name=adam|adamw", default=1e-8)
 
 
 @dataclass
@@ -189,10 +190,12 @@ class SchedulerConfig:
     """Learning-rate schedule stepped once per epoch."""
 
     name: str = _h("none, step or cosine (the scheduler=... option sets it)", default="none")
-    step_size: int = _h("step: epochs between decays", default=10)
-    gamma: float = _h("step: decay factor", default=0.1)
-    t_max: int | None = _h("cosine: period in epochs (null: trainer.epochs)", default=None)
-    eta_min: float = _h("cosine: lowest learning rate", default=0.0)
+    step_size: int = _h("step: epochs between decays", only="scheduler.name=step", default=10)
+    gamma: float = _h("step: decay factor", only="scheduler.name=step", default=0.1)
+    t_max: int | None = _h("cosine: period in epochs (null: trainer.epochs)",
+                           only="scheduler.name=cosine", default=None)  # fmt: skip
+    eta_min: float = _h("cosine: lowest learning rate", only="scheduler.name=cosine",
+                        default=0.0)  # fmt: skip
 
 
 @dataclass
@@ -486,7 +489,6 @@ def _check_model(c: _Checker, m: ModelConfig) -> None:
         c.number("model.pool_size", m.pool_size, low=2)
     if m.name == "custom":
         _check_custom(c, m)
-    _refuse_unused(c, m)
 
 
 def _check_custom(c: _Checker, m: ModelConfig) -> None:
@@ -506,19 +508,39 @@ def _check_custom(c: _Checker, m: ModelConfig) -> None:
                "defines its layers)")  # fmt: skip
 
 
-_ONLY_FOR = {"channels": "cnn", "kernel_size": "cnn", "pool": "cnn", "pool_size": "cnn",
-             "target": "custom", "kwargs": "custom"}  # fmt: skip
+def _refuse_unused(c: _Checker, group: str, section: Any) -> None:
+    """A key that only some options of ``group`` read (its ``only`` metadata:
+    ``"<group>.name=a|b"``) must keep its default with the others, so a value set there is
+    never silently ignored."""
+    defaults = type(section)()
+    if any(p.startswith(f"{group}.name=") for p in c.problems):
+        return  # an unknown option: which keys it reads is unknown too
+    for f in dataclasses.fields(section):
+        only = f.metadata.get("only")
+        key = f"{group}.{f.name}"
+        if not only or any(p.startswith((f"{key}=", f"{key}[")) for p in c.problems):
+            continue
+        options = only.split("=", 1)[1].split("|")
+        value, default = getattr(section, f.name), getattr(defaults, f.name)
+        if section.name not in options and value != default:
+            which = " or ".join(f"{group}={o}" for o in options)
+            c.fail(f"{group}.{f.name}", value, f"its default ({default!r}) unless {which}; "
+                   f"{group}={section.name} does not use it")  # fmt: skip
 
 
-def _refuse_unused(c: _Checker, m: ModelConfig) -> None:
-    """A key that only one kind of model reads must keep its default with the others, so a
-    value set there is never silently ignored."""
-    defaults = ModelConfig()
-    for key, kind in _ONLY_FOR.items():
-        value = getattr(m, key)
-        if m.name != kind and value != getattr(defaults, key):
-            c.fail(f"model.{key}", value, f"its default ({getattr(defaults, key)!r}) unless "
-                   f"model={kind}; model={m.name} does not use it")  # fmt: skip
+def _refuse_strengths_of_none(c: _Checker, r: RegularizerConfig) -> None:
+    """``regularizer=none`` is the unregularized baseline: a strength set there would make it
+    regularized without a word."""
+    if r.name != "none":
+        return
+    for s in STRENGTHS.values():
+        value = value_at(r, s.path.split(".", 1)[1])
+        if any(p.startswith(f"{s.path}=") for p in c.problems):
+            continue  # out of range already: one problem per key
+        if s.path.startswith("regularizer.") and s.acts(value):
+            c.fail(s.path, value, f"its off value ({s.off!r}) with regularizer=none, the "
+                   f"unregularized baseline; choose its family (regularizer={s.family}) or "
+                   "regularizer=cocktail")  # fmt: skip
 
 
 def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) -> None:
@@ -598,6 +620,10 @@ def validate(cfg: AppConfig) -> AppConfig:
     _check_optimizer(c, cfg.optimizer)
     _check_scheduler(c, cfg.scheduler)
     _check_trainer(c, cfg.trainer)
+    # keys set where nothing reads them; one problem per key (an out-of-range value already has)
+    for group in ("data", "model", "optimizer", "scheduler"):
+        _refuse_unused(c, group, getattr(cfg, group))
+    _refuse_strengths_of_none(c, cfg.regularizer)
     c.choice("metric", cfg.metric, tuple(OBJECTIVES))
     for i, objective in enumerate(cfg.objectives):
         c.choice(f"objectives[{i}]", objective, tuple(OBJECTIVES))

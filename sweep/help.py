@@ -34,7 +34,7 @@ def _applies(only: str | None, root: DictConfig) -> bool:
     if not only:
         return True
     key, _, want = only.partition("=")
-    return str(OmegaConf.select(root, key, default=None)) == want
+    return str(OmegaConf.select(root, key, default=None)) in want.split("|")
 
 
 def describe_keys(schema: type, node: Any, root: DictConfig, prefix: str = "") -> list[str]:

@@ -81,6 +81,13 @@ class Strength:
                 "low < high (and low > 0 on a log scale)"
             )
 
+    def acts(self, value: Any) -> bool:
+        """Whether ``value`` regularizes: not the off value, and not 0 for a strength where
+        larger regularizes more (a dropout p or weight decay of 0 is off too)."""
+        if value is None or value == self.off:
+            return False
+        return not (self.stronger == "higher" and value == 0)
+
     def path_values(self, low: float, high: float, n: int) -> list[float]:
         """``n`` values spanning ``[low, high]`` on this strength's scale, weakest first
         (distinct whole numbers for an integer strength, so possibly fewer)."""

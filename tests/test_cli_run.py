@@ -18,7 +18,7 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 # Keys a trial stores that a single run has no use for: no trial to group by family, no owner,
 # no population, no confirmation arm.
-TRIAL_ONLY = {"family", "population", "confirm", "owner", "end"}
+TRIAL_ONLY = {"family", "population", "confirm", "owner", "end", "audit"}
 
 
 def _record_keys() -> tuple[set[str], set[str], set[str]]:

@@ -134,6 +134,8 @@ def _cfg(seed: int = 0, **changes: object) -> AppConfig:
     for path, value in changes.items():
         section, key = path.split("__")
         setattr(getattr(cfg, section), key, value)
+    if any(p.startswith("regularizer__") for p in changes) and "regularizer__name" not in changes:
+        cfg.regularizer.name = "cocktail"  # strengths set by hand: not the unregularized none
     return validate(cfg)
 
 

@@ -275,8 +275,9 @@ def test_bad_value_names_key_value_and_allowed_range(
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["model.dropout=0.3", "regularizer.dropout=0.3"],  # the same value twice is no conflict
-        ["optimizer.weight_decay=0.01", "regularizer.weight_decay=0.01"],
+        # the same value twice is no conflict
+        ["regularizer=dropout", "model.dropout=0.3", "regularizer.dropout=0.3"],
+        ["regularizer=weight_decay", "optimizer.weight_decay=0.01", "regularizer.weight_decay=0.01"],
         ["regularizer.l1_ratio=1.0", "regularizer.l1_ratio=0.0"],
         ["data.test_fraction=0", "data.val_fraction=0.99"],
         ["optimizer.momentum=0.9", "optimizer.nesterov=true"],

@@ -269,13 +269,14 @@ def test_a_target_effect_size_adds_seeds_to_the_finalists(tmp_path: Path) -> Non
     seeds added up to confirm.max_seeds=4, the dose-response arms stay on the first 2, and the
     effects table pairs 4 seeds."""
     args = sweep_args("mde", 2, "hydra.sweeper.sampler.name=grid",
-                      "regularizer=choice(none,dropout)", "regularizer.dropout=0.3",
+                      "regularizer=choice(none,dropout)",
                       "hydra.sweeper.pruner.name=none",
                       "hydra.sweeper.confirm.target_mde=1e-4", "hydra.sweeper.confirm.max_seeds=4",
-                      "hydra.sweeper.confirm.dose_points=2", epochs=2, confirm=2)  # fmt: skip
+                      "hydra.sweeper.confirm.dose_points=2", epochs=3, confirm=2)  # fmt: skip
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "adding 2 to the finalists and their baselines" in proc.stdout
+    assert "× 2 seed(s), finalists and baselines on 2 more = 12 runs" in proc.stdout
     confirm = load_study(tmp_path, "mde.confirm")
     seeds: dict[str, set[int]] = {}
     for t in confirm.trials:

@@ -324,7 +324,8 @@ def run_confirmation(
     units = plan.units
     taken = _taken(study)
     missing = [(a, s) for a, s in units if (a.arm, s) not in taken]
-    print(f"[regsweep] confirmation: {len(plan.arms)} arm(s) × {len(plan.seeds)} seed(s) = "
+    more = f", finalists and baselines on {len(plan.more)} more" if plan.more else ""
+    print(f"[regsweep] confirmation: {len(plan.arms)} arm(s) × {len(plan.seeds)} seed(s){more} = "
           f"{len(units)} runs in study {study.study_name!r}: {len(units) - len(missing)} "
           f"stored, {len(missing)} to run")  # fmt: skip
     ran = 0

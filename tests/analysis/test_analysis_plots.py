@@ -12,6 +12,7 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from analysis import (
@@ -35,6 +36,7 @@ from analysis import (
     sparsity_data,
     trials_frame,
 )
+from analysis._heatmap import param_scales
 from analysis._plotdata import compact, strength_families_unshown
 from analysis._plots import GAP_LABEL, strength_label
 from sweep.hparams import hparam_label
@@ -286,12 +288,12 @@ def test_heatmap_bins_on_the_search_scale_and_annotates_counts() -> None:
     rows = [trial("l1", [0.9, 0.9], [0.7, v], lam=lam, lr=lr)
             for v, lam, lr in ((0.80, 2e-5, 0.01), (0.82, 3e-5, 0.02), (0.84, 5e-5, 0.01),
                                (0.86, 8e-5, 0.05))]  # fmt: skip
-    space = {
-        "params": {"lr": "interval(0.0, 0.1)"},
-        "conditional": {"regularizer": {"l1": {"l1": "tag(log, interval(1e-6, 1e-2))"}}},
-    }
-    trials = trials_frame(numbered(rows)).assign(params_l1=[2e-5, 3e-5, 5e-5, 8e-5])
-    data = heatmap_data(trials, "lr", "l1", space=space)
+    frozen = numbered(rows)
+    for t in frozen:  # the distributions Optuna stores with each trial
+        t.distributions = {"lr": FloatDistribution(0.0, 0.1),
+                           "l1": FloatDistribution(1e-6, 1e-2, log=True)}  # fmt: skip
+    trials = trials_frame(frozen).assign(params_l1=[2e-5, 3e-5, 5e-5, 8e-5])
+    data = heatmap_data(trials, "lr", "l1", scales=param_scales(frozen))
     assert data.attrs["y_scale"] == "log" and data.attrs["x_scale"] == "linear"
     # log bins over the searched 1e-6..1e-2 (4 decades, 5 bins), not over the data's range
     assert list(data["y"].cat.categories) == ["1e-06–6.31e-06", "6.31e-06–3.98e-05",
