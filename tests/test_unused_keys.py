@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from sweep.config import (
     AppConfig,
@@ -16,7 +17,7 @@ from sweep.config import (
     SchedulerConfig,
     validate,
 )
-from tests.helpers import run_cli, sweep_args
+from tests.helpers import compose_config, run_cli, sweep_args
 
 # each silently ignored setting the issue found, as a user would type it
 IGNORED = [
@@ -33,12 +34,23 @@ IGNORED = [
 
 
 @pytest.mark.parametrize(("args", "said"), IGNORED)
-def test_a_run_refuses_a_setting_its_option_does_not_read(
-    tmp_path: Path, args: list[str], said: str
+def test_the_composed_config_refuses_a_setting_its_option_does_not_read(
+    args: list[str], said: str
 ) -> None:
-    proc = run_cli([*args, "trainer.epochs=1"], cwd=tmp_path)
+    """Each as Hydra composes it from the command line (``python -m sweep`` validates exactly
+    this before loading any data)."""
+    app = OmegaConf.to_object(compose_config(args))
+    assert isinstance(app, AppConfig)
+    with pytest.raises(ConfigError) as info:
+        validate(app)
+    assert any(p.startswith(said) for p in info.value.problems), info.value.problems
+
+
+def test_a_run_refuses_it_with_exit_2_before_training(tmp_path: Path) -> None:
+    proc = run_cli(["scheduler=cosine", "scheduler.gamma=0.5", "trainer.epochs=1"], cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-1500:] + proc.stderr[-1500:]
-    assert said in proc.stdout + proc.stderr
+    assert "scheduler.gamma=0.5: allowed its default (0.1) unless scheduler=step" in (
+        proc.stdout + proc.stderr)  # fmt: skip
     assert not list(tmp_path.rglob("metrics.json"))  # nothing trained
 
 
