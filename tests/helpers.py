@@ -60,14 +60,16 @@ FAST = ["model.hidden=[32]", "search=none"]
 
 
 def sweep_args(
-    study: str, n_trials: int, *extra: str, epochs: int = 3, confirm: int = 0
+    study: str, n_trials: int, *extra: str, epochs: int = 3, confirm: int = 0, dose: int = 0
 ) -> list[str]:
     """``-m`` overrides of a short sweep into ``outputs/studies.db`` (no search preset; a
-    confirmation stage on ``confirm`` seeds, none by default)."""
+    confirmation stage on ``confirm`` seeds, none by default; ``dose`` strengths on each
+    family's dose-response path, none by default)."""
     return [
         "-m",
         *FAST,
         f"hydra.sweeper.confirm.seeds={confirm}",
+        f"hydra.sweeper.confirm.dose_points={dose}",
         f"trainer.epochs={epochs}",
         f"hydra.sweeper.study_name={study}",
         f"hydra.sweeper.n_trials={n_trials}",

@@ -221,12 +221,12 @@ def test_a_16_trial_sweep_explores_every_family_and_draws_their_paths(tmp_path: 
     the confirmation has the baseline arm, and each family's path runs on the confirmation seeds
     (2 points here besides the finalist and strength 0). A pruner told to prune almost everything
     is audited on every trial, so none of them is pruned and each holds its would-be epoch."""
-    args = sweep_args("sixteen", 16, "search=families", "hydra.sweeper.confirm.dose_points=2",
+    args = sweep_args("sixteen", 16, "search=families",
                       "hydra.sweeper.pruner.name=percentile", "hydra.sweeper.pruner.percentile=1",
                       "hydra.sweeper.pruner.n_startup_trials=1",
                       "hydra.sweeper.pruner.n_warmup_steps=1",
                       "hydra.sweeper.pruner.family_startup_trials=1",
-                      "hydra.sweeper.pruner.audit=1.0", epochs=3, confirm=2)  # fmt: skip
+                      "hydra.sweeper.pruner.audit=1.0", epochs=3, confirm=2, dose=2)  # fmt: skip
     args = [a for a in args if a != "search=none"]
     proc = run_cli(args, cwd=tmp_path, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -272,7 +272,7 @@ def test_a_target_effect_size_adds_seeds_to_the_finalists(tmp_path: Path) -> Non
                       "regularizer=choice(none,dropout)",
                       "hydra.sweeper.pruner.name=none",
                       "hydra.sweeper.confirm.target_mde=1e-4", "hydra.sweeper.confirm.max_seeds=4",
-                      "hydra.sweeper.confirm.dose_points=2", epochs=3, confirm=2)  # fmt: skip
+                      epochs=3, confirm=2, dose=2)  # fmt: skip
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "adding 2 to the finalists and their baselines" in proc.stdout
@@ -292,18 +292,19 @@ def test_bad_confirmation_and_audit_settings_are_refused(tmp_path: Path) -> None
     for bad, words in (("hydra.sweeper.confirm.target_mde=0", "target_mde=0"),
                        ("hydra.sweeper.pruner.audit=1.5", "audit=1.5"),
                        ("hydra.sweeper.confirm.dose_points=1", "dose_points=1")):  # fmt: skip
-        proc = run_cli(sweep_args("bad", 2, bad), cwd=tmp_path)
+        args = [a for a in sweep_args("bad", 2) if "confirm.dose_points" not in a]
+        proc = run_cli([*args, bad], cwd=tmp_path)
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "outputs" / "studies.db").exists()
 
 
 def test_a_memorizing_network_shows_l2_helping_along_its_path(tmp_path: Path) -> None:
     """The trust issue's memorizing setup (400 digits, 40% wrong labels, MLP 256-256, Adam; the
-    experiment=memorize preset), through the families search with none and l2, shortened to 80
+    experiment=memorize preset), through the families search with none and l2, shortened to 60
     epochs: l2 has 3 or more completed search trials, its dose-response path shows it helping
     with an interval above 0 at a strength of 1e-3 or more, and the answer says so, even though
     the search's own finalist (a small λ) shows no detectable difference."""
-    args = ["-m", "experiment=memorize", "regularizer=choice(none,l2)", "trainer.epochs=80",
+    args = ["-m", "experiment=memorize", "regularizer=choice(none,l2)", "trainer.epochs=60",
             "hydra.sweeper.n_trials=8", "hydra.sweeper.confirm.population=48"]  # fmt: skip
     proc = run_cli(args, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

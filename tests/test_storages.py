@@ -53,6 +53,7 @@ def sweep_args(storage: str, study: str, n_trials: int, *extra: str) -> list[str
         f"hydra.sweeper.study_name={study}",
         f"hydra.sweeper.n_trials={n_trials}",
         f"trainer.epochs={EPOCHS}",
+        "hydra.sweeper.confirm.dose_points=0",
         *SPACE,
         *extra,
     ]
@@ -207,8 +208,7 @@ def test_a_database_password_leaves_no_trace(pg_server: PostgresServer, tmp_path
         return run_cli(args, cwd=tmp_path, env=env, module=module, timeout=SWEEP_TIMEOUT_S)
 
     sweep = run(*sweep_args(url, "secret", 3, "hydra.sweeper.population=2",
-                            "hydra.sweeper.confirm.seeds=2",
-                            "hydra.sweeper.confirm.dose_points=0"))  # fmt: skip
+                            "hydra.sweeper.confirm.seeds=2"))  # fmt: skip
     assert sweep.returncode == 0, explain(sweep)
     study = optuna.load_study(study_name="secret", storage=url)
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) >= 1
