@@ -17,7 +17,9 @@ from optuna.trial import TrialState, create_trial
 
 from analysis import build_report
 from analysis._audit import audit_data, audit_sentence
+from hydra_plugins.regsweep_sweeper._checks import SweepConfigError, check_settings
 from hydra_plugins.regsweep_sweeper._confirm import unregularized
+from hydra_plugins.regsweep_sweeper._runner import typed_settings
 from hydra_plugins.regsweep_sweeper._samplers import make_sampler
 from hydra_plugins.regsweep_sweeper._space import parse_search_space
 from sweep.record import TRIAL_FAMILY
@@ -288,15 +290,16 @@ def test_a_target_effect_size_adds_seeds_to_the_finalists(tmp_path: Path) -> Non
     assert dropout["n_pairs"] == 4
 
 
-def test_bad_confirmation_and_audit_settings_are_refused(tmp_path: Path) -> None:
-    for bad, words in (("hydra.sweeper.confirm.target_mde=0", "target_mde=0"),
-                       ("hydra.sweeper.pruner.audit=1.5", "audit=1.5"),
-                       ("hydra.sweeper.confirm.dose_points=1", "dose_points=1")):  # fmt: skip
-        args = [a for a in sweep_args("bad", 2) if "confirm.dose_points" not in a]
-        proc = run_cli([*args, bad], cwd=tmp_path)
-        assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
-    assert not (tmp_path / "outputs" / "studies.db").exists()
-
+@pytest.mark.parametrize(("bad", "words"), [
+    ({"confirm": {"target_mde": 0.0}}, "hydra.sweeper.confirm.target_mde=0.0: allowed a number > 0"),
+    ({"pruner": {"audit": 1.5}}, "hydra.sweeper.pruner.audit=1.5: allowed a share from 0 to 1"),
+    ({"confirm": {"dose_points": 1}}, "hydra.sweeper.confirm.dose_points=1: allowed 0"),
+    ({"confirm": {"population": 0}}, "hydra.sweeper.confirm.population=0: allowed an integer"),
+])  # fmt: skip
+def test_bad_confirmation_and_audit_settings_are_refused(bad: dict[str, Any], words: str) -> None:
+    with pytest.raises(SweepConfigError) as info:
+        check_settings(typed_settings(bad))
+    assert any(p.startswith(words) for p in info.value.problems), info.value.problems
 
 def test_a_memorizing_network_shows_l2_helping_along_its_path(tmp_path: Path) -> None:
     """The trust issue's memorizing setup (400 digits, 40% wrong labels, MLP 256-256, Adam; the
