@@ -15,7 +15,7 @@ from analysis._load import read_study
 from analysis._record import as_float, trial_row
 from analysis._schema import BEST_EPOCH_COLUMNS, METRIC_COLUMNS
 from sweep.record import TRIAL_CONFIRM
-from sweep.regularizers import family_strength
+from sweep.regularizers import family_strength, value_at
 
 __all__ = ["ARM_COLUMNS", "PLAN_COLUMNS", "RUN_COLUMNS", "arms_frame", "confirm_frame", "load_confirm"]
 
@@ -62,10 +62,7 @@ def _own_strength(arm: Mapping[str, Any]) -> float:
     strength = family_strength(str(arm.get("family")))
     if strength is None:
         return math.nan
-    node: Any = arm.get("config")
-    for name in strength.path.split("."):
-        node = node.get(name) if isinstance(node, Mapping) else None
-    return as_float(node)
+    return as_float(value_at(arm.get("config"), strength.path))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

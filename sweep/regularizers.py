@@ -29,6 +29,7 @@ __all__ = [
     "family_strength",
     "loss_penalty",
     "registered",
+    "set_at",
     "strength_path",
     "turn_off",
     "value_at",
@@ -182,7 +183,8 @@ def strength_path(path: str) -> Strength | None:
     return None
 
 
-def _set(cfg: MutableMapping[str, Any], path: str, value: Any) -> None:
+def set_at(cfg: MutableMapping[str, Any], path: str, value: Any) -> None:
+    """Set dotted ``path`` of the plain config ``cfg`` to ``value``, making missing parents."""
     *parents, leaf = path.split(".")
     node = cfg
     for name in parents:
@@ -198,9 +200,9 @@ def turn_off(cfg: MutableMapping[str, Any]) -> None:
     """Set every registered strength, and :data:`OFF_PATHS`, to its off value in the plain
     job config ``cfg`` (changed in place)."""
     for s in STRENGTHS.values():
-        _set(cfg, s.path, s.off)
+        set_at(cfg, s.path, s.off)
     for path, value in OFF_PATHS.items():
-        _set(cfg, path, value)
+        set_at(cfg, path, value)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import CategoricalDistribution
 
 from sweep.config import AppConfig, ConfigError, validate
 from sweep.record import OBJECTIVES, confirm_study_name
@@ -252,18 +252,6 @@ def _check_values(
 _MISSING = object()
 
 
-def _own_bounds(params: Iterable[Param]) -> dict[str, list[Any]]:
-    """The extreme values of each of ``params`` alone: its choices, or its low and high."""
-    out: dict[str, list[Any]] = {}
-    for q in params:
-        d = q.distribution
-        if isinstance(d, CategoricalDistribution):
-            out[q.path] = list(d.choices)
-        elif isinstance(d, (FloatDistribution, IntDistribution)):
-            out[q.path] = [d.low, d.high]
-    return out
-
-
 def check_space(space: SearchSpace, *, config: DictConfig, loader: Any) -> Composed:
     """Compose the job config for every group option the space can pick, and check every bound.
     ``loader`` is Hydra's config loader (the sweep's caching one: the trials it composes later
@@ -307,7 +295,8 @@ def check_space(space: SearchSpace, *, config: DictConfig, loader: Any) -> Compo
             composed.configs[f"{p.path}={option}"] = job
             problems += [f"{p.path}={option}: {i}" for i in _range_problems(job) if i not in known]
             for cond in mine:  # each with its own bounds under this option, not every option's
-                _check_values(job, cond.params, _own_bounds(cond.params), known, problems)
+                own = SearchSpace(cond.params, (), ()).bounds()
+                _check_values(job, cond.params, own, known, problems)
     for cond in space.conditionals:
         if cond.parent not in composed.groups:
             _check_values(base, cond.params, bounds, known, problems)

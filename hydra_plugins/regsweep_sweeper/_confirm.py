@@ -30,7 +30,7 @@ from sweep import record
 from sweep.hparams import hparam_label
 from sweep.job import app_config
 from sweep.power import seeds_for
-from sweep.regularizers import family_strength, turn_off
+from sweep.regularizers import family_strength, set_at, turn_off
 from sweep.study import Ending, ask_pending, end_trial, reap
 
 from ._budget import is_budgeted
@@ -237,7 +237,7 @@ def plan_dose(
             low, high = float(dist.low), float(dist.high)
         for value in strength.path_values(low, high, points):
             config = copy.deepcopy(arm.config)
-            _set_path(config, strength.path, int(value) if strength.integer else value)
+            set_at(config, strength.path, int(value) if strength.integer else value)
             arm_id = _arm_id(config)
             if arm_id in seen:
                 continue
@@ -250,14 +250,6 @@ def plan_dose(
                            dict(arm.choices), arm.source_state, arm.source_epochs,
                            dose))  # fmt: skip
     return out
-
-
-def _set_path(cfg: dict[str, Any], path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    node = cfg
-    for name in parents:
-        node = node.setdefault(name, {})
-    node[leaf] = value
 
 
 def confirm_seeds(arms: Sequence[Arm], n: int) -> list[int]:
