@@ -25,7 +25,7 @@ from analysis._axes import (
     right_legend,
 )
 from analysis._layout import Grid, hide_unused, no_data, unshown_note
-from sweep.hparams import STRENGTH_KEYS, hparam_label
+from sweep.hparams import HPARAMS, STRENGTH_KEYS, hparam_label
 
 __all__ = [
     "GAP_LABEL",
@@ -46,9 +46,15 @@ _EMPTY = pd.DataFrame({"metric": [], "mean": [], "ci_low": [], "ci_high": [], "n
                        "source": [], "same_split": []})  # fmt: skip
 
 
+def _log(param: str) -> bool:
+    """Whether a strength is read on a log scale (the registry's word; λs are, patience is not)."""
+    known = HPARAMS.get(param)
+    return known is None or known.log
+
+
 def strength_label(param: str) -> str:
-    """x label of a strength panel: the λ in words, on a log scale (``L1 λ (log scale)``)."""
-    return f"{hparam_label(param)} (log scale)"
+    """x label of a strength panel: the λ in words, and its scale (``L1 λ (log scale)``)."""
+    return f"{hparam_label(param)} (log scale)" if _log(param) else hparam_label(param)
 
 
 def band(reference: pd.DataFrame | None) -> pd.DataFrame:
@@ -117,7 +123,8 @@ def plot_gap_vs_strength(
         sub = data[data["param"] == param]
         _scatter_families(ax, sub, "gap", colors)
         bounds += draw_band(ax, ref, "gap_acc")
-        log_x(ax, sub["strength"])
+        if _log(param):
+            log_x(ax, sub["strength"])
         ax.set_title(hparam_label(param), fontsize=11)
         ax.set_xlabel(strength_label(param))
         if i % g.ncols == 0:
