@@ -165,7 +165,7 @@ def populations(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
 
 _TIMED = """
 import atexit, json, runpy, sys, time
-import sweep.run as R, sweep.train as T
+import sweep.population as P, sweep.run as R, sweep.train as T
 out, spans = sys.argv.pop(1), []
 def timed(owner, name):
     f = getattr(owner, name)
@@ -176,7 +176,7 @@ def timed(owner, name):
         finally:
             spans.append((t, time.time()))
     setattr(owner, name, g)
-timed(T._Population, "train_epoch"); timed(T._Population, "measure"); timed(T, "_finish")
+timed(P.Population, "train_epoch"); timed(P.Population, "measure"); timed(T, "_finish")
 timed(R._Train, "_joining"); timed(R, "summarize")
 atexit.register(lambda: open(out, "w").write(json.dumps(spans)))
 sys.argv[0] = "sweep"

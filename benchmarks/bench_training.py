@@ -59,12 +59,12 @@ def mlp() -> nn.Sequential:
 
 
 def ours_arm(x: torch.Tensor, y: torch.Tensor) -> Callable[[], object]:
-    """One epoch of the population core's training pass (:mod:`sweep.train`), one member."""
+    """One epoch of the population core's training pass (:mod:`sweep.population`), one member."""
     from sweep.data import Splits, StackedSplits
     from sweep.nets import Arch, StackedMLP
     from sweep.penalties import Penalty
-    from sweep.reporting import NullReporter
-    from sweep.train import MemberSettings, Shared, _Member, _Population
+    from sweep.population import Population
+    from sweep.stack import MemberSettings, Shared
 
     empty = x[:0]
     splits = Splits(x_train=x, y_train=y, x_val=empty, y_val=y[:0], x_test=empty,
@@ -75,8 +75,7 @@ def ours_arm(x: torch.Tensor, y: torch.Tensor) -> Callable[[], object]:
     # the notes penalize every parameter (biases too): so does this arm
     settings = MemberSettings(seed=SEED, lr=LR, dropout=0.1, penalty=Penalty(l1=L1),
                               penalize_all=True)  # fmt: skip
-    member = _Member(settings, NullReporter(), None, "val_acc")
-    pop = _Population(net, data, Shared(epochs=1, batch_size=BATCH), [member])
+    pop = Population(net, data, Shared(epochs=1, batch_size=BATCH), [settings])
     lr = torch.tensor([LR], device=x.device)
 
     def epoch() -> object:

@@ -15,9 +15,10 @@ from sweep.config import AppConfig, ConfigError, DataConfig, validate
 from sweep.data import Splits, StackedSplits, clear_cache, load_splits
 from sweep.nets import Probe
 from sweep.nets_cnn import ConvArch, StackedCNN, reference_cnn
-from sweep.penalties import Penalty, PenaltyStack
+from sweep.penalties import Penalty, add_penalty_grads
 from sweep.run import batchable, run, run_population, structure_key
-from sweep.train import MemberSettings, Shared, fit
+from sweep.stack import Hyper, MemberSettings, Shared
+from sweep.train import fit
 
 CPU = torch.device("cpu")
 SMALL = ConvArch((1, 8, 8), 10, (4, 6), hidden=(12,))
@@ -62,9 +63,8 @@ def test_weight_tensors_are_the_kernels_and_linear_weights() -> None:
     assert shapes == [(4, 1, 3, 3), (6, 4, 3, 3), (24, 12), (12, 10)]
     # the penalty's gradient reaches exactly those tensors (biases and batch-norm scales: 0)
     grads = [torch.zeros_like(p) for p in net.params]
-    PenaltyStack([Penalty(l1=0.1)] * 2, [False] * 2, net.weight_mask, CPU).add_grads(
-        net.params, grads, 64
-    )
+    hp = Hyper.of([MemberSettings(penalty=Penalty(l1=0.1))] * 2, CPU)
+    add_penalty_grads(net.params, grads, hp, net.weight_mask, 64)
     touched = [bool(g.abs().sum() > 0) for g in grads]
     assert touched == net.weight_mask and sum(touched) == 4
 

@@ -12,8 +12,9 @@ import torch
 from sweep.config import AppConfig, ConfigError, validate
 from sweep.custom import CONTRACT, CustomArch, StackedCustom
 from sweep.data import clear_cache
-from sweep.penalties import Penalty, PenaltyStack
+from sweep.penalties import Penalty, add_penalty_grads
 from sweep.run import batchable, run, run_population, structure_key
+from sweep.stack import Hyper, MemberSettings
 from tests.custom_nets import TinyNet
 
 CPU = torch.device("cpu")
@@ -65,9 +66,8 @@ def test_penalties_touch_only_the_modules_rank_2_tensors() -> None:
     weights = [n for n, w in zip(net.names, net.weight_mask, strict=True) if w]
     assert weights == ["body.1.weight", "body.4.weight"]  # not the biases, not `scale`
     grads = [torch.zeros_like(p) for p in net.params]
-    PenaltyStack([Penalty(l1=0.1, l2=0.2)] * 2, [False] * 2, net.weight_mask, CPU).add_grads(
-        net.params, grads, 64
-    )
+    hp = Hyper.of([MemberSettings(penalty=Penalty(l1=0.1, l2=0.2))] * 2, CPU)
+    add_penalty_grads(net.params, grads, hp, net.weight_mask, 64)
     for name, g, p in zip(net.names, grads, net.params, strict=True):
         if name in weights:
             torch.testing.assert_close(g, 0.1 * p.sign() + 0.4 * p.detach())

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from sweep.optim import Schedule, StackedOptimizer, scheduled_lr
-from sweep.penalties import Penalty, PenaltyStack
+from sweep.optim import Schedule, optimizer_step, scheduled_lr
+from sweep.penalties import add_penalty_grads
+from sweep.stack import Hyper, OptimState
 
 K = 3
 STEPS = 10
@@ -30,25 +31,30 @@ def _vec(values: list[float]) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64)
 
 
+def _hyper(k: int, **given: torch.Tensor) -> Hyper:
+    """Hyperparameter rows of ``k`` members in float64: zero strengths, no clipping, default
+    betas, unless ``given``."""
+    zeros, no = _vec([0.0] * k), torch.tensor([False] * k)
+    rows = dict(l1=zeros, l2=zeros, penalize_all=no, half_mean=no, clip=_vec([float("inf")] * k),
+                momentum=zeros, nesterov=no, beta1=_vec([0.9] * k), beta2=_vec([0.999] * k),
+                eps=_vec([1e-8] * k), decay=zeros, decay_other=zeros, dropout=zeros)  # fmt: skip
+    return Hyper(**{**rows, **given})
+
+
 def _stacked(kind: str, *, momentum: list[float], nesterov: list[bool], decay: list[float],
              decay_all: list[bool], betas: tuple[list[float], list[float]] = ([0.9] * K, [0.999] * K),
              steps: int = STEPS, l2: list[float] | None = None) -> list[torch.Tensor]:  # fmt: skip
     params = _init()
-    opt = StackedOptimizer(
-        kind, params, [True, False], momentum=_vec(momentum),
-        nesterov=torch.tensor(nesterov), decay=_vec(decay),
+    hp = _hyper(
+        K, momentum=_vec(momentum), nesterov=torch.tensor(nesterov), decay=_vec(decay),
         decay_other=_vec(decay) * torch.tensor(decay_all, dtype=torch.float64),
-        beta1=_vec(betas[0]), beta2=_vec(betas[1]), eps=_vec([1e-8] * K),
+        beta1=_vec(betas[0]), beta2=_vec(betas[1]), l2=_vec(l2 or [0.0] * K),
     )  # fmt: skip
-    penalties = None
-    if l2 is not None:
-        penalties = PenaltyStack([Penalty(l2=v) for v in l2], [False] * K, [True, False],
-                                 torch.device("cpu"))  # fmt: skip
+    state = OptimState.zeros(kind, params)
     for step in range(steps):
         grads = [g.clone() for g in _grads(step)]
-        if penalties is not None:
-            penalties.add_grads(params, grads, batch=1)
-        opt.step(params, grads, _vec(LR))
+        add_penalty_grads(params, grads, hp, [True, False], batch=1)
+        optimizer_step(kind, params, grads, state, hp, _vec(LR), [True, False])
     return params
 
 
@@ -143,11 +149,10 @@ def test_first_step_by_hand() -> None:
 
     def one(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
         w, b = w0.clone(), b0.clone()
-        opt = StackedOptimizer(kind, [w, b], [True, False], momentum=_vec([0.0]),
-                               nesterov=torch.tensor([False]), decay=_vec([wd]),
-                               decay_other=_vec([0.0]), beta1=_vec([0.9]), beta2=_vec([0.999]),
-                               eps=_vec([eps]))  # fmt: skip
-        opt.step([w, b], [g.clone(), gb.clone()], _vec([lr]))
+        hp = _hyper(1, decay=_vec([wd]), eps=_vec([eps]))
+        state = OptimState.zeros(kind, [w, b])
+        optimizer_step(kind, [w, b], [g.clone(), gb.clone()], state, hp, _vec([lr]),
+                       [True, False])  # fmt: skip
         return w, b
 
     w, b = one("sgd")
@@ -163,9 +168,11 @@ def test_first_step_by_hand() -> None:
 
 def test_unknown_optimizer_is_refused() -> None:
     with pytest.raises(ValueError, match=r"optimizer\.name='rmsprop'.*sgd, adam, adamw"):
-        StackedOptimizer("rmsprop", [], [], momentum=_vec([]), nesterov=torch.tensor([]),
-                         decay=_vec([]), decay_other=_vec([]), beta1=_vec([]), beta2=_vec([]),
-                         eps=_vec([]))  # fmt: skip
+        OptimState.zeros("rmsprop", [])
+    w = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match=r"optimizer\.name='rmsprop'.*sgd, adam, adamw"):
+        optimizer_step("rmsprop", [w], [w], OptimState.zeros("sgd", [w]), _hyper(1),
+                       _vec([0.1]), [True])  # fmt: skip
 
 
 def _torch_lrs(make: object, epochs: int) -> list[float]:

@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 from sweep.nets import Arch, StackedMLP, reference_module
-from sweep.penalties import ClipNorms, Penalty, PenaltyStack, penalty_value
+from sweep.penalties import Penalty, add_penalty_grads, clip_grads, penalty_value
 from sweep.regularizers import loss_penalty
+from sweep.stack import Hyper, MemberSettings
 
+CPU = torch.device("cpu")
 W = [[1.0, -2.0, 0.5], [-0.25, 3.0, 0.0]]  # Σ|w| = 6.75, Σw² = 14.3125
 V = [-1.5, 4.0]  # Σ|v| = 5.5, Σv² = 18.25
 
@@ -131,9 +133,9 @@ def _stack_grads(
     w, v = (torch.tensor(t, dtype=torch.float64) for t in (W, V))
     params = [w.expand(k, *w.shape).clone(), v.expand(k, *v.shape).clone()]
     grads = [torch.zeros_like(p) for p in params]
-    PenaltyStack(penalties, penalize_all, [True, False], torch.device("cpu")).add_grads(
-        params, grads, batch
-    )
+    settings = [MemberSettings(penalty=p, penalize_all=a)
+                for p, a in zip(penalties, penalize_all, strict=True)]  # fmt: skip
+    add_penalty_grads(params, grads, Hyper.of(settings, CPU), [True, False], batch)
     return params, grads
 
 
@@ -166,12 +168,16 @@ def test_half_mean_member_uses_the_steps_batch_size() -> None:
     torch.testing.assert_close(g1[0][0], lam / 1 * w)
 
 
+def _clipping(limits: list[float | None]) -> Hyper:
+    return Hyper.of([MemberSettings(clip=c) for c in limits], CPU)
+
+
 def test_clip_norms_per_member_match_torchs_clip_grad_norm() -> None:
     g = torch.Generator().manual_seed(0)
     grads = [torch.randn(3, 4, 2, generator=g) * 5, torch.randn(3, 2, generator=g)]
     limits = [1.0, None, 100.0]
     clipped = [t.clone() for t in grads]
-    norms = ClipNorms(limits, torch.device("cpu"))(clipped)
+    norms = clip_grads(clipped, _clipping(limits))
     for k, limit in enumerate(limits):
         own = [nn.Parameter(torch.zeros_like(t[k])) for t in grads]
         for p, t in zip(own, grads, strict=True):
@@ -183,7 +189,7 @@ def test_clip_norms_per_member_match_torchs_clip_grad_norm() -> None:
         for p, c in zip(own, clipped, strict=True):
             assert p.grad is not None
             torch.testing.assert_close(c[k], p.grad)
-    after = ClipNorms([None] * 3, torch.device("cpu"))([t.clone() for t in clipped])
+    after = clip_grads([t.clone() for t in clipped], _clipping([None] * 3))
     assert float(after[0]) == pytest.approx(1.0, rel=1e-5)  # member 0 now has norm 1
     assert float(after[2]) == pytest.approx(float(norms[2]), rel=1e-6)  # below its limit
 

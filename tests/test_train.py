@@ -17,18 +17,9 @@ from sweep.data import Splits, StackedSplits, clear_cache, load_splits
 from sweep.nets import Arch, StackedMLP, inverted_dropout, reference_module
 from sweep.optim import Schedule
 from sweep.penalties import Penalty
-from sweep.reporting import NullReporter
+from sweep.population import Population, _generator
 from sweep.run import Entrant, RunOutcome, run, run_population
-from sweep.train import (
-    EarlyStop,
-    FitResult,
-    MemberSettings,
-    Shared,
-    _generator,
-    _Member,
-    _Population,
-    fit,
-)
+from sweep.train import EarlyStop, FitResult, MemberSettings, Shared, fit
 
 CPU = torch.device("cpu")
 
@@ -105,8 +96,7 @@ def test_only_dropping_members_draw_masks_each_from_its_own_generator(digits: Sp
                 MemberSettings(seed=5, dropout=0.1)]  # fmt: skip
     net = StackedMLP(_arch(digits, (8,)), [s.seed for s in settings], CPU)
     data = StackedSplits.of([digits], [0] * 3)
-    members = [_Member(s, NullReporter(), None, "val_acc") for s in settings]
-    pop = _Population(net, data, Shared(1, 64), members)
+    pop = Population(net, data, Shared(1, 64), settings)
     first, second = pop._masks(0, (3, 4, 8)), pop._masks(0, (3, 4, 8))
     assert torch.equal(first[1], torch.ones(4, 8)) and torch.equal(second[1], torch.ones(4, 8))
     for row, seed in ((0, 3), (2, 5)):
@@ -114,7 +104,7 @@ def test_only_dropping_members_draw_masks_each_from_its_own_generator(digits: Sp
         assert torch.equal(first[row], torch.rand(4, 8, generator=own))
         assert torch.equal(second[row], torch.rand(4, 8, generator=own))
     pop.keep(torch.tensor([1]))
-    assert not pop.use_dropout
+    assert not pop.rows.hp.flags.drop_rows
 
 
 # --------------------------------------------------------------------------- L1 vs L2 sparsity
