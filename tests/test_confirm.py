@@ -266,3 +266,31 @@ def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) 
     assert (f"l1            no completed trial ({len(l1_trials)} pruned): no top run; the "
             f"confirmation re-trains its furthest pruned trial ({source.number}, pruned after "
             f"epoch {furthest}) to the end") in report.summary  # fmt: skip
+
+
+def test_confirmation_refills_the_places_of_runs_that_ended(tmp_path: Path) -> None:
+    """Confirmation populations of 2 take the next missing run into a place freed by a member
+    that stopped early (patience 1 or 2 of 8 epochs, improvements under 0.1 not counted): every confirmation run of the network is
+    trained by one job, its population growing past 2 members, each run complete and once."""
+    proc = run_cli(sweep_args("cref", 4, "regularizer=choice(none,early_stop)",
+                              "+hydra.sweeper.conditional.regularizer.early_stop="
+                              "{regularizer.early_stop.patience: 'choice(1,2)', "
+                              "regularizer.early_stop.min_delta: 'choice(0.1)'}", "optimizer.lr=0.05",
+                              "hydra.sweeper.pruner.name=none", "hydra.sweeper.sampler.seed=1",
+                              "hydra.sweeper.confirm.population=2", epochs=8, confirm=3),
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    plan = _check_complete(tmp_path, "cref", [1, 2, 3])
+    runs = [t for t in load_study(tmp_path, "cref.confirm").trials
+            if t.state == TrialState.COMPLETE]  # fmt: skip
+    assert len(runs) == 3 * len(plan) >= 6
+    assert len({t.user_attrs["job_dir"] for t in runs}) == 1  # one job trained them all
+    assert {t.user_attrs["population"]["size"] for t in runs} == {2}
+    assert max(len(t.user_attrs["population"]["members"]) for t in runs) == len(runs)
+    stopped = [t for t in runs if t.user_attrs["stop_reason"] == "early_stopped"]
+    assert stopped and min(t.user_attrs["epochs_run"] for t in stopped) < 8
+    # never more than 2 at once
+    for t in runs:
+        running = [u for u in runs if u is not t and u.datetime_start <= t.datetime_start
+                   and u.datetime_complete > t.datetime_start]  # fmt: skip
+        assert len(running) <= 2

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,9 +29,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep import record
 from sweep.hparams import hparam_label
-from sweep.job import app_config
+from sweep.job import app_config, refills
 from sweep.power import seeds_for
 from sweep.regularizers import family_strength, set_at, turn_off
+from sweep.run import structure_key
 from sweep.study import Ending, ask_pending, end_trial, reap
 
 from ._budget import is_budgeted
@@ -321,23 +323,45 @@ def run_confirmation(
           f"{len(units)} runs in study {study.study_name!r}: {len(units) - len(missing)} "
           f"stored, {len(missing)} to run")  # fmt: skip
     ran = 0
-    while missing:
-        todo, missing = missing[:batch], missing[batch:]
-        ready = _ask(study, launch, todo)
-        launch.run(
-            population_chunks(ready, population),
-            stage="confirm",
-            on_settled=on_settled,
-            slots=population,
-        )
+    keys: dict[str, tuple[Any, ...]] = {}
+
+    def key_of(arm: Arm) -> tuple[Any, ...]:
+        if arm.arm not in keys:
+            keys[arm.arm] = structure_key(app_config(arm.config))
+        return keys[arm.arm]
+
+    def refill(key: tuple[Any, ...], n: int, attrs: Mapping[str, Any]) -> list[FrozenTrial]:
+        """The next ``n`` missing runs whose network is ``key``, for a running job's free
+        places (see ``sweep.job.refills``)."""
+        nonlocal missing, ran
+        picked = [u for u in missing if key_of(u[0]) == key][:n]
+        if not picked:
+            return []
+        chosen = {(a.arm, seed) for a, seed in picked}
+        missing = [u for u in missing if (u[0].arm, u[1]) not in chosen]
+        ready = _ask(study, launch, picked, attrs)
+        launch.join(ready)
         ran += len(ready)
+        return [u.trial for u in ready]
+
+    # a member that ends (early stopping, divergence, a dose's short patience) frees its place
+    # for the next missing run of its network, as in the search
+    with refills(study.study_name, "confirm", refill) if population > 1 else nullcontext():
+        while missing:
+            todo, missing = missing[:batch], missing[batch:]
+            ready = _ask(study, launch, todo)
+            ran += len(ready)
+            launch.run(population_chunks(ready, population), stage="confirm",
+                       on_settled=on_settled, slots=population)  # fmt: skip
     del requeue_interrupted  # confirmation units are re-run by the plan, never re-queued
     return len(units) - ran, ran
 
 
-def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]]) -> list[Unit]:
-    """Ask one trial per (arm, seed), store their configs in one transaction, and drop any
-    unit another worker took between our look and our asks."""
+def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]],
+         attrs: Mapping[str, Any] | None = None) -> list[Unit]:  # fmt: skip
+    """Ask one trial per (arm, seed), store their configs (and ``attrs``, a running job's, for
+    runs that join it) in one transaction, and drop any unit another worker took between our
+    look and our asks."""
     units, stamps = [], []
     asked, pending = ask_pending(study, len(todo), None)
     for (arm, seed), (trial, _) in zip(todo, asked, strict=True):
@@ -349,7 +373,7 @@ def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]]) -
         if arm.dose is not None:
             info["dose"] = arm.dose
         units.append(Unit(study, frozen, app_config(config), []))
-        stamps.append((config, arm.choices, {record.TRIAL_CONFIRM: info}))
+        stamps.append((config, arm.choices, {**(attrs or {}), record.TRIAL_CONFIRM: info}))
     launch.stamp(units, stamps, pending)
     trials = study.get_trials(deepcopy=False)
     ready = []
