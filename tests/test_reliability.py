@@ -137,6 +137,50 @@ def test_a_rerun_after_sigkill_completes_the_budget(tmp_path: Path) -> None:
     assert "RUNNING" not in results
 
 
+def _joined(db: Path, more_than: int) -> bool:
+    """More than ``more_than`` trials exist and one is RUNNING: a refilled place is training."""
+    if not db.exists():
+        return False
+    try:
+        con = sqlite3.connect(db, timeout=5)
+        states = [r[0] for r in con.execute("SELECT state FROM trials").fetchall()]
+        con.close()
+    except sqlite3.Error:
+        return False
+    return len(states) > more_than and "RUNNING" in states
+
+
+def test_sigkill_of_a_refilling_population_then_a_rerun_ends_at_the_exact_budget(
+    tmp_path: Path,
+) -> None:
+    """A population of 3 whose pruned members' places went to new trials is killed while a
+    refilled member trains; the rerun ends at exactly the budget of 10, nothing RUNNING, each
+    record whole, and its own population refilled past 3 members again."""
+    args = sweep_args("refill-kill", 10, "optimizer.lr=tag(log, interval(1e-4, 0.5))",
+                      "hydra.sweeper.population=3", "hydra.sweeper.sampler.name=random",
+                      "hydra.sweeper.sampler.seed=5", "hydra.sweeper.pruner.n_startup_trials=2",
+                      "hydra.sweeper.pruner.n_warmup_steps=1",
+                      "hydra.sweeper.pruner.family_startup_trials=0",
+                      "hydra.sweeper.heartbeat_interval=3600", epochs=150)  # fmt: skip
+    proc = _start(args, tmp_path)
+    try:
+        _wait_for(lambda: _joined(tmp_path / "outputs" / "studies.db", 3))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = load_study(tmp_path, "refill-kill").trials
+    assert len(before) > 3 and any(t.state == TrialState.RUNNING for t in before)
+    again = run_cli(args, cwd=tmp_path, timeout=240)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    study = load_study(tmp_path, "refill-kill")
+    _check_exact(study, 10)
+    dead = [study.trials[t.number] for t in before if t.state == TrialState.RUNNING]
+    assert all(t.user_attrs["stop_reason"] == "interrupted" for t in dead)
+    rerun = [t for t in study.trials if t.number >= len(before)
+             and t.state in (TrialState.COMPLETE, TrialState.PRUNED)]  # fmt: skip
+    assert rerun and max(len(t.user_attrs["population"]["members"]) for t in rerun) > 3
+
+
 def test_killing_one_of_three_workers_leaves_nothing_running(tmp_path: Path) -> None:
     args = sweep_args("workers", 9, "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
                       "hydra.sweeper.population=1", "hydra.sweeper.pruner.name=none",
