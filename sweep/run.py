@@ -20,6 +20,7 @@ import torch
 from .config import AppConfig, ConfigError
 from .custom import CustomArch, check_model
 from .data import Splits, StackedSplits, load_splits
+from .heap import keep_freed_pages
 from .hparams import HPARAMS
 from .models import batchable, build_net, cost_arch, effective_dropout, model_arch, model_key
 from .nets import Arch
@@ -292,6 +293,7 @@ class _Train:
         configure_threads(first.trainer.threads, arch=cost_arch(self.arch, start.net),
                           members=size, device=self.device, workers=workers,
                           batch_size=first.trainer.batch_size)  # fmt: skip
+        keep_freed_pages()  # a step's tensors reuse the last step's pages: see sweep.heap
         grows = bool(self.waiting) or self.more is not None
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             example_bytes = 0.0
