@@ -9,6 +9,7 @@ import pandas as pd
 
 from analysis._format import metric_label
 from sweep.record import STUDY_COMMAND, STUDY_PRUNER, STUDY_SEARCH_SPACE
+from sweep.study import PRUNERS, own_fields
 
 if TYPE_CHECKING:
     from analysis._load import StudyData
@@ -21,18 +22,9 @@ __all__ = [
     "study_facts",
 ]
 
-# The parameters that matter for each pruner name (``regsweep:pruner`` stores them all).
-PRUNER_KEYS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
-    "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps",
-                   "n_min_trials"),
-    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate",
-                           "bootstrap_count"),
-    "hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
-    "threshold": ("lower", "upper", "n_warmup_steps", "interval_steps"),
-    "wilcoxon": ("p_threshold", "n_warmup_steps"),
-}  # fmt: skip
+# The parameters that matter for each pruner name: its own fields (sweep.study's settings class
+# of that pruner), not those every pruner shares.
+PRUNER_KEYS: dict[str, tuple[str, ...]] = {name: own_fields(name) for name in PRUNERS}
 
 
 def pruner_text(spec: Any) -> str:

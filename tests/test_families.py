@@ -127,9 +127,10 @@ def test_a_slow_starting_family_is_judged_against_its_peers(tmp_path: Path) -> N
     assert peers.prune(study, worse) is True  # a bad run of its own family is still pruned
     # the stored spec turns it on (and a spec from before by_family did not)
     pruner = make_pruner({"name": "median", "peers": True, "by_family": True,
-                          "n_startup_trials": 3})  # fmt: skip
+                          "n_startup_trials": 3, "n_warmup_steps": 0})  # fmt: skip
     assert pruner.prune(study, running) is False
-    assert make_pruner({"name": "median", "peers": True, "n_startup_trials": 3}).prune(
+    assert make_pruner({"name": "median", "peers": True, "n_startup_trials": 3,
+                        "n_warmup_steps": 0}).prune(
         study, running) is True  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,10 @@ from optuna.trial import TrialState
 
 from hydra_plugins.regsweep_sweeper._budget import Tally, budget_count
 from hydra_plugins.regsweep_sweeper._checks import SweepConfigError, check_names, check_settings
-from hydra_plugins.regsweep_sweeper._config import SweeperConfig
+from hydra_plugins.regsweep_sweeper._config import PrunerConfig, SweeperConfig
 from hydra_plugins.regsweep_sweeper._runner import typed_settings
 from hydra_plugins.regsweep_sweeper._space import parse_search_space
-from hydra_plugins.regsweep_sweeper._study import fingerprint_differences
+from hydra_plugins.regsweep_sweeper._study import fingerprint_differences, pruner_spec
 from sweep.study import FamilyStartupPruner, PeerPercentilePruner, make_pruner
 
 
@@ -78,6 +79,26 @@ def test_objectives_make_a_multi_objective_study() -> None:
             {"pruner": {"family_startup_trials": -1}},
             "hydra.sweeper.pruner.family_startup_trials=-1: allowed an integer >= 0",
         ),
+        (
+            {"pruner": {"name": "median", "percentile": 10.0}},
+            "hydra.sweeper.pruner.percentile=10.0: not read by pruner.name=median; read by "
+            "pruner.name=percentile",
+        ),
+        (
+            {"pruner": {"name": "hyperband", "lower": 0.2}},
+            "hydra.sweeper.pruner.lower=0.2: not read by pruner.name=hyperband; read by "
+            "pruner.name=threshold",
+        ),
+        (
+            {"pruner": {"name": "none", "audit": 0.5}},
+            "hydra.sweeper.pruner.audit=0.5: not read by pruner.name=none; read by pruner.name="
+            "median|percentile|successive_halving|hyperband|threshold|wilcoxon",
+        ),
+        (
+            {"pruner": {"name": "wilcoxon", "min_resource": 2}},
+            "hydra.sweeper.pruner.min_resource=2: not read by pruner.name=wilcoxon; read by "
+            "pruner.name=successive_halving|hyperband",
+        ),
     ],
 )
 def test_bad_settings_name_key_value_and_allowed(override: dict[str, Any], expected: str) -> None:
@@ -104,6 +125,23 @@ def test_bad_settings_name_key_value_and_allowed(override: dict[str, Any], expec
 )
 def test_pruner_specs(spec: dict[str, Any], kind: type) -> None:
     assert isinstance(make_pruner(spec), kind)
+
+
+def test_each_pruners_defaults_are_declared_once_in_its_settings_class() -> None:
+    """The schema sets no pruner field (null: the chosen pruner's default); what the study
+    stores is that pruner's fields at its class's defaults: wilcoxon waits 2 epochs (the schema
+    said 0 while make_pruner used 2), the median pruner 4."""
+    assert [f.name for f in dataclasses.fields(PrunerConfig) if f.default is not None] == ["name"]
+    wilcoxon = pruner_spec(settings(pruner={"name": "wilcoxon"}), 1)
+    assert wilcoxon == {"name": "wilcoxon", "p_threshold": 0.1, "n_warmup_steps": 2,
+                        "family_startup_trials": 3, "audit": 0.2, "patience": None,
+                        "min_delta": 0.0}  # fmt: skip
+    built = make_pruner(wilcoxon)
+    assert isinstance(built, FamilyStartupPruner)
+    assert built.base._n_startup_steps == 2  # type: ignore[attr-defined]
+    median = pruner_spec(settings(pruner={"name": "median", "n_warmup_steps": 1}), 1)
+    assert median["n_warmup_steps"] == 1 and median["n_startup_trials"] == 3
+    assert "percentile" not in median and "p_threshold" not in median
 
 
 def test_budget_ignores_interrupted_and_over_budget_trials(tmp_path: Path) -> None:

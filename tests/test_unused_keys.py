@@ -84,6 +84,21 @@ CHANGED: dict[str, object] = {"n_samples": 70, "n_features": 3, "n_classes": 5, 
                               "eta_min": 0.01}  # fmt: skip
 
 
+def test_a_sweep_refuses_a_field_of_another_pruner_before_a_study_exists(tmp_path: Path) -> None:
+    """``percentile`` under the median pruner, and the median's ``peers`` under wilcoxon, used
+    to be accepted and ignored."""
+    proc = run_cli(sweep_args("ignored", 2, "hydra.sweeper.pruner.percentile=10"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    assert ("hydra.sweeper.pruner.percentile=10.0: not read by pruner.name=median; read by "
+            "pruner.name=percentile") in proc.stderr  # fmt: skip
+    proc = run_cli(sweep_args("ignored", 2, "hydra.sweeper.pruner.name=wilcoxon",
+                              "hydra.sweeper.pruner.peers=false"), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2
+    assert "pruner.peers=False: not read by pruner.name=wilcoxon; read by pruner.name=" \
+        "median|percentile" in proc.stderr
+    assert not (tmp_path / "outputs" / "studies.db").exists()
+
+
 def test_every_option_specific_field_is_covered() -> None:
     assert {name for _, name, _ in ONLY} == set(CHANGED)
     assert len(ONLY) >= 19

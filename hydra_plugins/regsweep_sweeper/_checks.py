@@ -21,7 +21,7 @@ from optuna.distributions import CategoricalDistribution
 
 from sweep.config import AppConfig, ConfigError, validate
 from sweep.record import OBJECTIVES, confirm_study_name
-from sweep.study import PRUNERS
+from sweep.study import PRUNERS, pruner_settings
 
 from ._config import SweeperConfig
 from ._samplers import SAMPLERS
@@ -44,6 +44,19 @@ class SweepConfigError(ValueError):
         self.problems = problems
         body = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"the sweep was not started ({len(problems)} problem(s)):\n{body}")
+
+
+def pruner_given(s: SweeperConfig) -> dict[str, Any]:
+    """The ``hydra.sweeper.pruner`` fields the user set (null: the chosen pruner's default)."""
+    given: dict[str, Any] = OmegaConf.to_container(OmegaConf.structured(s.pruner))  # type: ignore[assignment]
+    given.pop("name", None)
+    return given
+
+
+def resolved_pruner(s: SweeperConfig) -> tuple[Any, list[str]]:
+    """The chosen pruner's settings (its defaults where nothing was set), and a problem line for
+    each field set that it does not read."""
+    return pruner_settings(s.pruner.name, pruner_given(s))
 
 
 def check_settings(s: SweeperConfig) -> list[str]:
@@ -85,13 +98,17 @@ def check_settings(s: SweeperConfig) -> list[str]:
             "hydra.sweeper.sampler.name='cmaes': allowed for one objective only; "
             "a multi-objective study needs tpe, nsga2, random, gp, grid or qmc"
         )
+    pruner = None
     if s.pruner.name not in PRUNERS:
         problems.append(f"hydra.sweeper.pruner.name={s.pruner.name!r}: allowed "
                         + ", ".join(PRUNERS))  # fmt: skip
-    if s.pruner.family_startup_trials < 0:
-        problems.append(f"hydra.sweeper.pruner.family_startup_trials="
-                        f"{s.pruner.family_startup_trials!r}: allowed an integer >= 0 "
-                        "(0: a family's trials may all be pruned)")  # fmt: skip
+    else:
+        pruner, unread = resolved_pruner(s)
+        problems += unread
+    startup = getattr(pruner, "family_startup_trials", 0)
+    if startup < 0:
+        problems.append(f"hydra.sweeper.pruner.family_startup_trials={startup!r}: allowed an "
+                        "integer >= 0 (0: a family's trials may all be pruned)")  # fmt: skip
     if s.confirm.dose_points != 0 and s.confirm.dose_points < 2:
         problems.append(f"hydra.sweeper.confirm.dose_points={s.confirm.dose_points!r}: allowed 0 "
                         "(no dose-response stage) or 2 and more (6 by default)")  # fmt: skip
@@ -105,8 +122,9 @@ def check_settings(s: SweeperConfig) -> list[str]:
     if s.confirm.population is not None and s.confirm.population < 1:
         problems.append(f"hydra.sweeper.confirm.population={s.confirm.population!r}: allowed an "
                         "integer >= 1, or null (the search's population)")  # fmt: skip
-    if not 0.0 <= s.pruner.audit <= 1.0:
-        problems.append(f"hydra.sweeper.pruner.audit={s.pruner.audit!r}: allowed a share from 0 "
+    audit = getattr(pruner, "audit", 0.0)
+    if not 0.0 <= audit <= 1.0:
+        problems.append(f"hydra.sweeper.pruner.audit={audit!r}: allowed a share from 0 "
                         "to 1 (0: no audit; 0.2: a fifth of the would-be-pruned trials run on)")  # fmt: skip
     if problems:
         raise SweepConfigError(problems)

@@ -40,48 +40,61 @@ class SamplerConfig:
 
 @dataclass
 class PrunerConfig:
-    """How weak trials are stopped early (pruning is the early stopping of a sweep)."""
+    """How weak trials are stopped early (pruning is the early stopping of a sweep).
+
+    Each pruner reads its own fields, with its own defaults (``sweep.study._pruner_configs``:
+    one settings class per pruner); a field left null takes the chosen pruner's default, and a
+    field the chosen pruner does not read is refused before the sweep starts."""
 
     name: str = _help("none, median, percentile, successive_halving, hyperband, threshold or "
                       "wilcoxon", default="median")  # fmt: skip
-    n_startup_trials: int = _help("median/percentile: other trials that must have reached an "
-                                  "epoch before it prunes there (finished ones, with "
-                                  "peers=false)", default=5)  # fmt: skip
-    peers: bool = _help("median/percentile: judge a trial against running trials too, so the "
-                        "members of a population are each other's reference (false: Optuna's "
-                        "rule, finished trials only)", default=True)  # fmt: skip
-    by_family: bool = _help("median/percentile: judge a trial only against trials of its own "
-                            "regularizer family (a regularized run that learns slowly early is "
-                            "not pruned by comparison with unregularized ones)",
-                            default=True)  # fmt: skip
-    family_startup_trials: int = _help("any pruner: each family's first this-many trials (by "
-                                       "number; one that fails or diverges passes its place "
-                                       "on) are never pruned, so every family ends the search "
-                                       "with this many completed runs (0: off)", default=3)  # fmt: skip
-    audit: float = _help("the share (0 to 1) of the trials the pruner would stop that run to "
-                         "the end instead, flagged as audited, so the report can say how often "
-                         "pruning was wrong", default=0.2)  # fmt: skip
-    n_warmup_steps: int = _help("median/percentile/threshold: the first epoch that can be "
-                                "pruned (epochs count from 1); wilcoxon: epochs before it "
-                                "prunes", default=0)  # fmt: skip
-    interval_steps: int = _help("median/percentile/threshold: epochs between checks", default=1)
-    n_min_trials: int = _help("median/percentile: trials reported at an epoch before it "
-                              "prunes there", default=1)  # fmt: skip
-    percentile: float = _help("percentile: keep the trials in the best this-many percent at "
-                              "an epoch (median: 50)", default=25.0)  # fmt: skip
-    min_resource: Any = _help("successive_halving/hyperband: epochs of the first rung, or auto",
-                              default="auto")  # fmt: skip
-    max_resource: Any = _help("hyperband: the largest number of epochs, or auto", default="auto")
-    reduction_factor: int = _help("successive_halving/hyperband: rung growth factor", default=3)
-    min_early_stopping_rate: int = _help("successive_halving: first rung's exponent", default=0)
-    bootstrap_count: int = _help("successive_halving/hyperband: trials at a rung before it "
-                                 "prunes", default=0)  # fmt: skip
+    n_startup_trials: int | None = _help("median/percentile: other trials that must have "
+                                         "reached an epoch before it prunes there (finished "
+                                         "ones, with peers=false); default 3", default=None)  # fmt: skip
+    peers: bool | None = _help("median/percentile: judge a trial against running trials too, so "
+                               "the members of a population are each other's reference (false: "
+                               "Optuna's rule, finished trials only); default true", default=None)  # fmt: skip
+    by_family: bool | None = _help("median/percentile: judge a trial only against trials of its "
+                                   "own regularizer family (a regularized run that learns slowly "
+                                   "early is not pruned by comparison with unregularized ones); "
+                                   "default true", default=None)  # fmt: skip
+    family_startup_trials: int | None = _help("any pruner: each family's first this-many trials "
+                                              "(by number; one that fails or diverges passes its "
+                                              "place on) are never pruned, so every family ends "
+                                              "the search with this many completed runs (0: "
+                                              "off); default 3", default=None)  # fmt: skip
+    audit: float | None = _help("any pruner: the share (0 to 1) of the trials the pruner would "
+                                "stop that run to the end instead, flagged as audited, so the "
+                                "report can say how often pruning was wrong; default 0.2",
+                                default=None)  # fmt: skip
+    n_warmup_steps: int | None = _help("median/percentile/threshold: the first epoch that can be "
+                                       "pruned (epochs count from 1; default 4, threshold 0); "
+                                       "wilcoxon: epochs before it prunes (default 2)",
+                                       default=None)  # fmt: skip
+    interval_steps: int | None = _help("median/percentile/threshold: epochs between checks; "
+                                       "default 1", default=None)  # fmt: skip
+    n_min_trials: int | None = _help("median/percentile: trials reported at an epoch before it "
+                                     "prunes there; default 1", default=None)  # fmt: skip
+    percentile: float | None = _help("percentile: keep the trials in the best this-many percent "
+                                     "at an epoch (median: 50); default 25", default=None)  # fmt: skip
+    min_resource: Any = _help("successive_halving/hyperband: epochs of the first rung, or auto; "
+                              "default auto (successive_halving), 1 (hyperband)", default=None)  # fmt: skip
+    max_resource: Any = _help("hyperband: the largest number of epochs, or auto; default auto",
+                              default=None)  # fmt: skip
+    reduction_factor: int | None = _help("successive_halving/hyperband: rung growth factor; "
+                                         "default 3", default=None)  # fmt: skip
+    min_early_stopping_rate: int | None = _help("successive_halving: first rung's exponent; "
+                                                "default 0", default=None)  # fmt: skip
+    bootstrap_count: int | None = _help("successive_halving/hyperband: trials at a rung before "
+                                        "it prunes; default 0", default=None)  # fmt: skip
     lower: float | None = _help("threshold: prune below this value", default=None)
     upper: float | None = _help("threshold: prune above this value", default=None)
-    p_threshold: float = _help("wilcoxon: p-value below which it prunes", default=0.1)
-    patience: int | None = _help("wrap the pruner in PatientPruner: prune only after this many "
-                                 "epochs without improvement", default=None)  # fmt: skip
-    min_delta: float = _help("PatientPruner: improvement that counts", default=0.0)
+    p_threshold: float | None = _help("wilcoxon: p-value below which it prunes; default 0.1",
+                                      default=None)  # fmt: skip
+    patience: int | None = _help("any pruner: wrap it in PatientPruner, pruning only after this "
+                                 "many epochs without improvement", default=None)  # fmt: skip
+    min_delta: float | None = _help("any pruner with patience: improvement that counts; default "
+                                    "0", default=None)  # fmt: skip
 
 
 @dataclass

@@ -53,7 +53,14 @@ from sweep.study import (
 )
 
 from ._budget import Tally, budget_count, budgeted_numbers
-from ._checks import SweepConfigError, check_names, check_settings, check_space, preflight
+from ._checks import (
+    SweepConfigError,
+    check_names,
+    check_settings,
+    check_space,
+    preflight,
+    resolved_pruner,
+)
 from ._compose_cache import CachingConfigLoader
 from ._config import SweeperConfig
 from ._confirm import (
@@ -183,7 +190,7 @@ class SweepRunner:
                     say_budget(study, tally.n_trials)
                     if s.sampler.balance_families:
                         say_shares(family_choices(space), tally.n_trials,
-                                   max(int(s.pruner.family_startup_trials), 3))  # fmt: skip
+                                   max(int(getattr(resolved_pruner(s)[0], "family_startup_trials", 0)), 3))  # fmt: skip
                     self._search(study, space, tally, launch)
                 if self._should_confirm(study, tally):
                     confirm_study = self._confirm(study, launch, directions, tally)

@@ -22,9 +22,9 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
 from sweep import record
-from sweep.study import StorageSpec, make_pruner, mask_url
+from sweep.study import StorageSpec, as_spec, make_pruner, mask_url
 
-from ._checks import SweepConfigError
+from ._checks import SweepConfigError, resolved_pruner
 from ._config import SweeperConfig
 from ._samplers import make_sampler
 from ._space import SearchSpace
@@ -139,10 +139,10 @@ def fingerprint_differences(stored: Mapping[str, Any], new: Mapping[str, Any]) -
 
 
 def pruner_spec(s: SweeperConfig, n_objectives: int) -> dict[str, Any]:
-    spec: dict[str, Any] = OmegaConf.to_container(OmegaConf.structured(s.pruner))  # type: ignore[assignment]
-    if n_objectives > 1 and spec.get("name") != "none":
+    """What the study stores as ``regsweep:pruner``: the name and the pruner's every field."""
+    if n_objectives > 1 and s.pruner.name != "none":
         return {"name": "none", "why": "multi-objective"}
-    return spec
+    return as_spec(s.pruner.name, resolved_pruner(s)[0])
 
 
 def _existing(storage: BaseStorage, name: str) -> optuna.Study | None:

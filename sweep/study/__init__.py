@@ -29,6 +29,14 @@ from ._lifecycle import (
 )
 from ._link import MemberLink, StudyLink, TrialGone
 from ._owner import current_owner, owner_is_dead, owner_text
+from ._pruner_configs import (
+    PRUNER_SETTINGS,
+    as_spec,
+    own_fields,
+    pruner_fields,
+    pruner_settings,
+    readers_of,
+)
 from ._pruners import PRUNERS, FamilyStartupPruner, PeerPercentilePruner, make_pruner, reads_rungs
 from ._reads import light_trials
 from ._storage import (
@@ -52,6 +60,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 __all__ = [
     "JOURNAL_SUFFIXES",
     "PRUNERS",
+    "PRUNER_SETTINGS",
     "STORAGE_ENV",
     "Ending",
     "FamilyStartupPruner",
@@ -63,6 +72,7 @@ __all__ = [
     "StorageSpec",
     "StudyLink",
     "TrialGone",
+    "as_spec",
     "ask_owned",
     "ask_pending",
     "ask_suggested",
@@ -77,8 +87,12 @@ __all__ = [
     "mask_url",
     "numbers_without",
     "open_storage",
+    "own_fields",
     "owner_is_dead",
     "owner_text",
+    "pruner_fields",
+    "pruner_settings",
+    "readers_of",
     "reads_rungs",
     "reap",
     "record_json",

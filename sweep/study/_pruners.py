@@ -12,19 +12,21 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ..record import TRIAL_AUDIT, TRIAL_FAMILY
+from ._pruner_configs import (
+    PRUNER_SETTINGS,
+    HyperbandSettings,
+    MedianSettings,
+    PercentileSettings,
+    SuccessiveHalvingSettings,
+    ThresholdSettings,
+    WilcoxonSettings,
+    stored_settings,
+)
 
 __all__ = ["PRUNED_ON_ATTRS", "PRUNERS", "FamilyStartupPruner", "PeerPercentilePruner",
            "make_pruner", "reads_rungs"]  # fmt: skip
 
-PRUNERS = (
-    "none",
-    "median",
-    "percentile",
-    "successive_halving",
-    "hyperband",
-    "threshold",
-    "wilcoxon",
-)
+PRUNERS = tuple(PRUNER_SETTINGS)
 
 PRUNED_ON_ATTRS = (TRIAL_FAMILY, TRIAL_AUDIT)
 """The user attributes of other trials that a pruning decision reads (the family, and whether a
@@ -164,66 +166,50 @@ def _score(value: float | None, sign: float) -> float:
 
 
 def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
-    """Build the pruner of ``spec``; ``patience`` wraps it in :class:`~optuna.pruners.PatientPruner`.
+    """Build the pruner of a stored ``spec`` (:func:`stored_settings`); ``patience`` wraps it in
+    :class:`~optuna.pruners.PatientPruner`, ``family_startup_trials`` in
+    :class:`FamilyStartupPruner`.
 
     Example:
         >>> type(make_pruner({"name": "median", "patience": 2})).__name__
         'PatientPruner'
     """
-    s = dict(spec or {"name": "none"})
-    name = s.get("name", "none")
+    name, s = stored_settings(spec)
     p = optuna.pruners
     base: optuna.pruners.BasePruner
     if name == "none":
-        base = p.NopPruner()
-    elif name in ("median", "percentile"):
-        common = {
-            "n_startup_trials": int(s.get("n_startup_trials", 5)),
-            "n_warmup_steps": int(s.get("n_warmup_steps", 0)),
-            "interval_steps": int(s.get("interval_steps", 1)),
-            "n_min_trials": int(s.get("n_min_trials", 1)),
-        }
-        pct = 50.0 if name == "median" else float(s.get("percentile", 25.0))
-        # a spec stored before ``peers`` existed keeps Optuna's finished-trials-only rule, and
-        # one stored before ``by_family`` compares with every family
-        if s.get("peers", False):
-            base = PeerPercentilePruner(pct, **common, by_family=bool(s.get("by_family", False)))
+        return p.NopPruner()
+    if isinstance(s, MedianSettings):
+        pct = s.percentile if isinstance(s, PercentileSettings) else 50.0
+        common = {"n_startup_trials": int(s.n_startup_trials),
+                  "n_warmup_steps": int(s.n_warmup_steps), "interval_steps": int(s.interval_steps),
+                  "n_min_trials": int(s.n_min_trials)}  # fmt: skip
+        if s.peers:
+            base = PeerPercentilePruner(float(pct), **common, by_family=bool(s.by_family))
         else:
-            base = p.PercentilePruner(pct, **common)
-    elif name == "successive_halving":
+            base = p.PercentilePruner(float(pct), **common)
+    elif isinstance(s, SuccessiveHalvingSettings):
         base = p.SuccessiveHalvingPruner(
-            min_resource=s.get("min_resource", "auto"),
-            reduction_factor=int(s.get("reduction_factor", 3)),
-            min_early_stopping_rate=int(s.get("min_early_stopping_rate", 0)),
-            bootstrap_count=int(s.get("bootstrap_count", 0)),
-        )
-    elif name == "hyperband":
+            min_resource=s.min_resource, reduction_factor=int(s.reduction_factor),
+            min_early_stopping_rate=int(s.min_early_stopping_rate),
+            bootstrap_count=int(s.bootstrap_count),
+        )  # fmt: skip
+    elif isinstance(s, HyperbandSettings):
         base = p.HyperbandPruner(
-            min_resource=int(s.get("min_resource", 1)) if s.get("min_resource", 1) != "auto" else 1,
-            max_resource=s.get("max_resource", "auto"),
-            reduction_factor=int(s.get("reduction_factor", 3)),
-            bootstrap_count=int(s.get("bootstrap_count", 0)),
-        )
-    elif name == "threshold":
-        base = p.ThresholdPruner(
-            lower=s.get("lower"),
-            upper=s.get("upper"),
-            n_warmup_steps=int(s.get("n_warmup_steps", 0)),
-            interval_steps=int(s.get("interval_steps", 1)),
-        )
-    elif name == "wilcoxon":
-        base = p.WilcoxonPruner(
-            p_threshold=float(s.get("p_threshold", 0.1)),
-            n_startup_steps=int(s.get("n_warmup_steps", 2)),
-        )
+            min_resource=1 if s.min_resource == "auto" else int(s.min_resource),
+            max_resource=s.max_resource, reduction_factor=int(s.reduction_factor),
+            bootstrap_count=int(s.bootstrap_count),
+        )  # fmt: skip
+    elif isinstance(s, ThresholdSettings):
+        base = p.ThresholdPruner(lower=s.lower, upper=s.upper,
+                                 n_warmup_steps=int(s.n_warmup_steps),
+                                 interval_steps=int(s.interval_steps))  # fmt: skip
     else:
-        raise ValueError(f"pruner.name={name!r}: allowed " + ", ".join(PRUNERS))
-    if s.get("patience") is not None:
-        base = p.PatientPruner(
-            base, patience=int(s["patience"]), min_delta=float(s.get("min_delta", 0.0))
-        )
-    # a spec stored before ``family_startup_trials`` existed spares no family
-    per_family = int(s.get("family_startup_trials", 0))
-    if per_family > 0 and name != "none":
-        return FamilyStartupPruner(base, n_per_family=per_family)
+        assert isinstance(s, WilcoxonSettings), s
+        base = p.WilcoxonPruner(p_threshold=float(s.p_threshold),
+                                n_startup_steps=int(s.n_warmup_steps))  # fmt: skip
+    if s.patience is not None:
+        base = p.PatientPruner(base, patience=int(s.patience), min_delta=float(s.min_delta))
+    if s.family_startup_trials > 0:
+        return FamilyStartupPruner(base, n_per_family=int(s.family_startup_trials))
     return base
