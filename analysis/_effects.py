@@ -22,7 +22,7 @@ from analysis._confirm import ARM_COLUMNS, arms_frame, confirm_frame
 from analysis._load import read_study, trials_frame
 from analysis._schema import delta_range, metric_range
 from analysis._stats import bonferroni, min_detectable, paired_p, t_interval
-from sweep.record import OBJECTIVES
+from sweep.record import OBJECTIVES, StopReason
 
 __all__ = [
     "EFFECT_METRICS",
@@ -268,7 +268,7 @@ def effects_data(
     labels = dict(zip(arms["arm"], arms["label"], strict=True))
     finalists = arms[arms["role"] == "finalist"]
     # a diverged run ends without a model (FAIL): no pair, but a result the verdict names
-    div = runs[(runs["stop_reason"] == "diverged") & runs["counted"].astype(bool)]
+    div = runs[(runs["stop_reason"] == StopReason.DIVERGED) & runs["counted"].astype(bool)]
     diverged = {str(k): int(v) for k, v in div.groupby("arm").size().items()}
     built = [_arm_row(a, done, labels, decide, confidence, diverged)
              for _, a in finalists.iterrows()]  # fmt: skip

@@ -22,7 +22,7 @@ from analysis._schema import (
     V1_CHANCE_ACC,
 )
 from sweep.hparams import FAMILY_STRENGTH
-from sweep.record import NOT_BUDGETED, TRIAL_AUDIT, collapsed
+from sweep.record import NOT_BUDGETED, TRIAL_AUDIT, StopReason, collapsed
 
 __all__ = ["ROW_COLUMNS", "as_float", "final_metrics", "record_version", "trial_row"]
 
@@ -33,9 +33,9 @@ ROW_COLUMNS = (
     "audit_pruned_at",
 )  # fmt: skip
 _STATE_REASON = {
-    TrialState.COMPLETE: "completed",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "failed",
+    TrialState.COMPLETE: StopReason.COMPLETED.value,
+    TrialState.PRUNED: StopReason.PRUNED.value,
+    TrialState.FAIL: StopReason.FAILED.value,
     TrialState.RUNNING: "running",
     TrialState.WAITING: "waiting",
 }

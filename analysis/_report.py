@@ -26,6 +26,7 @@ from analysis._importance import param_importances
 from analysis._load import StudyData, curves_frame, read_study, trials_frame
 from analysis._reference import baseline_reference
 from analysis._render import render_html, render_markdown
+from sweep.record import StopReason
 
 __all__ = ["Report", "build_report", "report_figures", "report_tables", "summary_text"]
 
@@ -107,7 +108,7 @@ def summary_text(
     if family.empty:
         lines.append("  no completed trial to summarize")
     # a diverged trial has no final model, but it is a result: say how many beside the spread
-    diverged = trials[trials["stop_reason"] == "diverged"].groupby("family").size()
+    diverged = trials[trials["stop_reason"] == StopReason.DIVERGED].groupby("family").size()
     for row in family.itertuples(index=False):
         spread = ("its only completed run" if row.n == 1 else
                   f"over n={row.n}: median val_acc {row.val_acc_median:.4f} "

@@ -18,6 +18,7 @@ from sweep.record import (
     STUDY_ROLE,
     STUDY_SEARCH_STUDY,
     TRIAL_CONFIRM,
+    StopReason,
     confirm_study_name,
 )
 
@@ -73,7 +74,7 @@ def confirm_trial(
         family=family, curves=curves, state=state, seed=seed, epochs_max=len(curves["val_acc"]),
         chance_acc=chance_acc, test_acc=test_acc if test_acc is not None else val_acc - 0.01,
         final_epoch=2 if restored else None,
-        stop_reason=stop_reason or ("early_stopped" if restored else None),
+        stop_reason=stop_reason or (StopReason.EARLY_STOPPED if restored else None),
         extra_attrs={TRIAL_CONFIRM: info},
     )  # fmt: skip
 

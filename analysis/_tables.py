@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._format import log_binned
+from sweep.record import StopReason
 
 __all__ = [
     "family_summary",
@@ -211,7 +212,7 @@ def unjudged_families(trials: pd.DataFrame) -> dict[str, str]:
             rows["state"]
             .astype(str)
             .str.lower()
-            .where(rows["stop_reason"] != "diverged", "diverged")
+            .where(rows["stop_reason"] != StopReason.DIVERGED, StopReason.DIVERGED.value)
         )
         out[str(name)] = ", ".join(f"{int(n)} {end}" for end, n in ends.value_counts().items())
     return out

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .config import AppConfig, ConfigError, TrialLink, from_dict, validate
 from .console import EpochTable
-from .record import TRIAL_AUDIT, TRIAL_OWNER
+from .record import TRIAL_AUDIT, TRIAL_OWNER, StopReason
 from .run import Entrant, RunOutcome, objective_values, run_population, structure_key
 from .signals import terminate_as_interrupt
 from .study import (
@@ -51,10 +51,10 @@ __all__ = ["JobError", "Refill", "app_config", "refills", "run_trials", "share_s
 
 log = logging.getLogger("sweep")
 
-_STATES = {
-    "completed": TrialState.COMPLETE,
-    "early_stopped": TrialState.COMPLETE,
-    "pruned": TrialState.PRUNED,
+_STATES: dict[str, TrialState] = {
+    StopReason.COMPLETED: TrialState.COMPLETE,
+    StopReason.EARLY_STOPPED: TrialState.COMPLETE,
+    StopReason.PRUNED: TrialState.PRUNED,
 }
 
 
@@ -163,7 +163,7 @@ def _configs(study: StudyLink, links: list[MemberLink]) -> list[_Member]:
         except (ConfigError, ValueError, TypeError) as exc:
             message = f"its stored config is not valid: {exc}"
             log.error("trial %d: %s", m.number, message)
-            m.end(Ending(TrialState.FAIL, None, "failed", message))
+            m.end(Ending(TrialState.FAIL, None, StopReason.FAILED, message))
     return members
 
 
@@ -265,9 +265,9 @@ class _Job:
             log.error("trial(s) %s failed:\n%s", self.numbers, text)
             message = f"{type(exc).__name__}: {exc}"
             left = [m for m in self.members if not m.link.ended]
-            self.study.end_many([(m.link, Ending(TrialState.FAIL, None, "failed", message))
+            self.study.end_many([(m.link, Ending(TrialState.FAIL, None, StopReason.FAILED, message))
                                  for m in left])  # fmt: skip
-            self._write([(m, {"stop_reason": "failed", "message": message}) for m in left])
+            self._write([(m, {"stop_reason": StopReason.FAILED, "message": message}) for m in left])
             return None
         return outcomes[0].objective if outcomes else None
 
@@ -332,9 +332,9 @@ def _outcome_words(outcome: RunOutcome, reason: str, objectives: Sequence[str],
         return f"{reason}, {shown}"
     words = f"{reason} after epoch {fit.epochs_run}"
     last = fit.curves.get(objectives[0], [])
-    if reason == "pruned" and last:
+    if reason == StopReason.PRUNED and last:
         words += f" ({objectives[0]} {last[-1]:.4g} there)"
-    return words + (f": {fit.message}" if fit.message and reason != "pruned" else "")
+    return words + (f": {fit.message}" if fit.message and reason != StopReason.PRUNED else "")
 
 
 def _interrupted(study: StudyLink, members: list[_Member], link: TrialLink) -> None:
@@ -348,7 +348,7 @@ def _interrupted(study: StudyLink, members: list[_Member], link: TrialLink) -> N
             continue
         why = "the job was interrupted (Ctrl-C or SIGTERM)"
         try:
-            if m.link.end(Ending(TrialState.FAIL, None, "interrupted", why)) and link.requeue:
+            if m.link.end(Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, why)) and link.requeue:
                 requeue(study.study, m.link.frozen)
         except Exception as exc:
             log.warning("could not end trial %d: %s", m.link.number, exc)

@@ -7,6 +7,7 @@ Nothing here imports torch, Optuna or Hydra.
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import math
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ __all__ = [
     "TRIAL_END",
     "TRIAL_OWNER",
     "Objective",
+    "StopReason",
     "collapsed",
     "confirm_study_name",
     "json_safe",
@@ -148,19 +150,34 @@ BEST_EPOCH_KEYS = (
 """Secondary, chosen with hindsight: the metrics at ``best_epoch``, the epoch with the best
 validation value. Never a trial's value; kept to show what hindsight would pick."""
 
-STOP_REASONS = (
-    "completed",
-    "pruned",
-    "early_stopped",
-    "diverged",
-    "failed",
-    "interrupted",
-    "over_budget",
-)
+class StopReason(str, enum.Enum):
+    """Why a trial stopped: a record's ``stop_reason`` (docs/trial-record.md). A member of this
+    enum is the string it names (``StopReason.PRUNED == "pruned"``, with that string's hash,
+    text and JSON), so records written before the enum read the same."""
+
+    COMPLETED = "completed"
+    PRUNED = "pruned"
+    EARLY_STOPPED = "early_stopped"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    OVER_BUDGET = "over_budget"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    def __hash__(self) -> int:
+        return str.__hash__(self)
+
+
+STOP_REASONS = tuple(r.value for r in StopReason)
 
 # Trials that ended for reasons outside the experiment: they neither count towards the
 # study's budget nor appear in result tables.
-NOT_BUDGETED = ("interrupted", "over_budget")
+NOT_BUDGETED = (StopReason.INTERRUPTED.value, StopReason.OVER_BUDGET.value)
 
 
 # --------------------------------------------------------------------------- objectives

@@ -25,6 +25,7 @@ from .data import StackedSplits
 from .nets import StackedNet
 from .optim import scheduled_lr
 from .population import Population, batch_bounds
+from .record import StopReason
 from .reporting import NullReporter, Reporter
 from .stack import EarlyStop, MemberSettings, Shared
 
@@ -233,7 +234,7 @@ def _record(m: _Member, row: dict[str, float], epoch: int, shared: Shared) -> bo
     if m.on_epoch is not None:
         m.on_epoch(row)
     if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss", "step_loss")):
-        m.stop = "diverged"
+        m.stop = StopReason.DIVERGED
         m.message = f"loss became non-finite at epoch {epoch} (lr={row['lr']:g})"
         return False
     if m.improves(row[m.select]):
@@ -246,11 +247,11 @@ def _goes_on(m: _Member, epoch: int) -> bool:
     """Whether a member that reported ``epoch`` trains on; False when it stops here (and why, in
     ``m.stop``): pruned by its reporter, or out of early-stopping patience."""
     if m.reporter.should_prune():
-        m.stop, m.message = "pruned", f"pruned at epoch {epoch}"
+        m.stop, m.message = StopReason.PRUNED, f"pruned at epoch {epoch}"
         return False
     es = m.settings.early_stop
     if es is not None and epoch - m.best_epoch >= es.patience:
-        m.stop = "early_stopped"
+        m.stop = StopReason.EARLY_STOPPED
         m.message = f"no {m.select} improvement for {es.patience} epochs"
         return False
     return True
@@ -270,7 +271,7 @@ def _finish(
     dev = pop.ids.device
     ids = [int(pop.ids[r]) for r in rows]
     restored = [members[i].restores and members[i].best_epoch > 0 for i in ids]
-    live = [j for j, i in enumerate(ids) if members[i].stop != "diverged"]
+    live = [j for j, i in enumerate(ids) if members[i].stop != StopReason.DIVERGED]
     test_rows = torch.tensor([rows[j] for j in live], dtype=torch.int64, device=dev)
     flags = torch.tensor([restored[j] for j in live], dtype=torch.bool, device=dev)
     tested = pop.test(test_rows, flags)
@@ -286,7 +287,7 @@ def _finish(
             curves=m.curves,
             best_epoch=m.best_epoch or run,
             final_epoch=m.best_epoch if restored[j] else run,
-            stop_reason=m.stop or "completed",
+            stop_reason=m.stop or StopReason.COMPLETED,
             message=m.message,
             test=by_member.get(i),
             seconds=now - m.started,

@@ -7,6 +7,7 @@ server binaries the tests skip (run scripts/ensure-postgres). Journal: Optuna's 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -25,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hydra_plugins.regsweep_sweeper._budget import is_budgeted
 from sweep import record
+from sweep.record import StopReason
 from tests.helpers import ask_concurrently, run_cli
 
 try:  # tests/ as a package or as a plain folder on sys.path
@@ -33,7 +35,7 @@ except ImportError:
     from pg import PostgresServer, PostgresUnavailable, start_postgres  # type: ignore[no-redef]
 
 EPOCHS = 2
-STOP_REASONS = {"completed", "pruned", "early_stopped"}
+STOP_REASONS = {StopReason.COMPLETED, StopReason.PRUNED, StopReason.EARLY_STOPPED}
 SPACE = [
     "search=none",
     "regularizer=l2",
@@ -300,6 +302,7 @@ import sys, time
 from pathlib import Path
 import optuna
 from sweep.study import open_storage, resolve_storage
+from sweep.record import StopReason
 url, folder, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 (folder / name).touch()  # imported: ready
 deadline = time.monotonic() + 60
@@ -364,3 +367,14 @@ def test_sweep_on_journal_file(cli: Cli, tmp_path: Path) -> None:
     for trial in trials:
         check_trial_record(trial)
     check_study_record(study, 2)
+
+
+def test_stop_reasons_are_the_strings_records_hold() -> None:
+    """One enum for the trainer, the job and the analysis; each member is its record string in
+    comparisons, dict keys, JSON and f-strings, so records of any version read the same."""
+    assert [r.value for r in StopReason] == ["completed", "pruned", "early_stopped", "diverged",
+                                             "failed", "interrupted", "over_budget"]  # fmt: skip
+    assert StopReason("diverged") is StopReason.DIVERGED == "diverged"
+    assert {"pruned": 1}[StopReason.PRUNED] == 1 and {StopReason.FAILED: 2}["failed"] == 2
+    assert json.dumps([StopReason.EARLY_STOPPED]) == '["early_stopped"]'
+    assert f"{StopReason.INTERRUPTED}: {StopReason.OVER_BUDGET!s}" == "interrupted: over_budget"

@@ -31,6 +31,7 @@ from sweep import record
 from sweep.hparams import hparam_label
 from sweep.job import app_config, refills
 from sweep.power import seeds_for
+from sweep.record import StopReason
 from sweep.regularizers import family_strength, set_at, turn_off
 from sweep.run import structure_key
 from sweep.study import Ending, ask_pending, end_trial, reap
@@ -387,7 +388,7 @@ def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]],
             continue
         launch.keeper.release([unit.trial._trial_id])
         launch.in_flight.pop(unit.trial._trial_id, None)
-        end_trial(study._storage, unit.trial, Ending(TrialState.FAIL, None, "over_budget",
+        end_trial(study._storage, unit.trial, Ending(TrialState.FAIL, None, StopReason.OVER_BUDGET,
                   f"run {key[0]} seed {key[1]} was taken by trial {first[0].number}"),
                   n_objectives=len(study.directions))  # fmt: skip
     return ready

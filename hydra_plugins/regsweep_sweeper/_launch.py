@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import GROUPS, AppConfig, from_dict, validate
-from sweep.record import TRIAL_FAMILY, TRIAL_OWNER
+from sweep.record import TRIAL_FAMILY, TRIAL_OWNER, StopReason
 from sweep.run import structure_key
 from sweep.study import (
     Ending,
@@ -231,9 +231,9 @@ class Launch:
                 exc = ret._return_value
                 reason = f"{type(exc).__name__}: {exc}"
             log.error("trial %d failed: %s", frozen.number, reason)
-            if end_trial(storage, frozen, Ending(TrialState.FAIL, None, "failed", reason),
+            if end_trial(storage, frozen, Ending(TrialState.FAIL, None, StopReason.FAILED, reason),
                          n_objectives=len(unit.study.directions)):  # fmt: skip
-                return TrialState.FAIL, "failed"
+                return TrialState.FAIL, StopReason.FAILED
         return ended_among(storage, [frozen._trial_id], "stop_reason")[frozen._trial_id]
 
     def release(self, unit: Unit) -> None:
@@ -251,7 +251,7 @@ class Launch:
                 frozen = storage.get_trial(unit.trial._trial_id)
                 if frozen.state != TrialState.RUNNING:
                     continue
-                ended = end_trial(storage, frozen, Ending(TrialState.FAIL, None, "interrupted", why),
+                ended = end_trial(storage, frozen, Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, why),
                                   n_objectives=len(unit.study.directions))  # fmt: skip
                 if ended and self.requeue:
                     requeue(unit.study, frozen)

@@ -39,7 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.config import ConfigError
 from sweep.heap import freeze_heap
 from sweep.job import refills, share_storage
-from sweep.record import STUDY_ROLE
+from sweep.record import STUDY_ROLE, StopReason
 from sweep.signals import exit_code, terminate_as_interrupt
 from sweep.study import (
     STORAGE_ENV,
@@ -260,7 +260,7 @@ class SweepRunner:
                     continue
                 break
         for unit in waiting:  # asked during the last job, not run: the failure rate stopped it
-            fail_unit(study, unit.trial, "interrupted",
+            fail_unit(study, unit.trial, StopReason.INTERRUPTED,
                       "asked for a running job but not run: the sweep stopped")  # fmt: skip
             launch.release(unit)
 
@@ -311,7 +311,7 @@ class SweepRunner:
             if bisect.bisect_left(budgeted, trial.number) >= tally.n_trials:
                 pending.store_one(trial._trial_id)  # stored, then ended
                 fail_unit(
-                    study, frozen, "over_budget", "asked after the study's budget was reached"
+                    study, frozen, StopReason.OVER_BUDGET, "asked after the study's budget was reached"
                 )
                 continue
             overrides = space.to_overrides(values) + self._app_overrides()
@@ -323,7 +323,7 @@ class SweepRunner:
                 )
             except ConfigError as exc:
                 pending.store_one(trial._trial_id)
-                fail_unit(study, frozen, "failed", str(exc))
+                fail_unit(study, frozen, StopReason.FAILED, str(exc))
                 tally.add(study._storage.get_trial(trial._trial_id))
                 continue
             unit = Unit(study, frozen, app, overrides)

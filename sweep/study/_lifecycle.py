@@ -22,7 +22,7 @@ from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
-from ..record import TRIAL_END, TRIAL_OWNER
+from ..record import TRIAL_END, TRIAL_OWNER, StopReason
 from ._owner import current_owner, owner_is_dead, owner_text
 from ._reads import light_trials, remember_ended
 from ._writes import Write, write_many
@@ -50,7 +50,7 @@ class Ending:
 
     state: TrialState
     values: Sequence[float] | None = None
-    reason: str = "completed"
+    reason: str = StopReason.COMPLETED
     message: str = ""
     record: Mapping[str, Any] = field(default_factory=dict)
 
@@ -88,7 +88,7 @@ def _final(ending: Ending, reports: Mapping[int, float], stored: Mapping[int, fl
             return (
                 TrialState.FAIL,
                 None,
-                "failed",
+                StopReason.FAILED,
                 (message or f"its objective value is not a finite number: {values}"),
             )
         return state, values, reason, message
@@ -241,7 +241,7 @@ def _finish_orphan(
                    f"finished as {state.name}"  # fmt: skip
         return ""
     message = f"its process ({owner_text(owner)}) stopped before the trial ended ({why})"
-    ending = Ending(TrialState.FAIL, None, "interrupted", message)
+    ending = Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, message)
     if not end_trial(study._storage, t, ending, n_objectives=n):
         return ""
     if requeue_it:
