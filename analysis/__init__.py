@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from analysis._audit import audit_data
 from analysis._confirm import arms_frame, confirm_frame, load_confirm
+from analysis._document import Report
 from analysis._dose import dose_data
 from analysis._effects import decision_metric, effects, effects_data
 from analysis._figures import report_figures
@@ -49,7 +50,7 @@ from analysis._plots_search import (
     plot_pareto,
 )
 from analysis._reference import baseline_reference
-from analysis._report import Report, build_report, report_tables
+from analysis._report import build_report, report_tables
 from analysis._storage import (
     DEFAULT_STORAGE,
     AnalysisError,

@@ -1,4 +1,5 @@
-"""The report as a list of blocks (headings, paragraphs, tables, figures), in reading order.
+"""The report as a list of blocks (headings, paragraphs, tables, figures), in reading order, and
+the :class:`Report` they are built from.
 
 Built once, rendered twice (Markdown and HTML), so both say the same thing in the same order:
 the answer first, then the forest plot and the effects table, then the study and the search.
@@ -7,20 +8,46 @@ the answer first, then the forest plot and the effects table, then the study and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analysis._answer import Answer
 from analysis._figures import FIGURE_TITLES
 from analysis._format import metric_label, p_text
 from analysis._plots_effects import VERDICT_WORDS, forest_rows
 
 if TYPE_CHECKING:
     from analysis._load import StudyData
-    from analysis._report import Report
 
-__all__ = ["Block", "document", "effects_view"]
+__all__ = ["Block", "Report", "document", "effects_view"]
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote and computed.
+
+    Attributes:
+        figures: Figure stem → PNG path, for the figures with something to show.
+        skipped: Figure stem → the sentence the report writes instead of an empty figure.
+        summary: What ``python -m analysis`` prints: the answer, then ``search_summary``.
+        search_summary: Trial counts and each family's single runs (top run and spread).
+        answer: The report's opening (effects with their uncertainty, or how to get them).
+    """
+
+    out_dir: Path
+    study: str
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Path] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    summary: str = ""
+    search_summary: str = ""
+    facts: list[tuple[str, str | list[str]]] = field(default_factory=list)
+    answer: Answer = field(default_factory=lambda: Answer(""))
+    objectives: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis._document import Block, document
+from analysis._document import Block, Report, document
 
 if TYPE_CHECKING:
     from analysis._load import StudyData
-    from analysis._report import Report
 
 __all__ = ["markdown_table", "render_html", "render_markdown"]
 

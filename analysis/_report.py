@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,11 @@ from matplotlib.figure import Figure
 
 from analysis import _plotdata as pdata
 from analysis import _tables as tables
-from analysis._answer import Answer, answer
+from analysis._answer import answer
 from analysis._audit import audit_data
 from analysis._chance import nothing_learned
 from analysis._confirm import arms_frame, confirm_frame
+from analysis._document import Report
 from analysis._dose import dose_data
 from analysis._effects import effects_data, explored_counts
 from analysis._facts import study_facts
@@ -29,31 +29,6 @@ from analysis._render import render_html, render_markdown
 from sweep.record import StopReason
 
 __all__ = ["Report", "build_report", "report_figures", "report_tables", "summary_text"]
-
-
-@dataclass
-class Report:
-    """What :func:`build_report` wrote and computed.
-
-    Attributes:
-        figures: Figure stem → PNG path, for the figures with something to show.
-        skipped: Figure stem → the sentence the report writes instead of an empty figure.
-        summary: What ``python -m analysis`` prints: the answer, then ``search_summary``.
-        search_summary: Trial counts and each family's single runs (top run and spread).
-        answer: The report's opening (effects with their uncertainty, or how to get them).
-    """
-
-    out_dir: Path
-    study: str
-    tables: dict[str, pd.DataFrame]
-    figures: dict[str, Path] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    summary: str = ""
-    search_summary: str = ""
-    facts: list[tuple[str, str | list[str]]] = field(default_factory=list)
-    answer: Answer = field(default_factory=lambda: Answer(""))
-    objectives: list[str] = field(default_factory=list)
 
 
 def _maximize(data: StudyData) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 import optuna
 
 from analysis import build_report
-from analysis._synthetic import synthetic_study
+from analysis.testing.synthetic import synthetic_study
 from sweep.record import RECORD_VERSION
 
 TARGET_S = 10.0

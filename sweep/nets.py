@@ -22,6 +22,7 @@ from torch import nn
 
 __all__ = [
     "ACTIVATIONS",
+    "ACTIVATION_MODULES",
     "Arch",
     "Masks",
     "MemberStack",
@@ -43,7 +44,10 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 Masks = Callable[[int, tuple[int, ...]], Tensor]
 """``masks(layer, shape)``: uniform ``[0, 1)`` draws of ``shape = (K, ...)`` for the dropout of
 probed layer ``layer``, each member's ``shape[1:]`` from its own generator."""
-_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh
+}
+"""The reference modules' layers of :data:`ACTIVATIONS` (the same names)."""
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 
@@ -84,7 +88,7 @@ def reference_module(arch: Arch, dropout: float = 0.0) -> nn.Sequential:
         layers.append(nn.Linear(width_in, width))
         if arch.batch_norm:
             layers.append(nn.BatchNorm1d(width))
-        layers.append(_MODULES[arch.activation]())
+        layers.append(ACTIVATION_MODULES[arch.activation]())
         if dropout > 0.0:
             layers.append(nn.Dropout(dropout))
         width_in = width

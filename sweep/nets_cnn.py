@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .nets import (
+    ACTIVATION_MODULES,
     ACTIVATIONS,
     BN_EPS,
     BN_MOMENTUM,
@@ -42,7 +43,6 @@ from .nets import (
 __all__ = ["EVAL_BLOCK_FLOATS", "ConvArch", "StackedCNN", "reference_cnn"]
 
 Tensor = torch.Tensor
-_ACTS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 EVAL_BLOCK_FLOATS = 1 << 25
 """In eval mode the batch is cut into blocks whose widest activation holds about this many
 floats (128 MiB) for all members together, so evaluating 4096 CIFAR images × K members never
@@ -118,7 +118,7 @@ def reference_cnn(arch: ConvArch, dropout: float = 0.0) -> nn.Sequential:
         layers.append(nn.Conv2d(c_in, c, arch.kernel_size, padding=arch.kernel_size // 2))
         if arch.batch_norm:
             layers.append(nn.BatchNorm2d(c))
-        layers.append(_ACTS[arch.activation]())
+        layers.append(ACTIVATION_MODULES[arch.activation]())
         if arch.pool == "max":
             layers.append(nn.MaxPool2d(arch.pool_size))
         elif arch.pool == "avg":
@@ -132,7 +132,7 @@ def reference_cnn(arch: ConvArch, dropout: float = 0.0) -> nn.Sequential:
         layers.append(nn.Linear(width_in, width))
         if arch.batch_norm:
             layers.append(nn.BatchNorm1d(width))
-        layers.append(_ACTS[arch.activation]())
+        layers.append(ACTIVATION_MODULES[arch.activation]())
         if dropout > 0.0:
             layers.append(nn.Dropout(dropout))
         width_in = width

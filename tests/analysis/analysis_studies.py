@@ -12,8 +12,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis._synthetic import record_trial
-from analysis._synthetic_confirm import add_confirm_study, confirm_trial, plan_entry
+from analysis.testing.synthetic import record_trial
+from analysis.testing.synthetic_confirm import add_confirm_study, confirm_trial, plan_entry
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

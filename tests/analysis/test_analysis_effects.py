@@ -300,7 +300,7 @@ def test_report_without_confirmation_says_single_runs(tmp_path: Path) -> None:
 
 
 def test_multi_objective_report_names_objectives_and_draws_the_front(tmp_path: Path) -> None:
-    from analysis._synthetic import record_trial
+    from analysis.testing.synthetic import record_trial
 
     url = f"sqlite:///{tmp_path / 'mo.db'}"
     study = optuna.create_study(storage=url, study_name="mo", directions=["maximize"] * 2)

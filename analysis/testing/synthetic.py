@@ -1,6 +1,6 @@
 """Synthetic regsweep search studies shaped like docs/trial-record.md (version 2), for tests,
 demos and benchmarks: trials whose record is derived from their curves. Confirmation studies:
-:mod:`analysis._synthetic_confirm`."""
+:mod:`analysis.testing.synthetic_confirm`."""
 
 from __future__ import annotations
 
@@ -224,7 +224,9 @@ def synthetic_study(
         [_random_trial(i, n_epochs, families, rng, prune_rate) for i in range(n_trials)]
     )
     if confirm_seeds > 0:
-        from analysis._synthetic_confirm import synthetic_confirmation  # it builds on this module
+        from analysis.testing.synthetic_confirm import (
+            synthetic_confirmation,  # it builds on this module
+        )
 
         synthetic_confirmation(storage, study_name, seeds=confirm_seeds, rng_seed=seed)
     return study
