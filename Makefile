@@ -22,15 +22,17 @@ sweep: setup
 	$(PY) -m sweep -m $(ARGS)
 	@if [ -z "$(ARGS)" ]; then $(PY) -m analysis; fi
 
-## Lint, type-check, and run the tests (PostgreSQL tests need initdb; scripts/ensure-postgres).
+## Lint, check the layout (ruff format), type-check, and run the tests (PostgreSQL tests need initdb; scripts/ensure-postgres).
 test: setup
 	@bash scripts/ensure-postgres || true
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 ## Speed and memory targets, measured side by side; JSON under outputs/bench/.

@@ -21,9 +21,12 @@ def parser() -> argparse.ArgumentParser:
         "generalization-gap tables as CSV/Parquet, figures as PNG/SVG, report.md and a "
         "self-contained report.html.",
     )
-    p.add_argument("--storage", default=None,
-                   help=f"storage URL or file path (SQLite .db, journal .log/.jsonl); "
-                        f"default {DEFAULT_STORAGE} under the current directory")  # fmt: skip
+    p.add_argument(
+        "--storage",
+        default=None,
+        help=f"storage URL or file path (SQLite .db, journal .log/.jsonl); "
+        f"default {DEFAULT_STORAGE} under the current directory",
+    )
     p.add_argument(
         "--study",
         default=None,
@@ -43,8 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary)
-    print(f"report written to {report.out_dir.resolve()}/report.html (and report.md, "
-          "tables/, figures/)")  # fmt: skip
+    print(
+        f"report written to {report.out_dir.resolve()}/report.html (and report.md, "
+        "tables/, figures/)"
+    )
     return 0
 
 

@@ -49,8 +49,10 @@ def _storage_arg(storage: str) -> str:
 def confirm_command(storage: str, study: str) -> str:
     """``python -m sweep -m ... hydra.sweeper.confirm.only=true`` for ``study`` in ``storage``
     (a password in the URL is masked: put yours back, or use the sweeper's own way to pass it)."""
-    return (f"python -m sweep -m hydra.sweeper.storage={_storage_arg(storage)} "
-            f"hydra.sweeper.study_name={shlex.quote(study)} hydra.sweeper.confirm.only=true")  # fmt: skip
+    return (
+        f"python -m sweep -m hydra.sweeper.storage={_storage_arg(storage)} "
+        f"hydra.sweeper.study_name={shlex.quote(study)} hydra.sweeper.confirm.only=true"
+    )
 
 
 def _interval(lo: float, hi: float, metric: str) -> str:
@@ -69,25 +71,32 @@ def _effect_part(row: pd.Series, decide: str) -> str:
     lo, hi = float(row[f"delta_{decide}_ci_low"]), float(row[f"delta_{decide}_ci_high"])
     ci = _interval(lo, hi, decide) if delta > 0 else _interval(-hi, -lo, decide)  # magnitudes
     # a finalist that collapsed on some seeds says so in its name (forest_rows), once
-    return (f"{row['name']} {verb} {metric_label(decide)} by {delta_text(delta, decide)} "
-            f"(simultaneous 95% CI {ci}, n={int(row['n_pairs'])} seeds, Bonferroni-adjusted "
-            f"{p_text(float(row['p_value']))})")  # fmt: skip
+    return (
+        f"{row['name']} {verb} {metric_label(decide)} by {delta_text(delta, decide)} "
+        f"(simultaneous 95% CI {ci}, n={int(row['n_pairs'])} seeds, Bonferroni-adjusted "
+        f"{p_text(float(row['p_value']))})"
+    )
 
 
 def _mde_text(rows: pd.DataFrame, decide: str) -> str:
     """The smallest change the seeds of finalists with no detectable difference would have
     detected (80 % power, at the same adjusted level): what "no difference" rules out."""
-    spans = [(str(r["plain_name"]), float(r["mde"])) for _, r in rows.iterrows()
-             if not math.isnan(float(r["mde"]))]  # fmt: skip
+    spans = [
+        (str(r["plain_name"]), float(r["mde"]))
+        for _, r in rows.iterrows()
+        if not math.isnan(float(r["mde"]))
+    ]
     if not spans:
         return ""
     each = ", ".join(f"{n} ±{delta_text(v, decide).lstrip('+')}" for n, v in spans)
     return f"; the smallest change these seeds detect with 80% power: {each}"
 
 
-CHANCE_ONLY = ("ended at chance level on validation: on this data the network learned nothing "
-               "that generalizes (random labels, for instance), so validation accuracy cannot "
-               "tell the regularizers apart.")  # fmt: skip
+CHANCE_ONLY = (
+    "ended at chance level on validation: on this data the network learned nothing "
+    "that generalizes (random labels, for instance), so validation accuracy cannot "
+    "tell the regularizers apart."
+)
 """Said when no completed run rose above chance (:func:`analysis._chance.nothing_learned`):
 after "Every run, the baseline's included," with a confirmation, "Every completed search run"
 without."""
@@ -108,14 +117,18 @@ def _weights(rows: pd.DataFrame, alpha: float = 0.05) -> str:
         delta = float(r["delta_sparsity"])
         lo, hi = float(r["delta_sparsity_ci_low"]), float(r["delta_sparsity_ci_high"])
         ci = _interval(lo, hi, "sparsity") if delta > 0 else _interval(-hi, -lo, "sparsity")
-        parts.append(f"{r['plain_name']} {'raises' if delta > 0 else 'lowers'} it by "
-                     f"{delta_text(delta, 'sparsity')} (simultaneous 95% CI {ci}, "
-                     f"n={int(r['n_pairs'])} seeds, Bonferroni-adjusted "
-                     f"{p_text(float(r['p_sparsity']))})")  # fmt: skip
+        parts.append(
+            f"{r['plain_name']} {'raises' if delta > 0 else 'lowers'} it by "
+            f"{delta_text(delta, 'sparsity')} (simultaneous 95% CI {ci}, "
+            f"n={int(r['n_pairs'])} seeds, Bonferroni-adjusted "
+            f"{p_text(float(r['p_sparsity']))})"
+        )
     if not parts:
         return ""
-    return (" On the weights (the share within 0.05 % of the largest |w|, as 000's notes count "
-            "them), " + "; ".join(parts) + ".")  # fmt: skip
+    return (
+        " On the weights (the share within 0.05 % of the largest |w|, as 000's notes count "
+        "them), " + "; ".join(parts) + "."
+    )
 
 
 def _confirmed(rows: pd.DataFrame) -> str:
@@ -128,8 +141,10 @@ def _confirmed(rows: pd.DataFrame) -> str:
         n = sorted({int(v) for v in none["n_pairs"]})
         at = f"n={n[0]}" if len(n) == 1 else "n=" + "/".join(map(str, n))
         verb = "show" if len(names) > 1 else "shows"
-        parts.append(f"{_names(names)} {verb} no detectable difference at {at}"
-                     f"{_open(none, decide)}{_mde_text(none, decide)}")  # fmt: skip
+        parts.append(
+            f"{_names(names)} {verb} no detectable difference at {at}"
+            f"{_open(none, decide)}{_mde_text(none, decide)}"
+        )
     unexplored = rows[kind == "not_explored"]
     for _, r in unexplored.iterrows():
         parts.append(f"{r['name']} was not explored ({r['notes']}), so no verdict")
@@ -152,13 +167,17 @@ def _chosen_on_validation(rows: pd.DataFrame) -> str:
             test = ", and it has no test accuracy paired with its baseline's"
         else:
             lo, hi = (signed_text(v, "test_acc") for v in d[1:])
-            test = (f"; on the test split, which chose nothing, it changes test accuracy by "
-                    f"{signed_text(d[0], 'test_acc')} points (simultaneous 95% CI {lo} to {hi}, "
-                    f"n={int(r['n_pairs'])} seeds)")  # fmt: skip
-        text += (f" For {r['plain_name']}, training kept the epoch that did best on the "
-                 f"validation split that scores it (an earlier epoch restored on "
-                 f"{int(r['n_restored'])} of {int(r['n_seeds'])} seeds), so its validation "
-                 f"figures may flatter it{test}.")  # fmt: skip
+            test = (
+                f"; on the test split, which chose nothing, it changes test accuracy by "
+                f"{signed_text(d[0], 'test_acc')} points (simultaneous 95% CI {lo} to {hi}, "
+                f"n={int(r['n_pairs'])} seeds)"
+            )
+        text += (
+            f" For {r['plain_name']}, training kept the epoch that did best on the "
+            f"validation split that scores it (an earlier epoch restored on "
+            f"{int(r['n_restored'])} of {int(r['n_seeds'])} seeds), so its validation "
+            f"figures may flatter it{test}."
+        )
     return text
 
 
@@ -171,25 +190,35 @@ def _diverged(rows: pd.DataFrame) -> str:
         (own, n_own), (base, n_base) = diverged_of(r)
         name = str(r["plain_name"])
         if own and base:
-            parts.append(f"{name} diverged on {own} of {n_own} seeds and its baseline on {base} "
-                         f"of {n_base}")  # fmt: skip
+            parts.append(
+                f"{name} diverged on {own} of {n_own} seeds and its baseline on {base} of {n_base}"
+            )
         elif own:
             parts.append(f"{name} diverged on {own} of {n_own} seeds and its baseline on none")
         elif base:
-            parts.append(f"{name}'s baseline diverged on {base} of {n_base} seeds and {name} on "
-                         "none")  # fmt: skip
+            parts.append(
+                f"{name}'s baseline diverged on {base} of {n_base} seeds and {name} on none"
+            )
     if not parts:
         return ""
-    return (" A run that diverged left no model to compare, so its seed is missing from the "
-            "pairs above: " + "; ".join(parts) + ".")  # fmt: skip
+    return (
+        " A run that diverged left no model to compare, so its seed is missing from the "
+        "pairs above: " + "; ".join(parts) + "."
+    )
 
 
 def _open(rows: pd.DataFrame, decide: str) -> str:
     """How large a change the seeds leave open for finalists with no detectable difference:
     each one's 95% interval of its paired Δ (one to ±1 point and one to ±15 differ, though both
     read "no detectable difference")."""
-    spans = [(str(r["plain_name"]), float(r[f"delta_{decide}_ci_low"]),
-              float(r[f"delta_{decide}_ci_high"])) for _, r in rows.iterrows()]  # fmt: skip
+    spans = [
+        (
+            str(r["plain_name"]),
+            float(r[f"delta_{decide}_ci_low"]),
+            float(r[f"delta_{decide}_ci_high"]),
+        )
+        for _, r in rows.iterrows()
+    ]
     spans = [(n, lo, hi) for n, lo, hi in spans if not (math.isnan(lo) or math.isnan(hi))]
     if not spans:
         return ""
@@ -219,24 +248,34 @@ def _same_part(rows: pd.DataFrame) -> str:
     one = len(names) == 1
     chosen = "; ".join(x for x in strengths if x)
     which = f" ({chosen})" if chosen else ""
-    return (f"{_names(names)} trained as {'its baseline' if one else 'their baselines'} did on "
-            f"every seed (the same validation accuracy, validation loss within "
-            f"{SAME_LOSS_RTOL * 100:g} %): at the {'strength' if one else 'strengths'} the search "
-            f"chose{which} {'it' if one else 'they'} had no measurable effect")  # fmt: skip
+    return (
+        f"{_names(names)} trained as {'its baseline' if one else 'their baselines'} did on "
+        f"every seed (the same validation accuracy, validation loss within "
+        f"{SAME_LOSS_RTOL * 100:g} %): at the {'strength' if one else 'strengths'} the search "
+        f"chose{which} {'it' if one else 'they'} had no measurable effect"
+    )
 
 
 def _unconfirmed(family: pd.DataFrame, unjudged: list[str] | None, chance_only: bool) -> str:
-    text = ("No confirmation yet: this ranking comes from single runs (one seed, one validation "
-            "split each) and is noise-prone; close values can swap on another seed.")  # fmt: skip
+    text = (
+        "No confirmation yet: this ranking comes from single runs (one seed, one validation "
+        "split each) and is noise-prone; close values can swap on another seed."
+    )
     ranked = family.dropna(subset=["top_val_acc"])
     if not ranked.empty:
         tops = ", ".join(f"{r.family} {r.top_val_acc:.3f}" for r in ranked.itertuples())
         text += f" Top single run per family (final validation accuracy): {tops}."
     if chance_only:
         text += f" Every completed search run {CHANCE_ONLY}"
-    return text + _unjudged(unjudged) + (" Confirm it (re-trains each family's finalist and its unregularized "
-                   "baseline on several seeds; seeds via hydra.sweeper.confirm.seeds, "
-                   "default 5):")  # fmt: skip
+    return (
+        text
+        + _unjudged(unjudged)
+        + (
+            " Confirm it (re-trains each family's finalist and its unregularized "
+            "baseline on several seeds; seeds via hydra.sweeper.confirm.seeds, "
+            "default 5):"
+        )
+    )
 
 
 def answer(
@@ -272,17 +311,30 @@ def answer(
         return Answer(_unconfirmed(family, unjudged, chance_only) + audited, command)
     rows = forest_rows(effects)
     if rows.empty or not rows["n_pairs"].gt(0).any():
-        return Answer(f"The confirmation study {study}.confirm has no finalist with completed "
-                      "runs paired with its baseline yet; run (or resume) it with:", command)  # fmt: skip
+        return Answer(
+            f"The confirmation study {study}.confirm has no finalist with completed "
+            "runs paired with its baseline yet; run (or resume) it with:",
+            command,
+        )
     chance = f" Every run, the baseline's included, {CHANCE_ONLY}" if chance_only else ""
     paths = dose_summary(dose) if dose is not None else ""
-    return Answer(_confirmed(rows) + _diverged(rows) + _chosen_on_validation(rows) + paths
-                  + chance + _weights(rows) + _unjudged(unjudged) + audited)  # fmt: skip
+    return Answer(
+        _confirmed(rows)
+        + _diverged(rows)
+        + _chosen_on_validation(rows)
+        + paths
+        + chance
+        + _weights(rows)
+        + _unjudged(unjudged)
+        + audited
+    )
 
 
 def _unjudged(families: list[str] | None) -> str:
     if not families:
         return ""
     verb = "is" if len(families) == 1 else "are"
-    return (f" {_names(families)} {verb} not judged: no search trial of "
-            f"{'its' if len(families) == 1 else 'theirs'} completed (all pruned or failed).")  # fmt: skip
+    return (
+        f" {_names(families)} {verb} not judged: no search trial of "
+        f"{'its' if len(families) == 1 else 'theirs'} completed (all pruned or failed)."
+    )

@@ -16,8 +16,15 @@ from analysis._stats import wilson
 
 __all__ = ["AUDIT_COLUMNS", "audit_data", "audit_sentence"]
 
-AUDIT_COLUMNS = ("family", "n_audited", "n_wrong", "wrong_rate", "wrong_ci_low",
-                 "wrong_ci_high", "n_pruned")  # fmt: skip
+AUDIT_COLUMNS = (
+    "family",
+    "n_audited",
+    "n_wrong",
+    "wrong_rate",
+    "wrong_ci_low",
+    "wrong_ci_high",
+    "n_pruned",
+)
 """Per family, and an ``all`` row: audited trials, how many beat the family's best unaudited
 completed trial, that share with its 95% Wilson interval, and the trials that were pruned."""
 
@@ -41,15 +48,27 @@ def audit_data(trials: pd.DataFrame, *, maximize: bool = True) -> pd.DataFrame:
         rows.append(_row(str(family), len(finished), wrong, pruned))
     if not rows:
         return pd.DataFrame(columns=list(AUDIT_COLUMNS))
-    total = _row("all", *(sum(int(r[k]) for r in rows)  # type: ignore[call-overload]
-                          for k in ("n_audited", "n_wrong", "n_pruned")))
+    total = _row(
+        "all",
+        *(
+            sum(int(r[k]) for r in rows)  # type: ignore[call-overload]
+            for k in ("n_audited", "n_wrong", "n_pruned")
+        ),
+    )
     return pd.DataFrame([*rows, total], columns=list(AUDIT_COLUMNS))
 
 
 def _row(family: str, n: int, wrong: int, pruned: int) -> dict[str, object]:
     share = wilson(wrong, n)
-    return {"family": family, "n_audited": n, "n_wrong": wrong, "wrong_rate": share.mean,
-            "wrong_ci_low": share.low, "wrong_ci_high": share.high, "n_pruned": pruned}  # fmt: skip
+    return {
+        "family": family,
+        "n_audited": n,
+        "n_wrong": wrong,
+        "wrong_rate": share.mean,
+        "wrong_ci_low": share.low,
+        "wrong_ci_high": share.high,
+        "n_pruned": pruned,
+    }
 
 
 def audit_sentence(table: pd.DataFrame) -> str:
@@ -65,6 +84,8 @@ def audit_sentence(table: pd.DataFrame) -> str:
     if wrong:
         names = table[(table["family"] != "all") & (table["n_wrong"] > 0)]["family"].tolist()
         which = f" ({', '.join(names)})"
-    return (f" Pruning audit: of {n} trial{'s' if n != 1 else ''} the pruner would have stopped "
-            f"but let run to the end, {wrong} beat their family's best completed trial{which}: "
-            f"pruning was wrong for {wrong / n:.0%} of them (95% CI {lo:.0f} to {hi:.0f} %).")
+    return (
+        f" Pruning audit: of {n} trial{'s' if n != 1 else ''} the pruner would have stopped "
+        f"but let run to the end, {wrong} beat their family's best completed trial{which}: "
+        f"pruning was wrong for {wrong / n:.0%} of them (95% CI {lo:.0f} to {hi:.0f} %)."
+    )

@@ -30,8 +30,12 @@ __all__ = [
     "right_legend",
 ]
 
-LEGEND_RIGHT = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0,
-                "fontsize": 9}  # fmt: skip
+LEGEND_RIGHT = {
+    "loc": "upper left",
+    "bbox_to_anchor": (1.02, 1.0),
+    "borderaxespad": 0.0,
+    "fontsize": 9,
+}
 """An axes legend just outside the panel's right edge (room made by the figure's margin)."""
 BAND_COLOR = "0.55"
 
@@ -64,8 +68,9 @@ def legend_width(labels: Iterable[str], title: str = "") -> float:
     return max([text_width(s, 9) for s in [*labels, title]] or [0.0]) + 0.6
 
 
-def fit_y(ax: Axes, values: Iterable[float], *, zero_line: bool = True,
-          floor: float | None = None) -> tuple[float, float]:  # fmt: skip
+def fit_y(
+    ax: Axes, values: Iterable[float], *, zero_line: bool = True, floor: float | None = None
+) -> tuple[float, float]:
     """y limits fitted to ``values`` (8% padding), and a dotted zero line only when zero lies
     within them; with ``floor`` (0 for a fraction), the padding stops just below it. Returns the
     data range (before padding); NaN when nothing is finite."""
@@ -104,14 +109,27 @@ def band_handles(reference: pd.DataFrame) -> tuple[list[Artist], list[str]]:
     if reference.empty:
         return [], []
     n = int(reference["n"].iloc[0])
-    return ([Line2D([], [], color=BAND_COLOR, ls="--"),
-             Patch(color=BAND_COLOR, alpha=0.25, lw=0)],
-            ["baseline mean", f"baseline 95% CI (n={n})"])  # fmt: skip
+    return (
+        [Line2D([], [], color=BAND_COLOR, ls="--"), Patch(color=BAND_COLOR, alpha=0.25, lw=0)],
+        ["baseline mean", f"baseline 95% CI (n={n})"],
+    )
 
 
-def right_legend(fig: Figure, handles: Sequence[Artist], labels: Sequence[str], *,
-                 top_in: float, title: str | None = None) -> None:  # fmt: skip
+def right_legend(
+    fig: Figure,
+    handles: Sequence[Artist],
+    labels: Sequence[str],
+    *,
+    top_in: float,
+    title: str | None = None,
+) -> None:
     """A figure legend in the right margin, its top aligned with the panels' top."""
     width, height = fig.get_size_inches()
-    fig.legend(handles, labels, title=title, loc="upper right", fontsize=9,
-               bbox_to_anchor=(1 - 0.1 / width, 1 - top_in / height))  # fmt: skip
+    fig.legend(
+        handles,
+        labels,
+        title=title,
+        loc="upper right",
+        fontsize=9,
+        bbox_to_anchor=(1 - 0.1 / width, 1 - top_in / height),
+    )

@@ -17,20 +17,54 @@ from analysis._schema import BEST_EPOCH_COLUMNS, METRIC_COLUMNS
 from sweep.record import TRIAL_CONFIRM
 from sweep.regularizers import family_strength, value_at
 
-__all__ = ["ARM_COLUMNS", "PLAN_COLUMNS", "RUN_COLUMNS", "arms_frame", "confirm_frame", "load_confirm"]
+__all__ = [
+    "ARM_COLUMNS",
+    "PLAN_COLUMNS",
+    "RUN_COLUMNS",
+    "arms_frame",
+    "confirm_frame",
+    "load_confirm",
+]
 
 ARM_COLUMNS = ("arm", "label", "family", "role", "rank", "source_trial", "baseline")
-PLAN_COLUMNS = (*ARM_COLUMNS, "source_state", "strength", "dose_key", "dose_strength",
-                "dose_finalist")  # fmt: skip
+PLAN_COLUMNS = (
+    *ARM_COLUMNS,
+    "source_state",
+    "strength",
+    "dose_key",
+    "dose_strength",
+    "dose_finalist",
+)
 """An arm's columns in :func:`arms_frame`: how its source trial ended in the search, and for a
 dose-response arm, which strength it sets (``dose_key``), to what, on whose path; ``strength``:
 the value of the arm's family's own strength in its config (NaN for a family without one)."""
 RUN_COLUMNS = (
-    "trial", *ARM_COLUMNS, "seed", "state", "stop_reason", "counted", *METRIC_COLUMNS,
-    "at_chance", "collapsed", "final_epoch", "best_epoch", *BEST_EPOCH_COLUMNS, "epochs_run",
-)  # fmt: skip
-_TEXT = ("arm", "label", "family", "role", "baseline", "state", "stop_reason", "source_state",
-         "dose_key", "dose_finalist")  # fmt: skip
+    "trial",
+    *ARM_COLUMNS,
+    "seed",
+    "state",
+    "stop_reason",
+    "counted",
+    *METRIC_COLUMNS,
+    "at_chance",
+    "collapsed",
+    "final_epoch",
+    "best_epoch",
+    *BEST_EPOCH_COLUMNS,
+    "epochs_run",
+)
+_TEXT = (
+    "arm",
+    "label",
+    "family",
+    "role",
+    "baseline",
+    "state",
+    "stop_reason",
+    "source_state",
+    "dose_key",
+    "dose_finalist",
+)
 
 
 def _empty(columns: Sequence[str]) -> pd.DataFrame:
@@ -44,16 +78,24 @@ def _text(value: Any) -> str | None:
 def arms_frame(plan: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per arm of ``regsweep:confirm_plan``: :data:`PLAN_COLUMNS` (``baseline``: the
     baseline arm a finalist or a dose-response arm is compared with; None otherwise)."""
-    rows = [{"arm": _text(a.get("arm")), "label": _text(a.get("label")),
-             "family": _text(a.get("family")), "role": _text(a.get("role")),
-             "rank": as_float(a.get("rank")), "source_trial": as_float(a.get("source_trial")),
-             "baseline": _text(a.get("baseline")),
-             "source_state": _text(a.get("source_state", "COMPLETE")),
-             "strength": _own_strength(a),
-             "dose_key": _text(_mapping(a.get("dose")).get("key")),
-             "dose_strength": as_float(_mapping(a.get("dose")).get("strength")),
-             "dose_finalist": _text(_mapping(a.get("dose")).get("finalist"))}
-            for a in plan if a.get("arm") is not None]  # fmt: skip
+    rows = [
+        {
+            "arm": _text(a.get("arm")),
+            "label": _text(a.get("label")),
+            "family": _text(a.get("family")),
+            "role": _text(a.get("role")),
+            "rank": as_float(a.get("rank")),
+            "source_trial": as_float(a.get("source_trial")),
+            "baseline": _text(a.get("baseline")),
+            "source_state": _text(a.get("source_state", "COMPLETE")),
+            "strength": _own_strength(a),
+            "dose_key": _text(_mapping(a.get("dose")).get("key")),
+            "dose_strength": as_float(_mapping(a.get("dose")).get("strength")),
+            "dose_finalist": _text(_mapping(a.get("dose")).get("finalist")),
+        }
+        for a in plan
+        if a.get("arm") is not None
+    ]
     return pd.DataFrame(rows, columns=list(PLAN_COLUMNS)) if rows else _empty(PLAN_COLUMNS)
 
 

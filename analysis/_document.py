@@ -89,31 +89,66 @@ def effects_view(effects: pd.DataFrame) -> pd.DataFrame:
     scale = 100.0 if decide.endswith("_acc") else 1.0
     shown = pd.concat([rows, ref.assign(name=ref["family"])], ignore_index=True)
     unit = " %" if scale == 100 else ""
-    out = pd.DataFrame({
-        "finalist": shown["name"],
-        "seeds (paired)": [f"{int(a)} ({int(b)})" for a, b in
-                           zip(shown["n_seeds"], shown["n_pairs"].fillna(0), strict=True)],
-        f"{metric_label(decide)}{unit} (95% CI)": [
-            _ci(r[f"{decide}_mean"], r[f"{decide}_ci_low"], r[f"{decide}_ci_high"], scale)
-            for _, r in shown.iterrows()],
-        f"Δ vs baseline{' (points)' if scale == 100 else ''} (simultaneous 95% CI)": [
-            _ci(r[f"delta_{decide}"], r[f"delta_{decide}_ci_low"],
-                r[f"delta_{decide}_ci_high"], scale, signed=True) for _, r in shown.iterrows()],
-        "Δ gap (points) (95% CI)": [
-            _ci(r["delta_gap_acc"], r["delta_gap_acc_ci_low"], r["delta_gap_acc_ci_high"], 100,
-                signed=True) for _, r in shown.iterrows()],
-        "test accuracy % (reported only)": [_ci(v, math.nan, math.nan, 100) for v in shown["test_acc_mean"]],
-        "smallest detectable Δ (80% power)": [
-            "" if math.isnan(float(v)) else f"±{float(v) * scale:.2g}" for v in shown["mde"]],
-        "p (Bonferroni)": [p_text(float(p)).removeprefix("p=") if not math.isnan(float(p)) else ""
-                           for p in shown["p_value"]],
-        "verdict": [VERDICT_WORDS.get(str(v), str(v)) for v in shown["verdict"]],
-        "notes": shown["notes"],
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "finalist": shown["name"],
+            "seeds (paired)": [
+                f"{int(a)} ({int(b)})"
+                for a, b in zip(shown["n_seeds"], shown["n_pairs"].fillna(0), strict=True)
+            ],
+            f"{metric_label(decide)}{unit} (95% CI)": [
+                _ci(r[f"{decide}_mean"], r[f"{decide}_ci_low"], r[f"{decide}_ci_high"], scale)
+                for _, r in shown.iterrows()
+            ],
+            f"Δ vs baseline{' (points)' if scale == 100 else ''} (simultaneous 95% CI)": [
+                _ci(
+                    r[f"delta_{decide}"],
+                    r[f"delta_{decide}_ci_low"],
+                    r[f"delta_{decide}_ci_high"],
+                    scale,
+                    signed=True,
+                )
+                for _, r in shown.iterrows()
+            ],
+            "Δ gap (points) (95% CI)": [
+                _ci(
+                    r["delta_gap_acc"],
+                    r["delta_gap_acc_ci_low"],
+                    r["delta_gap_acc_ci_high"],
+                    100,
+                    signed=True,
+                )
+                for _, r in shown.iterrows()
+            ],
+            "test accuracy % (reported only)": [
+                _ci(v, math.nan, math.nan, 100) for v in shown["test_acc_mean"]
+            ],
+            "smallest detectable Δ (80% power)": [
+                "" if math.isnan(float(v)) else f"±{float(v) * scale:.2g}" for v in shown["mde"]
+            ],
+            "p (Bonferroni)": [
+                p_text(float(p)).removeprefix("p=") if not math.isnan(float(p)) else ""
+                for p in shown["p_value"]
+            ],
+            "verdict": [VERDICT_WORDS.get(str(v), str(v)) for v in shown["verdict"]],
+            "notes": shown["notes"],
+        }
+    )
     if shown["delta_sparsity"].notna().any():  # records without weights' figures: no column
-        out.insert(5, "Δ sparsity (points) (95% CI)", [
-            _ci(r["delta_sparsity"], r["delta_sparsity_ci_low"], r["delta_sparsity_ci_high"], 100,
-                signed=True) for _, r in shown.iterrows()])  # fmt: skip
+        out.insert(
+            5,
+            "Δ sparsity (points) (95% CI)",
+            [
+                _ci(
+                    r["delta_sparsity"],
+                    r["delta_sparsity_ci_low"],
+                    r["delta_sparsity_ci_high"],
+                    100,
+                    signed=True,
+                )
+                for _, r in shown.iterrows()
+            ],
+        )
     return out
 
 
@@ -131,23 +166,39 @@ _EFFECTS_CAPTION = (
     "are reported only, never used to decide. Full table: tables/effects.csv."
 )
 _TABLES = (
-    ("family_summary", "Search: each family's single runs",
-     "Final-model metrics of the search trials, one seed each: the top run (what confirmation "
-     "re-trains) and the spread over the family. Not a verdict: close values can swap on "
-     "another seed. Sparsity and dead units leave out collapsed trials (n_collapsed)."),
+    (
+        "family_summary",
+        "Search: each family's single runs",
+        "Final-model metrics of the search trials, one seed each: the top run (what confirmation "
+        "re-trains) and the spread over the family. Not a verdict: close values can swap on "
+        "another seed. Sparsity and dead units leave out collapsed trials (n_collapsed).",
+    ),
     ("pareto_front", "Pareto front", "Completed trials no other trial beats in every objective."),
-    ("top_trials", "Top trials", "Completed trials ranked by the final model's validation metric "
-     "(single runs); best_epoch_* are hindsight figures, for comparison only."),
-    ("gap_by_param", "Gap against each searched parameter",
-     "Final-model accuracy gap per parameter bin (completed trials)."),
-    ("pruning_summary", "Pruning",
-     "Epochs saved = Σ over pruned trials of (epochs_max − epochs_run)."),
+    (
+        "top_trials",
+        "Top trials",
+        "Completed trials ranked by the final model's validation metric "
+        "(single runs); best_epoch_* are hindsight figures, for comparison only.",
+    ),
+    (
+        "gap_by_param",
+        "Gap against each searched parameter",
+        "Final-model accuracy gap per parameter bin (completed trials).",
+    ),
+    (
+        "pruning_summary",
+        "Pruning",
+        "Epochs saved = Σ over pruned trials of (epochs_max − epochs_run).",
+    ),
     ("state_summary", "Trial states", "Every trial, including interrupted / over-budget ones."),
-    ("param_importances", "Parameter importances",
-     "PED-ANOVA importances (normalized) for the final model's validation accuracy and gap: how "
-     "the parameters of the best n_top of n_trials completed single runs differ from all of "
-     "them. Under 50 runs, a hint, not a ranking (see Notes)."),
-)  # fmt: skip
+    (
+        "param_importances",
+        "Parameter importances",
+        "PED-ANOVA importances (normalized) for the final model's validation accuracy and gap: how "
+        "the parameters of the best n_top of n_trials completed single runs differ from all of "
+        "them. Under 50 runs, a hint, not a ranking (see Notes).",
+    ),
+)
 
 
 def _answer_blocks(report: Report) -> list[Block]:
@@ -164,8 +215,12 @@ def _answer_blocks(report: Report) -> list[Block]:
 
 def document(report: Report, data: StudyData) -> list[Block]:
     """Every block of the report, in order."""
-    out = [*_answer_blocks(report), Block("h2", "Study"), Block("facts"),
-           Block("code", report.search_summary)]  # fmt: skip
+    out = [
+        *_answer_blocks(report),
+        Block("h2", "Study"),
+        Block("facts"),
+        Block("code", report.search_summary),
+    ]
     first, *rest = _TABLES
     out += [Block("h2", first[1]), Block("table", first[2], frame=report.tables[first[0]])]
     out.append(Block("h2", "Figures"))
@@ -181,6 +236,11 @@ def document(report: Report, data: StudyData) -> list[Block]:
             out += [Block("h2", heading), Block("table", caption, frame=report.tables[stem])]
     if report.notes:
         out += [Block("h2", "Notes"), Block("items", "\n".join(report.notes))]
-    out.append(Block("p", "Every table is in the tables folder (CSV and Parquet), every figure "
-                          "in the figures folder (PNG and SVG)."))  # fmt: skip
+    out.append(
+        Block(
+            "p",
+            "Every table is in the tables folder (CSV and Parquet), every figure "
+            "in the figures folder (PNG and SVG).",
+        )
+    )
     return out

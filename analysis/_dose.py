@@ -22,11 +22,27 @@ from sweep.regularizers import STRENGTHS
 __all__ = ["DOSE_COLUMNS", "dose_data", "dose_summary"]
 
 DOSE_COLUMNS = (
-    "family", "key", "label", "strength", "role", "n_seeds", "val_acc_mean", "gap_acc_mean",
-    "test_acc_mean", "delta_val_acc", "delta_val_acc_ci_low", "delta_val_acc_ci_high",
-    "delta_gap_acc", "delta_gap_acc_ci_low", "delta_gap_acc_ci_high", "delta_test_acc",
-    "n_pairs", "ci_level", "p_raw", "verdict",
-)  # fmt: skip
+    "family",
+    "key",
+    "label",
+    "strength",
+    "role",
+    "n_seeds",
+    "val_acc_mean",
+    "gap_acc_mean",
+    "test_acc_mean",
+    "delta_val_acc",
+    "delta_val_acc_ci_low",
+    "delta_val_acc_ci_high",
+    "delta_gap_acc",
+    "delta_gap_acc_ci_low",
+    "delta_gap_acc_ci_high",
+    "delta_test_acc",
+    "n_pairs",
+    "ci_level",
+    "p_raw",
+    "verdict",
+)
 """One row per family and strength; ``role`` is ``baseline`` (strength off: 0, or ∞ for a
 strength where smaller regularizes more), ``finalist`` (the search's pick) or ``dose``."""
 
@@ -46,17 +62,26 @@ def _points(arms: pd.DataFrame) -> list[dict[str, Any]]:
         f = finalist.iloc[0]
         key = str(group["dose_key"].iloc[0])
         finalist_strength = float(f["strength"])
-        common = {"family": str(f["family"]), "key": key, "label": STRENGTHS[key].label,
-                  "baseline_arm": f["baseline"]}  # fmt: skip
+        common = {
+            "family": str(f["family"]),
+            "key": key,
+            "label": STRENGTHS[key].label,
+            "baseline_arm": f["baseline"],
+        }
         out.append({**common, "arm": f["baseline"], "role": "baseline", "strength": _off(key)})
-        out.append({**common, "arm": finalist_id, "role": "finalist",
-                    "strength": finalist_strength})  # fmt: skip
-        out += [{**common, "arm": a, "role": "dose", "strength": float(v)}
-                for a, v in zip(group["arm"], group["dose_strength"], strict=True)]
+        out.append(
+            {**common, "arm": finalist_id, "role": "finalist", "strength": finalist_strength}
+        )
+        out += [
+            {**common, "arm": a, "role": "dose", "strength": float(v)}
+            for a, v in zip(group["arm"], group["dose_strength"], strict=True)
+        ]
     return out
 
 
-def dose_data(runs: pd.DataFrame, arms: pd.DataFrame | None, *, alpha: float = 0.05) -> pd.DataFrame:
+def dose_data(
+    runs: pd.DataFrame, arms: pd.DataFrame | None, *, alpha: float = 0.05
+) -> pd.DataFrame:
     """The dose-response table of a confirmation study.
 
     Args:
@@ -87,8 +112,11 @@ def dose_data(runs: pd.DataFrame, arms: pd.DataFrame | None, *, alpha: float = 0
     stronger = out["key"].map(lambda k: -1.0 if STRENGTHS[k].stronger == "lower" else 1.0)
     order = out.assign(_s=out["strength"] * stronger, _b=out["role"] != "baseline")
     order = order.sort_values(["_b", "_s"], kind="stable")
-    order = order.sort_values("family", kind="stable", key=lambda c: c.map(
-        {f: i for i, f in enumerate(dict.fromkeys(out["family"]))}))  # fmt: skip
+    order = order.sort_values(
+        "family",
+        kind="stable",
+        key=lambda c: c.map({f: i for i, f in enumerate(dict.fromkeys(out["family"]))}),
+    )
     return order.drop(columns=["_s", "_b"]).reset_index(drop=True)
 
 
@@ -111,8 +139,11 @@ def _row(p: pd.Series, own: pd.DataFrame, base: pd.DataFrame, level: float) -> d
         if m == "val_acc":
             row["n_pairs"], row["p_raw"] = d.n, paired_p(diff)
     lo, hi = row["delta_val_acc_ci_low"], row["delta_val_acc_ci_high"]
-    row["verdict"] = ("helps" if lo > 0 else "hurts" if hi < 0 else "no_difference"
-                      ) if np.isfinite(lo) and np.isfinite(hi) else "no_difference"
+    row["verdict"] = (
+        ("helps" if lo > 0 else "hurts" if hi < 0 else "no_difference")
+        if np.isfinite(lo) and np.isfinite(hi)
+        else "no_difference"
+    )
     return row
 
 
@@ -138,10 +169,12 @@ def dose_summary(table: pd.DataFrame) -> str:
         key = str(points["key"].iloc[0])
         label = STRENGTHS[key].label
         best = points.loc[points["delta_val_acc"].idxmax()]
-        text = (f"{family} is best at {label}={_strength_text(key, float(best['strength']))} "
-                f"({float(best['delta_val_acc']) * 100:+.1f} points, CI "
-                f"{float(best['delta_val_acc_ci_low']) * 100:+.1f} to "
-                f"{float(best['delta_val_acc_ci_high']) * 100:+.1f})")  # fmt: skip
+        text = (
+            f"{family} is best at {label}={_strength_text(key, float(best['strength']))} "
+            f"({float(best['delta_val_acc']) * 100:+.1f} points, CI "
+            f"{float(best['delta_val_acc_ci_low']) * 100:+.1f} to "
+            f"{float(best['delta_val_acc_ci_high']) * 100:+.1f})"
+        )
         helps = sorted(points.loc[points["verdict"] == "helps", "strength"].astype(float))
         hurts = sorted(points.loc[points["verdict"] == "hurts", "strength"].astype(float))
         where = []
@@ -149,10 +182,16 @@ def dose_summary(table: pd.DataFrame) -> str:
             where.append(f"helps at {_span(key, helps)}")
         if hurts:
             where.append(f"hurts at {_span(key, hurts)}")
-        text += ("; it " + " and ".join(where)) if where else "; no strength on its path differs detectably from off"
+        text += (
+            ("; it " + " and ".join(where))
+            if where
+            else "; no strength on its path differs detectably from off"
+        )
         parts.append(text)
     if not parts:
         return ""
     n = int(table.loc[table["role"] != "baseline", "n_pairs"].max())
-    return (f" Along each family's strength path (validation accuracy vs its baseline, n={n} "
-            "seeds, intervals simultaneous over the path's strengths): " + "; ".join(parts) + ".")
+    return (
+        f" Along each family's strength path (validation accuracy vs its baseline, n={n} "
+        "seeds, intervals simultaneous over the path's strengths): " + "; ".join(parts) + "."
+    )

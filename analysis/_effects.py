@@ -64,25 +64,55 @@ def decision_metric(metric: str) -> str:
 
 def effect_columns() -> list[str]:
     """The columns of :func:`effects_data`, in order."""
-    cols = ["family", "arm", "label", "rank", "source_state", "n_search_completed", "baseline",
-            "baseline_label", "decided_on",
-            "n_seeds", "baseline_n_seeds", "n_pairs", "n_collapsed", "n_same",
-            "n_restored", "n_diverged", "baseline_n_diverged"]  # fmt: skip
+    cols = [
+        "family",
+        "arm",
+        "label",
+        "rank",
+        "source_state",
+        "n_search_completed",
+        "baseline",
+        "baseline_label",
+        "decided_on",
+        "n_seeds",
+        "baseline_n_seeds",
+        "n_pairs",
+        "n_collapsed",
+        "n_same",
+        "n_restored",
+        "n_diverged",
+        "baseline_n_diverged",
+    ]
     for m in EFFECT_METRICS:
         cols += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
     cols += [f"baseline_{m}_mean" for m in EFFECT_METRICS]
     for m in EFFECT_METRICS:
         cols += [f"delta_{m}", f"delta_{m}_ci_low", f"delta_{m}_ci_high"]
-    return [*cols, "ci_level", "mde", "p_raw", "p_value", "p_sparsity_raw", "p_sparsity",
-            "verdict", "notes"]
+    return [
+        *cols,
+        "ci_level",
+        "mde",
+        "p_raw",
+        "p_value",
+        "p_sparsity_raw",
+        "p_sparsity",
+        "verdict",
+        "notes",
+    ]
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide: str,
-             confidence: float, diverged: dict[str, int]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # fmt: skip
+def _arm_row(
+    arm: pd.Series,
+    done: pd.DataFrame,
+    labels: dict[str, str],
+    decide: str,
+    confidence: float,
+    diverged: dict[str, int],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """A finalist's row without its delta intervals, and its per-seed differences by metric
     (the intervals wait for the number of comparisons)."""
     own = done[done["arm"] == arm["arm"]]
@@ -90,9 +120,13 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
     base = done[done["arm"] == base_arm] if base_arm is not None else done.iloc[:0]
     row: dict[str, Any] = {k: arm[k] for k in ("family", "arm", "label", "rank")}
     row["source_state"] = arm.get("source_state")
-    row.update(baseline=base_arm, baseline_label=labels.get(base_arm or ""),
-               decided_on=decide, n_seeds=int(own[decide].notna().sum()),
-               baseline_n_seeds=int(base[decide].notna().sum()))  # fmt: skip
+    row.update(
+        baseline=base_arm,
+        baseline_label=labels.get(base_arm or ""),
+        decided_on=decide,
+        n_seeds=int(own[decide].notna().sum()),
+        baseline_n_seeds=int(base[decide].notna().sum()),
+    )
     row["n_collapsed"] = int(own["collapsed"].astype("boolean").fillna(False).sum())
     paired = own.merge(base, on="seed", suffixes=("", "_base"))
     row["n_same"] = _n_same(paired)
@@ -113,14 +147,14 @@ def _arm_row(arm: pd.Series, done: pd.DataFrame, labels: dict[str, str], decide:
     return row, diffs
 
 
-def _with_intervals(row: dict[str, Any], diffs: dict[str, np.ndarray], level: float,
-                    alpha_each: float) -> dict[str, Any]:  # fmt: skip
+def _with_intervals(
+    row: dict[str, Any], diffs: dict[str, np.ndarray], level: float, alpha_each: float
+) -> dict[str, Any]:
     """The row with each delta's interval at ``level`` and the decision metric's smallest
     detectable effect at ``alpha_each`` (80 % power)."""
     for m, diff in diffs.items():
         d = t_interval(diff, level, within=delta_range(m))
-        row.update({f"delta_{m}": d.mean, f"delta_{m}_ci_low": d.low,
-                    f"delta_{m}_ci_high": d.high})  # fmt: skip
+        row.update({f"delta_{m}": d.mean, f"delta_{m}_ci_low": d.low, f"delta_{m}_ci_high": d.high})
     row["ci_level"] = level
     row["mde"] = min_detectable(diffs[row["decided_on"]], alpha=alpha_each, power=POWER)
     return row
@@ -193,7 +227,8 @@ def _verdict(row: pd.Series, *, higher_better: bool) -> tuple[str, str]:
     pairs = int(row["n_pairs"])
     if _missing(row["baseline"]):
         return (BASELINE if row["family"] == "none" else NOT_EXPLORED), "; ".join(
-            notes if row["family"] == "none" else ["no baseline arm", *notes])
+            notes if row["family"] == "none" else ["no baseline arm", *notes]
+        )
     why = _unexplored(row)
     if why is not None:
         return NOT_EXPLORED, "; ".join([why, *notes])
@@ -270,8 +305,9 @@ def effects_data(
     # a diverged run ends without a model (FAIL): no pair, but a result the verdict names
     div = runs[(runs["stop_reason"] == StopReason.DIVERGED) & runs["counted"].astype(bool)]
     diverged = {str(k): int(v) for k, v in div.groupby("arm").size().items()}
-    built = [_arm_row(a, done, labels, decide, confidence, diverged)
-             for _, a in finalists.iterrows()]  # fmt: skip
+    built = [
+        _arm_row(a, done, labels, decide, confidence, diverged) for _, a in finalists.iterrows()
+    ]
     # the comparisons: finalists with a baseline and two paired seeds or more
     m = max(1, sum(1 for row, _ in built if not _missing(row["p_raw"])))
     alpha_each = alpha / m

@@ -49,8 +49,9 @@ def search_space_lines(space: Any) -> list[str]:
     lines = [f"{path}: {expr}" for path, expr in (space.get("params") or {}).items()]
     for parent, options in (space.get("conditional") or {}).items():
         for option, params in (options or {}).items():
-            lines += [f"{path}: {expr} (when {parent}={option})"
-                      for path, expr in (params or {}).items()]  # fmt: skip
+            lines += [
+                f"{path}: {expr} (when {parent}={option})" for path, expr in (params or {}).items()
+            ]
     fixed = space.get("cli_overrides") or []
     if fixed:
         lines.append("fixed on the command line: " + " ".join(map(str, fixed)))
@@ -59,8 +60,10 @@ def search_space_lines(space: Any) -> list[str]:
 
 def objectives_text(data: StudyData) -> str:
     """``validation accuracy (val_acc, maximize), weight sparsity (sparsity, maximize)``."""
-    return ", ".join(f"{metric_label(o)} ({o}, {d})"
-                     for o, d in zip(data.objectives, data.directions, strict=False))  # fmt: skip
+    return ", ".join(
+        f"{metric_label(o)} ({o}, {d})"
+        for o, d in zip(data.objectives, data.directions, strict=False)
+    )
 
 
 def _confirm_text(data: StudyData) -> str:
@@ -69,8 +72,9 @@ def _confirm_text(data: StudyData) -> str:
         return "none yet (single runs only)"
     seeds = confirm.confirm_seeds
     arms = confirm.confirm_plan
-    return (f"{confirm.name}: {len(arms)} arms × {len(seeds)} seeds, "
-            f"{len(confirm.trials)} runs stored")  # fmt: skip
+    return (
+        f"{confirm.name}: {len(arms)} arms × {len(seeds)} seeds, {len(confirm.trials)} runs stored"
+    )
 
 
 def study_facts(data: StudyData, trials: pd.DataFrame) -> list[tuple[str, str | list[str]]]:

@@ -67,47 +67,84 @@ def report_figures(
             skipped[stem] = why
 
     effects = frames["effects"]
-    add("effects", effects["baseline"].notna().any() and effects["n_pairs"].gt(0).any(),
+    add(
+        "effects",
+        effects["baseline"].notna().any() and effects["n_pairs"].gt(0).any(),
         lambda: plot_effects(effects),
         "No forest plot: no finalist has confirmation runs paired with its baseline yet "
-        "(see the answer above).")  # fmt: skip
+        "(see the answer above).",
+    )
     dose = frames["dose_response"]
-    add("dose_response", not dose.empty and dose["delta_val_acc"].notna().any(),
+    add(
+        "dose_response",
+        not dose.empty and dose["delta_val_acc"].notna().any(),
         lambda: plot_dose(dose),
         "No dose-response figure: the confirmation study ran no strength path "
-        "(hydra.sweeper.confirm.dose_points=0, or no finalist has a strength of its own).")  # fmt: skip
+        "(hydra.sweeper.confirm.dose_points=0, or no finalist has a strength of its own).",
+    )
     gap = pdata.gap_vs_strength_data(trials)
     unshown = pdata.strength_families_unshown(trials)
-    add("gap_vs_strength", not gap.empty,
+    add(
+        "gap_vs_strength",
+        not gap.empty,
         lambda: plots.plot_gap_vs_strength(gap, ref, unshown),
         "No gap-vs-λ figure: no regularization strength (λ) varies over the completed trials"
-        + (f" ({', '.join(unshown)}: no completed trial)." if unshown else "."))  # fmt: skip
+        + (f" ({', '.join(unshown)}: no completed trial)." if unshown else "."),
+    )
     drop = pdata.dropout_data(trials)
-    add("dropout", not drop.empty, lambda: plots.plot_dropout(drop, ref),
-        "No dropout figure: no completed trial used dropout (p > 0).")  # fmt: skip
-    heat = pdata.heatmap_data(trials, importance=_val_importance(frames["param_importances"]),
-                              scales=param_scales(data.trials))  # fmt: skip
-    add("heatmap_val_acc", not heat.empty, lambda: splots.plot_heatmap(heat),
-        "No heatmap: no two searched parameters vary together in the same completed trials.")  # fmt: skip
+    add(
+        "dropout",
+        not drop.empty,
+        lambda: plots.plot_dropout(drop, ref),
+        "No dropout figure: no completed trial used dropout (p > 0).",
+    )
+    heat = pdata.heatmap_data(
+        trials,
+        importance=_val_importance(frames["param_importances"]),
+        scales=param_scales(data.trials),
+    )
+    add(
+        "heatmap_val_acc",
+        not heat.empty,
+        lambda: splots.plot_heatmap(heat),
+        "No heatmap: no two searched parameters vary together in the same completed trials.",
+    )
     loss = pdata.best_curves_data(trials, curves)
-    add("loss_curves", not loss.empty,
+    add(
+        "loss_curves",
+        not loss.empty,
         lambda: splots.plot_best_curves(loss, list(tables.unjudged_families(trials))),
-        "No loss curves: no completed trial stored its curves.")  # fmt: skip
+        "No loss curves: no completed trial stored its curves.",
+    )
     sparse = pdata.sparsity_data(trials)
     left = int(sparse.attrs.get("collapsed_left_out", 0))
-    add("sparsity_vs_lambda", not sparse.empty, lambda: plots.plot_sparsity(sparse),
+    add(
+        "sparsity_vs_lambda",
+        not sparse.empty,
+        lambda: plots.plot_sparsity(sparse),
         "No sparsity figure: no completed trial with an L1 or L2 λ that varies"
-        + (f" that did not collapse to chance level ({left} collapsed)." if left else "."))  # fmt: skip
+        + (f" that did not collapse to chance level ({left} collapsed)." if left else "."),
+    )
     if len(data.directions) >= 2:
         front = pdata.pareto_data(trials, data.objectives, data.directions)
-        add("pareto_front", not front.empty,
+        add(
+            "pareto_front",
+            not front.empty,
             lambda: splots.plot_pareto(front, data.objectives, data.directions),
-            "No Pareto front: no completed trial has a value for every objective.")  # fmt: skip
+            "No Pareto front: no completed trial has a value for every objective.",
+        )
     hist = pdata.history_data(trials, maximize=(data.directions or ["maximize"])[0] == "maximize")
-    add("history", not hist.empty, lambda: splots.plot_history(hist, metric=data.objectives[0]),
-        "No optimization history: no completed, pruned or failed trial yet.")  # fmt: skip
+    add(
+        "history",
+        not hist.empty,
+        lambda: splots.plot_history(hist, metric=data.objectives[0]),
+        "No optimization history: no completed, pruned or failed trial yet.",
+    )
     inter = pdata.intermediate_data(trials, curves)
-    add("intermediate", not inter.empty,
+    add(
+        "intermediate",
+        not inter.empty,
         lambda: splots.plot_intermediate(inter, metric=data.metric),
-        "No intermediate values: no trial reported any (multi-objective studies report none).")  # fmt: skip
+        "No intermediate values: no trial reported any (multi-objective studies report none).",
+    )
     return figs, skipped

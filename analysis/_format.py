@@ -7,8 +7,15 @@ import math
 from analysis._schema import metric_range
 from sweep.record import OBJECTIVES
 
-__all__ = ["compact", "delta_text", "in_points", "log_binned", "metric_label", "p_text",
-           "signed_text"]  # fmt: skip
+__all__ = [
+    "compact",
+    "delta_text",
+    "in_points",
+    "log_binned",
+    "metric_label",
+    "p_text",
+    "signed_text",
+]
 
 
 def log_binned(low: float, high: float) -> bool:
@@ -35,8 +42,13 @@ def metric_label(name: str) -> str:
     known = OBJECTIVES.get(name)
     if known is not None:
         return known.label
-    words = {"test_acc": "test accuracy", "test_loss": "test loss", "train_acc": "train accuracy",
-             "train_loss": "train loss", "dead_units": "fraction of dead hidden units"}  # fmt: skip
+    words = {
+        "test_acc": "test accuracy",
+        "test_loss": "test loss",
+        "train_acc": "train accuracy",
+        "train_loss": "train loss",
+        "dead_units": "fraction of dead hidden units",
+    }
     return words.get(name, name)
 
 

@@ -30,6 +30,7 @@ from analysis._tables import result_trials
 
 __all__ = ["Scale", "heatmap_data", "param_scales", "scale_of"]
 
+
 @dataclass(frozen=True)
 class Scale:
     """How a parameter was searched: ``log``/``linear`` over [low, high], or ``values``."""
@@ -166,12 +167,13 @@ def heatmap_data(
     stats = cells.groupby(["y", "x"])["v"].agg(["size", "mean"])
     grid = pd.MultiIndex.from_product([y_order, x_order], names=["y", "x"])
     stats = stats.reindex(grid)
-    out = pd.DataFrame({
-        "x": pd.Categorical(grid.get_level_values("x"), categories=x_order, ordered=True),
-        "y": pd.Categorical(grid.get_level_values("y"), categories=y_order, ordered=True),
-        "n": stats["size"].fillna(0).astype("int64").to_numpy(),
-        "val_acc": stats["mean"].to_numpy(dtype=float),
-    })  # fmt: skip
-    out.attrs.update({"x": x, "y": y, "chosen_by": chosen_by, "x_scale": x_kind,
-                      "y_scale": y_kind})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "x": pd.Categorical(grid.get_level_values("x"), categories=x_order, ordered=True),
+            "y": pd.Categorical(grid.get_level_values("y"), categories=y_order, ordered=True),
+            "n": stats["size"].fillna(0).astype("int64").to_numpy(),
+            "val_acc": stats["mean"].to_numpy(dtype=float),
+        }
+    )
+    out.attrs.update({"x": x, "y": y, "chosen_by": chosen_by, "x_scale": x_kind, "y_scale": y_kind})
     return out

@@ -40,8 +40,11 @@ def _proxy_study(
     for t in trials:
         value = _target_value(t, attr)
         if math.isfinite(value) and t.params:
-            proxies.append(optuna.trial.create_trial(
-                value=value, params=t.params, distributions=t.distributions))  # fmt: skip
+            proxies.append(
+                optuna.trial.create_trial(
+                    value=value, params=t.params, distributions=t.distributions
+                )
+            )
     study.add_trials(proxies)
     return study
 
@@ -92,9 +95,10 @@ def param_importances(
         evaluator), and the notes.
     """
     done = [
-        t for t in trials
+        t
+        for t in trials
         if t.state == TrialState.COMPLETE and t.user_attrs.get("stop_reason") not in NOT_BUDGETED
-    ]  # fmt: skip
+    ]
     rows: list[dict[str, object]] = []
     notes: list[str] = []
     default = evaluator_factory is None  # PED-ANOVA with a top of at least MIN_TOP
@@ -127,7 +131,9 @@ def param_importances(
         except (RuntimeError, ValueError) as exc:
             notes.append(f"importance for {target} skipped: {exc}")
             continue
-        rows += [{"target": target, "param": p, "importance": v, "n_trials": n, "n_top": top}
-                 for p, v in scores.items()]  # fmt: skip
+        rows += [
+            {"target": target, "param": p, "importance": v, "n_trials": n, "n_top": top}
+            for p, v in scores.items()
+        ]
     columns = ["target", "param", "importance", "n_trials", "n_top"]
     return pd.DataFrame(rows, columns=columns), notes

@@ -44,10 +44,22 @@ def wrap(text: str, width_in: float, fontsize: float) -> list[str]:
 class Grid:
     """A figure of ``n`` panels in rows of at most ``ncols``, with margins in inches."""
 
-    def __init__(self, n: int, *, panel: tuple[float, float] = (4.0, 3.0), ncols: int = 3,
-                 left: float = 0.85, right: float = 0.3, top: float = 0.5,
-                 bottom: float = 0.65, wspace: float | None = None, hspace: float = 0.9,
-                 sharey: bool = False, title: str = "", note: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        n: int,
+        *,
+        panel: tuple[float, float] = (4.0, 3.0),
+        ncols: int = 3,
+        left: float = 0.85,
+        right: float = 0.3,
+        top: float = 0.5,
+        bottom: float = 0.65,
+        wspace: float | None = None,
+        hspace: float = 0.9,
+        sharey: bool = False,
+        title: str = "",
+        note: str = "",
+    ) -> None:
         self.n = max(n, 1)
         self.ncols = min(ncols, self.n)
         self.nrows = math.ceil(self.n / self.ncols)
@@ -60,11 +72,17 @@ class Grid:
         self.height = bottom + self.nrows * ph + (self.nrows - 1) * hspace + top
         with sns.axes_style("whitegrid", _STYLE):
             self.fig = Figure(figsize=(self.width, self.height))
-            self.axes: np.ndarray = self.fig.subplots(self.nrows, self.ncols, squeeze=False,
-                                                      sharey=sharey)  # fmt: skip
-        self.fig.subplots_adjust(left=left / self.width, right=1 - right / self.width,
-                                 bottom=bottom / self.height, top=1 - top / self.height,
-                                 wspace=wspace / pw, hspace=hspace / ph)  # fmt: skip
+            self.axes: np.ndarray = self.fig.subplots(
+                self.nrows, self.ncols, squeeze=False, sharey=sharey
+            )
+        self.fig.subplots_adjust(
+            left=left / self.width,
+            right=1 - right / self.width,
+            bottom=bottom / self.height,
+            top=1 - top / self.height,
+            wspace=wspace / pw,
+            hspace=hspace / ph,
+        )
         self.top = top
         if title:
             add_titles(self.fig, title, note)
@@ -95,14 +113,22 @@ def add_titles(
     fig.suptitle("\n".join(lines), fontsize=size, y=1 - 0.08 / height_in, va="top")
     if note:
         y = 1 - (0.08 + len(lines) * size * 1.35 / 72) / height_in
-        fig.text(0.5, y, "\n".join(wrap(note, usable, note_size)), ha="center", va="top",
-                 fontsize=note_size, color="0.3")  # fmt: skip
+        fig.text(
+            0.5,
+            y,
+            "\n".join(wrap(note, usable, note_size)),
+            ha="center",
+            va="top",
+            fontsize=note_size,
+            color="0.3",
+        )
 
 
 def no_data(ax: Axes, message: str) -> None:
     """Write ``message`` in the middle of an empty panel."""
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=11,
-            wrap=True)  # fmt: skip
+    ax.text(
+        0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=11, wrap=True
+    )
     ax.set_xticks([])
     ax.set_yticks([])
 

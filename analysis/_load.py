@@ -136,8 +136,12 @@ def read_study(
     if search in names:
         data = _read_one(opened, search, resolved)
     else:  # only the companion is stored: no search trials to show
-        data = StudyData(name=search, directions=confirm.directions if confirm else [],
-                         user_attrs={}, storage=resolved)  # fmt: skip
+        data = StudyData(
+            name=search,
+            directions=confirm.directions if confirm else [],
+            user_attrs={},
+            storage=resolved,
+        )
     data.confirm = confirm
     return data
 
@@ -209,16 +213,19 @@ def curves_frame(trials: Sequence[FrozenTrial], *, objective: str = "objective")
             parts.append((np.full(len(steps), t.number), steps, "intermediate", objective, vals))
     if not parts:
         dtypes = ("int64", "int64", "object", "object", "float64")
-        return pd.DataFrame({c: pd.Series(dtype=d)
-                             for c, d in zip(CURVE_COLUMNS, dtypes, strict=True)})  # fmt: skip
+        return pd.DataFrame(
+            {c: pd.Series(dtype=d) for c, d in zip(CURVE_COLUMNS, dtypes, strict=True)}
+        )
     sizes = [len(p[1]) for p in parts]
-    return pd.DataFrame({
-        "trial": np.concatenate([p[0] for p in parts]).astype("int64"),
-        "epoch": np.concatenate([p[1] for p in parts]).astype("int64"),
-        "split": np.repeat([p[2] for p in parts], sizes).astype(object),
-        "metric": np.repeat([p[3] for p in parts], sizes).astype(object),
-        "value": np.concatenate([p[4] for p in parts]),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "trial": np.concatenate([p[0] for p in parts]).astype("int64"),
+            "epoch": np.concatenate([p[1] for p in parts]).astype("int64"),
+            "split": np.repeat([p[2] for p in parts], sizes).astype(object),
+            "metric": np.repeat([p[3] for p in parts], sizes).astype(object),
+            "value": np.concatenate([p[4] for p in parts]),
+        }
+    )
 
 
 def load_trials(

@@ -49,8 +49,9 @@ def _by_strength(done: pd.DataFrame, keys: list[str], values: dict[str, str]) ->
         parts.append(part.rename(columns={f"hp_{key}": "strength", **values}).assign(param=key))
     columns = ["trial", "family", "param", "strength", *values.values()]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object if c in ("family", "param") else float)
-                             for c in columns})  # fmt: skip
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object if c in ("family", "param") else float) for c in columns}
+        )
     return pd.concat(parts, ignore_index=True)[columns]
 
 
@@ -126,8 +127,7 @@ def best_curves_data(trials: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame
     base = top[top["family"] == "none"]
     if not base.empty:
         others = top.loc[top["family"] != "none", ["family"]]
-        picks = pd.concat([picks, others.assign(trial=int(base["trial"].iloc[0]),
-                                                role="baseline")])  # fmt: skip
+        picks = pd.concat([picks, others.assign(trial=int(base["trial"].iloc[0]), role="baseline")])
     loss = curves[(curves["metric"] == "loss") & curves["split"].isin(["train", "val"])]
     out = picks.merge(loss, on="trial").rename(columns={"value": "loss"})
     cols = ["family", "role", "trial", "epoch", "split", "loss"]

@@ -42,8 +42,9 @@ __all__ = [
 GAP_LABEL = "gap: train − validation accuracy"
 VAL_ACC_LABEL = "validation accuracy"
 SPARSITY_LABEL = "weight sparsity: fraction |w| ≤ 0.0005·max|w|"
-_EMPTY = pd.DataFrame({"metric": [], "mean": [], "ci_low": [], "ci_high": [], "n": [],
-                       "source": [], "same_split": []})  # fmt: skip
+_EMPTY = pd.DataFrame(
+    {"metric": [], "mean": [], "ci_low": [], "ci_high": [], "n": [], "source": [], "same_split": []}
+)
 
 
 def _log(param: str) -> bool:
@@ -68,12 +69,16 @@ def band(reference: pd.DataFrame | None) -> pd.DataFrame:
 def reference_note(reference: pd.DataFrame | None) -> str:
     """What the grey band is, or why there is none."""
     if reference is None or reference.empty:
-        return ("no baseline band: neither a confirmation study nor two completed runs of the "
-                "unregularized family (none)")  # fmt: skip
+        return (
+            "no baseline band: neither a confirmation study nor two completed runs of the "
+            "unregularized family (none)"
+        )
     if band(reference).empty:
-        return ("no baseline band: the search completed fewer than two runs of the unregularized "
-                "family (none), and the confirmation's baseline ran on other validation splits, "
-                "which shift every point alike (its figures: tables/baseline_reference)")  # fmt: skip
+        return (
+            "no baseline band: the search completed fewer than two runs of the unregularized "
+            "family (none), and the confirmation's baseline ran on other validation splits, "
+            "which shift every point alike (its figures: tables/baseline_reference)"
+        )
     r = reference.iloc[0]
     return f"grey: unregularized baseline, mean (dashed) and 95% CI, from the {r['source']}"
 
@@ -87,11 +92,25 @@ def _scatter_families(ax: Axes, rows: pd.DataFrame, y: str, colors: Mapping[str,
     """One colour per family; collapsed trials (if marked) as crosses in the same colour."""
     dead = rows["collapsed"].astype(bool) if "collapsed" in rows else pd.Series(False, rows.index)
     for family, sub in rows[~dead].groupby("family", sort=True):
-        ax.scatter(sub["strength"], sub[y], s=18, alpha=0.75, color=colors[str(family)],
-                   label=str(family), zorder=3)  # fmt: skip
+        ax.scatter(
+            sub["strength"],
+            sub[y],
+            s=18,
+            alpha=0.75,
+            color=colors[str(family)],
+            label=str(family),
+            zorder=3,
+        )
     for family, sub in rows[dead].groupby("family", sort=True):
-        ax.scatter(sub["strength"], sub[y], s=30, marker="x", color=colors[str(family)],
-                   label=f"{family}, collapsed", zorder=3)  # fmt: skip
+        ax.scatter(
+            sub["strength"],
+            sub[y],
+            s=30,
+            marker="x",
+            color=colors[str(family)],
+            label=f"{family}, collapsed",
+            zorder=3,
+        )
 
 
 def plot_gap_vs_strength(
@@ -106,15 +125,26 @@ def plot_gap_vs_strength(
     ref = band(reference)
     params = _ordered_params(data)
     families = sorted(data["family"].unique())
-    right = 0.3 + (legend_width([*families, "collapsed (chance level)"], "family")
-                   if params else 0.0)  # fmt: skip
-    g = Grid(len(params), panel=(3.6, 3.0), right=right, sharey=True,
-             title="Generalization gap of the final model vs regularization strength",
-             note=(reference_note(reference) + "; a trial appears in each panel whose λ it "
-                   "set > 0" + unshown_note(unshown)) if params else "")  # fmt: skip
+    right = 0.3 + (
+        legend_width([*families, "collapsed (chance level)"], "family") if params else 0.0
+    )
+    g = Grid(
+        len(params),
+        panel=(3.6, 3.0),
+        right=right,
+        sharey=True,
+        title="Generalization gap of the final model vs regularization strength",
+        note=(
+            reference_note(reference) + "; a trial appears in each panel whose λ it "
+            "set > 0" + unshown_note(unshown)
+        )
+        if params
+        else "",
+    )
     if not params:
-        no_data(g.flat[0], "no λ (l1, l2, elastic, weight_decay, clip) varies over the "
-                "completed trials")  # fmt: skip
+        no_data(
+            g.flat[0], "no λ (l1, l2, elastic, weight_decay, clip) varies over the completed trials"
+        )
         g.flat[0].set_ylabel(GAP_LABEL)
         return g.fig
     colors = palette(families)
@@ -137,8 +167,7 @@ def plot_gap_vs_strength(
         extra_h.append(Line2D([], [], ls="", marker="x", color="0.3"))
         extra_l.append("collapsed (chance level)")
     handles = [Line2D([], [], ls="", marker="o", color=colors[f]) for f in families]
-    right_legend(g.fig, [*handles, *extra_h], [*families, *extra_l], top_in=g.top,
-                 title="family")  # fmt: skip
+    right_legend(g.fig, [*handles, *extra_h], [*families, *extra_l], top_in=g.top, title="family")
     return g.fig
 
 
@@ -165,20 +194,41 @@ def plot_dropout(data: pd.DataFrame, reference: pd.DataFrame | None = None) -> F
     ref = band(reference)
     dead = data["collapsed"].astype(bool) if "collapsed" in data else pd.Series(False, data.index)
     live = data[~dead]
-    g = Grid(2, panel=(4.3, 3.4), top=0.25, right=2.4,
-             title="Dropout: gap and validation accuracy of the final model vs p",
-             note=_dropout_note(data, int(dead.sum()), reference))  # fmt: skip
-    panels = ((g.flat[0], "gap", "gap_acc", GAP_LABEL),
-              (g.flat[1], "val_acc", "val_acc", VAL_ACC_LABEL))  # fmt: skip
+    g = Grid(
+        2,
+        panel=(4.3, 3.4),
+        top=0.25,
+        right=2.4,
+        title="Dropout: gap and validation accuracy of the final model vs p",
+        note=_dropout_note(data, int(dead.sum()), reference),
+    )
+    panels = (
+        (g.flat[0], "gap", "gap_acc", GAP_LABEL),
+        (g.flat[1], "val_acc", "val_acc", VAL_ACC_LABEL),
+    )
     for ax, y, metric, label in panels:
         if data.empty:
             no_data(ax, "no completed trial with dropout p > 0")
         else:
-            ax.scatter(live["dropout"], live[y], s=22, alpha=0.7, color="tab:blue",
-                       label="trials", zorder=3)  # fmt: skip
+            ax.scatter(
+                live["dropout"],
+                live[y],
+                s=22,
+                alpha=0.7,
+                color="tab:blue",
+                label="trials",
+                zorder=3,
+            )
             if dead.any():
-                ax.scatter(data.loc[dead, "dropout"], data.loc[dead, y], s=30, marker="x",
-                           color="0.3", label="collapsed (chance level)", zorder=3)  # fmt: skip
+                ax.scatter(
+                    data.loc[dead, "dropout"],
+                    data.loc[dead, y],
+                    s=30,
+                    marker="x",
+                    color="0.3",
+                    label="collapsed (chance level)",
+                    zorder=3,
+                )
             if len(live) >= MIN_FOR_TREND:
                 _median_line(ax, live, y)
             bounds = draw_band(ax, ref, metric)
@@ -202,8 +252,10 @@ def _dropout_note(data: pd.DataFrame, collapsed: int, reference: pd.DataFrame | 
     if collapsed:
         parts.append(f"{collapsed} collapsed to chance (×), left out of the median")
     if live < MIN_FOR_TREND:
-        parts.append(f"no median line: {live} run{'s' if live != 1 else ''} learned, and a "
-                     f"trend needs {MIN_FOR_TREND}")  # fmt: skip
+        parts.append(
+            f"no median line: {live} run{'s' if live != 1 else ''} learned, and a "
+            f"trend needs {MIN_FOR_TREND}"
+        )
     ref = reference_note(reference)
     return "; ".join(parts) + "." + (f" {ref}" if ref else "")
 
@@ -220,12 +272,19 @@ def plot_sparsity(data: pd.DataFrame) -> Figure:
         measures.append(("dead_units", "dead hidden units"))
     families = sorted(data["family"].unique())
     left_out = int(data.attrs.get("collapsed_left_out", 0))
-    note = (f"final model; {SPARSITY_LABEL}; dead unit: same output for every training "
-            f"example; {left_out} collapsed trial{'s' if left_out != 1 else ''} (at chance "
-            "level) left out; a trial with both penalties appears in both panels")  # fmt: skip
-    g = Grid(max(len(params), 1) * len(measures), panel=(3.6, 2.8), ncols=max(len(params), 1),
-             right=0.3 + (legend_width(families, "family") if params else 0.0),
-             title="Sparsity vs λ: L1 vs L2 penalty", note=note if params else "")  # fmt: skip
+    note = (
+        f"final model; {SPARSITY_LABEL}; dead unit: same output for every training "
+        f"example; {left_out} collapsed trial{'s' if left_out != 1 else ''} (at chance "
+        "level) left out; a trial with both penalties appears in both panels"
+    )
+    g = Grid(
+        max(len(params), 1) * len(measures),
+        panel=(3.6, 2.8),
+        ncols=max(len(params), 1),
+        right=0.3 + (legend_width(families, "family") if params else 0.0),
+        title="Sparsity vs λ: L1 vs L2 penalty",
+        note=note if params else "",
+    )
     if not params:
         no_data(g.flat[0], "no completed, non-collapsed trial with an L1 or L2 λ that varies")
         hide_unused(g.flat, 1)

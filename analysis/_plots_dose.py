@@ -18,17 +18,23 @@ def plot_dose(table: pd.DataFrame) -> Figure:
     interval as a band, a zero line (the baseline), the search's finalist ringed; log axes for
     strengths read on a log scale, reversed where a smaller value regularizes more."""
     families = list(dict.fromkeys(table["family"]))
-    g = Grid(len(families), panel=(3.6, 2.7), top=0.35,
-             title="Dose-response: effect vs strength (paired by seed vs the baseline, strength off)",
-             note="bands: intervals simultaneous over each family's path (Bonferroni); ring: the "
-                  "search's finalist; zero line: the baseline")  # fmt: skip
+    g = Grid(
+        len(families),
+        panel=(3.6, 2.7),
+        top=0.35,
+        title="Dose-response: effect vs strength (paired by seed vs the baseline, strength off)",
+        note="bands: intervals simultaneous over each family's path (Bonferroni); ring: the "
+        "search's finalist; zero line: the baseline",
+    )
     for ax, family in zip(g.flat, families, strict=False):
         path = table[(table["family"] == family) & (table["role"] != "baseline")]
         path = path.dropna(subset=["delta_val_acc"]).sort_values("strength")
         key = str(path["key"].iloc[0]) if len(path) else ""
         x = path["strength"].to_numpy(dtype=float)
-        for metric, color, name in (("val_acc", "tab:blue", "Δ val acc"),
-                                    ("gap_acc", "tab:orange", "Δ gap")):  # fmt: skip
+        for metric, color, name in (
+            ("val_acc", "tab:blue", "Δ val acc"),
+            ("gap_acc", "tab:orange", "Δ gap"),
+        ):
             y = path[f"delta_{metric}"].to_numpy(dtype=float) * 100
             lo = path[f"delta_{metric}_ci_low"].to_numpy(dtype=float) * 100
             hi = path[f"delta_{metric}_ci_high"].to_numpy(dtype=float) * 100
@@ -47,6 +53,6 @@ def plot_dose(table: pd.DataFrame) -> Figure:
         ax.set_title(str(family))
         ax.set_ylabel("points vs baseline")
         ax.legend(fontsize=7, loc="best")
-    for ax in g.flat[len(families):]:
+    for ax in g.flat[len(families) :]:
         ax.set_visible(False)
     return g.fig

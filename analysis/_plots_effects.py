@@ -18,8 +18,13 @@ from analysis._layout import Grid, no_data, text_width
 __all__ = ["VERDICT_WORDS", "forest_rows", "plot_effects", "verdict_color"]
 
 
-VERDICT_WORDS = {"helps": "helps", "hurts": "hurts", "no_difference": "no detectable difference",
-                 "same_as_baseline": "same as baseline", "not_explored": "not explored"}
+VERDICT_WORDS = {
+    "helps": "helps",
+    "hurts": "hurts",
+    "no_difference": "no detectable difference",
+    "same_as_baseline": "same as baseline",
+    "not_explored": "not explored",
+}
 """Each verdict category (:data:`analysis.VERDICTS`) in words, for legends and tables."""
 
 
@@ -41,9 +46,15 @@ def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
     rows["plain_name"] = rows["name"]  # without the note on collapsed seeds
     if "n_collapsed" in rows:
         shaky = rows["n_collapsed"].fillna(0).astype(int) > 0
-        rows.loc[shaky, "name"] = [f"{n} ({k} of {s} seeds at chance)" for n, k, s in
-                                   zip(rows.loc[shaky, "name"], rows.loc[shaky, "n_collapsed"],
-                                       rows.loc[shaky, "n_seeds"], strict=True)]  # fmt: skip
+        rows.loc[shaky, "name"] = [
+            f"{n} ({k} of {s} seeds at chance)"
+            for n, k, s in zip(
+                rows.loc[shaky, "name"],
+                rows.loc[shaky, "n_collapsed"],
+                rows.loc[shaky, "n_seeds"],
+                strict=True,
+            )
+        ]
     return rows.reset_index(drop=True)
 
 
@@ -79,13 +90,18 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     names = [_label(r) for _, r in rows.iterrows()]
     level = float(rows["ci_level"].iloc[0]) if not rows.empty else 0.95
     left = 0.4 + max([text_width(n) for n in names] or [1.0])
-    g = Grid(1, panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)), left=left,
-             right=0.9 + legend_width([VERDICT_WORDS.get(v, v) for v in groups], "verdict"), top=0.25,
-             title=f"Effect on {metric_label(decide)}: each finalist minus its unregularized "
-                   "baseline, paired by seed",
-             note=f"dot: mean paired difference; bar: its {level:.1%} t-interval, simultaneous "
-                  f"95% over the {len(rows)} finalists (Bonferroni); colour: the verdict, read "
-                  "off that bar (clear of zero: helps or hurts); n: paired seeds")  # fmt: skip
+    g = Grid(
+        1,
+        panel=(5.0, max(1.6, 0.42 * len(rows) + 0.6)),
+        left=left,
+        right=0.9 + legend_width([VERDICT_WORDS.get(v, v) for v in groups], "verdict"),
+        top=0.25,
+        title=f"Effect on {metric_label(decide)}: each finalist minus its unregularized "
+        "baseline, paired by seed",
+        note=f"dot: mean paired difference; bar: its {level:.1%} t-interval, simultaneous "
+        f"95% over the {len(rows)} finalists (Bonferroni); colour: the verdict, read "
+        "off that bar (clear of zero: helps or hurts); n: paired seeds",
+    )
     ax = g.flat[0]
     if rows.empty:
         no_data(ax, "no finalist with a baseline in the confirmation study")
@@ -98,8 +114,15 @@ def plot_effects(table: pd.DataFrame) -> Figure:
     for yi, m, lo, hi, v in zip(y, mean, low, high, rows["verdict"], strict=True):
         _draw_row(ax, yi, (m, lo, hi), (x_lo, x_hi), verdict_color(str(v)))
     for yi, n in zip(y, rows["n_pairs"], strict=True):
-        ax.annotate(f"n={int(n)}", xy=(1.0, yi), xycoords=("axes fraction", "data"),
-                    xytext=(10, 0), textcoords="offset points", va="center", fontsize=9)  # fmt: skip
+        ax.annotate(
+            f"n={int(n)}",
+            xy=(1.0, yi),
+            xycoords=("axes fraction", "data"),
+            xytext=(10, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
     ax.axvline(0.0, color="0.2", lw=1.0, zorder=2)
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -117,15 +140,22 @@ SCALE_RATIO = 3.0
 drawn to the axis edges instead (:func:`_limits`)."""
 
 
-def _draw_row(ax: Axes, yi: float, row: tuple[float, float, float], limits: tuple[float, float],
-              color: Any) -> None:  # fmt: skip
+def _draw_row(
+    ax: Axes, yi: float, row: tuple[float, float, float], limits: tuple[float, float], color: Any
+) -> None:
     """One finalist's bar and dot; a bar or dot beyond ``limits`` is cut at the axis edge with
     an arrowhead there, and its mean and interval are written out."""
     m, lo, hi = row
     x_lo, x_hi = limits
     if np.isfinite(lo) and np.isfinite(hi):
-        ax.plot([max(lo, x_lo), min(hi, x_hi)], [yi, yi], color=color, lw=2.2,
-                solid_capstyle="butt", zorder=3)  # fmt: skip
+        ax.plot(
+            [max(lo, x_lo), min(hi, x_hi)],
+            [yi, yi],
+            color=color,
+            lw=2.2,
+            solid_capstyle="butt",
+            zorder=3,
+        )
     if np.isfinite(m) and x_lo <= m <= x_hi:
         ax.plot([m], [yi], "o", color=color, ms=7, zorder=4)
     left = bool(np.nanmin([m, lo]) < x_lo) if np.isfinite(m) else False
@@ -136,10 +166,18 @@ def _draw_row(ax: Axes, yi: float, row: tuple[float, float, float], limits: tupl
     if left or right:
         ci = f", 95% CI {lo:+.1f} to {hi:+.1f}" if np.isfinite(lo) and np.isfinite(hi) else ""
         at_left = left or not right
-        ax.annotate(f"mean {m:+.1f}{ci}: off scale", xy=(x_lo if at_left else x_hi, yi),
-                    xytext=(2 if at_left else -2, 7), textcoords="offset points", va="bottom",
-                    ha="left" if at_left else "right", fontsize=8, color=color, zorder=5,
-                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
+        ax.annotate(
+            f"mean {m:+.1f}{ci}: off scale",
+            xy=(x_lo if at_left else x_hi, yi),
+            xytext=(2 if at_left else -2, 7),
+            textcoords="offset points",
+            va="bottom",
+            ha="left" if at_left else "right",
+            fontsize=8,
+            color=color,
+            zorder=5,
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"},
+        )
 
 
 def _limits(mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[float, float]:

@@ -67,30 +67,53 @@ def plot_heatmap(cells: pd.DataFrame) -> Figure:
     cell = min(1.3, 7.0 / len(mean.columns))
     panel = (cell * len(mean.columns) + 1.3, max(2.5, 0.55 * len(mean.index)))  # + colorbar
     left = max(0.55 + y_w, 0.87 * x_w - cell / 2 + 0.2)
-    g = Grid(1, panel=panel, left=left, right=1.0, bottom=0.7 + 0.5 * x_w, top=0.25,
-             title=f"Validation accuracy of the final model over {hparam_label(x)} × "
-                   f"{hparam_label(y)}",
-             note=f"mean over the completed trials in each cell, n = how many; blank: none; "
-                  f"bins on the scale each parameter was searched on; parameters chosen by "
-                  f"{cells.attrs.get('chosen_by', 'the caller')}")  # fmt: skip
+    g = Grid(
+        1,
+        panel=panel,
+        left=left,
+        right=1.0,
+        bottom=0.7 + 0.5 * x_w,
+        top=0.25,
+        title=f"Validation accuracy of the final model over {hparam_label(x)} × {hparam_label(y)}",
+        note=f"mean over the completed trials in each cell, n = how many; blank: none; "
+        f"bins on the scale each parameter was searched on; parameters chosen by "
+        f"{cells.attrs.get('chosen_by', 'the caller')}",
+    )
     ax = g.flat[0]
     values = mean.to_numpy(dtype=float)
     vmin, vmax = _color_limits(values) if np.isfinite(values).any() else (0.0, 1.0)
     cmap = matplotlib.colormaps["viridis"]
-    sns.heatmap(mean.astype(float), ax=ax, vmin=vmin, vmax=vmax, cmap=cmap, annot=False,
-                mask=mean.isna(), linewidths=0.5, linecolor="white",
-                cbar_kws={"label": "mean " + metric_label("val_acc")})  # fmt: skip
+    sns.heatmap(
+        mean.astype(float),
+        ax=ax,
+        vmin=vmin,
+        vmax=vmax,
+        cmap=cmap,
+        annot=False,
+        mask=mean.isna(),
+        linewidths=0.5,
+        linecolor="white",
+        cbar_kws={"label": "mean " + metric_label("val_acc")},
+    )
     size = 8 if cell >= 0.9 else 7
     for (i, j), v in np.ndenumerate(values):
         n = int(count.iat[i, j])
         if np.isfinite(v):
             r, gg, b = to_rgb(cmap((v - vmin) / (vmax - vmin) if vmax > vmin else 0.5))
             color = "black" if 0.299 * r + 0.587 * gg + 0.114 * b > 0.5 else "white"
-            ax.text(j + 0.5, i + 0.5, f"{v:.3f}\nn={n}", ha="center", va="center",
-                    fontsize=size, color=color)  # fmt: skip
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                f"{v:.3f}\nn={n}",
+                ha="center",
+                va="center",
+                fontsize=size,
+                color=color,
+            )
         else:
-            ax.text(j + 0.5, i + 0.5, f"n={n}", ha="center", va="center", fontsize=size,
-                    color="0.5")  # fmt: skip
+            ax.text(
+                j + 0.5, i + 0.5, f"n={n}", ha="center", va="center", fontsize=size, color="0.5"
+            )
     ax.grid(False)
     ax.set_xlabel(f"{hparam_label(x)} ({_SCALE_WORDS[cells.attrs.get('x_scale', 'values')]})")
     ax.set_ylabel(f"{hparam_label(y)} ({_SCALE_WORDS[cells.attrs.get('y_scale', 'values')]})")
@@ -105,28 +128,40 @@ def plot_heatmap(cells: pd.DataFrame) -> Figure:
 def _loss_note(data: pd.DataFrame, families: list[str]) -> str:
     base = data.loc[data["role"] == "baseline", "trial"]
     if not base.empty:
-        return (f"grey dotted/dashed: the unregularized baseline (family none, trial "
-                f"{base.iloc[0]}); single runs, one seed each")  # fmt: skip
+        return (
+            f"grey dotted/dashed: the unregularized baseline (family none, trial "
+            f"{base.iloc[0]}); single runs, one seed each"
+        )
     if families == ["none"]:
         return "only the unregularized family (none) has completed trials"
     return "no unregularized baseline: the study has no completed trial of family none"
 
 
-_LOSS_STYLE = {("top", "train"): ("tab:blue", "-", 1.6), ("top", "val"): ("tab:orange", "-", 1.6),
-               ("baseline", "train"): ("0.45", ":", 1.2),
-               ("baseline", "val"): ("0.45", "--", 1.2)}  # fmt: skip
-_LOSS_WORDS = {("top", "train"): "train, top run", ("top", "val"): "validation, top run",
-               ("baseline", "train"): "train, baseline",
-               ("baseline", "val"): "validation, baseline"}  # fmt: skip
+_LOSS_STYLE = {
+    ("top", "train"): ("tab:blue", "-", 1.6),
+    ("top", "val"): ("tab:orange", "-", 1.6),
+    ("baseline", "train"): ("0.45", ":", 1.2),
+    ("baseline", "val"): ("0.45", "--", 1.2),
+}
+_LOSS_WORDS = {
+    ("top", "train"): "train, top run",
+    ("top", "val"): "validation, top run",
+    ("baseline", "train"): "train, baseline",
+    ("baseline", "val"): "validation, baseline",
+}
 
 
 def plot_best_curves(data: pd.DataFrame, unshown: Sequence[str] = ()) -> Figure:
     """Train vs validation loss of each family's top run; grey: the ``none`` baseline's.
     ``unshown``: families the search tried that completed no trial (the note names them)."""
     families = sorted(data["family"].unique()) if not data.empty else []
-    g = Grid(len(families), panel=(4.0, 2.9), right=0.3 + legend_width(_LOSS_WORDS.values()),
-             title="Train vs validation loss: each family's top run vs the unregularized one",
-             note=_loss_note(data, families) + unshown_note(unshown) if families else "")  # fmt: skip
+    g = Grid(
+        len(families),
+        panel=(4.0, 2.9),
+        right=0.3 + legend_width(_LOSS_WORDS.values()),
+        title="Train vs validation loss: each family's top run vs the unregularized one",
+        note=_loss_note(data, families) + unshown_note(unshown) if families else "",
+    )
     if not families:
         no_data(g.flat[0], "no completed trial with loss curves")
     seen: dict[tuple[str, str], Line2D] = {}
@@ -134,8 +169,9 @@ def plot_best_curves(data: pd.DataFrame, unshown: Sequence[str] = ()) -> Figure:
         sub = data[data["family"] == family]
         for (role, split), line in sub.groupby(["role", "split"], sort=True):
             color, style, width = _LOSS_STYLE[(str(role), str(split))]
-            (seen[(str(role), str(split))],) = ax.plot(line["epoch"], line["loss"], color=color,
-                                                       ls=style, lw=width)  # fmt: skip
+            (seen[(str(role), str(split))],) = ax.plot(
+                line["epoch"], line["loss"], color=color, ls=style, lw=width
+            )
         top = sub.loc[sub["role"] == "top", "trial"]
         ax.set_title(f"{family} (trial {top.iloc[0]})" if not top.empty else family, fontsize=11)
         ax.set_xlabel("epoch")
@@ -144,8 +180,7 @@ def plot_best_curves(data: pd.DataFrame, unshown: Sequence[str] = ()) -> Figure:
     hide_unused(g.flat, max(len(families), 1))
     if seen:
         keys = [k for k in _LOSS_WORDS if k in seen]
-        right_legend(g.fig, [seen[k] for k in keys], [_LOSS_WORDS[k] for k in keys],
-                     top_in=g.top)  # fmt: skip
+        right_legend(g.fig, [seen[k] for k in keys], [_LOSS_WORDS[k] for k in keys], top_in=g.top)
     return g.fig
 
 
@@ -162,18 +197,37 @@ def plot_history(data: pd.DataFrame, *, metric: str = "objective") -> Figure:
     for state, marker, color in _HISTORY_MARKS:
         sub = valued[valued["state"] == state]
         if not sub.empty:
-            ax.scatter(sub["trial"], sub["value"], marker=marker, s=18, color=color, alpha=0.75,
-                       label=f"{state.lower()} ({len(sub)})")  # fmt: skip
+            ax.scatter(
+                sub["trial"],
+                sub["value"],
+                marker=marker,
+                s=18,
+                color=color,
+                alpha=0.75,
+                label=f"{state.lower()} ({len(sub)})",
+            )
     best = valued.dropna(subset=["best_so_far"]) if not valued.empty else valued
     if not best.empty:
-        ax.plot(best["trial"], best["best_so_far"], drawstyle="steps-post", color="black", lw=1.5,
-                label="best so far")  # fmt: skip
+        ax.plot(
+            best["trial"],
+            best["best_so_far"],
+            drawstyle="steps-post",
+            color="black",
+            lw=1.5,
+            label="best so far",
+        )
     failed = data[data["state"] == "FAIL"] if not data.empty else data
     if not failed.empty:
         ax.autoscale_view()
         lo, hi = ax.get_ylim() if not valued.empty else (0.0, 1.0)
-        ax.scatter(failed["trial"], [lo + 0.03 * (hi - lo)] * len(failed), marker="v", s=22,
-                   color="0.25", label=f"failed ({len(failed)}, no value)")  # fmt: skip
+        ax.scatter(
+            failed["trial"],
+            [lo + 0.03 * (hi - lo)] * len(failed),
+            marker="v",
+            s=22,
+            color="0.25",
+            label=f"failed ({len(failed)}, no value)",
+        )
         ax.set_ylim(lo, hi)
     if not data.empty:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -185,8 +239,9 @@ def plot_history(data: pd.DataFrame, *, metric: str = "objective") -> Figure:
 
 def plot_intermediate(data: pd.DataFrame, *, metric: str = "objective") -> Figure:
     """Intermediate values per epoch: one line per trial, pruned trials in red."""
-    g = Grid(1, panel=(7.0, 3.6), right=1.9, top=0.25,
-             title="Intermediate values reported to the pruner")  # fmt: skip
+    g = Grid(
+        1, panel=(7.0, 3.6), right=1.9, top=0.25, title="Intermediate values reported to the pruner"
+    )
     ax = g.flat[0]
     if data.empty:
         no_data(ax, "no intermediate values reported")
@@ -194,8 +249,15 @@ def plot_intermediate(data: pd.DataFrame, *, metric: str = "objective") -> Figur
         sub = data[data["state"] == state].sort_values(["trial", "epoch"])
         segments = [grp[["epoch", "value"]].to_numpy() for _, grp in sub.groupby("trial")]
         if segments:
-            ax.add_collection(LineCollection(segments, colors=color, alpha=0.35, lw=0.8,
-                                             label=f"{state.lower()} ({len(segments)})"))  # fmt: skip
+            ax.add_collection(
+                LineCollection(
+                    segments,
+                    colors=color,
+                    alpha=0.35,
+                    lw=0.8,
+                    label=f"{state.lower()} ({len(segments)})",
+                )
+            )
     if not data.empty:
         ax.autoscale_view()
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -218,9 +280,13 @@ def plot_pareto(data: pd.DataFrame, objectives: Sequence[str], directions: Seque
     front = data[data["on_front"].astype(bool)] if not data.empty else data
     families = sorted(front["family"].unique()) if not front.empty else []
     labels = [*families, "dominated trials"]
-    g = Grid(max(len(pairs), 1), panel=(4.2, 3.4), right=0.3 + legend_width(labels, "front"),
-             title="Pareto front of the objectives (final model)",
-             note=f"{len(front)} trials on the front of {len(data)} completed" if len(data) else "")  # fmt: skip
+    g = Grid(
+        max(len(pairs), 1),
+        panel=(4.2, 3.4),
+        right=0.3 + legend_width(labels, "front"),
+        title="Pareto front of the objectives (final model)",
+        note=f"{len(front)} trials on the front of {len(data)} completed" if len(data) else "",
+    )
     if data.empty or not pairs:
         no_data(g.flat[0], "no completed trial with every objective")
         return g.fig

@@ -27,11 +27,28 @@ from sweep.record import NOT_BUDGETED, TRIAL_AUDIT, StopReason, collapsed
 __all__ = ["ROW_COLUMNS", "as_float", "final_metrics", "record_version", "trial_row"]
 
 ROW_COLUMNS = (
-    "trial", "state", "stop_reason", "family", "value", "strength", "record_version",
-    *METRIC_COLUMNS, "at_chance", "collapsed", "final_epoch", "best_epoch", *BEST_EPOCH_COLUMNS,
-    "epochs_run", "epochs_max", "seed", "run_seconds", "duration_s", "datetime_start", "counted",
+    "trial",
+    "state",
+    "stop_reason",
+    "family",
+    "value",
+    "strength",
+    "record_version",
+    *METRIC_COLUMNS,
+    "at_chance",
+    "collapsed",
+    "final_epoch",
+    "best_epoch",
+    *BEST_EPOCH_COLUMNS,
+    "epochs_run",
+    "epochs_max",
+    "seed",
+    "run_seconds",
+    "duration_s",
+    "datetime_start",
+    "counted",
     "audit_pruned_at",
-)  # fmt: skip
+)
 _STATE_REASON = {
     TrialState.COMPLETE: StopReason.COMPLETED.value,
     TrialState.PRUNED: StopReason.PRUNED.value,
@@ -39,8 +56,17 @@ _STATE_REASON = {
     TrialState.RUNNING: "running",
     TrialState.WAITING: "waiting",
 }
-_LAST_FROM_CURVES = ("val_acc", "val_loss", "train_acc", "train_loss", "sparsity",
-                     "sparsity_abs", "dead_units", "weight_l1", "weight_l2")  # fmt: skip
+_LAST_FROM_CURVES = (
+    "val_acc",
+    "val_loss",
+    "train_acc",
+    "train_loss",
+    "sparsity",
+    "sparsity_abs",
+    "dead_units",
+    "weight_l1",
+    "weight_l2",
+)
 
 
 def as_float(value: Any) -> float:
@@ -97,8 +123,9 @@ def _best_epoch_metrics(attrs: Mapping[str, Any]) -> dict[str, float]:
     if record_version(attrs) == 2:
         return {k: as_float(attrs.get(k)) for k in BEST_EPOCH_COLUMNS}
     by_new = {new: old for old, new in V1_BEST_EPOCH.items()}
-    return {k: as_float(attrs.get(by_new[k])) if k in by_new else math.nan
-            for k in BEST_EPOCH_COLUMNS}  # fmt: skip
+    return {
+        k: as_float(attrs.get(by_new[k])) if k in by_new else math.nan for k in BEST_EPOCH_COLUMNS
+    }
 
 
 def _family(t: FrozenTrial, attrs: Mapping[str, Any]) -> str:

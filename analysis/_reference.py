@@ -56,29 +56,55 @@ def baseline_reference(
     # split, and another split shifts every gap alike (the default study: 3.7-4.4 points on the
     # search's split, 2.4 on the confirmation's five others).
     search = result_trials(trials)
-    sources: list[tuple[pd.DataFrame, str, bool]] = [(
-        search[search["family"] == "none"],
-        "search trials of family none (single runs, on the search's seed and validation split)",
-        True,
-    )]  # fmt: skip
+    sources: list[tuple[pd.DataFrame, str, bool]] = [
+        (
+            search[search["family"] == "none"],
+            "search trials of family none (single runs, on the search's seed and validation split)",
+            True,
+        )
+    ]
     arm = reference_arm(runs) if runs is not None else None
     if arm is not None and runs is not None:
-        done = runs[(runs["arm"] == arm) & (runs["state"] == "COMPLETE")
-                    & runs["counted"].astype(bool)]  # fmt: skip
-        sources.append((done, f"confirmation arm {done['label'].iloc[0]}, on other seeds, so "
-                              "other validation splits, than the search's", False))  # fmt: skip
+        done = runs[
+            (runs["arm"] == arm) & (runs["state"] == "COMPLETE") & runs["counted"].astype(bool)
+        ]
+        sources.append(
+            (
+                done,
+                f"confirmation arm {done['label'].iloc[0]}, on other seeds, so "
+                "other validation splits, than the search's",
+                False,
+            )
+        )
     rows: list[dict[str, object]] = []
     for done, source, same_split in sources:
         for m in metrics:
-            ci = (t_interval(done[m].to_numpy(dtype=float), confidence, within=metric_range(m))
-                  if m in done else None)  # fmt: skip
+            ci = (
+                t_interval(done[m].to_numpy(dtype=float), confidence, within=metric_range(m))
+                if m in done
+                else None
+            )
             if ci is not None and ci.n >= 2:
-                rows.append({"metric": m, "mean": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
-                             "n": ci.n, "source": source, "same_split": same_split})  # fmt: skip
+                rows.append(
+                    {
+                        "metric": m,
+                        "mean": ci.mean,
+                        "ci_low": ci.low,
+                        "ci_high": ci.high,
+                        "n": ci.n,
+                        "source": source,
+                        "same_split": same_split,
+                    }
+                )
         if rows:
             break
     if not rows:
-        return pd.DataFrame({c: pd.Series(dtype={"metric": object, "source": object,
-                                                 "same_split": bool}.get(c, float))
-                             for c in REFERENCE_COLUMNS})  # fmt: skip
+        return pd.DataFrame(
+            {
+                c: pd.Series(
+                    dtype={"metric": object, "source": object, "same_split": bool}.get(c, float)
+                )
+                for c in REFERENCE_COLUMNS
+            }
+        )
     return pd.DataFrame(rows, columns=list(REFERENCE_COLUMNS))

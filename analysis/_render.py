@@ -32,10 +32,13 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = _MAX_ROWS) -> str:
     if frame.empty:
         return "_(no rows)_"
     shown = frame.head(max_rows)
-    lines = ["| " + " | ".join(map(str, shown.columns)) + " |",
-             "| " + " | ".join("---" for _ in shown.columns) + " |"]  # fmt: skip
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |"
-              for row in shown.itertuples(index=False)]  # fmt: skip
+    lines = [
+        "| " + " | ".join(map(str, shown.columns)) + " |",
+        "| " + " | ".join("---" for _ in shown.columns) + " |",
+    ]
+    lines += [
+        "| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.itertuples(index=False)
+    ]
     if len(frame) > max_rows:
         lines.append(f"\n_{len(frame) - max_rows} more rows in the CSV._")
     return "\n".join(lines)
@@ -81,8 +84,9 @@ def render_markdown(report: Report, data: StudyData) -> str:
 def _html_table(frame: pd.DataFrame | None) -> str:
     if frame is None or frame.empty:
         return "<p><em>(no rows)</em></p>"
-    return frame.head(_MAX_ROWS).to_html(index=False, na_rep="", float_format="{:.4g}".format,
-                                         border=0, classes="t")  # fmt: skip
+    return frame.head(_MAX_ROWS).to_html(
+        index=False, na_rep="", float_format="{:.4g}".format, border=0, classes="t"
+    )
 
 
 def _img(report: Report, stem: str, title: str) -> str:
@@ -139,9 +143,11 @@ _CSS = (
 def render_html(report: Report, data: StudyData) -> str:
     """``report.html``: one self-contained file, figures embedded as base64 PNG."""
     esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>regsweep report: "
-             f"{esc(data.name)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>regsweep report: {esc(data.name)}</h1>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>regsweep report: "
+        f"{esc(data.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>regsweep report: {esc(data.name)}</h1>",
+    ]
     parts += [_html_block(b, report) for b in document(report, data)]
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -48,8 +48,12 @@ def report_tables(
     runs = confirm_frame(confirm.trials if confirm else [], confirm.confirm_plan if confirm else [])
     arms = arms_frame(confirm.confirm_plan) if confirm else None
     out = {
-        "effects": effects_data(runs, arms, metric=data.metric,
-                                searched=explored_counts(trials) if data.user_attrs else None),
+        "effects": effects_data(
+            runs,
+            arms,
+            metric=data.metric,
+            searched=explored_counts(trials) if data.user_attrs else None,
+        ),
         "dose_response": dose_data(runs, arms),
         "pruning_audit": audit_data(trials, maximize=_maximize(data)),
         "confirm_runs": runs,
@@ -76,32 +80,43 @@ def summary_text(
     """Trial counts and each family's single runs: the top run and the spread; for a family
     none of whose trials completed, how they ended and whether the confirmation judges it
     (``pruned_finalists``: :func:`pruned_finalists` of its plan; None without one)."""
-    lines = [f"search {study!r}: {len(trials)} trials, "
-                 f"{int((trials['state'] == 'COMPLETE').sum())} complete, "
-                 f"{int((trials['state'] == 'PRUNED').sum())} pruned; single runs per family "
-                 "(final model):"]  # fmt: skip
+    lines = [
+        f"search {study!r}: {len(trials)} trials, "
+        f"{int((trials['state'] == 'COMPLETE').sum())} complete, "
+        f"{int((trials['state'] == 'PRUNED').sum())} pruned; single runs per family "
+        "(final model):"
+    ]
     if family.empty:
         lines.append("  no completed trial to summarize")
     # a diverged trial has no final model, but it is a result: say how many beside the spread
     diverged = trials[trials["stop_reason"] == StopReason.DIVERGED].groupby("family").size()
     for row in family.itertuples(index=False):
-        spread = ("its only completed run" if row.n == 1 else
-                  f"over n={row.n}: median val_acc {row.val_acc_median:.4f} "
-                  f"(IQR {row.val_acc_q25:.4f}–{row.val_acc_q75:.4f})")  # fmt: skip
+        spread = (
+            "its only completed run"
+            if row.n == 1
+            else f"over n={row.n}: median val_acc {row.val_acc_median:.4f} "
+            f"(IQR {row.val_acc_q25:.4f}–{row.val_acc_q75:.4f})"
+        )
         k = int(diverged.get(row.family, 0))
-        lines.append(f"  {row.family:<13} top run {row.top_trial}: val_acc {row.top_val_acc:.4f},"
-                     f" gap {row.top_gap_acc:+.4f}; {spread}"
-                     f"{f'; {k} diverged' if k else ''}")  # fmt: skip
+        lines.append(
+            f"  {row.family:<13} top run {row.top_trial}: val_acc {row.top_val_acc:.4f},"
+            f" gap {row.top_gap_acc:+.4f}; {spread}"
+            f"{f'; {k} diverged' if k else ''}"
+        )
     for name, how in tables.unjudged_families(trials).items():
         head = f"  {name:<13} no completed trial ({how}): no top run"
         source = (pruned_finalists or {}).get(name)
         if source is not None:
             after = f", pruned after epoch {source[1]}" if source[1] is not None else ""
-            lines.append(f"{head}; the confirmation re-trains its furthest pruned trial "
-                         f"({source[0]}{after}) to the end")  # fmt: skip
+            lines.append(
+                f"{head}; the confirmation re-trains its furthest pruned trial "
+                f"({source[0]}{after}) to the end"
+            )
         elif pruned_finalists is None and "pruned" in how:
-            lines.append(f"{head}; a confirmation re-trains its furthest pruned trial to the "
-                         "end and judges it")  # fmt: skip
+            lines.append(
+                f"{head}; a confirmation re-trains its furthest pruned trial to the "
+                "end and judges it"
+            )
         else:
             lines.append(f"{head}, no finalist to confirm, so the answer cannot judge it")
     return "\n".join(lines)
@@ -175,16 +190,31 @@ def build_report(
     pruned = pruned_finalists(data.confirm.confirm_plan) if data.confirm is not None else None
     unjudged = [f for f in tables.unjudged_families(trials) if f not in (pruned or {})]
     chance_only = nothing_learned(frames["confirm_runs"] if data.confirm is not None else trials)
-    opening = answer(frames["effects"], frames["family_summary"],
-                     has_confirm=data.confirm is not None, storage=data.storage, study=data.name,
-                     unjudged=unjudged, chance_only=chance_only,
-                     dose=frames["dose_response"], audit=frames["pruning_audit"])  # fmt: skip
+    opening = answer(
+        frames["effects"],
+        frames["family_summary"],
+        has_confirm=data.confirm is not None,
+        storage=data.storage,
+        study=data.name,
+        unjudged=unjudged,
+        chance_only=chance_only,
+        dose=frames["dose_response"],
+        audit=frames["pruning_audit"],
+    )
     search = summary_text(data.name, trials, frames["family_summary"], pruned)
-    report = Report(out_dir=out_dir, study=data.name, tables=frames,
-                    figures=_write_figures(out_dir, figures), skipped=skipped, notes=notes,
-                    summary="\n".join([*opening.lines(), "", search]), search_summary=search,
-                    facts=study_facts(data, trials), answer=opening,
-                    objectives=data.objectives)  # fmt: skip
+    report = Report(
+        out_dir=out_dir,
+        study=data.name,
+        tables=frames,
+        figures=_write_figures(out_dir, figures),
+        skipped=skipped,
+        notes=notes,
+        summary="\n".join([*opening.lines(), "", search]),
+        search_summary=search,
+        facts=study_facts(data, trials),
+        answer=opening,
+        objectives=data.objectives,
+    )
     (out_dir / "report.md").write_text(render_markdown(report, data), encoding="utf-8")
     (out_dir / "report.html").write_text(render_html(report, data), encoding="utf-8")
     return report

@@ -38,8 +38,12 @@ V1_BEST_EPOCH = {
     "test_loss": "best_epoch_test_loss",
 }
 
-BEST_EPOCH_COLUMNS = (*BEST_EPOCH_KEYS, "best_epoch_sparsity", "best_epoch_test_acc",
-                      "best_epoch_test_loss")  # fmt: skip
+BEST_EPOCH_COLUMNS = (
+    *BEST_EPOCH_KEYS,
+    "best_epoch_sparsity",
+    "best_epoch_test_acc",
+    "best_epoch_test_loss",
+)
 """Secondary, hindsight columns. The last three only version-1 records fill (v2 stores no
 sparsity or test figures at the best epoch)."""
 

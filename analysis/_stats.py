@@ -11,8 +11,7 @@ from scipy import stats
 
 from sweep.power import min_detectable
 
-__all__ = ["Interval", "bonferroni", "holm", "min_detectable", "paired_p", "t_interval",
-           "wilson"]  # fmt: skip
+__all__ = ["Interval", "bonferroni", "holm", "min_detectable", "paired_p", "t_interval", "wilson"]
 
 
 class Interval(NamedTuple):
@@ -29,8 +28,12 @@ def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95, *,
-               within: tuple[float, float] = (-math.inf, math.inf)) -> Interval:  # fmt: skip
+def t_interval(
+    values: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    *,
+    within: tuple[float, float] = (-math.inf, math.inf),
+) -> Interval:
     """Mean and Student-t confidence interval of the finite ``values``, its bounds cut to
     ``within``, the values the mean can take (an accuracy's 0 to 1): the cut interval holds the
     true mean whenever the uncut one does, so its coverage is the same or higher.

@@ -60,8 +60,11 @@ def resolve_storage(storage: str | os.PathLike[str] | None = None) -> str:
     try:
         spec = _resolve(text, key=_KEY)
         if spec.path is not None and not spec.path.is_file():
-            raise spec.error(f"{spec.path} does not exist", "pass --storage with the path or URL "
-                             "of an existing study storage (the sweep's hydra.sweeper.storage)")  # fmt: skip
+            raise spec.error(
+                f"{spec.path} does not exist",
+                "pass --storage with the path or URL "
+                "of an existing study storage (the sweep's hydra.sweeper.storage)",
+            )
     except StorageError as exc:
         raise StorageNotFoundError(str(exc)) from None
     return spec.url

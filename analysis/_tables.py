@@ -21,15 +21,41 @@ __all__ = [
 ]
 
 _TOP_COLUMNS = [
-    "trial", "family", "strength", "val_acc", "val_loss", "test_acc", "gap_acc", "gap_loss",
-    "sparsity", "dead_units", "collapsed", "final_epoch", "best_epoch", "best_epoch_val_acc",
-    "epochs_run", "seed", "run_seconds",
-]  # fmt: skip
+    "trial",
+    "family",
+    "strength",
+    "val_acc",
+    "val_loss",
+    "test_acc",
+    "gap_acc",
+    "gap_loss",
+    "sparsity",
+    "dead_units",
+    "collapsed",
+    "final_epoch",
+    "best_epoch",
+    "best_epoch_val_acc",
+    "epochs_run",
+    "seed",
+    "run_seconds",
+]
 _FAMILY_COLUMNS = [
-    "family", "n", "top_trial", "top_val_acc", "top_test_acc", "top_gap_acc", "val_acc_median",
-    "val_acc_q25", "val_acc_q75", "gap_acc_median", "gap_acc_iqr", "sparsity_median",
-    "dead_units_median", "n_collapsed", "evidence",
-]  # fmt: skip
+    "family",
+    "n",
+    "top_trial",
+    "top_val_acc",
+    "top_test_acc",
+    "top_gap_acc",
+    "val_acc_median",
+    "val_acc_q25",
+    "val_acc_q75",
+    "gap_acc_median",
+    "gap_acc_iqr",
+    "sparsity_median",
+    "dead_units_median",
+    "n_collapsed",
+    "evidence",
+]
 SINGLE_RUNS = "single runs"
 
 
@@ -71,19 +97,22 @@ def _family_row(family: str, group: pd.DataFrame) -> dict[str, object]:
     top = group.loc[val.idxmax()] if val.notna().any() else None
     alive = group[~group["collapsed"].fillna(False).astype(bool)]
     return {
-        "family": family, "n": len(group),
+        "family": family,
+        "n": len(group),
         "top_trial": int(top["trial"]) if top is not None else pd.NA,
         "top_val_acc": float(top["val_acc"]) if top is not None else np.nan,
         "top_test_acc": float(top["test_acc"]) if top is not None else np.nan,
         "top_gap_acc": float(top["gap_acc"]) if top is not None else np.nan,
-        "val_acc_median": float(val.median()), "val_acc_q25": float(val.quantile(0.25)),
-        "val_acc_q75": float(val.quantile(0.75)), "gap_acc_median": float(gap.median()),
+        "val_acc_median": float(val.median()),
+        "val_acc_q25": float(val.quantile(0.25)),
+        "val_acc_q75": float(val.quantile(0.75)),
+        "gap_acc_median": float(gap.median()),
         "gap_acc_iqr": float(gap.quantile(0.75) - gap.quantile(0.25)),
         "sparsity_median": float(alive["sparsity"].median()),
         "dead_units_median": float(alive["dead_units"].median()),
         "n_collapsed": len(group) - len(alive),
         "evidence": SINGLE_RUNS if len(group) else "",
-    }  # fmt: skip
+    }
 
 
 def family_summary(trials: pd.DataFrame) -> pd.DataFrame:
@@ -174,17 +203,21 @@ def pruning_summary(trials: pd.DataFrame) -> pd.DataFrame:
     pruned = counted["state"] == "PRUNED"
     full = float(epochs_max.sum()) if len(counted) else 0.0
     saved = float((epochs_max - epochs_run)[pruned].clip(lower=0).sum())
-    return pd.DataFrame([{
-        "trials": len(counted),
-        "complete": int((counted["state"] == "COMPLETE").sum()),
-        "pruned": int(pruned.sum()),
-        "failed": int((counted["state"] == "FAIL").sum()),
-        "fraction_pruned": float(pruned.mean()) if len(counted) else np.nan,
-        "epochs_run": float(epochs_run.sum()),
-        "epochs_if_all_ran": full,
-        "epochs_saved": saved,
-        "fraction_saved": saved / full if full > 0 else np.nan,
-    }])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "trials": len(counted),
+                "complete": int((counted["state"] == "COMPLETE").sum()),
+                "pruned": int(pruned.sum()),
+                "failed": int((counted["state"] == "FAIL").sum()),
+                "fraction_pruned": float(pruned.mean()) if len(counted) else np.nan,
+                "epochs_run": float(epochs_run.sum()),
+                "epochs_if_all_ran": full,
+                "epochs_saved": saved,
+                "fraction_saved": saved / full if full > 0 else np.nan,
+            }
+        ]
+    )
 
 
 def state_summary(trials: pd.DataFrame) -> pd.DataFrame:

@@ -141,9 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=names_help)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch intra-op threads in every arm (default 1: stable timings on a shared machine)",
-    )  # fmt: skip
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="JSON folder (outputs/bench)")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in available]

@@ -123,15 +123,22 @@ print(json.dumps({"peaks": peaks, "rows": rows, "widths": widths,
 """
 
 
-def peak_share(*, quick: bool, gpu: bool,
-               env: dict[str, str]) -> tuple[list[Target], dict[str, Any]]:  # fmt: skip
+def peak_share(
+    *, quick: bool, gpu: bool, env: dict[str, str]
+) -> tuple[list[Target], dict[str, Any]]:
     """The step's FLOP/s and share of the GEMM peak at each K (see the module's docstring)."""
     ks = GPU_KS if gpu else CPU_KS
     if quick and not gpu:
         ks = (1, 32, 128)
     device = "cuda" if gpu else "cpu"
-    proc = subprocess.run([sys.executable, "-c", _PROBE, device, ",".join(map(str, ks))],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, device, ",".join(map(str, ks))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"peak probe exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     got = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -140,19 +147,38 @@ def peak_share(*, quick: bool, gpu: bool,
     for k, row in got["rows"].items():
         peak = float(got["peaks"][str(row["threads"])])
         achieved = int(k) * flops["total"] / row["epoch_seconds"]
-        rows[k] = {**row, "gflops": achieved / 1e9, "peak_gflops": peak / 1e9,
-                   "share_of_peak": achieved / peak,
-                   "member_epochs_per_s": int(k) / row["epoch_seconds"]}  # fmt: skip
-        print(f"  peak K={int(k):>4}: {row['threads']} thread(s), epoch "
-              f"{1000 * row['epoch_seconds']:.1f} ms, {achieved / 1e9:.1f} GFLOP/s of "
-              f"{peak / 1e9:.1f} peak = {100 * achieved / peak:.1f}%", flush=True)  # fmt: skip
+        rows[k] = {
+            **row,
+            "gflops": achieved / 1e9,
+            "peak_gflops": peak / 1e9,
+            "share_of_peak": achieved / peak,
+            "member_epochs_per_s": int(k) / row["epoch_seconds"],
+        }
+        print(
+            f"  peak K={int(k):>4}: {row['threads']} thread(s), epoch "
+            f"{1000 * row['epoch_seconds']:.1f} ms, {achieved / 1e9:.1f} GFLOP/s of "
+            f"{peak / 1e9:.1f} peak = {100 * achieved / peak:.1f}%",
+            flush=True,
+        )
     at = str(256 if gpu else SHARE_AT)
-    targets = [] if gpu else [
-        Target(f"population step at K={SHARE_AT}: share of this machine's GEMM peak, CPU",
-               rows[at]["share_of_peak"], ">=", SHARE_TARGET),
-    ]  # fmt: skip
+    targets = (
+        []
+        if gpu
+        else [
+            Target(
+                f"population step at K={SHARE_AT}: share of this machine's GEMM peak, CPU",
+                rows[at]["share_of_peak"],
+                ">=",
+                SHARE_TARGET,
+            ),
+        ]
+    )
     threads_env = {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    return targets, {"device": device, "device_name": got["device_name"],
-                     "flops_per_member_epoch": flops, "rows": rows,
-                     "peaks_gflops": {t: p / 1e9 for t, p in got["peaks"].items()},
-                     "runner_thread_env": threads_env}  # fmt: skip
+    return targets, {
+        "device": device,
+        "device_name": got["device_name"],
+        "flops_per_member_epoch": flops,
+        "rows": rows,
+        "peaks_gflops": {t: p / 1e9 for t, p in got["peaks"].items()},
+        "runner_thread_env": threads_env,
+    }

@@ -30,8 +30,10 @@ RESULTS = Path("outputs/bench/analysis.json")
 
 
 def _study_file(cache_dir: Path, n_trials: int, n_epochs: int, seed: int, rebuild: bool) -> Path:
-    name = (f"analysis_study_v{RECORD_VERSION}_{n_trials}x{n_epochs}_seed{seed}_confirm"
-            f"{CONFIRM_SEEDS}_optuna{optuna.__version__}.db")  # fmt: skip
+    name = (
+        f"analysis_study_v{RECORD_VERSION}_{n_trials}x{n_epochs}_seed{seed}_confirm"
+        f"{CONFIRM_SEEDS}_optuna{optuna.__version__}.db"
+    )
     cached = cache_dir / name
     if cached.is_file() and not rebuild:
         return cached
@@ -39,8 +41,14 @@ def _study_file(cache_dir: Path, n_trials: int, n_epochs: int, seed: int, rebuil
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "studies.db"
         start = time.perf_counter()
-        synthetic_study(f"sqlite:///{path}", study_name="bench", n_trials=n_trials,
-                        n_epochs=n_epochs, seed=seed, confirm_seeds=CONFIRM_SEEDS)  # fmt: skip
+        synthetic_study(
+            f"sqlite:///{path}",
+            study_name="bench",
+            n_trials=n_trials,
+            n_epochs=n_epochs,
+            seed=seed,
+            confirm_seeds=CONFIRM_SEEDS,
+        )
         print(f"built the synthetic study in {time.perf_counter() - start:.1f} s (not timed)")
         shutil.copyfile(path, cached)
     return cached
@@ -67,12 +75,17 @@ def run(
             times.append(time.perf_counter() - start)
     best = min(times)
     return {
-        "benchmark": "analysis_report", "n_trials": n_trials, "n_epochs": n_epochs,
-        "seconds": round(best, 3), "all_seconds": [round(t, 3) for t in times],
-        "target_s": TARGET_S, "ratio_to_target": round(best / TARGET_S, 3),
-        "machine": platform.machine(), "python": platform.python_version(),
+        "benchmark": "analysis_report",
+        "n_trials": n_trials,
+        "n_epochs": n_epochs,
+        "seconds": round(best, 3),
+        "all_seconds": [round(t, 3) for t in times],
+        "target_s": TARGET_S,
+        "ratio_to_target": round(best / TARGET_S, 3),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
         "optuna": optuna.__version__,
-    }  # fmt: skip
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,9 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run(args.trials, args.epochs, repeat=args.repeat, rebuild=args.rebuild)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"analysis report, {args.trials} trials × {args.epochs} epochs: "
-          f"{result['seconds']} s (target {TARGET_S:.0f} s, ratio {result['ratio_to_target']})"
-          f" → {RESULTS}")  # fmt: skip
+    print(
+        f"analysis report, {args.trials} trials × {args.epochs} epochs: "
+        f"{result['seconds']} s (target {TARGET_S:.0f} s, ratio {result['ratio_to_target']})"
+        f" → {RESULTS}"
+    )
     return 0 if float(result["seconds"]) <= TARGET_S else 1  # type: ignore[arg-type]
 
 

@@ -49,8 +49,12 @@ from ._peak import peak_share
 NAME = "population"
 EPOCHS = 20
 LR_SEARCH = "optimizer.lr=tag(log, interval(0.01, 0.1))"
-SEARCH_ONLY = ("hydra.sweeper.pruner.name=none", "hydra.sweeper.confirm.seeds=0",
-               "hydra.sweeper.sampler.seed=0", f"trainer.epochs={EPOCHS}")  # fmt: skip
+SEARCH_ONLY = (
+    "hydra.sweeper.pruner.name=none",
+    "hydra.sweeper.confirm.seeds=0",
+    "hydra.sweeper.sampler.seed=0",
+    f"trainer.epochs={EPOCHS}",
+)
 TRIALS_PER_K = {1: 16, 8: 64, 32: 128, 64: 128, 128: 256, 256: 512, 1024: 2048}
 
 
@@ -79,8 +83,9 @@ def compose(overrides: Sequence[str]) -> Any:
     return validate(app)
 
 
-def sweep(args: Sequence[str], *, tmp: Path, tag: str,
-          timed: Path | None = None) -> tuple[float, list[Any]]:  # fmt: skip
+def sweep(
+    args: Sequence[str], *, tmp: Path, tag: str, timed: Path | None = None
+) -> tuple[float, list[Any]]:
     """Run ``python -m sweep -m <args>`` into ``tmp/<tag>.db``; its wall seconds and trials.
     With ``timed``, the sweep's process writes there when it was training (:data:`_TIMED`)."""
     import optuna
@@ -88,9 +93,15 @@ def sweep(args: Sequence[str], *, tmp: Path, tag: str,
     db = tmp / f"{tag}.db"
     env = _env()
     start = ["-m", "sweep"] if timed is None else ["-c", _TIMED, str(timed)]
-    cmd = [sys.executable, *start, "-m", *args,
-           f"hydra.sweeper.storage=sqlite:///{db}", f"hydra.sweeper.study_name={tag}",
-           f"hydra.sweep.dir={tmp / tag}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        *start,
+        "-m",
+        *args,
+        f"hydra.sweeper.storage=sqlite:///{db}",
+        f"hydra.sweeper.study_name={tag}",
+        f"hydra.sweep.dir={tmp / tag}",
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
@@ -110,8 +121,12 @@ def throughput(trials: Sequence[Any], *, skip: int = 0) -> dict[str, float]:
     epochs = sum(int(t.user_attrs.get("epochs_run", len(t.intermediate_values))) for t in counted)
     start = min(t.datetime_start for t in counted)
     span = (max(t.datetime_complete for t in counted) - start).total_seconds()
-    return {"trials": len(counted), "trial_epochs": epochs, "span_seconds": span,
-            "trial_epochs_per_s": epochs / span if span > 0 else float("nan")}  # fmt: skip
+    return {
+        "trials": len(counted),
+        "trial_epochs": epochs,
+        "span_seconds": span,
+        "trial_epochs_per_s": epochs / span if span > 0 else float("nan"),
+    }
 
 
 def rotated(names: Sequence[str], r: int) -> list[str]:
@@ -135,23 +150,38 @@ def populations(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
         for r in range(rounds):
             row: dict[str, Any] = {}
             for k in rotated([str(k) for k in ks], r):
-                args = ["search=none", LR_SEARCH, *SEARCH_ONLY,
-                        f"hydra.sweeper.population={k}", f"hydra.sweeper.n_trials={n_trials[int(k)]}"]  # fmt: skip
+                args = [
+                    "search=none",
+                    LR_SEARCH,
+                    *SEARCH_ONLY,
+                    f"hydra.sweeper.population={k}",
+                    f"hydra.sweeper.n_trials={n_trials[int(k)]}",
+                ]
                 wall, trials = sweep(args, tmp=tmp, tag=f"pop-r{r}-k{k}")
                 row[k] = {**throughput(trials), "process_wall_seconds": wall}
-                print(f"  populations round {r + 1}/{rounds}: K={k:>3}: "
-                      f"{row[k]['trial_epochs_per_s']:7.1f} trial-epochs/s "
-                      f"({n_trials[int(k)]} trials in {row[k]['span_seconds']:.1f}s)", flush=True)  # fmt: skip
+                print(
+                    f"  populations round {r + 1}/{rounds}: K={k:>3}: "
+                    f"{row[k]['trial_epochs_per_s']:7.1f} trial-epochs/s "
+                    f"({n_trials[int(k)]} trials in {row[k]['span_seconds']:.1f}s)",
+                    flush=True,
+                )
             base = row["1"]["trial_epochs_per_s"]
             row["ratio_vs_k1"] = {k: row[k]["trial_epochs_per_s"] / base for k in map(str, ks)}
             rows.append(row)
     ratio = {k: median([row["ratio_vs_k1"][str(k)] for row in rows]) for k in ks}
     best_k = max(ks, key=lambda k: ratio[k])
-    targets = [Target(f"trial-epochs/s at the best K (K={best_k}) / one trial per job, CPU",
-                      ratio[best_k], ">=", 15.0)]  # fmt: skip
+    targets = [
+        Target(
+            f"trial-epochs/s at the best K (K={best_k}) / one trial per job, CPU",
+            ratio[best_k],
+            ">=",
+            15.0,
+        )
+    ]
     if gpu:
-        targets = [Target("trial-epochs/s at K=256 / one trial per job, GPU",
-                          ratio[256], ">=", 100.0)]  # fmt: skip
+        targets = [
+            Target("trial-epochs/s at K=256 / one trial per job, GPU", ratio[256], ">=", 100.0)
+        ]
     summary = {
         "device": "cuda" if gpu else "cpu",
         "n_trials": n_trials,
@@ -203,8 +233,11 @@ def attributed(trials: Sequence[Any], spans_file: Path, *, skip: int) -> dict[st
     spans = json.loads(spans_file.read_text())
     training = sum(max(0.0, min(b, t1) - max(a, t0)) for a, b in spans)
     n = len(counted)
-    return {"span_per_trial": (t1 - t0) / n, "training_per_trial": training / n,
-            "cost_pct": 100.0 * ((t1 - t0) / training - 1.0)}  # fmt: skip
+    return {
+        "span_per_trial": (t1 - t0) / n,
+        "training_per_trial": training / n,
+        "cost_pct": 100.0 * ((t1 - t0) / training - 1.0),
+    }
 
 
 _DIRECT = """
@@ -245,8 +278,14 @@ def framework_cost(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
         """Seconds per member of ``run_population`` on 32 copies of the config, in a process
         of its own with a sweep's environment (so the same automatic threads)."""
         args = [str(k), str(n_direct), *overrides, f"trainer.epochs={EPOCHS}"]
-        proc = subprocess.run([sys.executable, "-c", _DIRECT, *args], cwd=ROOT, env=_env(),
-                              capture_output=True, text=True, check=False)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", _DIRECT, *args],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"direct arm exited {proc.returncode}:\n{proc.stderr[-3000:]}")
         return [float(x) for x in json.loads(proc.stdout.strip().splitlines()[-1])]
@@ -260,8 +299,13 @@ def framework_cost(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
                 if arm == "direct":
                     row["direct_seconds_per_member"] = direct()
                     continue
-                args = ["search=none", *overrides, *SEARCH_ONLY,
-                        f"hydra.sweeper.population={k}", f"hydra.sweeper.n_trials={n_trials}"]  # fmt: skip
+                args = [
+                    "search=none",
+                    *overrides,
+                    *SEARCH_ONLY,
+                    f"hydra.sweeper.population={k}",
+                    f"hydra.sweeper.n_trials={n_trials}",
+                ]
                 spans = tmp / f"cost-r{r}.json"
                 _, trials = sweep(args, tmp=tmp, tag=f"cost-r{r}", timed=spans)
                 row["framework"] = throughput(trials, skip=k)
@@ -271,18 +315,26 @@ def framework_cost(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
             row["cost_pct"] = 100.0 * (per_trial / median(row["direct_seconds_per_member"]) - 1)
             rows.append(row)
             inside = row["in_process"]
-            print(f"  framework cost round {r + 1}/{rounds}: in the sweep's process "
-                  f"{1000 * inside['span_per_trial']:.1f} ms/trial, of which training "
-                  f"{1000 * inside['training_per_trial']:.1f} → {inside['cost_pct']:+.1f}%; "
-                  f"side by side: direct {1000 * median(row['direct_seconds_per_member']):.1f} "
-                  f"ms/member, sweep {1000 * per_trial:.1f} ms/trial → {row['cost_pct']:+.1f}%",
-                  flush=True)  # fmt: skip
+            print(
+                f"  framework cost round {r + 1}/{rounds}: in the sweep's process "
+                f"{1000 * inside['span_per_trial']:.1f} ms/trial, of which training "
+                f"{1000 * inside['training_per_trial']:.1f} → {inside['cost_pct']:+.1f}%; "
+                f"side by side: direct {1000 * median(row['direct_seconds_per_member']):.1f} "
+                f"ms/member, sweep {1000 * per_trial:.1f} ms/trial → {row['cost_pct']:+.1f}%",
+                flush=True,
+            )
     measured = median([row["in_process"]["cost_pct"] for row in rows])
     side_by_side = median([row["cost_pct"] for row in rows])
-    target = Target(f"framework cost per trial, population {k}, 20-epoch digits", measured,
-                    "<=", 5.0, "%")  # fmt: skip
-    return [target], {"population": k, "n_trials": n_trials, "cost_pct": measured,
-                      "cost_pct_side_by_side": side_by_side, "rounds": rows}  # fmt: skip
+    target = Target(
+        f"framework cost per trial, population {k}, 20-epoch digits", measured, "<=", 5.0, "%"
+    )
+    return [target], {
+        "population": k,
+        "n_trials": n_trials,
+        "cost_pct": measured,
+        "cost_pct_side_by_side": side_by_side,
+        "rounds": rows,
+    }
 
 
 # ---------------------------------------------------------------------------------- 3. pruning
@@ -307,50 +359,79 @@ def pruning(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
             runs: dict[str, list[dict[str, Any]]] = {"median": [], "none": []}
             for rep in range(repeats):
                 for arm in order if rep % 2 == 0 else order[::-1]:
-                    args = [f"hydra.sweeper.n_trials={n_trials}",
-                            "hydra.sweeper.confirm.seeds=0", f"hydra.sweeper.sampler.seed={seed}"]  # fmt: skip
+                    args = [
+                        f"hydra.sweeper.n_trials={n_trials}",
+                        "hydra.sweeper.confirm.seeds=0",
+                        f"hydra.sweeper.sampler.seed={seed}",
+                    ]
                     if arm == "none":
                         args.append("hydra.sweeper.pruner.name=none")
                     wall, trials = sweep(args, tmp=tmp, tag=f"prune-{arm}-s{seed}-r{rep}")
                     values = [t.value for t in trials if t.state == TrialState.COMPLETE]
-                    runs[arm].append({**throughput(trials), "process_wall_seconds": wall,
-                                      "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-                                      "best_val_acc": max(values) if values else float("nan")})  # fmt: skip
+                    runs[arm].append(
+                        {
+                            **throughput(trials),
+                            "process_wall_seconds": wall,
+                            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+                            "best_val_acc": max(values) if values else float("nan"),
+                        }
+                    )
             for arm, done in runs.items():
-                row[arm] = {**min(done, key=lambda x: x["span_seconds"]),
-                            "span_seconds_per_run": [x["span_seconds"] for x in done],
-                            "epochs_per_run": [x["trial_epochs"] for x in done]}  # fmt: skip
+                row[arm] = {
+                    **min(done, key=lambda x: x["span_seconds"]),
+                    "span_seconds_per_run": [x["span_seconds"] for x in done],
+                    "epochs_per_run": [x["trial_epochs"] for x in done],
+                }
             row["speedup"] = row["none"]["span_seconds"] / row["median"]["span_seconds"]
             row["epochs_ratio"] = row["none"]["trial_epochs"] / row["median"]["trial_epochs"]
-            row["best_lost_points"] = 100 * (row["none"]["best_val_acc"]
-                                             - row["median"]["best_val_acc"])  # fmt: skip
+            row["best_lost_points"] = 100 * (
+                row["none"]["best_val_acc"] - row["median"]["best_val_acc"]
+            )
             rows.append(row)
-            spans = {arm: "/".join(f"{x:.1f}" for x in row[arm]["span_seconds_per_run"])
-                     for arm in ("none", "median")}  # fmt: skip
-            print(f"  pruning seed {seed}: search {row['none']['span_seconds']:.1f}s → "
-                  f"{row['median']['span_seconds']:.1f}s ({row['speedup']:.2f}×; runs: none "
-                  f"{spans['none']}s, median {spans['median']}s; {row['median']['pruned']} "
-                  f"pruned, epochs {row['epochs_ratio']:.2f}× fewer); best val acc "
-                  f"{row['none']['best_val_acc']:.4f} vs {row['median']['best_val_acc']:.4f}",
-                  flush=True)  # fmt: skip
+            spans = {
+                arm: "/".join(f"{x:.1f}" for x in row[arm]["span_seconds_per_run"])
+                for arm in ("none", "median")
+            }
+            print(
+                f"  pruning seed {seed}: search {row['none']['span_seconds']:.1f}s → "
+                f"{row['median']['span_seconds']:.1f}s ({row['speedup']:.2f}×; runs: none "
+                f"{spans['none']}s, median {spans['median']}s; {row['median']['pruned']} "
+                f"pruned, epochs {row['epochs_ratio']:.2f}× fewer); best val acc "
+                f"{row['none']['best_val_acc']:.4f} vs {row['median']['best_val_acc']:.4f}",
+                flush=True,
+            )
     speedup = median([row["speedup"] for row in rows])
     lost = median([row["best_lost_points"] for row in rows])
     # of the epochs pruning saved, the share that came back as wall time (refill: a pruned
     # member's place trains the next trial at once instead of idling to the population's end)
     for row in rows:
-        row["wall_saved_over_epochs_saved"] = ((1 - 1 / row["speedup"])
-                                               / max(1 - 1 / row["epochs_ratio"], 1e-9))  # fmt: skip
+        row["wall_saved_over_epochs_saved"] = (1 - 1 / row["speedup"]) / max(
+            1 - 1 / row["epochs_ratio"], 1e-9
+        )
     returned = median([row["wall_saved_over_epochs_saved"] for row in rows])
     targets = [
-        Target(f"default {n_trials}-trial study: search wall time, no pruner / median pruner",
-               speedup, ">=", 2.5),
-        Target("best val acc lost to pruning (no pruner − median), median over seeds", lost,
-               "<=", 0.5, " points"),
+        Target(
+            f"default {n_trials}-trial study: search wall time, no pruner / median pruner",
+            speedup,
+            ">=",
+            2.5,
+        ),
+        Target(
+            "best val acc lost to pruning (no pruner − median), median over seeds",
+            lost,
+            "<=",
+            0.5,
+            " points",
+        ),
         Target("wall time saved by pruning / epochs saved", returned, ">=", 0.85),
-    ]  # fmt: skip
-    return targets, {"n_trials": n_trials, "speedup": speedup, "best_lost_points": lost,
-                     "wall_saved_over_epochs_saved": returned,
-                     "rounds": rows}  # fmt: skip
+    ]
+    return targets, {
+        "n_trials": n_trials,
+        "speedup": speedup,
+        "best_lost_points": lost,
+        "wall_saved_over_epochs_saved": returned,
+        "rounds": rows,
+    }
 
 
 # ---------------------------------------------------------------------------------- 4. workers
@@ -364,8 +445,11 @@ def _busy_core() -> subprocess.Popen[bytes]:
 def workers(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
     pop, n_trials = 8, (48 if quick else 96)
     rounds = 1 if quick else 3
-    arms: dict[str, tuple[int, bool]] = {"one": (1, False), "two": (2, False),
-                                         "two_busy": (2, True)}  # fmt: skip
+    arms: dict[str, tuple[int, bool]] = {
+        "one": (1, False),
+        "two": (2, False),
+        "two_busy": (2, True),
+    }
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="regsweep-bench-") as d:
         tmp = Path(d)
@@ -373,9 +457,16 @@ def workers(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
             row: dict[str, Any] = {}
             for arm in rotated(list(arms), r):
                 jobs, hogged = arms[arm]
-                args = ["search=none", LR_SEARCH, *SEARCH_ONLY, "hydra/launcher=joblib",
-                        f"hydra.launcher.n_jobs={jobs}", f"hydra.sweeper.n_jobs={jobs}",
-                        f"hydra.sweeper.population={pop}", f"hydra.sweeper.n_trials={n_trials}"]  # fmt: skip
+                args = [
+                    "search=none",
+                    LR_SEARCH,
+                    *SEARCH_ONLY,
+                    "hydra/launcher=joblib",
+                    f"hydra.launcher.n_jobs={jobs}",
+                    f"hydra.sweeper.n_jobs={jobs}",
+                    f"hydra.sweeper.population={pop}",
+                    f"hydra.sweeper.n_trials={n_trials}",
+                ]
                 hog = _busy_core() if hogged else None
                 try:
                     wall, trials = sweep(args, tmp=tmp, tag=f"workers-{arm}-r{r}")
@@ -385,23 +476,33 @@ def workers(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
                         hog.wait()
                 row[arm] = {**throughput(trials, skip=pop * jobs), "process_wall_seconds": wall}
             row["two_vs_one"] = row["two"]["trial_epochs_per_s"] / row["one"]["trial_epochs_per_s"]
-            row["busy_vs_quiet"] = (row["two_busy"]["trial_epochs_per_s"]
-                                    / row["two"]["trial_epochs_per_s"])  # fmt: skip
+            row["busy_vs_quiet"] = (
+                row["two_busy"]["trial_epochs_per_s"] / row["two"]["trial_epochs_per_s"]
+            )
             rows.append(row)
-            print(f"  workers round {r + 1}/{rounds}: one {row['one']['trial_epochs_per_s']:.1f}, "
-                  f"two {row['two']['trial_epochs_per_s']:.1f}, two with a busy core "
-                  f"{row['two_busy']['trial_epochs_per_s']:.1f} trial-epochs/s", flush=True)  # fmt: skip
+            print(
+                f"  workers round {r + 1}/{rounds}: one {row['one']['trial_epochs_per_s']:.1f}, "
+                f"two {row['two']['trial_epochs_per_s']:.1f}, two with a busy core "
+                f"{row['two_busy']['trial_epochs_per_s']:.1f} trial-epochs/s",
+                flush=True,
+            )
     two = median([row["two_vs_one"] for row in rows])
     busy = median([row["busy_vs_quiet"] for row in rows])
     targets = [
         Target("two joblib workers / one, 2 cores", two, ">=", 1.05),
         Target("two workers with a third process busy / quiet", busy, ">=", 0.5),
     ]
-    return targets, {"population": pop, "n_trials": n_trials, "two_vs_one": two,
-                     "busy_vs_quiet": busy, "rounds": rows}  # fmt: skip
+    return targets, {
+        "population": pop,
+        "n_trials": n_trials,
+        "two_vs_one": two,
+        "busy_vs_quiet": busy,
+        "rounds": rows,
+    }
 
 
 # ---------------------------------------------------------------------------------- entry
+
 
 def peak(*, quick: bool) -> tuple[list[Target], dict[str, Any]]:
     return peak_share(quick=quick, gpu=_cuda(), env=_env())
@@ -427,8 +528,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     chosen = [p for p in os.environ.get(PARTS_ENV, "").split(",") if p] or list(PARTS)
     unknown = [p for p in chosen if p not in PARTS]
     if unknown:
-        raise ValueError(f"{PARTS_ENV}={','.join(chosen)}: unknown part(s) {', '.join(unknown)}; "
-                         f"allowed {', '.join(PARTS)}")  # fmt: skip
+        raise ValueError(
+            f"{PARTS_ENV}={','.join(chosen)}: unknown part(s) {', '.join(unknown)}; "
+            f"allowed {', '.join(PARTS)}"
+        )
     for name in chosen:
         part = PARTS[name]
         print(f"  -- {name}", flush=True)

@@ -67,14 +67,24 @@ def ours_arm(x: torch.Tensor, y: torch.Tensor) -> Callable[[], object]:
     from sweep.stack import MemberSettings, Shared
 
     empty = x[:0]
-    splits = Splits(x_train=x, y_train=y, x_val=empty, y_val=y[:0], x_test=empty,
-                    y_test=y[:0], n_classes=10, input_shape=(784,), name="mnist")  # fmt: skip
+    splits = Splits(
+        x_train=x,
+        y_train=y,
+        x_val=empty,
+        y_val=y[:0],
+        x_test=empty,
+        y_test=y[:0],
+        n_classes=10,
+        input_shape=(784,),
+        name="mnist",
+    )
     data = StackedSplits.of([splits], [0])
     arch = Arch("mlp", n_features=784, n_classes=10, hidden=(256,))
     net = StackedMLP(arch, [SEED], x.device)
     # the notes penalize every parameter (biases too): so does this arm
-    settings = MemberSettings(seed=SEED, lr=LR, dropout=0.1, penalty=Penalty(l1=L1),
-                              penalize_all=True)  # fmt: skip
+    settings = MemberSettings(
+        seed=SEED, lr=LR, dropout=0.1, penalty=Penalty(l1=L1), penalize_all=True
+    )
     pop = Population(net, data, Shared(epochs=1, batch_size=BATCH), [settings])
     lr = torch.tensor([LR], device=x.device)
 
@@ -181,11 +191,18 @@ def run(*, quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
         "steps_per_epoch": -(-N_TRAIN // BATCH),
         "setup_seconds": {"write_mnist": write_s, "load_splits": load_s},
         "settings": {
-            "n_train": N_TRAIN, "batch_size": BATCH, "lr": LR, "l1": L1, "optimizer": "SGD",
-            "model": "MLP 784-256-10 ReLU dropout 0.1", "rounds": rounds, "warmup_epochs": 1,
-            "timed": "whole epochs", "num_workers": 0,
+            "n_train": N_TRAIN,
+            "batch_size": BATCH,
+            "lr": LR,
+            "l1": L1,
+            "optimizer": "SGD",
+            "model": "MLP 784-256-10 ReLU dropout 0.1",
+            "rounds": rounds,
+            "warmup_epochs": 1,
+            "timed": "whole epochs",
+            "num_workers": 0,
         },
-    }  # fmt: skip
+    }
     return result(
         NAME,
         command="python -m benchmarks training" + (" --quick" if quick else ""),

@@ -79,29 +79,44 @@ class DataConfig:
     """Which data, how it is split, and how inputs are prepared."""
 
     name: str = _h("the dataset (the data=... option sets it)", default="digits")
-    root: str = _h("folder holding torchvision datasets (mnist, fashion_mnist, cifar10)",
-                   default="~/.cache/regsweep/data")  # fmt: skip
+    root: str = _h(
+        "folder holding torchvision datasets (mnist, fashion_mnist, cifar10)",
+        default="~/.cache/regsweep/data",
+    )
     download: bool = _h("let torchvision download a missing dataset", default=False)
     verify_checksums: bool = _h("require CIFAR-10's md5 checksums to match", default=True)
-    val_fraction: float = _h("fraction of the examples used for validation (the optimized "
-                             "split); drawn anew for each trainer.seed", default=0.15)  # fmt: skip
-    test_fraction: float = _h("fraction held out as the test split (only reported); fixed by "
-                              "split_seed", default=0.15)  # fmt: skip
-    split_seed: int = _h("fixes the test split (and the noise data); never varies with "
-                         "trainer.seed", default=0)  # fmt: skip
+    val_fraction: float = _h(
+        "fraction of the examples used for validation (the optimized "
+        "split); drawn anew for each trainer.seed",
+        default=0.15,
+    )
+    test_fraction: float = _h(
+        "fraction held out as the test split (only reported); fixed by split_seed", default=0.15
+    )
+    split_seed: int = _h(
+        "fixes the test split (and the noise data); never varies with trainer.seed", default=0
+    )
     n_train: int | None = _h("train on this many training examples (null: all)", default=None)
-    label_noise: float = _h("fraction of training labels replaced by a wrong class",
-                            default=0.0)  # fmt: skip
-    normalize: str = _h("standard (training mean/std per feature), symmetric ((x−0.5)/0.5) or "
-                        "none", default="standard")  # fmt: skip
+    label_noise: float = _h("fraction of training labels replaced by a wrong class", default=0.0)
+    normalize: str = _h(
+        "standard (training mean/std per feature), symmetric ((x−0.5)/0.5) or none",
+        default="standard",
+    )
     n_samples: int = _h("examples of the noise data", only="data.name=noise", default=1000)
     n_features: int = _h("features of the noise data", only="data.name=noise", default=10)
     n_classes: int = _h("classes of the noise data", only="data.name=noise", default=2)
-    path: str | None = _h("your data: a .npz file (x, y; optional x_val/y_val, x_test/y_test), "
-                          "a .csv file (a header row) or an image folder (a subfolder per "
-                          "class)", only="data.name=files", default=None)  # fmt: skip
-    label: str = _h("the label column of a .csv file; every other column is a feature",
-                    only="data.name=files", default="label")  # fmt: skip
+    path: str | None = _h(
+        "your data: a .npz file (x, y; optional x_val/y_val, x_test/y_test), "
+        "a .csv file (a header row) or an image folder (a subfolder per "
+        "class)",
+        only="data.name=files",
+        default=None,
+    )
+    label: str = _h(
+        "the label column of a .csv file; every other column is a feature",
+        only="data.name=files",
+        default="label",
+    )
 
 
 @dataclass
@@ -110,38 +125,55 @@ class ModelConfig:
     layers) or ``custom`` (your own ``nn.Module``, ``model.target``)."""
 
     name: str = _h("mlp, logreg, cnn or custom (the model=... option sets it)", default="mlp")
-    hidden: list[int] = _h("hidden layer widths (cnn: dense layers after the conv blocks)",
-                           default_factory=lambda: [64, 64])  # fmt: skip
+    hidden: list[int] = _h(
+        "hidden layer widths (cnn: dense layers after the conv blocks)",
+        default_factory=lambda: [64, 64],
+    )
     activation: str = _h("relu, sigmoid or tanh", default="relu")
-    dropout: float = _h("dropout p after each hidden activation (cnn: after each block and "
-                        "dense layer; custom: passed to the constructor)", default=0.0)  # fmt: skip
-    batch_norm: bool = _h("batch norm after each hidden linear layer (cnn: after each "
-                          "convolution too)", default=False)  # fmt: skip
-    channels: list[int] = _h("output channels of each conv block (conv, [batch norm], "
-                             "activation, pool, [dropout])", only="model.name=cnn",
-                             default_factory=lambda: [16, 32])  # fmt: skip
-    kernel_size: int = _h("convolution kernel size (odd; 'same' padding keeps the size)",
-                          only="model.name=cnn", default=3)  # fmt: skip
-    pool: str = _h("pooling after each conv block: max, avg or none", only="model.name=cnn",
-                   default="max")  # fmt: skip
-    pool_size: int = _h("pooling window and stride (divides height and width)",
-                        only="model.name=cnn", default=2)  # fmt: skip
-    target: str | None = _h("your nn.Module class as an import path (package.module.Class)",
-                            only="model.name=custom", default=None)  # fmt: skip
-    kwargs: dict[str, Any] = _h("more constructor arguments of model.target",
-                                only="model.name=custom", default_factory=dict)  # fmt: skip
+    dropout: float = _h(
+        "dropout p after each hidden activation (cnn: after each block and "
+        "dense layer; custom: passed to the constructor)",
+        default=0.0,
+    )
+    batch_norm: bool = _h(
+        "batch norm after each hidden linear layer (cnn: after each convolution too)", default=False
+    )
+    channels: list[int] = _h(
+        "output channels of each conv block (conv, [batch norm], activation, pool, [dropout])",
+        only="model.name=cnn",
+        default_factory=lambda: [16, 32],
+    )
+    kernel_size: int = _h(
+        "convolution kernel size (odd; 'same' padding keeps the size)",
+        only="model.name=cnn",
+        default=3,
+    )
+    pool: str = _h(
+        "pooling after each conv block: max, avg or none", only="model.name=cnn", default="max"
+    )
+    pool_size: int = _h(
+        "pooling window and stride (divides height and width)", only="model.name=cnn", default=2
+    )
+    target: str | None = _h(
+        "your nn.Module class as an import path (package.module.Class)",
+        only="model.name=custom",
+        default=None,
+    )
+    kwargs: dict[str, Any] = _h(
+        "more constructor arguments of model.target", only="model.name=custom", default_factory=dict
+    )
 
 
 @dataclass
 class EarlyStopConfig:
     """Stop when the monitored validation metric has not improved for ``patience`` epochs."""
 
-    patience: int | None = _h("epochs without improvement before stopping (null: off)",
-                              default=None)  # fmt: skip
+    patience: int | None = _h(
+        "epochs without improvement before stopping (null: off)", default=None
+    )
     min_delta: float = _h("improvement that counts", default=0.0)
     monitor: str = _h("val_loss or val_acc", default="val_loss")
-    restore_best: bool = _h("the final model gets the best monitored epoch's weights",
-                            default=True)  # fmt: skip
+    restore_best: bool = _h("the final model gets the best monitored epoch's weights", default=True)
 
 
 @dataclass
@@ -160,13 +192,17 @@ class RegularizerConfig:
     l2: float = _h("L2 λ: loss + λ·Σw²", default=0.0)
     elastic: float = _h("elastic-net λ: loss + λ·(ρ·Σ|w| + (1−ρ)·Σw²)", default=0.0)
     l1_ratio: float = _h("elastic-net ρ", default=0.5)
-    scale: str = _h("plain (λ as given) or half_mean (λ/(2m), m = batch size, as in 004)",
-                    default="plain")  # fmt: skip
-    apply_to: str = _h("weights (weight matrices only) or all parameters; also for weight "
-                       "decay", default="weights")  # fmt: skip
+    scale: str = _h(
+        "plain (λ as given) or half_mean (λ/(2m), m = batch size, as in 004)", default="plain"
+    )
+    apply_to: str = _h(
+        "weights (weight matrices only) or all parameters; also for weight decay", default="weights"
+    )
     dropout: float | None = _h("dropout p (null: model.dropout)", default=None)
-    weight_decay: float | None = _h("weight decay (null: optimizer.weight_decay); coupled in "
-                                    "SGD/Adam, decoupled in AdamW", default=None)  # fmt: skip
+    weight_decay: float | None = _h(
+        "weight decay (null: optimizer.weight_decay); coupled in SGD/Adam, decoupled in AdamW",
+        default=None,
+    )
     clip: float | None = _h("clip the gradient's total norm to this (null: off)", default=None)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
 
@@ -180,8 +216,9 @@ class OptimizerConfig:
     momentum: float = _h("SGD momentum", only="optimizer.name=sgd", default=0.0)
     nesterov: bool = _h("SGD Nesterov momentum", only="optimizer.name=sgd", default=False)
     weight_decay: float = _h("weight decay (regularizer.weight_decay overrides it)", default=0.0)
-    betas: list[float] = _h("Adam/AdamW betas", only="optimizer.name=adam|adamw",
-                            default_factory=lambda: [0.9, 0.999])  # fmt: skip
+    betas: list[float] = _h(
+        "Adam/AdamW betas", only="optimizer.name=adam|adamw", default_factory=lambda: [0.9, 0.999]
+    )
     eps: float = _h("Adam/AdamW epsilon", only="optimizer.name=adam|adamw", default=1e-8)
 
 
@@ -192,10 +229,12 @@ class SchedulerConfig:
     name: str = _h("none, step or cosine (the scheduler=... option sets it)", default="none")
     step_size: int = _h("step: epochs between decays", only="scheduler.name=step", default=10)
     gamma: float = _h("step: decay factor", only="scheduler.name=step", default=0.1)
-    t_max: int | None = _h("cosine: period in epochs (null: trainer.epochs)",
-                           only="scheduler.name=cosine", default=None)  # fmt: skip
-    eta_min: float = _h("cosine: lowest learning rate", only="scheduler.name=cosine",
-                        default=0.0)  # fmt: skip
+    t_max: int | None = _h(
+        "cosine: period in epochs (null: trainer.epochs)",
+        only="scheduler.name=cosine",
+        default=None,
+    )
+    eta_min: float = _h("cosine: lowest learning rate", only="scheduler.name=cosine", default=0.0)
 
 
 @dataclass
@@ -205,17 +244,21 @@ class TrainerConfig:
     epochs: int = _h("epochs to train", default=20)
     batch_size: int = _h("examples per step", default=64)
     eval_batch_size: int = _h("examples per evaluation block", default=4096)
-    seed: int = _h("initialization, batch order, dropout masks and the validation split",
-                   default=0)  # fmt: skip
+    seed: int = _h("initialization, batch order, dropout masks and the validation split", default=0)
     device: str = _h("auto, cpu, cuda or cuda:N", default="auto")
     deterministic: bool = _h("ask torch for deterministic kernels (GPU)", default=False)
     progress: bool = _h("show a progress bar in a single run", default=True)
-    threads: int | None = _h("torch threads of a training process (null: a share of the cores "
-                             "per worker, 1 for small models)", default=None)  # fmt: skip
+    threads: int | None = _h(
+        "torch threads of a training process (null: a share of the cores "
+        "per worker, 1 for small models)",
+        default=None,
+    )
     max_population: int | None = _h(
         "most members of a population trained at once; the others take the slots of members "
         "that end "
-        "(null: as many as fit in a GPU's free memory, all of them on a CPU)", default=None)  # fmt: skip
+        "(null: as many as fit in a GPU's free memory, all of them on a CPU)",
+        default=None,
+    )
 
 
 @dataclass
@@ -251,12 +294,16 @@ class AppConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    trial: TrialLink = _h("set by the sweeper for each job", internal=True,
-                          default_factory=TrialLink)  # fmt: skip
-    metric: str = _h("the optimized metric of the final model (hydra.sweeper.metric sets it in "
-                     "a sweep)", default="val_acc")  # fmt: skip
-    objectives: list[str] = _h("objectives of a multi-objective study (set by the sweeper)",
-                               default_factory=list)  # fmt: skip
+    trial: TrialLink = _h(
+        "set by the sweeper for each job", internal=True, default_factory=TrialLink
+    )
+    metric: str = _h(
+        "the optimized metric of the final model (hydra.sweeper.metric sets it in a sweep)",
+        default="val_acc",
+    )
+    objectives: list[str] = _h(
+        "objectives of a multi-objective study (set by the sweeper)", default_factory=list
+    )
 
 
 def from_dict(data: Any, schema: type[Any] = AppConfig, where: str = "") -> Any:
@@ -320,8 +367,12 @@ def _record_converter(schema: Any) -> Convert:
         where = f"{key}." if key else ""
         unknown = data.keys() - names
         if unknown:
-            raise ConfigError([f"{where}{k}: unknown key; allowed {', '.join(sorted(names))}"
-                               for k in sorted(unknown)])  # fmt: skip
+            raise ConfigError(
+                [
+                    f"{where}{k}: unknown key; allowed {', '.join(sorted(names))}"
+                    for k in sorted(unknown)
+                ]
+            )
         return schema(**{k: fields[k](v, f"{where}{k}") for k, v in data.items()})
 
     return convert
@@ -462,13 +513,20 @@ def _check_data(c: _Checker, d: DataConfig) -> None:
     c.number("data.n_classes", d.n_classes, low=2)
     if d.name == "files":
         if not d.path:
-            c.fail("data.path", d.path, "a .npz or .csv file or an image folder (data=files "
-                   "reads the file it names)")  # fmt: skip
+            c.fail(
+                "data.path",
+                d.path,
+                "a .npz or .csv file or an image folder (data=files reads the file it names)",
+            )
         if not d.label:
             c.fail("data.label", d.label, "the name of the .csv file's label column")
     elif d.path is not None:
-        c.fail("data.path", d.path, "null unless data=files (the bundled and torchvision data "
-               "are found by data.name and data.root)")  # fmt: skip
+        c.fail(
+            "data.path",
+            d.path,
+            "null unless data=files (the bundled and torchvision data "
+            "are found by data.name and data.root)",
+        )
 
 
 def _check_model(c: _Checker, m: ModelConfig) -> None:
@@ -483,8 +541,11 @@ def _check_model(c: _Checker, m: ModelConfig) -> None:
         for i, width in enumerate(m.channels):
             c.number(f"model.channels[{i}]", width, low=1)
         if m.kernel_size < 1 or m.kernel_size % 2 == 0:
-            c.fail("model.kernel_size", m.kernel_size,
-                   "an odd integer >= 1 ('same' padding keeps height and width)")  # fmt: skip
+            c.fail(
+                "model.kernel_size",
+                m.kernel_size,
+                "an odd integer >= 1 ('same' padding keeps height and width)",
+            )
         c.choice("model.pool", m.pool, POOLS)
         c.number("model.pool_size", m.pool_size, low=2)
     if m.name == "custom":
@@ -494,18 +555,31 @@ def _check_model(c: _Checker, m: ModelConfig) -> None:
 def _check_custom(c: _Checker, m: ModelConfig) -> None:
     parts = (m.target or "").replace(":", ".").split(".")
     if len(parts) < 2 or not all(p.isidentifier() for p in parts):
-        c.fail("model.target", m.target, "an import path to your nn.Module class, "
-               "package.module.Class (model=custom builds it)")  # fmt: skip
+        c.fail(
+            "model.target",
+            m.target,
+            "an import path to your nn.Module class, package.module.Class (model=custom builds it)",
+        )
     for key in sorted(set(m.kwargs) & set(GIVEN_TO_CUSTOM)):
-        c.fail(f"model.kwargs.{key}", m.kwargs[key], "not set here: regsweep passes "
-               "n_features, input_shape and n_classes from the data, and dropout p from "
-               "model.dropout or regularizer.dropout")  # fmt: skip
+        c.fail(
+            f"model.kwargs.{key}",
+            m.kwargs[key],
+            "not set here: regsweep passes "
+            "n_features, input_shape and n_classes from the data, and dropout p from "
+            "model.dropout or regularizer.dropout",
+        )
     if m.hidden:
-        c.fail("model.hidden", list(m.hidden), "[] with model=custom (your module defines its "
-               "layers; pass sizes in model.kwargs)")  # fmt: skip
+        c.fail(
+            "model.hidden",
+            list(m.hidden),
+            "[] with model=custom (your module defines its layers; pass sizes in model.kwargs)",
+        )
     if m.batch_norm:
-        c.fail("model.batch_norm", m.batch_norm, "false with model=custom (your module "
-               "defines its layers)")  # fmt: skip
+        c.fail(
+            "model.batch_norm",
+            m.batch_norm,
+            "false with model=custom (your module defines its layers)",
+        )
 
 
 def _refuse_unused(c: _Checker, group: str, section: Any) -> None:
@@ -524,8 +598,11 @@ def _refuse_unused(c: _Checker, group: str, section: Any) -> None:
         value, default = getattr(section, f.name), getattr(defaults, f.name)
         if section.name not in options and value != default:
             which = " or ".join(f"{group}={o}" for o in options)
-            c.fail(f"{group}.{f.name}", value, f"its default ({default!r}) unless {which}; "
-                   f"{group}={section.name} does not use it")  # fmt: skip
+            c.fail(
+                f"{group}.{f.name}",
+                value,
+                f"its default ({default!r}) unless {which}; {group}={section.name} does not use it",
+            )
 
 
 def _refuse_strengths_of_none(c: _Checker, r: RegularizerConfig) -> None:
@@ -538,9 +615,13 @@ def _refuse_strengths_of_none(c: _Checker, r: RegularizerConfig) -> None:
         if any(p.startswith(f"{s.path}=") for p in c.problems):
             continue  # out of range already: one problem per key
         if s.path.startswith("regularizer.") and s.acts(value):
-            c.fail(s.path, value, f"its off value ({s.off!r}) with regularizer=none, the "
-                   f"unregularized baseline; choose its family (regularizer={s.family}) or "
-                   "regularizer=cocktail")  # fmt: skip
+            c.fail(
+                s.path,
+                value,
+                f"its off value ({s.off!r}) with regularizer=none, the "
+                f"unregularized baseline; choose its family (regularizer={s.family}) or "
+                "regularizer=cocktail",
+            )
 
 
 def _check_regularizer(c: _Checker, r: RegularizerConfig, model: ModelConfig) -> None:

@@ -70,8 +70,18 @@ class CustomArch:
 
     def key(self) -> str:
         """A text that identifies the model (for caches and population keys)."""
-        return json.dumps([self.target, self.kwargs, self.n_features, list(self.input_shape),
-                           self.n_classes, self.dropout], sort_keys=True, default=str)  # fmt: skip
+        return json.dumps(
+            [
+                self.target,
+                self.kwargs,
+                self.n_features,
+                list(self.input_shape),
+                self.n_classes,
+                self.dropout,
+            ],
+            sort_keys=True,
+            default=str,
+        )
 
 
 def _fail(arch: CustomArch, problem: str, key: str = "model.target") -> ConfigError:
@@ -97,15 +107,22 @@ def _given(arch: CustomArch, make: Callable[..., Any]) -> dict[str, Any]:
         names = set(inspect.signature(make).parameters)
     except (TypeError, ValueError):
         names = set()
-    offer = {"n_features": arch.n_features, "input_shape": tuple(arch.input_shape),
-             "n_classes": arch.n_classes}  # fmt: skip
+    offer = {
+        "n_features": arch.n_features,
+        "input_shape": tuple(arch.input_shape),
+        "n_classes": arch.n_classes,
+    }
     given = {k: v for k, v in offer.items() if k in names}
     dropout_name = next((n for n in ("dropout", "p") if n in names), None)
     if dropout_name is not None:
         given[dropout_name] = arch.dropout
     elif arch.dropout > 0.0:
-        raise _fail(arch, f"{arch.target} takes no `dropout` or `p` argument, so it cannot "
-                          f"apply dropout p; set it to 0 for this model", key="model.dropout")  # fmt: skip
+        raise _fail(
+            arch,
+            f"{arch.target} takes no `dropout` or `p` argument, so it cannot "
+            f"apply dropout p; set it to 0 for this model",
+            key="model.dropout",
+        )
     return given
 
 
@@ -161,17 +178,24 @@ def _check_single(arch: CustomArch) -> None:
     try:
         out = net.forward(_dummy(arch, 1), train=True)
     except Exception as exc:  # the user's forward may raise anything
-        raise _fail(arch, f"forward on a batch of shape {shape} raised {type(exc).__name__}: "
-                          f"{exc}") from exc  # fmt: skip
+        raise _fail(
+            arch, f"forward on a batch of shape {shape} raised {type(exc).__name__}: {exc}"
+        ) from exc
     if tuple(out.shape) != (1, 2, arch.n_classes) or not out.is_floating_point():
         got = tuple(out.shape[1:]) if isinstance(out, Tensor) else type(out).__name__
-        raise _fail(arch, f"forward on a batch of shape {shape} returned {got}, not logits of "
-                          f"shape {(2, arch.n_classes)}")  # fmt: skip
+        raise _fail(
+            arch,
+            f"forward on a batch of shape {shape} returned {got}, not logits of "
+            f"shape {(2, arch.n_classes)}",
+        )
     grads = torch.autograd.grad(out.sum(), net.params, allow_unused=True)
     unused = [n for n, g in zip(net.names, grads, strict=True) if g is None]
     if unused:
-        raise _fail(arch, f"parameter(s) {', '.join(unused)} take no part in forward (every "
-                          f"parameter is trained)")  # fmt: skip
+        raise _fail(
+            arch,
+            f"parameter(s) {', '.join(unused)} take no part in forward (every "
+            f"parameter is trained)",
+        )
 
 
 def _batch_problem(arch: CustomArch) -> str | None:
@@ -195,8 +219,14 @@ class StackedCustom(MemberStack):
     for K > 1) a forward pass is one ``vmap`` over the members; otherwise K must be 1.
     """
 
-    def __init__(self, arch: CustomArch, seeds: Sequence[int], device: torch.device,
-                 *, batched: bool | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        arch: CustomArch,
+        seeds: Sequence[int],
+        device: torch.device,
+        *,
+        batched: bool | None = None,
+    ) -> None:
         self.arch = arch
         self.hidden: tuple[int, ...] = ()
         self.batched = len(seeds) > 1 if batched is None else batched
@@ -207,8 +237,11 @@ class StackedCustom(MemberStack):
         self.names = [n for n, _ in self.base.named_parameters()]
         self.buffer_names = [n for n, _ in self.base.named_buffers()]
         own = [(dict(m.named_parameters()), dict(m.named_buffers())) for m in members]
-        self._stack([[p[n] for n in self.names] for p, _ in own],
-                    [[b[n] for n in self.buffer_names] for _, b in own], device)  # fmt: skip
+        self._stack(
+            [[p[n] for n in self.names] for p, _ in own],
+            [[b[n] for n in self.buffer_names] for _, b in own],
+            device,
+        )
 
     def forward(
         self,
@@ -230,8 +263,10 @@ class StackedCustom(MemberStack):
         self.base.train(train)
 
         def one(p: Sequence[Tensor], buf: Sequence[Tensor], xb: Tensor) -> Tensor:
-            state = {**dict(zip(self.names, p, strict=True)),
-                     **dict(zip(self.buffer_names, buf, strict=True))}  # fmt: skip
+            state = {
+                **dict(zip(self.names, p, strict=True)),
+                **dict(zip(self.buffer_names, buf, strict=True)),
+            }
             out: Tensor = functional_call(self.base, state, (xb,))
             return out
 
@@ -249,7 +284,9 @@ class StackedCustom(MemberStack):
     def module(self, member: int) -> nn.Module:
         """Member ``member`` as a module of its own (eval mode), weights copied."""
         module = build_member(self.arch).to(self.params[0].device)
-        state = {**{n: p.detach()[member] for n, p in zip(self.names, self.params, strict=True)},
-                 **{n: b[member] for n, b in zip(self.buffer_names, self.buffers, strict=True)}}  # fmt: skip
+        state = {
+            **{n: p.detach()[member] for n, p in zip(self.names, self.params, strict=True)},
+            **{n: b[member] for n, b in zip(self.buffer_names, self.buffers, strict=True)},
+        }
         module.load_state_dict(state, strict=False)
         return module.eval()

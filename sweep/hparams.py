@@ -44,10 +44,12 @@ _OTHERS = (
 )
 
 HPARAMS: dict[str, HParam] = {
-    **{s.key: HParam(s.key, s.label, strength=s.key != "dropout", log=s.log)
-       for s in STRENGTHS.values()},
+    **{
+        s.key: HParam(s.key, s.label, strength=s.key != "dropout", log=s.log)
+        for s in STRENGTHS.values()
+    },
     **{h.key: h for h in _OTHERS},
-}  # fmt: skip
+}
 """Every recorded hyperparameter: the registry's strengths (:mod:`sweep.regularizers`; dropout p
 is recorded but drawn in its own figure, not the gap-vs-λ one) and the other settings."""
 

@@ -234,8 +234,16 @@ class _Job:
     """One population of a job: its members (the trials it was given, then those that joined),
     each ended as soon as it stops training."""
 
-    def __init__(self, study: StudyLink, members: list[_Member], out_dir: Path, link: TrialLink,
-                 keeper: Keeper, refill: Refill | None, files: _Files) -> None:  # fmt: skip
+    def __init__(
+        self,
+        study: StudyLink,
+        members: list[_Member],
+        out_dir: Path,
+        link: TrialLink,
+        keeper: Keeper,
+        refill: Refill | None,
+        files: _Files,
+    ) -> None:
         self.study, self.members, self.out_dir, self.link = study, list(members), out_dir, link
         self.keeper, self.refill, self.files = keeper, refill, files
         self.key = structure_key(members[0].config)
@@ -248,15 +256,23 @@ class _Job:
 
     def train(self, workers: int) -> float | None:
         given = list(self.members)
-        log.info("training trial(s) %s as one population of %d%s", self.numbers, self.slots,
-                 ", refilled as members end" if self.refill else "")  # fmt: skip
+        log.info(
+            "training trial(s) %s as one population of %d%s",
+            self.numbers,
+            self.slots,
+            ", refilled as members end" if self.refill else "",
+        )
         try:
             outcomes = run_population(
-                [m.config for m in given], reporters=[m.link for m in given],
-                on_epoch=[self._hook(m) for m in given], workers=workers,
-                on_end=self._ended, more=self._more if self.refill else None, slots=self.slots,
+                [m.config for m in given],
+                reporters=[m.link for m in given],
+                on_epoch=[self._hook(m) for m in given],
+                workers=workers,
+                on_end=self._ended,
+                more=self._more if self.refill else None,
+                slots=self.slots,
                 each_epoch=self.study.epoch,
-            )  # fmt: skip
+            )
         except KeyboardInterrupt:
             _interrupted(self.study, self.members, self.link)
             raise
@@ -265,8 +281,9 @@ class _Job:
             log.error("trial(s) %s failed:\n%s", self.numbers, text)
             message = f"{type(exc).__name__}: {exc}"
             left = [m for m in self.members if not m.link.ended]
-            self.study.end_many([(m.link, Ending(TrialState.FAIL, None, StopReason.FAILED, message))
-                                 for m in left])  # fmt: skip
+            self.study.end_many(
+                [(m.link, Ending(TrialState.FAIL, None, StopReason.FAILED, message)) for m in left]
+            )
             self._write([(m, {"stop_reason": StopReason.FAILED, "message": message}) for m in left])
             return None
         return outcomes[0].objective if outcomes else None
@@ -278,8 +295,10 @@ class _Job:
         """End the members that stopped this epoch, together, at once: a pruner and a sampler
         see them before the next epoch's decisions and asks."""
         numbers = self.numbers
-        ended = [(self.members[i], _ending(self.members[i], outcome, numbers, self.slots))
-                 for i, outcome in done]  # fmt: skip
+        ended = [
+            (self.members[i], _ending(self.members[i], outcome, numbers, self.slots))
+            for i, outcome in done
+        ]
         self.study.end_many([(m.link, e) for m, e in ended])
         self.keeper.release(m.link.trial_id for m, _ in ended)
         self._write([(m, {**e.record, "trial": m.link.number}) for m, e in ended])
@@ -322,8 +341,9 @@ def _ending(m: _Member, outcome: RunOutcome, numbers: Sequence[int], slots: int)
     return Ending(state, values, reason, outcome.fit.message, record=summary)
 
 
-def _outcome_words(outcome: RunOutcome, reason: str, objectives: Sequence[str],
-                   values: Sequence[float] | None) -> str:  # fmt: skip
+def _outcome_words(
+    outcome: RunOutcome, reason: str, objectives: Sequence[str], values: Sequence[float] | None
+) -> str:
     """How a trial ended, for the log: ``completed, val_acc 0.9407``; ``pruned after epoch 4
     (val_acc 0.3556 there)``; ``diverged at epoch 3: <message>``."""
     fit = outcome.fit
@@ -348,7 +368,10 @@ def _interrupted(study: StudyLink, members: list[_Member], link: TrialLink) -> N
             continue
         why = "the job was interrupted (Ctrl-C or SIGTERM)"
         try:
-            if m.link.end(Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, why)) and link.requeue:
+            if (
+                m.link.end(Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, why))
+                and link.requeue
+            ):
                 requeue(study.study, m.link.frozen)
         except Exception as exc:
             log.warning("could not end trial %d: %s", m.link.number, exc)
@@ -362,6 +385,7 @@ def _epoch_logger(
     level = logging.INFO if alone else logging.DEBUG
     if not log.isEnabledFor(level):
         return None
-    table = EpochTable(epochs, progress=False,
-                       emit=lambda line: log.log(level, "[trial %d] %s", number, line))  # fmt: skip
+    table = EpochTable(
+        epochs, progress=False, emit=lambda line: log.log(level, "[trial %d] %s", number, line)
+    )
     return table.row

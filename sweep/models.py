@@ -31,8 +31,16 @@ def model_key(cfg: AppConfig) -> tuple[Any, ...]:
     ``vmap`` cannot batch gets a key of its own for every configuration object."""
     m = cfg.model
     if m.name == "cnn":
-        return (m.name, tuple(m.channels), m.kernel_size, m.pool, m.pool_size, tuple(m.hidden),
-                m.activation, m.batch_norm)  # fmt: skip
+        return (
+            m.name,
+            tuple(m.channels),
+            m.kernel_size,
+            m.pool,
+            m.pool_size,
+            tuple(m.hidden),
+            m.activation,
+            m.batch_norm,
+        )
     if m.name == "custom":
         try:
             together = batchable(cfg)[0]
@@ -84,10 +92,13 @@ def model_arch(cfg: AppConfig, splits: Splits) -> Arch | ConvArch | CustomArch:
     if m.name == "custom":
         assert m.target is not None  # validate() requires it
         return CustomArch(
-            target=m.target, n_features=splits.n_features, input_shape=splits.input_shape,
-            n_classes=splits.n_classes, dropout=effective_dropout(cfg),
+            target=m.target,
+            n_features=splits.n_features,
+            input_shape=splits.input_shape,
+            n_classes=splits.n_classes,
+            dropout=effective_dropout(cfg),
             kwargs=dict(m.kwargs),
-        )  # fmt: skip
+        )
     return Arch(
         kind=m.name,
         n_features=splits.n_features,
@@ -101,23 +112,36 @@ def model_arch(cfg: AppConfig, splits: Splits) -> Arch | ConvArch | CustomArch:
 def _conv_arch(cfg: AppConfig, splits: Splits) -> ConvArch:
     m, shape = cfg.model, splits.input_shape
     if len(shape) != 3:
-        raise ConfigError([f"model={m.name!r}: data={cfg.data.name} has examples of shape "
-                           f"{shape}; allowed image data, (C, H, W), e.g. digits, mnist, "
-                           f"cifar10 or an image folder"])  # fmt: skip
+        raise ConfigError(
+            [
+                f"model={m.name!r}: data={cfg.data.name} has examples of shape "
+                f"{shape}; allowed image data, (C, H, W), e.g. digits, mnist, "
+                f"cifar10 or an image folder"
+            ]
+        )
     arch = ConvArch(
-        input_shape=(shape[0], shape[1], shape[2]), n_classes=splits.n_classes,
-        channels=tuple(m.channels), kernel_size=m.kernel_size, pool=m.pool,
-        pool_size=m.pool_size, hidden=tuple(m.hidden), activation=m.activation,
+        input_shape=(shape[0], shape[1], shape[2]),
+        n_classes=splits.n_classes,
+        channels=tuple(m.channels),
+        kernel_size=m.kernel_size,
+        pool=m.pool,
+        pool_size=m.pool_size,
+        hidden=tuple(m.hidden),
+        activation=m.activation,
         batch_norm=m.batch_norm,
-    )  # fmt: skip
+    )
     sizes = arch.sizes()
     if min(min(hw) for hw in sizes) < 1:
         fits = next(i for i, hw in enumerate(sizes) if min(hw) < 1) - 1
         steps = " → ".join(f"{h}x{w}" for h, w in sizes)
-        raise ConfigError([f"model.channels={list(m.channels)}: {len(m.channels)} blocks with "
-                           f"model.pool_size={m.pool_size} shrink {shape[1]}x{shape[2]} images "
-                           f"to nothing ({steps}); allowed at most {fits} block(s), or "
-                           f"model.pool=none"])  # fmt: skip
+        raise ConfigError(
+            [
+                f"model.channels={list(m.channels)}: {len(m.channels)} blocks with "
+                f"model.pool_size={m.pool_size} shrink {shape[1]}x{shape[2]} images "
+                f"to nothing ({steps}); allowed at most {fits} block(s), or "
+                f"model.pool=none"
+            ]
+        )
     return arch
 
 

@@ -45,7 +45,9 @@ Masks = Callable[[int, tuple[int, ...]], Tensor]
 """``masks(layer, shape)``: uniform ``[0, 1)`` draws of ``shape = (K, ...)`` for the dropout of
 probed layer ``layer``, each member's ``shape[1:]`` from its own generator."""
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
 }
 """The reference modules' layers of :data:`ACTIVATIONS` (the same names)."""
 BN_EPS = 1e-5
@@ -238,8 +240,10 @@ class MemberStack:
 
     def extend(self, other: StackedNet) -> None:
         """Append the members of ``other`` (the same architecture) after these."""
-        self.params = [torch.cat([p.detach(), q.detach()]).requires_grad_()
-                       for p, q in zip(self.params, other.params, strict=True)]  # fmt: skip
+        self.params = [
+            torch.cat([p.detach(), q.detach()]).requires_grad_()
+            for p, q in zip(self.params, other.params, strict=True)
+        ]
         self.buffers = [torch.cat([b, c]) for b, c in zip(self.buffers, other.buffers, strict=True)]
 
     def weights(self, params: Sequence[Tensor] | None = None) -> list[Tensor]:
@@ -310,9 +314,17 @@ class StackedMLP(MemberStack):
         ps = self.params if params is None else params
         bs = self.buffers if buffers is None else buffers
         return dense_layers(
-            x, ps, bs, widths=self.hidden, batch_norm=self.arch.batch_norm, act=self.act,
-            train=train, dropout=dropout, masks=masks, probe=probe,
-        )  # fmt: skip
+            x,
+            ps,
+            bs,
+            widths=self.hidden,
+            batch_norm=self.arch.batch_norm,
+            act=self.act,
+            train=train,
+            dropout=dropout,
+            masks=masks,
+            probe=probe,
+        )
 
     def module(self, member: int) -> nn.Sequential:
         """Member ``member`` as the plain ``torch.nn`` reference module (eval mode), weights

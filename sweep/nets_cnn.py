@@ -194,8 +194,9 @@ class StackedCNN(MemberStack):
             return self._forward(x, ps, bs, True, dropout, masks, None)
         step = max(1, EVAL_BLOCK_FLOATS // max(1, x.shape[0] * self._widest()))
         starts = range(0, max(x.shape[1], 1), step)  # an empty batch is one empty block
-        parts = [self._forward(x[:, s : s + step], ps, bs, False, None, None, probe)
-                 for s in starts]  # fmt: skip
+        parts = [
+            self._forward(x[:, s : s + step], ps, bs, False, None, None, probe) for s in starts
+        ]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     def _widest(self) -> int:
@@ -206,9 +207,15 @@ class StackedCNN(MemberStack):
         return max(c * h * w for c, (h, w) in zip(widths, [sizes[0], *sizes[:-1]], strict=True))
 
     def _forward(
-        self, x: Tensor, ps: list[Tensor], bs: list[Tensor], train: bool,
-        dropout: Tensor | None, masks: Masks | None, probe: Probe | None,
-    ) -> Tensor:  # fmt: skip
+        self,
+        x: Tensor,
+        ps: list[Tensor],
+        bs: list[Tensor],
+        train: bool,
+        dropout: Tensor | None,
+        masks: Masks | None,
+        probe: Probe | None,
+    ) -> Tensor:
         a = self.arch
         k, b = x.shape[0], x.shape[1]
         c, height, width_px = a.input_shape
@@ -217,13 +224,25 @@ class StackedCNN(MemberStack):
         i = j = 0
         for layer, width in enumerate(a.channels):
             w = ps[i]
-            h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), ps[i + 1].reshape(-1),
-                         padding=a.kernel_size // 2, groups=k)  # fmt: skip
+            h = F.conv2d(
+                h,
+                w.reshape(-1, *w.shape[2:]),
+                ps[i + 1].reshape(-1),
+                padding=a.kernel_size // 2,
+                groups=k,
+            )
             i += 2
             if a.batch_norm:
-                h = F.batch_norm(h, bs[j].view(-1), bs[j + 1].view(-1), ps[i].reshape(-1),
-                                 ps[i + 1].reshape(-1), training=train, momentum=BN_MOMENTUM,
-                                 eps=BN_EPS)  # fmt: skip
+                h = F.batch_norm(
+                    h,
+                    bs[j].view(-1),
+                    bs[j + 1].view(-1),
+                    ps[i].reshape(-1),
+                    ps[i + 1].reshape(-1),
+                    training=train,
+                    momentum=BN_MOMENTUM,
+                    eps=BN_EPS,
+                )
                 i, j = i + 2, j + 2
             h = self.act(h)
             if probe is not None:
@@ -239,9 +258,18 @@ class StackedCNN(MemberStack):
                 h = inverted_dropout(h, dropout.repeat_interleave(width).unsqueeze(0), u)
         feats = h.reshape(b, k, a.flat_features()).transpose(0, 1)
         return dense_layers(
-            feats, ps[i:], bs[j:], widths=a.hidden, batch_norm=a.batch_norm, act=self.act,
-            train=train, dropout=dropout, masks=masks, probe=probe, first_layer=len(a.channels),
-        )  # fmt: skip
+            feats,
+            ps[i:],
+            bs[j:],
+            widths=a.hidden,
+            batch_norm=a.batch_norm,
+            act=self.act,
+            train=train,
+            dropout=dropout,
+            masks=masks,
+            probe=probe,
+            first_layer=len(a.channels),
+        )
 
     def module(self, member: int) -> nn.Sequential:
         """Member ``member`` as the reference ``torch.nn`` module (eval mode), weights copied."""

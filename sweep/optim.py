@@ -93,8 +93,15 @@ def optimizer_step(
         raise ValueError(f"optimizer.name={kind!r}: allowed " + ", ".join(OPTIMIZERS))
 
 
-def _sgd(params: Sequence[Tensor], grads: Sequence[Tensor], state: OptimState, hp: Hyper,
-         lr: Tensor, decays: list[Tensor], decaying: list[bool]) -> None:  # fmt: skip
+def _sgd(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: OptimState,
+    hp: Hyper,
+    lr: Tensor,
+    decays: list[Tensor],
+    decaying: list[bool],
+) -> None:
     flags = hp.flags
     for p, g, buf, wd, decay in zip(params, grads, state.first, decays, decaying, strict=True):
         if decay:
@@ -109,13 +116,23 @@ def _sgd(params: Sequence[Tensor], grads: Sequence[Tensor], state: OptimState, h
         p.addcmul_(_per_member(lr, p), d, value=-1.0)
 
 
-def _adam(params: Sequence[Tensor], grads: Sequence[Tensor], state: OptimState, hp: Hyper,
-          lr: Tensor, decays: list[Tensor], decaying: list[bool], *, decoupled: bool) -> None:  # fmt: skip
+def _adam(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: OptimState,
+    hp: Hyper,
+    lr: Tensor,
+    decays: list[Tensor],
+    decaying: list[bool],
+    *,
+    decoupled: bool,
+) -> None:
     t = state.steps
     step_size = lr / (1 - hp.beta1**t)
     correction2_sqrt = (1 - hp.beta2**t).sqrt()
-    for p, g, m, v, wd, decay in zip(params, grads, state.first, state.second, decays, decaying,
-                                     strict=True):  # fmt: skip
+    for p, g, m, v, wd, decay in zip(
+        params, grads, state.first, state.second, decays, decaying, strict=True
+    ):
         if decay:
             if decoupled:
                 p.mul_(1 - _per_member(lr * wd, p))

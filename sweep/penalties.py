@@ -115,8 +115,7 @@ def clip_grads(grads: Sequence[Tensor], hp: Hyper) -> Tensor:
     place to each member's ``hp.clip`` (``inf``: none), scaling a member's whole gradient by
     ``min(1, clip / (norm + 1e-6))`` as ``torch.nn.utils.clip_grad_norm_`` does."""
     # vector_norm reduces without a temporary the size of the gradient
-    squares = [torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1).square()
-               for g in grads]  # fmt: skip
+    squares = [torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1).square() for g in grads]
     norms = torch.stack(squares).sum(dim=0).sqrt()
     if hp.flags.clips:
         coef = (hp.clip / (norms + 1e-6)).clamp(max=1.0)

@@ -89,8 +89,14 @@ class Members(Rows):
     dropout_draws: list[torch.Generator]
 
     @classmethod
-    def of(cls, settings: Sequence[MemberSettings], kind: str, params: Sequence[Tensor],
-           device: torch.device, first: int = 0) -> Members:  # fmt: skip
+    def of(
+        cls,
+        settings: Sequence[MemberSettings],
+        kind: str,
+        params: Sequence[Tensor],
+        device: torch.device,
+        first: int = 0,
+    ) -> Members:
         """Fresh rows for ``settings``, numbered from ``first``, their optimizer state zero."""
         cpu = torch.device("cpu")
         return cls(
@@ -107,9 +113,16 @@ class Population:
     them. ``best`` holds the best weights (parameters, then buffers) of early-stopping members
     that restore them; None while no member does."""
 
-    def __init__(self, net: StackedNet, data: StackedSplits, shared: Shared,
-                 settings: Sequence[MemberSettings], *, first: int = 0,
-                 keeps_best: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: StackedNet,
+        data: StackedSplits,
+        shared: Shared,
+        settings: Sequence[MemberSettings],
+        *,
+        first: int = 0,
+        keeps_best: bool = False,
+    ) -> None:
         self.net, self.data, self.shared = net, data, shared
         self.rows = Members.of(settings, shared.optimizer, net.params, data.x_train.device, first)
         self.best: list[Tensor] | None = None
@@ -171,9 +184,15 @@ class Population:
         for start, stop in bounds:
             idx = perm[:, start:stop]
             loss, norm = train_step(
-                self.net, rows.state, rows.hp, data.rows(data.x_train, idx),
-                data.rows(data.y_train, idx), lr, kind=self.shared.optimizer, masks=masks,
-            )  # fmt: skip
+                self.net,
+                rows.state,
+                rows.hp,
+                data.rows(data.x_train, idx),
+                data.rows(data.y_train, idx),
+                lr,
+                kind=self.shared.optimizer,
+                masks=masks,
+            )
             loss_sum += loss
             norm_sum += norm
         return torch.stack([loss_sum, norm_sum], dim=1) / max(len(bounds), 1)
@@ -241,6 +260,9 @@ class Population:
         else:
             chosen = [c[rows] for c in current]
         return self.evaluate(
-            self.data.x_test, self.data.y_test, params=chosen[:n_p], buffers=chosen[n_p:],
+            self.data.x_test,
+            self.data.y_test,
+            params=chosen[:n_p],
+            buffers=chosen[n_p:],
             data=self.data.keep(rows),
-        )  # fmt: skip
+        )

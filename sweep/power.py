@@ -24,8 +24,9 @@ def _quantiles(n: int, alpha: float, power: float) -> float:
     return float(stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1))
 
 
-def min_detectable(values: Sequence[float] | np.ndarray, *, alpha: float = 0.05,
-                   power: float = 0.8) -> float:  # fmt: skip
+def min_detectable(
+    values: Sequence[float] | np.ndarray, *, alpha: float = 0.05, power: float = 0.8
+) -> float:
     """The smallest true mean difference a two-sided paired t-test at level ``alpha`` detects
     with probability ``power``, given the spread and number of the per-seed ``differences``:
     ``(t₁₋α/₂ + t_power) · sd / √n`` with n − 1 degrees of freedom (NaN below two values; 0
@@ -45,8 +46,14 @@ def min_detectable(values: Sequence[float] | np.ndarray, *, alpha: float = 0.05,
     return _quantiles(n, alpha, power) * sd / math.sqrt(n)
 
 
-def seeds_for(values: Sequence[float] | np.ndarray, target: float, *, alpha: float = 0.05,
-              power: float = 0.8, cap: int = 20) -> int:  # fmt: skip
+def seeds_for(
+    values: Sequence[float] | np.ndarray,
+    target: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    cap: int = 20,
+) -> int:
     """The fewest seeds (at most ``cap``) at which the spread of ``values`` would give a smallest
     detectable effect of ``target`` or less; ``len(values)`` when it already does, ``cap`` when
     even ``cap`` seeds would not.

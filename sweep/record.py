@@ -150,6 +150,7 @@ BEST_EPOCH_KEYS = (
 """Secondary, chosen with hindsight: the metrics at ``best_epoch``, the epoch with the best
 validation value. Never a trial's value; kept to show what hindsight would pick."""
 
+
 class StopReason(str, enum.Enum):
     """Why a trial stopped: a record's ``stop_reason`` (docs/trial-record.md). A member of this
     enum is the string it names (``StopReason.PRUNED == "pruned"``, with that string's hash,

@@ -75,7 +75,9 @@ class Strength:
 
     def __post_init__(self) -> None:
         if self.stronger not in ("higher", "lower"):
-            raise ValueError(f"Strength {self.key}: stronger={self.stronger!r}: allowed higher, lower")
+            raise ValueError(
+                f"Strength {self.key}: stronger={self.stronger!r}: allowed higher, lower"
+            )
         if not self.low < self.high or (self.log and self.low <= 0):
             raise ValueError(
                 f"Strength {self.key}: low={self.low!r}, high={self.high!r}: allowed "
@@ -108,21 +110,76 @@ class Strength:
 STRENGTHS: dict[str, Strength] = {
     s.key: s
     for s in (
-        Strength("l1", "regularizer.l1", "l1", "L1 λ", True, 1e-6, 1e-2, 0.0,
-                 gradient="λ·sign(w)", fold=lambda r: (r.l1, 0.0)),
-        Strength("l2", "regularizer.l2", "l2", "L2 λ", True, 1e-6, 1e-1, 0.0,
-                 gradient="2λ·w", fold=lambda r: (0.0, r.l2)),
-        Strength("elastic", "regularizer.elastic", "elastic_net", "elastic-net λ", True, 1e-6,
-                 1e-2, 0.0, gradient="λ·(ρ·sign(w) + 2(1−ρ)·w)",
-                 fold=lambda r: (r.elastic * r.l1_ratio, r.elastic * (1.0 - r.l1_ratio))),
-        Strength("dropout", "regularizer.dropout", "dropout", "dropout p", False, 0.05, 0.8,
-                 None),
-        Strength("weight_decay", "regularizer.weight_decay", "weight_decay", "weight decay",
-                 True, 1e-6, 1e-1, None),
-        Strength("clip", "regularizer.clip", "clip", "gradient clip norm", True, 0.01, 10.0,
-                 None, stronger="lower"),
-        Strength("patience", "regularizer.early_stop.patience", "early_stop",
-                 "early-stopping patience", False, 2, 10, None, stronger="lower", integer=True),
+        Strength(
+            "l1",
+            "regularizer.l1",
+            "l1",
+            "L1 λ",
+            True,
+            1e-6,
+            1e-2,
+            0.0,
+            gradient="λ·sign(w)",
+            fold=lambda r: (r.l1, 0.0),
+        ),
+        Strength(
+            "l2",
+            "regularizer.l2",
+            "l2",
+            "L2 λ",
+            True,
+            1e-6,
+            1e-1,
+            0.0,
+            gradient="2λ·w",
+            fold=lambda r: (0.0, r.l2),
+        ),
+        Strength(
+            "elastic",
+            "regularizer.elastic",
+            "elastic_net",
+            "elastic-net λ",
+            True,
+            1e-6,
+            1e-2,
+            0.0,
+            gradient="λ·(ρ·sign(w) + 2(1−ρ)·w)",
+            fold=lambda r: (r.elastic * r.l1_ratio, r.elastic * (1.0 - r.l1_ratio)),
+        ),
+        Strength("dropout", "regularizer.dropout", "dropout", "dropout p", False, 0.05, 0.8, None),
+        Strength(
+            "weight_decay",
+            "regularizer.weight_decay",
+            "weight_decay",
+            "weight decay",
+            True,
+            1e-6,
+            1e-1,
+            None,
+        ),
+        Strength(
+            "clip",
+            "regularizer.clip",
+            "clip",
+            "gradient clip norm",
+            True,
+            0.01,
+            10.0,
+            None,
+            stronger="lower",
+        ),
+        Strength(
+            "patience",
+            "regularizer.early_stop.patience",
+            "early_stop",
+            "early-stopping patience",
+            False,
+            2,
+            10,
+            None,
+            stronger="lower",
+            integer=True,
+        ),
     )
 }
 """Every strength, by ``hparams`` key."""

@@ -86,14 +86,18 @@ def effective_hparams(cfg: AppConfig) -> dict[str, float]:
     registered strength (off, None, counts as 0) and the other recorded settings."""
     r = cfg.regularizer
     values = {s.key: float(value_at(cfg, s.path) or 0.0) for s in STRENGTHS.values()}
-    values.update({
-        "l1_ratio": r.l1_ratio,
-        "dropout": effective_dropout(cfg),
-        "weight_decay": r.weight_decay if r.weight_decay is not None else cfg.optimizer.weight_decay,
-        "lr": cfg.optimizer.lr,
-        "momentum": cfg.optimizer.momentum,
-        "batch_size": float(cfg.trainer.batch_size),
-    })  # fmt: skip
+    values.update(
+        {
+            "l1_ratio": r.l1_ratio,
+            "dropout": effective_dropout(cfg),
+            "weight_decay": r.weight_decay
+            if r.weight_decay is not None
+            else cfg.optimizer.weight_decay,
+            "lr": cfg.optimizer.lr,
+            "momentum": cfg.optimizer.momentum,
+            "batch_size": float(cfg.trainer.batch_size),
+        }
+    )
     assert set(values) == set(HPARAMS), sorted(set(values) ^ set(HPARAMS))
     return values
 
@@ -223,8 +227,10 @@ def run_population(
         return []
     key = structure_key(cfgs[0])
     if any(structure_key(c) != key for c in cfgs):
-        raise ValueError("a population needs configurations that share a network; got "
-                         f"{len({structure_key(c) for c in cfgs})} different structures")  # fmt: skip
+        raise ValueError(
+            "a population needs configurations that share a network; got "
+            f"{len({structure_key(c) for c in cfgs})} different structures"
+        )
     first = cfgs[0]
     device = resolve_device(first.trainer.device)
     if first.trainer.deterministic:
@@ -236,10 +242,21 @@ def run_population(
         check_model(arch)  # the contract, before training (cached: once per model)
     size = _chunk(max(len(cfgs), slots or 0), first, arch, stacked, device)
     if size < len(cfgs):
-        log.info("population of %d trains %d at a time (trainer.max_population=%s, device %s)",
-                 len(cfgs), size, first.trainer.max_population, device)  # fmt: skip
-    given = [Entrant(c, None if reporters is None else reporters[i],
-                     None if on_epoch is None else on_epoch[i]) for i, c in enumerate(cfgs)]  # fmt: skip
+        log.info(
+            "population of %d trains %d at a time (trainer.max_population=%s, device %s)",
+            len(cfgs),
+            size,
+            first.trainer.max_population,
+            device,
+        )
+    given = [
+        Entrant(
+            c,
+            None if reporters is None else reporters[i],
+            None if on_epoch is None else on_epoch[i],
+        )
+        for i, c in enumerate(cfgs)
+    ]
     train = _Train(arch, library, device, key, on_end, more)
     return train.run(given, size, workers, each_epoch)
 
@@ -247,9 +264,15 @@ def run_population(
 class _Train:
     """One population's training: its members as they join, and their outcomes."""
 
-    def __init__(self, arch: Arch | ConvArch | CustomArch, library: _Library,
-                 device: torch.device, key: tuple[Any, ...], on_end: OutcomesHook | None,
-                 more: MoreHook | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        arch: Arch | ConvArch | CustomArch,
+        library: _Library,
+        device: torch.device,
+        key: tuple[Any, ...],
+        on_end: OutcomesHook | None,
+        more: MoreHook | None,
+    ) -> None:
         self.arch, self.library, self.device, self.key = arch, library, device, key
         self.on_end, self.more = on_end, more
         self.cfgs: list[AppConfig] = []
@@ -264,9 +287,13 @@ class _Train:
         stacked, own = self.library.rows([c.trainer.seed for c in cfgs])
         self.cfgs += cfgs
         self.own += own
-        return Joining(build_net(self.arch, [c.trainer.seed for c in cfgs], self.device),
-                       stacked, [member_settings(c) for c in cfgs],
-                       [e.reporter for e in entrants], [e.on_epoch for e in entrants])  # fmt: skip
+        return Joining(
+            build_net(self.arch, [c.trainer.seed for c in cfgs], self.device),
+            stacked,
+            [member_settings(c) for c in cfgs],
+            [e.reporter for e in entrants],
+            [e.on_epoch for e in entrants],
+        )
 
     def _more(self, free: int) -> Joining | None:
         entrants = self.waiting[:free]
@@ -285,14 +312,20 @@ class _Train:
         if self.on_end is not None:
             self.on_end(ended)
 
-    def run(self, given: list[Entrant], size: int, workers: int,
-            each_epoch: Callable[[], None] | None) -> list[RunOutcome]:  # fmt: skip
+    def run(
+        self, given: list[Entrant], size: int, workers: int, each_epoch: Callable[[], None] | None
+    ) -> list[RunOutcome]:
         self.waiting = given[size:]
         start = self._joining(given[: min(size, len(given))])
         first = self.cfgs[0]
-        configure_threads(first.trainer.threads, arch=cost_arch(self.arch, start.net),
-                          members=size, device=self.device, workers=workers,
-                          batch_size=first.trainer.batch_size)  # fmt: skip
+        configure_threads(
+            first.trainer.threads,
+            arch=cost_arch(self.arch, start.net),
+            members=size,
+            device=self.device,
+            workers=workers,
+            batch_size=first.trainer.batch_size,
+        )
         keep_freed_pages()  # a step's tensors reuse the last step's pages: see sweep.heap
         grows = bool(self.waiting) or self.more is not None
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -309,9 +342,18 @@ class _Train:
                 example_bytes=example_bytes,
             )
             torch.manual_seed(first.trainer.seed)  # a custom model's own dropout draws from it
-            fit(start.net, start.data, shared, start.settings, reporters=start.reporters,
-                on_epoch=start.on_epoch, on_end=self._ended,
-                more=self._more if grows else None, slots=size, each_epoch=each_epoch)  # fmt: skip
+            fit(
+                start.net,
+                start.data,
+                shared,
+                start.settings,
+                reporters=start.reporters,
+                on_epoch=start.on_epoch,
+                on_end=self._ended,
+                more=self._more if grows else None,
+                slots=size,
+                each_epoch=each_epoch,
+            )
         return [self.outcomes[i] for i in sorted(self.outcomes)]
 
 
@@ -329,8 +371,9 @@ def _chunk(
     cost = None
     if free is not None:
         one = build_net(arch, [t.seed], device)
-        cost = member_cost(one, stacked.x_train[0], batch_size=t.batch_size,
-                           eval_batch_size=t.eval_batch_size)  # fmt: skip
+        cost = member_cost(
+            one, stacked.x_train[0], batch_size=t.batch_size, eval_batch_size=t.eval_batch_size
+        )
     return chunk_size(wanted, cost=cost, free=free, limit=t.max_population)
 
 
@@ -365,11 +408,24 @@ def summarize(
     f, b = result.final_epoch, result.best_epoch
     final = {
         key: at(key, f)
-        for key in ("val_acc", "val_loss", "train_acc", "train_loss", "gap_acc", "gap_loss",
-                    "sparsity", "sparsity_abs", "dead_units", "weight_l1", "weight_l2")
-    }  # fmt: skip
-    best = {f"best_epoch_{k}": at(k, b) for k in
-            ("val_acc", "val_loss", "train_acc", "train_loss", "gap_acc", "gap_loss")}  # fmt: skip
+        for key in (
+            "val_acc",
+            "val_loss",
+            "train_acc",
+            "train_loss",
+            "gap_acc",
+            "gap_loss",
+            "sparsity",
+            "sparsity_abs",
+            "dead_units",
+            "weight_l1",
+            "weight_l2",
+        )
+    }
+    best = {
+        f"best_epoch_{k}": at(k, b)
+        for k in ("val_acc", "val_loss", "train_acc", "train_loss", "gap_acc", "gap_loss")
+    }
     assert set(best) == set(BEST_EPOCH_KEYS)
     chance = chance_accuracy(splits.y_val, splits.n_classes)
     summary: dict[str, Any] = {

@@ -157,8 +157,9 @@ class Rows:
         """``other``'s members inserted before row ``at`` (``at = size`` appends)."""
         if not 0 <= at <= self.size:
             raise IndexError(f"insert at row {at} of {self.size}")
-        spliced = {name: _splice(getattr(self, name), getattr(other, name), at)
-                   for name in self._fields()}  # fmt: skip
+        spliced = {
+            name: _splice(getattr(self, name), getattr(other, name), at) for name in self._fields()
+        }
         return replace(self, **spliced)  # type: ignore[type-var]
 
     def extend(self: R, other: R) -> R:

@@ -139,8 +139,9 @@ def configure_threads(
             threads = 1
         else:
             busy = max(workers, live_workers())
-            threads = auto_threads(cores=available_cores(), workers=busy,
-                                   macs=step_macs(arch, members, batch_size))  # fmt: skip
+            threads = auto_threads(
+                cores=available_cores(), workers=busy, macs=step_macs(arch, members, batch_size)
+            )
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

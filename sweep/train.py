@@ -96,12 +96,22 @@ class _Member:
         return es is not None and es.restore_best
 
 
-_ROW_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_l1", "weight_l2",
-             "sparsity", "sparsity_abs", "dead_units")  # fmt: skip
+_ROW_KEYS = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "weight_l1",
+    "weight_l2",
+    "sparsity",
+    "sparsity_abs",
+    "dead_units",
+)
 
 
-def _row(epoch: int, measured: list[float], steps: list[float], lr: float,
-         seconds: float) -> dict[str, float]:  # fmt: skip
+def _row(
+    epoch: int, measured: list[float], steps: list[float], lr: float, seconds: float
+) -> dict[str, float]:
     row = {"epoch": float(epoch), **dict(zip(_ROW_KEYS, measured, strict=True))}
     row["gap_acc"] = row["train_acc"] - row["val_acc"]
     row["gap_loss"] = row["val_loss"] - row["train_loss"]
@@ -152,8 +162,11 @@ def fit(
     members that are pruned early free their place for new ones instead of leaving it idle.
     ``each_epoch`` is called before each epoch of the population.
     """
-    start = _join(Joining(net, data, list(settings), list(reporters or []), list(on_epoch or [])),
-                  shared, first=0)  # fmt: skip
+    start = _join(
+        Joining(net, data, list(settings), list(reporters or []), list(on_epoch or [])),
+        shared,
+        first=0,
+    )
     members, pop = start.members, start.population
     results: list[FitResult | None] = [None] * len(members)
     room = max(slots or 0, pop.size)
@@ -164,15 +177,19 @@ def fit(
         te = time.perf_counter()
         ids = pop.ids.tolist()
         epochs = [members[i].epoch + 1 for i in ids]
-        lrs = [scheduled_lr(members[i].settings.lr, members[i].settings.schedule, e - 1)
-               for i, e in zip(ids, epochs, strict=True)]  # fmt: skip
+        lrs = [
+            scheduled_lr(members[i].settings.lr, members[i].settings.schedule, e - 1)
+            for i, e in zip(ids, epochs, strict=True)
+        ]
         steps = pop.train_epoch(torch.tensor(lrs, device=dev))
         values = torch.cat([pop.measure(), steps.float()], dim=1).tolist()
         seconds = time.perf_counter() - te
         # every member reports its epoch before any is judged: a pruner that compares the
         # members with each other sees the same population whatever their order
-        alive = [_record(members[i], _row(e, values[r][:9], values[r][9:], lrs[r], seconds), e,
-                         shared) for r, (i, e) in enumerate(zip(ids, epochs, strict=True))]  # fmt: skip
+        alive = [
+            _record(members[i], _row(e, values[r][:9], values[r][9:], lrs[r], seconds), e, shared)
+            for r, (i, e) in enumerate(zip(ids, epochs, strict=True))
+        ]
         going, improved = [], []
         for row_i, (i, epoch) in enumerate(zip(ids, epochs, strict=True)):
             m = members[i]
@@ -209,14 +226,24 @@ def _join(joining: Joining, shared: Shared, *, first: int) -> _Joined:
     """The members of ``joining`` and their stacked state, numbered from ``first``."""
     k = len(joining.settings)
     if joining.net.size != k or int(joining.data.split_of.shape[0]) != k:
-        raise ValueError(f"{k} joining members came with {joining.net.size} networks and "
-                         f"{int(joining.data.split_of.shape[0])} data rows")  # fmt: skip
+        raise ValueError(
+            f"{k} joining members came with {joining.net.size} networks and "
+            f"{int(joining.data.split_of.shape[0])} data rows"
+        )
     reps = list(joining.reporters) or [None] * k
     hooks = list(joining.on_epoch) or [None] * k
-    members = [_Member(s, reps[i] or NullReporter(), hooks[i], _select(s, shared.metric))
-               for i, s in enumerate(joining.settings)]  # fmt: skip
-    pop = Population(joining.net, joining.data, shared, joining.settings, first=first,
-                     keeps_best=any(m.restores for m in members))  # fmt: skip
+    members = [
+        _Member(s, reps[i] or NullReporter(), hooks[i], _select(s, shared.metric))
+        for i, s in enumerate(joining.settings)
+    ]
+    pop = Population(
+        joining.net,
+        joining.data,
+        shared,
+        joining.settings,
+        first=first,
+        keeps_best=any(m.restores for m in members),
+    )
     return _Joined(members, pop)
 
 

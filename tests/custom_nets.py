@@ -23,9 +23,12 @@ class TinyNet(nn.Module):
             {"n_features": n_features, "n_classes": n_classes, "dropout": dropout, "width": width}
         )
         self.body = nn.Sequential(
-            nn.Flatten(), nn.Linear(n_features, width), nn.ReLU(), nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(n_features, width),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(width, n_classes),
-        )  # fmt: skip
+        )
         self.scale = nn.Parameter(torch.ones(n_classes))  # rank 1: never penalized
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,9 +42,14 @@ class BatchNormNet(nn.Module):
         super().__init__()
         c = input_shape[0]
         self.net = nn.Sequential(
-            nn.Conv2d(c, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(p),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, n_classes),
-        )  # fmt: skip
+            nn.Conv2d(c, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Dropout(p),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16, n_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

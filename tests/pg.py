@@ -208,9 +208,17 @@ def start_postgres(attempts: int = 3) -> PostgresServer:
     server = PostgresServer(bin_dir=bin_dir, root=root, port=0, as_user=as_user)
     try:
         init = server._run(
-            "initdb", "-D", str(server.data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            "initdb",
+            "-D",
+            str(server.data_dir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
             "--no-sync",
-        )  # fmt: skip
+        )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
         last = ""
@@ -227,9 +235,18 @@ def start_postgres(attempts: int = 3) -> PostgresServer:
                 ]
             )
             start = server._run(
-                "pg_ctl", "start", "-D", str(server.data_dir), "-l", str(server.log_file),
-                "-w", "-t", str(START_TIMEOUT_S), "-o", options,
-            )  # fmt: skip
+                "pg_ctl",
+                "start",
+                "-D",
+                str(server.data_dir),
+                "-l",
+                str(server.log_file),
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "-o",
+                options,
+            )
             if start.returncode == 0:
                 return server
             last = f"{start.stdout}\n{start.stderr}\n{server.log_tail()}"

@@ -23,9 +23,12 @@ def _plain_mlp_test_accuracy(seed: int) -> float:
     """scikit-learn's MLPClassifier with its defaults (100 ReLU units, Adam, α = 1e-4, up to 200
     epochs) on regsweep's split of digits for ``seed``, standardized as the default data is."""
     x, y = load_digits(return_X_y=True)
-    train, _, test = (i.numpy() for i in split_indices(len(y), val_fraction=0.15,
-                                                       test_fraction=0.15, split_seed=0,
-                                                       seed=seed))  # fmt: skip
+    train, _, test = (
+        i.numpy()
+        for i in split_indices(
+            len(y), val_fraction=0.15, test_fraction=0.15, split_seed=0, seed=seed
+        )
+    )
     scale = StandardScaler().fit(x[train])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

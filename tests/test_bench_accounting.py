@@ -22,6 +22,9 @@ def test_an_unknown_benchmark_part_is_refused_before_anything_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(bench_population.PARTS_ENV, "peak,speed")
-    with pytest.raises(ValueError, match=r"REGSWEEP_BENCH_PARTS=peak,speed: unknown part\(s\) "
-                                         r"speed; allowed peak, populations"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"REGSWEEP_BENCH_PARTS=peak,speed: unknown part\(s\) "
+        r"speed; allowed peak, populations",
+    ):
         bench_population.run(quick=True)

@@ -82,9 +82,12 @@ def test_single_run_prints_table_and_writes_metrics(cli: Cli, tmp_path: Path) ->
     assert f"val acc {vals[-1]:.4f}" in proc.stdout
     assert 0.0 <= m["test_acc"] <= 1.0 and math.isfinite(m["test_loss"])
     assert m["choices"] == {
-        "data": "digits", "model": "mlp", "regularizer": "none", "optimizer": "sgd",
+        "data": "digits",
+        "model": "mlp",
+        "regularizer": "none",
+        "optimizer": "sgd",
         "scheduler": "none",
-    }  # fmt: skip
+    }
     assert m["config"]["trainer"]["epochs"] == 2
     assert m["hparams"]["lr"] == m["config"]["optimizer"]["lr"]
 

@@ -36,11 +36,15 @@ def digits() -> Splits:
     return load_splits(DataConfig(name="digits"), device=CPU)
 
 
-@pytest.mark.parametrize("arch", [
-    SMALL,
-    ConvArch((1, 8, 8), 10, (4, 6), pool="avg", batch_norm=True, hidden=(12,)),
-    ConvArch((3, 6, 5), 4, (5,), kernel_size=5, pool="none", activation="tanh"),
-], ids=["max", "avg+bn", "rgb-nopool"])  # fmt: skip
+@pytest.mark.parametrize(
+    "arch",
+    [
+        SMALL,
+        ConvArch((1, 8, 8), 10, (4, 6), pool="avg", batch_norm=True, hidden=(12,)),
+        ConvArch((3, 6, 5), 4, (5,), kernel_size=5, pool="none", activation="tanh"),
+    ],
+    ids=["max", "avg+bn", "rgb-nopool"],
+)
 def test_members_start_as_the_seeded_reference_and_compute_it(arch: ConvArch) -> None:
     net = StackedCNN(arch, [3, 4, 3], CPU)
     torch.manual_seed(3)
@@ -158,10 +162,20 @@ def test_a_member_equals_the_single_run_with_its_config_and_seed(dropout: float)
     together = run_population(cfgs)
     for cfg, member in zip(cfgs, together, strict=True):
         alone = run(copy.deepcopy(cfg)).summary
-        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "weight_l1", "weight_l2",
-                    "sparsity", "grad_norm", "dead_units"):  # fmt: skip
-            assert member.summary["curves"][key] == pytest.approx(alone["curves"][key],
-                                                                  rel=1e-5, abs=1e-5), key  # fmt: skip
+        for key in (
+            "train_loss",
+            "train_acc",
+            "val_loss",
+            "val_acc",
+            "weight_l1",
+            "weight_l2",
+            "sparsity",
+            "grad_norm",
+            "dead_units",
+        ):
+            assert member.summary["curves"][key] == pytest.approx(
+                alone["curves"][key], rel=1e-5, abs=1e-5
+            ), key
         assert member.summary["test_acc"] == pytest.approx(alone["test_acc"], abs=1e-6)
     assert len({round(o.summary["val_loss"], 6) for o in together}) == len(cfgs)
 
@@ -185,8 +199,17 @@ def test_batch_norm_statistics_are_per_member_as_in_the_reference_module() -> No
 
 
 def test_a_cnn_learns_digits_as_1x8x8_images() -> None:
-    outcome = run(_cfg(0, model__channels=[16, 32], model__hidden=[64], trainer__epochs=6,
-                       optimizer__name="adam", optimizer__lr=0.003, optimizer__momentum=0.0))  # fmt: skip
+    outcome = run(
+        _cfg(
+            0,
+            model__channels=[16, 32],
+            model__hidden=[64],
+            trainer__epochs=6,
+            optimizer__name="adam",
+            optimizer__lr=0.003,
+            optimizer__momentum=0.0,
+        )
+    )
     s = outcome.summary
     assert s["val_acc"] > 0.93 and s["test_acc"] > 0.93  # chance is about 0.1
     assert s["curves"]["val_loss"][-1] < s["curves"]["val_loss"][0]
@@ -202,8 +225,13 @@ def test_a_pruned_cnn_member_leaves_the_stack(digits: Splits) -> None:
     net = StackedCNN(SMALL, [0, 1, 2], CPU)
     settings = [MemberSettings(seed=i, lr=0.05) for i in range(3)]
     data = StackedSplits.of([digits], [0, 0, 0])
-    a, b, c = fit(net, data, Shared(epochs=2, batch_size=128), settings,  # type: ignore[arg-type]
-                  reporters=[None, PruneAtOne(), None])  # fmt: skip
+    a, b, c = fit(
+        net,
+        data,
+        Shared(epochs=2, batch_size=128),
+        settings,  # type: ignore[arg-type]
+        reporters=[None, PruneAtOne(), None],
+    )
     assert b.stop_reason == "pruned" and a.epochs_run == c.epochs_run == 2
     assert net.size == 2 and all(p.shape[0] == 2 for p in net.params)
 
@@ -261,10 +289,13 @@ def test_the_mlp_still_sees_flat_features_and_the_cnn_images() -> None:
 # --------------------------------------------------------------------------- presets
 
 
-@pytest.mark.parametrize(("preset", "base"), [
-    ("notes003_mnist_dropout_cnn", "notes003_mnist_dropout"),
-    ("notes004_cifar10_cnn", "notes004_cifar10"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("preset", "base"),
+    [
+        ("notes003_mnist_dropout_cnn", "notes003_mnist_dropout"),
+        ("notes004_cifar10_cnn", "notes004_cifar10"),
+    ],
+)
 def test_the_cnn_variants_of_the_notes_presets_compose_validate_and_run(
     preset: str, base: str
 ) -> None:
@@ -275,15 +306,18 @@ def test_the_cnn_variants_of_the_notes_presets_compose_validate_and_run(
     from tests.helpers import CONF
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cnn = compose(config_name="config", overrides=[f"experiment={preset}"],
-                      return_hydra_config=True)  # fmt: skip
-        mlp = compose(config_name="config", overrides=[f"experiment={base}"],
-                      return_hydra_config=True)  # fmt: skip
+        cnn = compose(
+            config_name="config", overrides=[f"experiment={preset}"], return_hydra_config=True
+        )
+        mlp = compose(
+            config_name="config", overrides=[f"experiment={base}"], return_hydra_config=True
+        )
     # the base preset's study, searched the same way, under a name of its own
     assert cnn.hydra.sweeper.study_name == preset
     for key in ("params", "conditional", "n_trials", "sampler"):
         assert OmegaConf.select(cnn, f"hydra.sweeper.{key}") == OmegaConf.select(
-            mlp, f"hydra.sweeper.{key}"), key  # fmt: skip
+            mlp, f"hydra.sweeper.{key}"
+        ), key
     for node in (cnn, mlp):
         with open_dict(node):
             del node["hydra"]

@@ -31,9 +31,12 @@ NEEDS = {
 }
 REGULARIZERS = _options("regularizer")
 TINY = (
-    "data=digits", "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",
+    "data=digits",
+    "trainer.epochs=1",
+    "trainer.device=cpu",
+    "trainer.progress=false",
     "model.hidden=[16]",
-)  # fmt: skip
+)
 
 # What each regularizer option must switch on (options added later are checked generically).
 SWITCHES = {
@@ -277,7 +280,11 @@ def test_bad_value_names_key_value_and_allowed_range(
     [
         # the same value twice is no conflict
         ["regularizer=dropout", "model.dropout=0.3", "regularizer.dropout=0.3"],
-        ["regularizer=weight_decay", "optimizer.weight_decay=0.01", "regularizer.weight_decay=0.01"],
+        [
+            "regularizer=weight_decay",
+            "optimizer.weight_decay=0.01",
+            "regularizer.weight_decay=0.01",
+        ],
         ["regularizer.l1_ratio=1.0", "regularizer.l1_ratio=0.0"],
         ["data.test_fraction=0", "data.val_fraction=0.99"],
         ["optimizer.momentum=0.9", "optimizer.nesterov=true"],

@@ -35,8 +35,9 @@ CONDITIONAL = [
 
 
 def _args(study: str, seeds: int, *extra: str) -> list[str]:
-    return sweep_args(study, 6, *FAMILIES, *extra, "hydra.sweeper.sampler.seed=1", epochs=3,
-                      confirm=seeds)  # fmt: skip
+    return sweep_args(
+        study, 6, *FAMILIES, *extra, "hydra.sweeper.sampler.seed=1", epochs=3, confirm=seeds
+    )
 
 
 def _runs(cstudy: optuna.Study) -> dict[tuple[str, int], list[optuna.trial.FrozenTrial]]:
@@ -97,8 +98,11 @@ def test_confirmation_retrains_finalists_and_baselines_on_fresh_seeds(tmp_path: 
     # seeds change the validation split: one arm's runs differ from seed to seed
     cstudy = load_study(tmp_path, "conf.confirm")
     some = finalists[0]["arm"]
-    vals = {t.user_attrs["seed"]: t.user_attrs["val_acc"] for t in cstudy.trials
-            if t.user_attrs[record.TRIAL_CONFIRM]["arm"] == some}  # fmt: skip
+    vals = {
+        t.user_attrs["seed"]: t.user_attrs["val_acc"]
+        for t in cstudy.trials
+        if t.user_attrs[record.TRIAL_CONFIRM]["arm"] == some
+    }
     assert len(set(vals.values())) > 1, vals
     # a rerun finds nothing missing and duplicates nothing
     again = run_cli([*_args("conf", 3), *CONDITIONAL], cwd=tmp_path)
@@ -143,34 +147,60 @@ def test_confirmation_of_an_existing_study_on_its_own(tmp_path: Path) -> None:
     assert record.confirm_study_name("alone") not in optuna.get_all_study_names(
         f"sqlite:///{tmp_path / 'outputs' / 'studies.db'}"
     )
-    only = run_cli(["-m", "hydra.sweeper.study_name=alone", "hydra.sweeper.confirm.only=true",
-                    "hydra.sweeper.confirm.seeds=2"], cwd=tmp_path)  # fmt: skip
+    only = run_cli(
+        [
+            "-m",
+            "hydra.sweeper.study_name=alone",
+            "hydra.sweeper.confirm.only=true",
+            "hydra.sweeper.confirm.seeds=2",
+        ],
+        cwd=tmp_path,
+    )
     assert only.returncode == 0, only.stdout[-3000:] + only.stderr[-3000:]
     _check_complete(tmp_path, "alone", [1, 2])
-    missing = run_cli(["-m", "hydra.sweeper.study_name=nosuch", "hydra.sweeper.confirm.only=true"],
-                      cwd=tmp_path)  # fmt: skip
+    missing = run_cli(
+        ["-m", "hydra.sweeper.study_name=nosuch", "hydra.sweeper.confirm.only=true"], cwd=tmp_path
+    )
     assert missing.returncode == 2 and "studies in this storage: alone" in missing.stderr
 
 
 @pytest.mark.parametrize("top_k", ["null"])
 def test_top_k_null_confirms_every_configuration(tmp_path: Path, top_k: object) -> None:
-    proc = run_cli(sweep_args("grid", 3, "optimizer.lr=choice(0.01,0.03,0.1)",
-                              "hydra.sweeper.sampler.name=grid", f"hydra.sweeper.confirm.top_k={top_k}",
-                              epochs=2, confirm=2), cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        sweep_args(
+            "grid",
+            3,
+            "optimizer.lr=choice(0.01,0.03,0.1)",
+            "hydra.sweeper.sampler.name=grid",
+            f"hydra.sweeper.confirm.top_k={top_k}",
+            epochs=2,
+            confirm=2,
+        ),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     plan = load_study(tmp_path, "grid.confirm").user_attrs[record.STUDY_CONFIRM_PLAN]
     assert sorted(a["config"]["optimizer"]["lr"] for a in plan) == [0.01, 0.03, 0.1]
     assert [a["rank"] for a in sorted(plan, key=lambda a: a["rank"])] == [1, 2, 3]
 
 
-def _searched(number: int, family: str, lr: float, state: TrialState,
-              reports: dict[int, float], value: float | None = None) -> optuna.trial.FrozenTrial:  # fmt: skip
+def _searched(
+    number: int,
+    family: str,
+    lr: float,
+    state: TrialState,
+    reports: dict[int, float],
+    value: float | None = None,
+) -> optuna.trial.FrozenTrial:
     config = {"regularizer": {"name": family}, "optimizer": {"lr": lr}, "trainer": {"seed": 0}}
     return optuna.trial.create_trial(
-        state=state, value=value, intermediate_values=reports,
-        params={"optimizer.lr": lr}, distributions={"optimizer.lr": FloatDistribution(1e-3, 1.0)},
+        state=state,
+        value=value,
+        intermediate_values=reports,
+        params={"optimizer.lr": lr},
+        distributions={"optimizer.lr": FloatDistribution(1e-3, 1.0)},
         user_attrs={"family": family, "config": config, "stop_reason": state.name.lower()},
-    )  # fmt: skip
+    )
 
 
 def test_a_family_none_of_whose_trials_completed_is_confirmed_from_its_furthest_pruned_trial(
@@ -208,8 +238,11 @@ def test_a_family_none_of_whose_trials_completed_is_confirmed_from_its_furthest_
     low = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="minimize")
     for t in trials:
         low.add_trial(t)
-    mins = {a.family: a for a in plan_arms(low.get_trials(), maximize=False, top_k=1)
-            if a.role == "finalist"}  # fmt: skip
+    mins = {
+        a.family: a
+        for a in plan_arms(low.get_trials(), maximize=False, top_k=1)
+        if a.role == "finalist"
+    }
     assert mins["l1"].source_trial == 2
 
 
@@ -219,13 +252,24 @@ def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) 
     baseline to the end, and the answer names l1 as not explored (its search never found a
     setting of it that learns) instead of leaving it unjudged or calling it "no difference"."""
     l1 = "+hydra.sweeper.conditional.regularizer.l1={regularizer.l1: 'interval(5.0, 10.0)'}"
-    proc = run_cli(sweep_args("out", 4, "regularizer=choice(none,l1)", l1, "optimizer.lr=0.1",
-                              "hydra.sweeper.pruner.name=threshold",
-                              "hydra.sweeper.pruner.lower=0.5",
-                              "hydra.sweeper.pruner.n_warmup_steps=2",
-                              "hydra.sweeper.pruner.family_startup_trials=0",
-                              "hydra.sweeper.population=4", "hydra.sweeper.sampler.seed=3",
-                              epochs=4, confirm=3), cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        sweep_args(
+            "out",
+            4,
+            "regularizer=choice(none,l1)",
+            l1,
+            "optimizer.lr=0.1",
+            "hydra.sweeper.pruner.name=threshold",
+            "hydra.sweeper.pruner.lower=0.5",
+            "hydra.sweeper.pruner.n_warmup_steps=2",
+            "hydra.sweeper.pruner.family_startup_trials=0",
+            "hydra.sweeper.population=4",
+            "hydra.sweeper.sampler.seed=3",
+            epochs=4,
+            confirm=3,
+        ),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     search = load_study(tmp_path, "out")
     l1_trials = [t for t in search.trials if t.user_attrs["family"] == "l1"]
@@ -259,30 +303,47 @@ def test_a_family_pruned_out_of_the_search_still_gets_a_verdict(tmp_path: Path) 
     assert "(l1: no completed trial)." in report.skipped["gap_vs_strength"]
     data = read_study(url, "out")
     trials = trials_frame(data.trials, objectives=data.objectives)
-    figures, _ = report_figures(data, trials, curves_frame(data.trials, objective=data.metric),
-                                report_tables(data, trials)[0])  # fmt: skip
+    figures, _ = report_figures(
+        data,
+        trials,
+        curves_frame(data.trials, objective=data.metric),
+        report_tables(data, trials)[0],
+    )
     note = " ".join(t.get_text() for t in figures["loss_curves"].texts)  # none's top run only
     assert "not shown, no completed trial (all pruned or failed): l1" in note.replace("\n", " ")
-    assert (f"l1            no completed trial ({len(l1_trials)} pruned): no top run; the "
-            f"confirmation re-trains its furthest pruned trial ({source.number}, pruned after "
-            f"epoch {furthest}) to the end") in report.summary  # fmt: skip
+    assert (
+        f"l1            no completed trial ({len(l1_trials)} pruned): no top run; the "
+        f"confirmation re-trains its furthest pruned trial ({source.number}, pruned after "
+        f"epoch {furthest}) to the end"
+    ) in report.summary
 
 
 def test_confirmation_refills_the_places_of_runs_that_ended(tmp_path: Path) -> None:
     """Confirmation populations of 2 take the next missing run into a place freed by a member
     that stopped early (patience 1 or 2 of 8 epochs, improvements under 0.1 not counted): every confirmation run of the network is
     trained by one job, its population growing past 2 members, each run complete and once."""
-    proc = run_cli(sweep_args("cref", 4, "regularizer=choice(none,early_stop)",
-                              "+hydra.sweeper.conditional.regularizer.early_stop="
-                              "{regularizer.early_stop.patience: 'choice(1,2)', "
-                              "regularizer.early_stop.min_delta: 'choice(0.1)'}", "optimizer.lr=0.05",
-                              "hydra.sweeper.pruner.name=none", "hydra.sweeper.sampler.seed=1",
-                              "hydra.sweeper.confirm.population=2", epochs=8, confirm=3),
-                   cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        sweep_args(
+            "cref",
+            4,
+            "regularizer=choice(none,early_stop)",
+            "+hydra.sweeper.conditional.regularizer.early_stop="
+            "{regularizer.early_stop.patience: 'choice(1,2)', "
+            "regularizer.early_stop.min_delta: 'choice(0.1)'}",
+            "optimizer.lr=0.05",
+            "hydra.sweeper.pruner.name=none",
+            "hydra.sweeper.sampler.seed=1",
+            "hydra.sweeper.confirm.population=2",
+            epochs=8,
+            confirm=3,
+        ),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     plan = _check_complete(tmp_path, "cref", [1, 2, 3])
-    runs = [t for t in load_study(tmp_path, "cref.confirm").trials
-            if t.state == TrialState.COMPLETE]  # fmt: skip
+    runs = [
+        t for t in load_study(tmp_path, "cref.confirm").trials if t.state == TrialState.COMPLETE
+    ]
     assert len(runs) == 3 * len(plan) >= 6
     assert len({t.user_attrs["job_dir"] for t in runs}) == 1  # one job trained them all
     assert {t.user_attrs["population"]["size"] for t in runs} == {2}
@@ -291,6 +352,11 @@ def test_confirmation_refills_the_places_of_runs_that_ended(tmp_path: Path) -> N
     assert stopped and min(t.user_attrs["epochs_run"] for t in stopped) < 8
     # never more than 2 at once
     for t in runs:
-        running = [u for u in runs if u is not t and u.datetime_start <= t.datetime_start
-                   and u.datetime_complete > t.datetime_start]  # fmt: skip
+        running = [
+            u
+            for u in runs
+            if u is not t
+            and u.datetime_start <= t.datetime_start
+            and u.datetime_complete > t.datetime_start
+        ]
         assert len(running) <= 2

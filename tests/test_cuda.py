@@ -63,8 +63,10 @@ def test_a_population_is_sized_to_the_gpus_free_memory() -> None:
     gib = 1 << 30
     held = chunk_size(10**9, cost=MemberCost(gib, 0, 0), free=free, limit=None)
     assert held == max(1, int(FREE_SHARE * free) // gib) < 10**9
-    cfgs = [_tiny(s, model__hidden=[1024, 1024], trainer__epochs=1, trainer__device="cuda")
-            for s in range(3)]  # fmt: skip
+    cfgs = [
+        _tiny(s, model__hidden=[1024, 1024], trainer__epochs=1, trainer__device="cuda")
+        for s in range(3)
+    ]
     for c in cfgs:
         c.trainer.max_population = 2  # two at a time: the third joins when a slot frees
     outcomes = run_population(cfgs)
@@ -72,9 +74,16 @@ def test_a_population_is_sized_to_the_gpus_free_memory() -> None:
 
 
 def test_a_sweep_trains_its_populations_on_the_gpu(tmp_path: Path) -> None:
-    proc = run_cli(sweep_args("gpu", 16, "trainer.device=cuda", "hydra.sweeper.population=8",
-                              "optimizer.lr=tag(log, interval(0.01, 0.1))"),
-                   cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        sweep_args(
+            "gpu",
+            16,
+            "trainer.device=cuda",
+            "hydra.sweeper.population=8",
+            "optimizer.lr=tag(log, interval(0.01, 0.1))",
+        ),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = load_study(tmp_path, "gpu").trials
     assert len(trials) == 16 and all(t.state == TrialState.COMPLETE for t in trials)

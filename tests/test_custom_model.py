@@ -53,8 +53,9 @@ def test_a_custom_module_trains_with_the_arguments_the_contract_promises() -> No
 
 
 def test_regularizer_dropout_reaches_a_module_that_takes_p() -> None:
-    net = StackedCustom(CustomArch(f"{NETS}.BatchNormNet", 64, (1, 8, 8), 10, dropout=0.25),
-                        [0], CPU)  # fmt: skip
+    net = StackedCustom(
+        CustomArch(f"{NETS}.BatchNormNet", 64, (1, 8, 8), 10, dropout=0.25), [0], CPU
+    )
     drops = [m.p for m in net.base.modules() if isinstance(m, torch.nn.Dropout)]
     assert drops == [0.25]
     cfg = _cfg("BatchNormNet", regularizer__dropout=0.4)
@@ -79,16 +80,20 @@ def test_penalties_touch_only_the_modules_rank_2_tensors() -> None:
 
 
 def test_members_batched_by_vmap_equal_their_single_runs() -> None:
-    cfgs = [_cfg(seed=0), _cfg(seed=3, optimizer__lr=0.05),
-            _cfg(seed=5, regularizer__l2=1e-3, regularizer__clip=0.5)]  # fmt: skip
+    cfgs = [
+        _cfg(seed=0),
+        _cfg(seed=3, optimizer__lr=0.05),
+        _cfg(seed=5, regularizer__l2=1e-3, regularizer__clip=0.5),
+    ]
     assert batchable(cfgs[0]) == (True, "")
     assert len({structure_key(c) for c in cfgs}) == 1
     together = run_population(cfgs)
     for cfg, member in zip(cfgs, together, strict=True):
         alone = run(copy.deepcopy(cfg)).summary
         for key in ("train_loss", "val_loss", "val_acc", "weight_l2", "grad_norm"):
-            assert member.summary["curves"][key] == pytest.approx(alone["curves"][key],
-                                                                  rel=1e-5, abs=1e-5), key  # fmt: skip
+            assert member.summary["curves"][key] == pytest.approx(
+                alone["curves"][key], rel=1e-5, abs=1e-5
+            ), key
 
 
 def test_batch_norm_buffers_are_per_member_under_vmap() -> None:

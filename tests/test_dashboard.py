@@ -137,8 +137,10 @@ def test_dashboard_shows_sweep_trials_and_curves(cli: Cli, tmp_path: Path) -> No
     assert detail["name"] == STUDY
     # the axis is labelled with the metric's name, not "Objective 0"
     assert detail["objective_names"] == ["val_acc"] == confirm["objective_names"]
-    arms = [json.loads({a["key"]: a["value"] for a in t["user_attrs"]}["confirm"])
-            for t in confirm["trials"]]  # fmt: skip
+    arms = [
+        json.loads({a["key"]: a["value"] for a in t["user_attrs"]}["confirm"])
+        for t in confirm["trials"]
+    ]
     assert {a["seed"] for a in arms} == {1, 2} and {a["role"] for a in arms} >= {"finalist"}
     assert detail["has_intermediate_values"] is True
     trials = sorted(detail["trials"], key=lambda t: t["number"])

@@ -66,9 +66,11 @@ def test_digits_split_sizes_shapes_and_partition() -> None:
     x_ref = torch.from_numpy(bunch.data).float() / 16
     y_ref = torch.from_numpy(bunch.target).long()
     _assert_same_multiset(
-        torch.cat([s.x_train, s.x_val, s.x_test]), torch.cat([s.y_train, s.y_val, s.y_test]),
-        x_ref, y_ref,
-    )  # fmt: skip
+        torch.cat([s.x_train, s.x_val, s.x_test]),
+        torch.cat([s.y_train, s.y_val, s.y_test]),
+        x_ref,
+        y_ref,
+    )
     assert float(s.x_train.max()) == 1.0 and float(s.x_train.min()) == 0.0
 
 
@@ -120,9 +122,11 @@ def test_mnist_round_trip(tmp_path: Path, name: str, kind: str) -> None:
     # Validation is carved from the training file; together they are that file.
     assert (len(s.y_val), len(s.y_train)) == (30, 170)
     _assert_same_multiset(
-        torch.cat([s.x_train, s.x_val]), torch.cat([s.y_train, s.y_val]),
-        torch.from_numpy(w.x_train.reshape(200, -1)).float() / 255, torch.from_numpy(w.y_train),
-    )  # fmt: skip
+        torch.cat([s.x_train, s.x_val]),
+        torch.cat([s.y_train, s.y_val]),
+        torch.from_numpy(w.x_train.reshape(200, -1)).float() / 255,
+        torch.from_numpy(w.y_train),
+    )
 
 
 def test_cifar10_round_trip_in_chw_order(tmp_path: Path) -> None:
@@ -137,9 +141,11 @@ def test_cifar10_round_trip_in_chw_order(tmp_path: Path) -> None:
         assert round(float(s.x_test[3, c * 1024 + 32 + 2]) * 255) == int(img[c, 1, 2])
     assert (len(s.y_val), len(s.y_train)) == (15, 85)
     _assert_same_multiset(
-        torch.cat([s.x_train, s.x_val]), torch.cat([s.y_train, s.y_val]),
-        torch.from_numpy(w.x_train).float() / 255, torch.from_numpy(w.y_train),
-    )  # fmt: skip
+        torch.cat([s.x_train, s.x_val]),
+        torch.cat([s.y_train, s.y_val]),
+        torch.from_numpy(w.x_train).float() / 255,
+        torch.from_numpy(w.y_train),
+    )
 
 
 def test_cifar10_checksum_mismatch_is_an_error_when_verifying(tmp_path: Path) -> None:
@@ -228,9 +234,11 @@ def test_the_seed_draws_the_validation_split_and_never_the_test_split() -> None:
     # another validation split of the same size, drawn from the same non-test examples
     assert a.x_val.shape == b.x_val.shape and not torch.equal(a.x_val, b.x_val)
     _assert_same_multiset(
-        torch.cat([a.x_train, a.x_val]), torch.cat([a.y_train, a.y_val]),
-        torch.cat([b.x_train, b.x_val]), torch.cat([b.y_train, b.y_val]),
-    )  # fmt: skip
+        torch.cat([a.x_train, a.x_val]),
+        torch.cat([a.y_train, a.y_val]),
+        torch.cat([b.x_train, b.x_val]),
+        torch.cat([b.y_train, b.y_val]),
+    )
     c = load_splits(DataConfig(name="digits", normalize="none", split_seed=5), seed=0, device=CPU)
     assert not torch.equal(a.y_test, c.y_test)  # split_seed moves the test split
 

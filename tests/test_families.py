@@ -30,28 +30,36 @@ from sweep.study._pruners import FamilyStartupPruner, PeerPercentilePruner, make
 from tests.helpers import load_study, run_cli, sweep_args
 
 FAMILIES = ("none", "l1", "l2", "elastic_net", "dropout", "weight_decay", "clip", "early_stop")
-CONDITIONAL = {"regularizer": {
-    "l1": {"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"},
-    "l2": {"regularizer.l2": "tag(log, interval(1e-6, 1e-1))"},
-    "elastic_net": {"regularizer.elastic": "tag(log, interval(1e-6, 1e-2))"},
-    "dropout": {"regularizer.dropout": "interval(0.05, 0.8)"},
-    "weight_decay": {"regularizer.weight_decay": "tag(log, interval(1e-6, 1e-1))"},
-    "clip": {"regularizer.clip": "tag(log, interval(0.01, 10.0))"},
-    "early_stop": {"regularizer.early_stop.patience": "range(2, 11)"},
-}}  # fmt: skip
+CONDITIONAL = {
+    "regularizer": {
+        "l1": {"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"},
+        "l2": {"regularizer.l2": "tag(log, interval(1e-6, 1e-1))"},
+        "elastic_net": {"regularizer.elastic": "tag(log, interval(1e-6, 1e-2))"},
+        "dropout": {"regularizer.dropout": "interval(0.05, 0.8)"},
+        "weight_decay": {"regularizer.weight_decay": "tag(log, interval(1e-6, 1e-1))"},
+        "clip": {"regularizer.clip": "tag(log, interval(0.01, 10.0))"},
+        "early_stop": {"regularizer.early_stop.patience": "range(2, 11)"},
+    }
+}
 
 
 def _space() -> Any:
-    params = {"regularizer": f"choice({', '.join(FAMILIES)})",
-              "optimizer.lr": "tag(log, interval(0.005, 0.2))"}  # fmt: skip
+    params = {
+        "regularizer": f"choice({', '.join(FAMILIES)})",
+        "optimizer.lr": "tag(log, interval(0.005, 0.2))",
+    }
     return parse_search_space(params, CONDITIONAL, [])
 
 
 def _study(tmp_path: Path, name: str, spec: dict[str, Any] | None = None) -> optuna.Study:
     space = _space()
     sampler = make_sampler(spec or {"name": "tpe", "seed": 0, "n_startup_trials": 2}, space)
-    return optuna.create_study(study_name=name, storage=f"sqlite:///{tmp_path / 'f.db'}",
-                               sampler=sampler, direction="maximize")  # fmt: skip
+    return optuna.create_study(
+        study_name=name,
+        storage=f"sqlite:///{tmp_path / 'f.db'}",
+        sampler=sampler,
+        direction="maximize",
+    )
 
 
 @pytest.mark.parametrize("n", [16, 17, 40])
@@ -86,8 +94,13 @@ def test_a_familys_parameters_are_drawn_from_its_own_trials_only(tmp_path: Path)
                 else:
                     score = -abs(math.log10(lr) + 1.5)  # every other family: best at lr ≈ 0.03
                 study.tell(trial, score)
-        draws.append([(t.params["optimizer.lr"], t.params["regularizer.l2"]) for t in study.trials
-                      if t.params["regularizer"] == "l2"])  # fmt: skip
+        draws.append(
+            [
+                (t.params["optimizer.lr"], t.params["regularizer.l2"])
+                for t in study.trials
+                if t.params["regularizer"] == "l2"
+            ]
+        )
         l1 = [t.params["optimizer.lr"] for t in study.trials if t.params["regularizer"] == "l1"]
         assert len(l1) == 6
     assert draws[0] == draws[1]
@@ -95,9 +108,12 @@ def test_a_familys_parameters_are_drawn_from_its_own_trials_only(tmp_path: Path)
 
 
 def _trial(number: int, family: str, curve: list[float], state: TrialState) -> Any:
-    t = create_trial(state=state, value=curve[-1] if state == TrialState.COMPLETE else None,
-                     intermediate_values=dict(enumerate(curve, start=1)),
-                     user_attrs={TRIAL_FAMILY: family})  # fmt: skip
+    t = create_trial(
+        state=state,
+        value=curve[-1] if state == TrialState.COMPLETE else None,
+        intermediate_values=dict(enumerate(curve, start=1)),
+        user_attrs={TRIAL_FAMILY: family},
+    )
     t.number = number
     return t
 
@@ -126,12 +142,22 @@ def test_a_slow_starting_family_is_judged_against_its_peers(tmp_path: Path) -> N
     worse = _trial(7, "l2", [0.30, 0.40, 0.50], TrialState.RUNNING)
     assert peers.prune(study, worse) is True  # a bad run of its own family is still pruned
     # the stored spec turns it on (and a spec from before by_family did not)
-    pruner = make_pruner({"name": "median", "peers": True, "by_family": True,
-                          "n_startup_trials": 3, "n_warmup_steps": 0})  # fmt: skip
+    pruner = make_pruner(
+        {
+            "name": "median",
+            "peers": True,
+            "by_family": True,
+            "n_startup_trials": 3,
+            "n_warmup_steps": 0,
+        }
+    )
     assert pruner.prune(study, running) is False
-    assert make_pruner({"name": "median", "peers": True, "n_startup_trials": 3,
-                        "n_warmup_steps": 0}).prune(
-        study, running) is True  # fmt: skip
+    assert (
+        make_pruner(
+            {"name": "median", "peers": True, "n_startup_trials": 3, "n_warmup_steps": 0}
+        ).prune(study, running)
+        is True
+    )
 
 
 def test_each_familys_first_trials_run_to_the_end(tmp_path: Path) -> None:
@@ -163,11 +189,14 @@ def test_the_audit_counts_pruned_trials_that_would_have_won() -> None:
     """Three audited trials: one beats its family's best unaudited completed run (0.90), two do
     not; the rate and its Wilson interval (by hand: z = 1.96) follow."""
     rows = [
-        ("l2", "COMPLETE", 0.90, math.nan), ("l2", "COMPLETE", 0.85, math.nan),
-        ("l2", "COMPLETE", 0.93, 4.0), ("l2", "COMPLETE", 0.80, 5.0),
-        ("none", "COMPLETE", 0.95, math.nan), ("none", "COMPLETE", 0.94, 4.0),
+        ("l2", "COMPLETE", 0.90, math.nan),
+        ("l2", "COMPLETE", 0.85, math.nan),
+        ("l2", "COMPLETE", 0.93, 4.0),
+        ("l2", "COMPLETE", 0.80, 5.0),
+        ("none", "COMPLETE", 0.95, math.nan),
+        ("none", "COMPLETE", 0.94, 4.0),
         ("none", "PRUNED", 0.50, math.nan),
-    ]  # fmt: skip
+    ]
     trials = pd.DataFrame(rows, columns=["family", "state", "value", "audit_pruned_at"])
     trials["counted"] = True
     table = audit_data(trials).set_index("family")
@@ -188,10 +217,14 @@ def test_the_audit_counts_pruned_trials_that_would_have_won() -> None:
 def test_a_penalty_added_through_the_registry_is_off_in_the_baseline() -> None:
     """A test-only penalty declared once in the registry: the unregularized baseline turns it
     off (a forgotten entry in a second list used to leave it on), and so does turn_off."""
-    config = {"regularizer": {"name": "l3", "l3": 0.5, "l2": 1e-3},
-              "model": {"dropout": 0.2}, "optimizer": {"lr": 0.05, "weight_decay": 1e-4}}  # fmt: skip
-    extra = Strength("l3", "regularizer.l3", "l3", "L3 λ", True, 1e-6, 1.0, 0.0,
-                     fold=lambda r: (0.0, r.l3))  # a second ridge term, for the test
+    config = {
+        "regularizer": {"name": "l3", "l3": 0.5, "l2": 1e-3},
+        "model": {"dropout": 0.2},
+        "optimizer": {"lr": 0.05, "weight_decay": 1e-4},
+    }
+    extra = Strength(
+        "l3", "regularizer.l3", "l3", "L3 λ", True, 1e-6, 1.0, 0.0, fold=lambda r: (0.0, r.l3)
+    )  # a second ridge term, for the test
     settings = SimpleNamespace(l1=0.0, l2=1e-3, elastic=0.0, l1_ratio=0.5, l3=0.25)
     assert loss_penalty(settings) == (0.0, 1e-3)
     with registered(extra):
@@ -224,17 +257,27 @@ def test_a_16_trial_sweep_explores_every_family_and_draws_their_paths(tmp_path: 
     the confirmation has the baseline arm, and each family's path runs on the confirmation seeds
     (2 points here besides the finalist and strength 0). A pruner told to prune almost everything
     is audited on every trial, so none of them is pruned and each holds its would-be epoch."""
-    args = sweep_args("sixteen", 16, "search=families",
-                      "hydra.sweeper.pruner.name=percentile", "hydra.sweeper.pruner.percentile=1",
-                      "hydra.sweeper.pruner.n_startup_trials=1",
-                      "hydra.sweeper.pruner.n_warmup_steps=1",
-                      "hydra.sweeper.pruner.family_startup_trials=1",
-                      "hydra.sweeper.pruner.audit=1.0", epochs=3, confirm=2, dose=2)  # fmt: skip
+    args = sweep_args(
+        "sixteen",
+        16,
+        "search=families",
+        "hydra.sweeper.pruner.name=percentile",
+        "hydra.sweeper.pruner.percentile=1",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.pruner.n_warmup_steps=1",
+        "hydra.sweeper.pruner.family_startup_trials=1",
+        "hydra.sweeper.pruner.audit=1.0",
+        epochs=3,
+        confirm=2,
+        dose=2,
+    )
     args = [a for a in args if a != "search=none"]
     proc = run_cli(args, cwd=tmp_path, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert ("hydra.sweeper.n_trials=16 gives each of the 8 families 2 trials, fewer than the 3 "
-            "completed runs") in proc.stdout  # fmt: skip
+    assert (
+        "hydra.sweeper.n_trials=16 gives each of the 8 families 2 trials, fewer than the 3 "
+        "completed runs"
+    ) in proc.stdout
     study = load_study(tmp_path, "sixteen")
     assert Counter(t.params["regularizer"] for t in study.trials) == dict.fromkeys(FAMILIES, 2)
     assert not [t for t in study.trials if t.state == TrialState.PRUNED]
@@ -271,11 +314,18 @@ def test_a_target_effect_size_adds_seeds_to_the_finalists(tmp_path: Path) -> Non
     """confirm.target_mde=1e-4 (far below what 2 seeds detect): the finalist and its baseline get
     seeds added up to confirm.max_seeds=4, the dose-response arms stay on the first 2, and the
     effects table pairs 4 seeds."""
-    args = sweep_args("mde", 2, "hydra.sweeper.sampler.name=grid",
-                      "regularizer=choice(none,dropout)",
-                      "hydra.sweeper.pruner.name=none",
-                      "hydra.sweeper.confirm.target_mde=1e-4", "hydra.sweeper.confirm.max_seeds=4",
-                      epochs=3, confirm=2, dose=2)  # fmt: skip
+    args = sweep_args(
+        "mde",
+        2,
+        "hydra.sweeper.sampler.name=grid",
+        "regularizer=choice(none,dropout)",
+        "hydra.sweeper.pruner.name=none",
+        "hydra.sweeper.confirm.target_mde=1e-4",
+        "hydra.sweeper.confirm.max_seeds=4",
+        epochs=3,
+        confirm=2,
+        dose=2,
+    )
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "adding 2 to the finalists and their baselines" in proc.stdout
@@ -291,16 +341,23 @@ def test_a_target_effect_size_adds_seeds_to_the_finalists(tmp_path: Path) -> Non
     assert dropout["n_pairs"] == 4
 
 
-@pytest.mark.parametrize(("bad", "words"), [
-    ({"confirm": {"target_mde": 0.0}}, "hydra.sweeper.confirm.target_mde=0.0: allowed a number > 0"),
-    ({"pruner": {"audit": 1.5}}, "hydra.sweeper.pruner.audit=1.5: allowed a share from 0 to 1"),
-    ({"confirm": {"dose_points": 1}}, "hydra.sweeper.confirm.dose_points=1: allowed 0"),
-    ({"confirm": {"population": 0}}, "hydra.sweeper.confirm.population=0: allowed an integer"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        (
+            {"confirm": {"target_mde": 0.0}},
+            "hydra.sweeper.confirm.target_mde=0.0: allowed a number > 0",
+        ),
+        ({"pruner": {"audit": 1.5}}, "hydra.sweeper.pruner.audit=1.5: allowed a share from 0 to 1"),
+        ({"confirm": {"dose_points": 1}}, "hydra.sweeper.confirm.dose_points=1: allowed 0"),
+        ({"confirm": {"population": 0}}, "hydra.sweeper.confirm.population=0: allowed an integer"),
+    ],
+)
 def test_bad_confirmation_and_audit_settings_are_refused(bad: dict[str, Any], words: str) -> None:
     with pytest.raises(SweepConfigError) as info:
         check_settings(typed_settings(bad))
     assert any(p.startswith(words) for p in info.value.problems), info.value.problems
+
 
 def test_a_memorizing_network_shows_l2_helping_along_its_path(tmp_path: Path) -> None:
     """The trust issue's memorizing setup (400 digits, 40% wrong labels, MLP 256-256, Adam; the
@@ -308,8 +365,14 @@ def test_a_memorizing_network_shows_l2_helping_along_its_path(tmp_path: Path) ->
     epochs: l2 has 3 or more completed search trials, its dose-response path shows it helping
     with an interval above 0 at a strength of 1e-3 or more, and the answer says so, even though
     the search's own finalist (a small λ) shows no detectable difference."""
-    args = ["-m", "experiment=memorize", "regularizer=choice(none,l2)", "trainer.epochs=60",
-            "hydra.sweeper.n_trials=8", "hydra.sweeper.confirm.population=48"]  # fmt: skip
+    args = [
+        "-m",
+        "experiment=memorize",
+        "regularizer=choice(none,l2)",
+        "trainer.epochs=60",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.confirm.population=48",
+    ]
     proc = run_cli(args, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = load_study(tmp_path, "memorize")

@@ -93,8 +93,9 @@ def test_npz_predefined_splits_are_used_as_given(tmp_path: Path) -> None:
     assert a.y_test.tolist() == y_test.tolist() and a.y_val.tolist() == y_val.tolist()
     assert a.x_train.shape == (50, 3) and a.input_shape == (3,)
     # the whole training pool, shuffled by the seed; n_train takes a random subset of it
-    b = load_splits(DataConfig(name="files", path=str(path), normalize="none", n_train=20),
-                    seed=1, device=CPU)  # fmt: skip
+    b = load_splits(
+        DataConfig(name="files", path=str(path), normalize="none", n_train=20), seed=1, device=CPU
+    )
     assert sorted(a.y_train.tolist()) == sorted(y.tolist()) and len(b.y_train) == 20
     assert not torch.equal(a.x_train[:20], b.x_train)
 
@@ -103,10 +104,16 @@ def test_only_a_test_split_carves_validation_by_the_seed(tmp_path: Path) -> None
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     path = tmp_path / "t.npz"
     np.savez(path, x=x, y=np.arange(20) % 2, x_test=x[:4] + 100, y_test=np.array([0, 1, 0, 1]))
-    a = load_splits(DataConfig(name="files", path=str(path), normalize="none", val_fraction=0.25),
-                    seed=0, device=CPU)  # fmt: skip
-    b = load_splits(DataConfig(name="files", path=str(path), normalize="none", val_fraction=0.25),
-                    seed=1, device=CPU)  # fmt: skip
+    a = load_splits(
+        DataConfig(name="files", path=str(path), normalize="none", val_fraction=0.25),
+        seed=0,
+        device=CPU,
+    )
+    b = load_splits(
+        DataConfig(name="files", path=str(path), normalize="none", val_fraction=0.25),
+        seed=1,
+        device=CPU,
+    )
     assert (len(a.y_train), len(a.y_val), len(a.y_test)) == (15, 5, 4)
     assert float(a.x_test.min()) == 100.0 and torch.equal(a.x_test, b.x_test)
     assert not torch.equal(a.x_val, b.x_val)
@@ -237,15 +244,19 @@ def _write_pngs(
 
 
 def test_image_folder_round_trip_with_real_png_files(tmp_path: Path) -> None:
-    written = _write_pngs(tmp_path / "imgs", {"cat": [(6, 5)] * 6, "dog": [(6, 5)] * 5,
-                                              "emu": [(6, 5)] * 4})  # fmt: skip
+    written = _write_pngs(
+        tmp_path / "imgs", {"cat": [(6, 5)] * 6, "dog": [(6, 5)] * 5, "emu": [(6, 5)] * 4}
+    )
     s = _files(tmp_path / "imgs", normalize="none", val_fraction=0.2, test_fraction=0.2)
     assert (s.input_shape, s.n_features, s.n_classes) == ((3, 5, 6), 90, 3)
     xs = torch.cat([s.x_train, s.x_val, s.x_test])
     ys = torch.cat([s.y_train, s.y_val, s.y_test])
     assert torch.bincount(ys).tolist() == [6, 5, 4]  # classes in sorted folder order
-    expected = {(c, torch.from_numpy(p.transpose(2, 0, 1).reshape(-1)).float().div(255).sum().item())
-                for c, ps in enumerate(written.values()) for p in ps}  # fmt: skip
+    expected = {
+        (c, torch.from_numpy(p.transpose(2, 0, 1).reshape(-1)).float().div(255).sum().item())
+        for c, ps in enumerate(written.values())
+        for p in ps
+    }
     got = {(int(y), float(x.sum())) for x, y in zip(xs, ys, strict=True)}
     assert {(c, round(v, 3)) for c, v in got} == {(c, round(v, 3)) for c, v in expected}
     # CHW order: feature c*H*W + r*W + col is channel c of pixel (r, col)
@@ -283,7 +294,11 @@ def test_the_cli_reports_a_bad_file_and_exits_2(tmp_path: Path) -> None:
     from tests.helpers import child_env, run_cli
 
     path = _csv(tmp_path, "a,b,target\n1,2,0\n3,4,0\n")
-    proc = run_cli(["data=files", f"data.path={path}", "data.label=target", "trainer.epochs=1"],
-                   cwd=tmp_path, env=child_env(), timeout=120)  # fmt: skip
+    proc = run_cli(
+        ["data=files", f"data.path={path}", "data.label=target", "trainer.epochs=1"],
+        cwd=tmp_path,
+        env=child_env(),
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"{path}: every label is 0: a single class" in proc.stdout + proc.stderr

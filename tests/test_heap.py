@@ -21,8 +21,9 @@ print(before, gc.get_freeze_count(), first, again, len(gc.get_objects(generation
 
 
 def test_the_heap_is_frozen_once_with_everything_built_before() -> None:
-    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     before, after, first, again, young = out
     # nothing of the sweep's is frozen before (Python 3.12 starts with a few hundred of its
     # own objects in the permanent generation; 3.11 and 3.13 with none)
@@ -56,8 +57,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, kept, again)
 
 
 def _faults(mode: str) -> list[str]:
-    return subprocess.run([sys.executable, "-c", _FAULTS, mode], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout.split()  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", _FAULTS, mode], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
 
 
 def test_freed_step_tensors_are_reused_instead_of_faulted_in_again() -> None:

@@ -25,8 +25,7 @@ def test_a_populations_epoch_lines_are_not_formatted_when_the_log_drops_them(
         member = _epoch_logger(4, 20, alone=False)
         assert member is not None
         member(row)
-    assert any("[trial 4]" in r.getMessage() and r.levelno == logging.DEBUG
-               for r in caplog.records)  # fmt: skip
+    assert any("[trial 4]" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
 
 
 def test_a_jobs_files_are_on_disk_when_it_waits_and_a_failed_one_fails_nothing(

@@ -35,21 +35,46 @@ def _hyper(k: int, **given: torch.Tensor) -> Hyper:
     """Hyperparameter rows of ``k`` members in float64: zero strengths, no clipping, default
     betas, unless ``given``."""
     zeros, no = _vec([0.0] * k), torch.tensor([False] * k)
-    rows = dict(l1=zeros, l2=zeros, penalize_all=no, half_mean=no, clip=_vec([float("inf")] * k),
-                momentum=zeros, nesterov=no, beta1=_vec([0.9] * k), beta2=_vec([0.999] * k),
-                eps=_vec([1e-8] * k), decay=zeros, decay_other=zeros, dropout=zeros)  # fmt: skip
+    rows = dict(
+        l1=zeros,
+        l2=zeros,
+        penalize_all=no,
+        half_mean=no,
+        clip=_vec([float("inf")] * k),
+        momentum=zeros,
+        nesterov=no,
+        beta1=_vec([0.9] * k),
+        beta2=_vec([0.999] * k),
+        eps=_vec([1e-8] * k),
+        decay=zeros,
+        decay_other=zeros,
+        dropout=zeros,
+    )
     return Hyper(**{**rows, **given})
 
 
-def _stacked(kind: str, *, momentum: list[float], nesterov: list[bool], decay: list[float],
-             decay_all: list[bool], betas: tuple[list[float], list[float]] = ([0.9] * K, [0.999] * K),
-             steps: int = STEPS, l2: list[float] | None = None) -> list[torch.Tensor]:  # fmt: skip
+def _stacked(
+    kind: str,
+    *,
+    momentum: list[float],
+    nesterov: list[bool],
+    decay: list[float],
+    decay_all: list[bool],
+    betas: tuple[list[float], list[float]] = ([0.9] * K, [0.999] * K),
+    steps: int = STEPS,
+    l2: list[float] | None = None,
+) -> list[torch.Tensor]:
     params = _init()
     hp = _hyper(
-        K, momentum=_vec(momentum), nesterov=torch.tensor(nesterov), decay=_vec(decay),
+        K,
+        momentum=_vec(momentum),
+        nesterov=torch.tensor(nesterov),
+        decay=_vec(decay),
         decay_other=_vec(decay) * torch.tensor(decay_all, dtype=torch.float64),
-        beta1=_vec(betas[0]), beta2=_vec(betas[1]), l2=_vec(l2 or [0.0] * K),
-    )  # fmt: skip
+        beta1=_vec(betas[0]),
+        beta2=_vec(betas[1]),
+        l2=_vec(l2 or [0.0] * K),
+    )
     state = OptimState.zeros(kind, params)
     for step in range(steps):
         grads = [g.clone() for g in _grads(step)]
@@ -64,8 +89,10 @@ def _torch(kind: str, member: int, *, steps: int = STEPS, **kw: object) -> list[
     cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind]
     decay = float(kw.pop("weight_decay", 0.0))  # type: ignore[arg-type]
     decay_all = bool(kw.pop("decay_all", False))
-    groups = [{"params": [params[0]], "weight_decay": decay},
-              {"params": [params[1]], "weight_decay": decay if decay_all else 0.0}]  # fmt: skip
+    groups = [
+        {"params": [params[0]], "weight_decay": decay},
+        {"params": [params[1]], "weight_decay": decay if decay_all else 0.0},
+    ]
     opt = cls(groups, lr=LR[member], **kw)
     for step in range(steps):
         for p, g in zip(params, _grads(step), strict=True):
@@ -82,11 +109,18 @@ def _close(stacked: list[torch.Tensor], member: int, reference: list[torch.Tenso
 def test_sgd_members_each_match_torch_with_their_own_settings() -> None:
     momentum, nesterov = [0.0, 0.9, 0.5], [False, False, True]
     decay, decay_all = [0.0, 0.01, 0.3], [False, True, False]
-    stacked = _stacked("sgd", momentum=momentum, nesterov=nesterov, decay=decay,
-                       decay_all=decay_all)  # fmt: skip
+    stacked = _stacked(
+        "sgd", momentum=momentum, nesterov=nesterov, decay=decay, decay_all=decay_all
+    )
     for k in range(K):
-        ref = _torch("sgd", k, momentum=momentum[k], nesterov=nesterov[k],
-                     weight_decay=decay[k], decay_all=decay_all[k])  # fmt: skip
+        ref = _torch(
+            "sgd",
+            k,
+            momentum=momentum[k],
+            nesterov=nesterov[k],
+            weight_decay=decay[k],
+            decay_all=decay_all[k],
+        )
         _close(stacked, k, ref)
 
 
@@ -94,8 +128,9 @@ def test_sgd_without_momentum_in_any_member_matches_torch() -> None:
     """No member has momentum: the step skips the momentum buffers (a population-wide flag,
     read once) and is still each member's plain SGD, with and without decay."""
     decay, decay_all = [0.0, 0.05, 0.2], [False, False, True]
-    stacked = _stacked("sgd", momentum=[0.0] * K, nesterov=[False] * K, decay=decay,
-                       decay_all=decay_all)  # fmt: skip
+    stacked = _stacked(
+        "sgd", momentum=[0.0] * K, nesterov=[False] * K, decay=decay, decay_all=decay_all
+    )
     for k in range(K):
         ref = _torch("sgd", k, momentum=0.0, weight_decay=decay[k], decay_all=decay_all[k])
         _close(stacked, k, ref)
@@ -105,11 +140,23 @@ def test_sgd_without_momentum_in_any_member_matches_torch() -> None:
 def test_adam_and_adamw_members_each_match_torch(kind: str) -> None:
     decay, decay_all = [0.0, 0.1, 0.5], [False, False, True]
     betas = ([0.9, 0.8, 0.95], [0.999, 0.99, 0.9])
-    stacked = _stacked(kind, momentum=[0.0] * K, nesterov=[False] * K, decay=decay,
-                       decay_all=decay_all, betas=betas)  # fmt: skip
+    stacked = _stacked(
+        kind,
+        momentum=[0.0] * K,
+        nesterov=[False] * K,
+        decay=decay,
+        decay_all=decay_all,
+        betas=betas,
+    )
     for k in range(K):
-        ref = _torch(kind, k, betas=(betas[0][k], betas[1][k]), eps=1e-8, weight_decay=decay[k],
-                     decay_all=decay_all[k])  # fmt: skip
+        ref = _torch(
+            kind,
+            k,
+            betas=(betas[0][k], betas[1][k]),
+            eps=1e-8,
+            weight_decay=decay[k],
+            decay_all=decay_all[k],
+        )
         _close(stacked, k, ref)
 
 
@@ -118,8 +165,9 @@ def test_sgd_l2_penalty_equals_weight_decay_of_twice_lambda() -> None:
     lam = [0.05, 0.1, 0.0]
     zeros, no = [0.0] * K, [False] * K
     with_penalty = _stacked("sgd", momentum=zeros, nesterov=no, decay=zeros, decay_all=no, l2=lam)
-    with_decay = _stacked("sgd", momentum=zeros, nesterov=no, decay=[2 * v for v in lam],
-                          decay_all=no)  # fmt: skip
+    with_decay = _stacked(
+        "sgd", momentum=zeros, nesterov=no, decay=[2 * v for v in lam], decay_all=no
+    )
     for a, b in zip(with_penalty, with_decay, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     # the test has teeth: weight_decay=λ does not match where λ > 0
@@ -151,8 +199,7 @@ def test_first_step_by_hand() -> None:
         w, b = w0.clone(), b0.clone()
         hp = _hyper(1, decay=_vec([wd]), eps=_vec([eps]))
         state = OptimState.zeros(kind, [w, b])
-        optimizer_step(kind, [w, b], [g.clone(), gb.clone()], state, hp, _vec([lr]),
-                       [True, False])  # fmt: skip
+        optimizer_step(kind, [w, b], [g.clone(), gb.clone()], state, hp, _vec([lr]), [True, False])
         return w, b
 
     w, b = one("sgd")
@@ -171,8 +218,9 @@ def test_unknown_optimizer_is_refused() -> None:
         OptimState.zeros("rmsprop", [])
     w = torch.zeros(1, 2)
     with pytest.raises(ValueError, match=r"optimizer\.name='rmsprop'.*sgd, adam, adamw"):
-        optimizer_step("rmsprop", [w], [w], OptimState.zeros("sgd", [w]), _hyper(1),
-                       _vec([0.1]), [True])  # fmt: skip
+        optimizer_step(
+            "rmsprop", [w], [w], OptimState.zeros("sgd", [w]), _hyper(1), _vec([0.1]), [True]
+        )
 
 
 def _torch_lrs(make: object, epochs: int) -> list[float]:
@@ -189,14 +237,20 @@ def _torch_lrs(make: object, epochs: int) -> list[float]:
 @pytest.mark.parametrize(
     ("schedule", "make"),
     [
-        (Schedule("step", step_size=3, gamma=0.5, epochs=10),
-         lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5)),
-        (Schedule("cosine", eta_min=0.1, epochs=10),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.1)),
-        (Schedule("cosine", t_max=4, epochs=10),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=4)),
+        (
+            Schedule("step", step_size=3, gamma=0.5, epochs=10),
+            lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+        ),
+        (
+            Schedule("cosine", eta_min=0.1, epochs=10),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.1),
+        ),
+        (
+            Schedule("cosine", t_max=4, epochs=10),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=4),
+        ),
     ],
-)  # fmt: skip
+)
 def test_schedules_equal_torchs_schedulers(schedule: Schedule, make: object) -> None:
     ours = [scheduled_lr(0.8, schedule, e) for e in range(10)]
     assert ours == pytest.approx(_torch_lrs(make, 10), abs=1e-9)

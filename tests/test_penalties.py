@@ -133,8 +133,10 @@ def _stack_grads(
     w, v = (torch.tensor(t, dtype=torch.float64) for t in (W, V))
     params = [w.expand(k, *w.shape).clone(), v.expand(k, *v.shape).clone()]
     grads = [torch.zeros_like(p) for p in params]
-    settings = [MemberSettings(penalty=p, penalize_all=a)
-                for p, a in zip(penalties, penalize_all, strict=True)]  # fmt: skip
+    settings = [
+        MemberSettings(penalty=p, penalize_all=a)
+        for p, a in zip(penalties, penalize_all, strict=True)
+    ]
     add_penalty_grads(params, grads, Hyper.of(settings, CPU), [True, False], batch)
     return params, grads
 
@@ -142,8 +144,12 @@ def _stack_grads(
 def test_each_member_gets_the_gradient_of_its_own_penalty() -> None:
     """Per member, the in-place gradient equals autograd's gradient of ``penalty_value`` over
     that member's penalized tensors: its own strengths, scale and apply_to."""
-    penalties = [Penalty(l1=0.1), Penalty(l2=0.01), Penalty(l1=0.02, l2=0.3, half_mean=True),
-                 Penalty()]  # fmt: skip
+    penalties = [
+        Penalty(l1=0.1),
+        Penalty(l2=0.01),
+        Penalty(l1=0.02, l2=0.3, half_mean=True),
+        Penalty(),
+    ]
     penalize_all = [False, True, True, False]
     batch = 10
     _, grads = _stack_grads(penalties, penalize_all, batch)
@@ -202,8 +208,9 @@ def test_penalty_over_weights_only_vs_all_parameters_in_the_reference_module() -
     pen = Penalty(l1=0.3, l2=0.7)
 
     def hand(ps: list[torch.Tensor]) -> float:
-        return sum(float(0.3 * p.detach().abs().sum() + 0.7 * p.detach().square().sum())
-                   for p in ps)  # fmt: skip
+        return sum(
+            float(0.3 * p.detach().abs().sum() + 0.7 * p.detach().square().sum()) for p in ps
+        )
 
     only_w = penalty_value([lin1.weight, lin2.weight], pen, 1)
     assert float(only_w.detach()) == pytest.approx(hand([lin1.weight, lin2.weight]), rel=1e-6)

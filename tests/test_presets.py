@@ -36,9 +36,17 @@ def _mean(runs: list[dict[str, Any]], key: str) -> float:
 
 def _run(tmp_path: Path, preset: str, *extra: str) -> dict[str, list[dict[str, Any]]]:
     # the notes' arms are what these tests check: no dose-response paths (tested elsewhere)
-    proc = run_cli(["-m", f"experiment={preset}", f"hydra.sweeper.confirm.seeds={SEEDS}",
-                    "hydra.sweeper.confirm.dose_points=0", *extra],
-                   cwd=tmp_path, timeout=400)  # fmt: skip
+    proc = run_cli(
+        [
+            "-m",
+            f"experiment={preset}",
+            f"hydra.sweeper.confirm.seeds={SEEDS}",
+            "hydra.sweeper.confirm.dose_points=0",
+            *extra,
+        ],
+        cwd=tmp_path,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return _arms(tmp_path, preset)
 
@@ -88,16 +96,19 @@ def test_notes002_overfits_without_a_cure_and_each_cure_narrows_the_gap(tmp_path
     # 002's derivation: L2 λ‖W‖² and SGD weight_decay = 2λ are the same update
     by_seed = {r["seed"]: r for r in arms["l2"]}
     for run in arms["weight_decay"]:
-        assert run["curves"]["val_loss"] == pytest.approx(by_seed[run["seed"]]["curves"]["val_loss"],
-                                                          rel=1e-4)  # fmt: skip
+        assert run["curves"]["val_loss"] == pytest.approx(
+            by_seed[run["seed"]]["curves"]["val_loss"], rel=1e-4
+        )
     for run in arms["early_stop"]:
         assert run["final_epoch"] == run["best_epoch"] < run["epochs_max"]
 
 
 def test_notes003_more_dropout_means_a_smaller_gap(tmp_path: Path) -> None:
     arms = _run(tmp_path, "notes003_mnist_dropout", "data=digits")
-    gaps = [_mean(arms[f"dropout (dropout p={p}, scheduler=none)"], "gap_acc")
-            for p in (0.1, 0.2, 0.5, 0.8)]  # fmt: skip
+    gaps = [
+        _mean(arms[f"dropout (dropout p={p}, scheduler=none)"], "gap_acc")
+        for p in (0.1, 0.2, 0.5, 0.8)
+    ]
     assert gaps == sorted(gaps, reverse=True) and gaps[0] - gaps[-1] > 0.05, gaps
     baseline = arms["none (baseline at scheduler=none)"]
     assert _mean(arms["dropout (dropout p=0.8, scheduler=none)"], "val_acc") > _mean(

@@ -48,7 +48,11 @@ def test_light_trials_are_the_stored_trials_with_only_the_named_attributes(
     assert [t.number for t in light] == [0, 1, 2]
     for s, t in zip(stored, light, strict=True):
         assert (t.state, t.values, t.params, t.distributions) == (
-            s.state, s.values, s.params, s.distributions)  # fmt: skip
+            s.state,
+            s.values,
+            s.params,
+            s.distributions,
+        )
         assert t.intermediate_values == s.intermediate_values
         assert t.system_attrs == s.system_attrs
         assert (t.datetime_start, t.datetime_complete) == (s.datetime_start, s.datetime_complete)
@@ -108,12 +112,17 @@ def test_trials_a_job_ends_are_kept_as_a_read_would_return_them(
             m.report(0.1 * epoch + 0.01 * i, epoch)
         if epoch == 2:
             link.flush()
-    link.end_many([
-        (members[0], Ending(TrialState.COMPLETE, [0.31], "completed", record={"val_acc": 0.31})),
-        (members[1], Ending(TrialState.PRUNED, None, "pruned", record={"gap": math.inf})),
-        (members[2], Ending(TrialState.FAIL, None, "diverged", "lr too high")),
-        (members[4], Ending(TrialState.COMPLETE, [0.35], "completed")),
-    ])  # fmt: skip
+    link.end_many(
+        [
+            (
+                members[0],
+                Ending(TrialState.COMPLETE, [0.31], "completed", record={"val_acc": 0.31}),
+            ),
+            (members[1], Ending(TrialState.PRUNED, None, "pruned", record={"gap": math.inf})),
+            (members[2], Ending(TrialState.FAIL, None, "diverged", "lr too high")),
+            (members[4], Ending(TrialState.COMPLETE, [0.35], "completed")),
+        ]
+    )
 
     reread: list[int] = []
     real_read = reads._read
@@ -126,12 +135,17 @@ def test_trials_a_job_ends_are_kept_as_a_read_would_return_them(
     assert reread == [ids[3]] * 2
     monkeypatch.undo()
     for attrs, kept in mine.items():
-        fresh = light_trials(open_storage(resolve_storage(str(path)), create=False),
-                             study._study_id, attrs)  # fmt: skip
+        fresh = light_trials(
+            open_storage(resolve_storage(str(path)), create=False), study._study_id, attrs
+        )
         assert [t.number for t in kept] == [t.number for t in fresh] == [0, 1, 2, 3, 4]
         for m, f in zip(kept, fresh, strict=True):
             assert (m.state, m.values, m.params, m.distributions) == (
-                f.state, f.values, f.params, f.distributions)  # fmt: skip
+                f.state,
+                f.values,
+                f.params,
+                f.distributions,
+            )
             assert m.intermediate_values == f.intermediate_values
             assert (m.user_attrs, m.system_attrs) == (f.user_attrs, f.system_attrs)
             assert m.datetime_start == f.datetime_start

@@ -29,9 +29,16 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     env.pop("PYTEST_CURRENT_TEST", None)
     # SIGINT as a terminal delivers it: a test runner started in the background of a
     # non-interactive shell passes SIGINT on as ignored, and Python then never raises Ctrl-C
-    return subprocess.Popen([sys.executable, "-m", "sweep", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env=env, preexec_fn=_default_sigint)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=env,
+        preexec_fn=_default_sigint,
+    )
 
 
 def _default_sigint() -> None:
@@ -51,8 +58,9 @@ def _running(db: Path, *, min_epochs: int = 0, at_least: int = 1) -> bool:
             return False
         if rows and min_epochs:
             ids = ",".join(str(r[0]) for r in rows)
-            n = con.execute(f"SELECT COUNT(*) FROM trial_intermediate_values "
-                            f"WHERE trial_id IN ({ids})").fetchone()[0]  # fmt: skip
+            n = con.execute(
+                f"SELECT COUNT(*) FROM trial_intermediate_values WHERE trial_id IN ({ids})"
+            ).fetchone()[0]
             con.close()
             return bool(n >= min_epochs)
         con.close()
@@ -98,8 +106,12 @@ def _check_exact(study: optuna.Study, n_trials: int) -> None:
 # --------------------------------------------------------------------------- 1. SIGKILL
 
 
-LONG = ["hydra.sweeper.pruner.name=none", "hydra.sweeper.sampler.seed=3",
-        "optimizer.lr=tag(log, interval(1e-3, 1e-1))", "hydra.sweeper.population=1"]  # fmt: skip
+LONG = [
+    "hydra.sweeper.pruner.name=none",
+    "hydra.sweeper.sampler.seed=3",
+    "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+    "hydra.sweeper.population=1",
+]
 
 
 def test_sigkill_then_an_immediate_rerun_ends_at_the_exact_budget(tmp_path: Path) -> None:
@@ -113,8 +125,10 @@ def test_sigkill_then_an_immediate_rerun_ends_at_the_exact_budget(tmp_path: Path
     assert len(killed) == 1
     proc2 = _start(args, tmp_path)  # the same command, at once
     # the rerun must not wait an hour for the heartbeat: it fails the dead trial at once
-    _wait_for(lambda: load_study(tmp_path, "killed").trials[killed[0].number].state
-              == TrialState.FAIL, timeout=60)  # fmt: skip
+    _wait_for(
+        lambda: load_study(tmp_path, "killed").trials[killed[0].number].state == TrialState.FAIL,
+        timeout=60,
+    )
     os.killpg(proc2.pid, signal.SIGTERM)
     out = proc2.communicate(timeout=60)[0]
     assert proc2.returncode == 143, out[-2000:]
@@ -156,12 +170,19 @@ def test_sigkill_of_a_refilling_population_then_a_rerun_ends_at_the_exact_budget
     """A population of 3 whose pruned members' places went to new trials is killed while a
     refilled member trains; the rerun ends at exactly the budget of 10, nothing RUNNING, each
     record whole, and its own population refilled past 3 members again."""
-    args = sweep_args("refill-kill", 10, "optimizer.lr=tag(log, interval(1e-4, 0.5))",
-                      "hydra.sweeper.population=3", "hydra.sweeper.sampler.name=random",
-                      "hydra.sweeper.sampler.seed=5", "hydra.sweeper.pruner.n_startup_trials=2",
-                      "hydra.sweeper.pruner.n_warmup_steps=1",
-                      "hydra.sweeper.pruner.family_startup_trials=0",
-                      "hydra.sweeper.heartbeat_interval=3600", epochs=150)  # fmt: skip
+    args = sweep_args(
+        "refill-kill",
+        10,
+        "optimizer.lr=tag(log, interval(1e-4, 0.5))",
+        "hydra.sweeper.population=3",
+        "hydra.sweeper.sampler.name=random",
+        "hydra.sweeper.sampler.seed=5",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.pruner.n_warmup_steps=1",
+        "hydra.sweeper.pruner.family_startup_trials=0",
+        "hydra.sweeper.heartbeat_interval=3600",
+        epochs=150,
+    )
     proc = _start(args, tmp_path)
     try:
         _wait_for(lambda: _joined(tmp_path / "outputs" / "studies.db", 3))
@@ -176,15 +197,24 @@ def test_sigkill_of_a_refilling_population_then_a_rerun_ends_at_the_exact_budget
     _check_exact(study, 10)
     dead = [study.trials[t.number] for t in before if t.state == TrialState.RUNNING]
     assert all(t.user_attrs["stop_reason"] == "interrupted" for t in dead)
-    rerun = [t for t in study.trials if t.number >= len(before)
-             and t.state in (TrialState.COMPLETE, TrialState.PRUNED)]  # fmt: skip
+    rerun = [
+        t
+        for t in study.trials
+        if t.number >= len(before) and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    ]
     assert rerun and max(len(t.user_attrs["population"]["members"]) for t in rerun) > 3
 
 
 def test_killing_one_of_three_workers_leaves_nothing_running(tmp_path: Path) -> None:
-    args = sweep_args("workers", 9, "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
-                      "hydra.sweeper.population=1", "hydra.sweeper.pruner.name=none",
-                      "hydra.sweeper.heartbeat_interval=3600", epochs=300)  # fmt: skip
+    args = sweep_args(
+        "workers",
+        9,
+        "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+        "hydra.sweeper.population=1",
+        "hydra.sweeper.pruner.name=none",
+        "hydra.sweeper.heartbeat_interval=3600",
+        epochs=300,
+    )
     # trials of several seconds: a worker that starts late (imports on a loaded machine, ~10 s
     # under pytest -n 2) still finds the others training, rather than the budget spent by the
     # first two (with 150 epochs, a faster sweeper spent it first in one run)
@@ -211,8 +241,9 @@ def test_killing_one_of_three_workers_leaves_nothing_running(tmp_path: Path) -> 
 def test_sigterm_and_ctrl_c_end_running_trials_write_results_and_flush_reports(
     tmp_path: Path, sig: int
 ) -> None:
-    args = sweep_args("term", 3, "hydra.sweeper.pruner.name=none", "hydra.sweeper.population=1",
-                      epochs=400)  # fmt: skip
+    args = sweep_args(
+        "term", 3, "hydra.sweeper.pruner.name=none", "hydra.sweeper.population=1", epochs=400
+    )
     proc = _start(args, tmp_path)
     db = tmp_path / "outputs" / "studies.db"
     _wait_for(lambda: _running(db))
@@ -235,8 +266,12 @@ def test_sigterm_and_ctrl_c_end_running_trials_write_results_and_flush_reports(
 @pytest.fixture(scope="module")
 def kept_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cwd = tmp_path_factory.mktemp("keep")
-    ok = run_cli(sweep_args("keep", 1, "regularizer=l1",
-                            "regularizer.l1=tag(log, interval(1e-6, 1e-2))", epochs=1), cwd=cwd)  # fmt: skip
+    ok = run_cli(
+        sweep_args(
+            "keep", 1, "regularizer=l1", "regularizer.l1=tag(log, interval(1e-6, 1e-2))", epochs=1
+        ),
+        cwd=cwd,
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     return cwd
 
@@ -254,15 +289,29 @@ def _unchanged(cwd: Path) -> None:
     ("args", "expected"),
     [
         (["regularizer=l1", "regularizer.l1=interval(1e-6, 1e-2)"], "searched regularizer.l1"),
-        (["regularizer=l1", "regularizer.l1=tag(log, interval(1e-6, 1e-2))",
-          "hydra.sweeper.metric=sparsity"], "objectives: stored ['val_acc'], now ['sparsity']"),
-        (["regularizer=l1", "regularizer.l1=tag(log, interval(1e-6, 1e-2))",
-          "hydra.sweeper.direction=minimize"], "directions: stored ['maximize']"),
-        (["regularizer=l2", "regularizer.l1=tag(log, interval(1e-6, 1e-2))"],
-         "config regularizer.name: stored l1, now l2"),
+        (
+            [
+                "regularizer=l1",
+                "regularizer.l1=tag(log, interval(1e-6, 1e-2))",
+                "hydra.sweeper.metric=sparsity",
+            ],
+            "objectives: stored ['val_acc'], now ['sparsity']",
+        ),
+        (
+            [
+                "regularizer=l1",
+                "regularizer.l1=tag(log, interval(1e-6, 1e-2))",
+                "hydra.sweeper.direction=minimize",
+            ],
+            "directions: stored ['maximize']",
+        ),
+        (
+            ["regularizer=l2", "regularizer.l1=tag(log, interval(1e-6, 1e-2))"],
+            "config regularizer.name: stored l1, now l2",
+        ),
     ],
     ids=["space", "metric", "direction", "config"],
-)  # fmt: skip
+)
 def test_an_incompatible_resume_is_refused_before_anything_is_written(
     kept_study: Path, args: list[str], expected: str
 ) -> None:
@@ -299,8 +348,18 @@ def test_a_resume_may_change_how_trials_run_but_not_what_they_compute(tmp_path: 
     space = ("regularizer=l1", "regularizer.l1=tag(log, interval(1e-6, 1e-2))")
     first = run_cli(sweep_args("exec", 1, *space, epochs=1), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    again = run_cli(sweep_args("exec", 2, *space, "trainer.max_population=1", "trainer.threads=1",
-                               "trainer.device=cpu", epochs=1), cwd=tmp_path)  # fmt: skip
+    again = run_cli(
+        sweep_args(
+            "exec",
+            2,
+            *space,
+            "trainer.max_population=1",
+            "trainer.threads=1",
+            "trainer.device=cpu",
+            epochs=1,
+        ),
+        cwd=tmp_path,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert [t.state for t in load_study(tmp_path, "exec").trials] == [TrialState.COMPLETE] * 2
 
@@ -311,8 +370,10 @@ def test_a_resume_may_change_how_trials_run_but_not_what_they_compute(tmp_path: 
 def test_names_with_quotes_and_commas_work_end_to_end(tmp_path: Path) -> None:
     name = "x'; DROP TABLE trials;--"
     storage = tmp_path / "odd, 'folder'" / "a,b.db"
-    proc = run_cli(sweep_args(quote(name), 2, f"hydra.sweeper.storage={quote(str(storage))}",
-                              epochs=1), cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        sweep_args(quote(name), 2, f"hydra.sweeper.storage={quote(str(storage))}", epochs=1),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{storage}")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
@@ -370,12 +431,16 @@ def test_storage_problems_exit_2_with_one_line_and_leave_nothing(
     [
         (["data=mnist", "data.root=nowhere"], "MNIST not found"),
         (["regularizer=choice(none,l1)", "data.n_train=999999"], "data.n_train=999999"),
-        pytest.param(["trainer.device=cuda"], "CUDA is not available",
-                     marks=pytest.mark.skipif(__import__("torch").cuda.is_available(),
-                                              reason="this machine has CUDA")),
+        pytest.param(
+            ["trainer.device=cuda"],
+            "CUDA is not available",
+            marks=pytest.mark.skipif(
+                __import__("torch").cuda.is_available(), reason="this machine has CUDA"
+            ),
+        ),
     ],
     ids=["missing files", "too many training examples", "no GPU"],
-)  # fmt: skip
+)
 def test_missing_data_or_device_is_refused_before_any_trial(
     tmp_path: Path, args: list[str], expected: str
 ) -> None:
@@ -390,8 +455,17 @@ def test_missing_data_or_device_is_refused_before_any_trial(
 
 
 def test_hydras_basic_sweeper_grids_over_the_job_config(tmp_path: Path) -> None:
-    proc = run_cli(["-m", "hydra/sweeper=basic", "regularizer=l1,l2", "trainer.epochs=1",
-                    "trainer.progress=false", "model.hidden=[16]"], cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        [
+            "-m",
+            "hydra/sweeper=basic",
+            "regularizer=l1,l2",
+            "trainer.epochs=1",
+            "trainer.progress=false",
+            "model.hidden=[16]",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted((tmp_path / "outputs" / "sweeps").glob("basic_*/*/metrics.json"))
     assert [p.parent.name for p in runs] == ["0", "1"]
@@ -406,8 +480,13 @@ def test_cfg_info_and_help_work_and_help_describes_every_key(tmp_path: Path) -> 
     help_ = run_cli(["--help", "regularizer=l1"], cwd=tmp_path)
     assert help_.returncode == 0, help_.stderr
     text = help_.stdout
-    for key in ("regularizer.l1=0.0001", "trainer.threads=null", "hydra.sweeper.population=8",
-                "hydra.sweeper.confirm.seeds=5", "hydra.sweeper.storage="):  # fmt: skip
+    for key in (
+        "regularizer.l1=0.0001",
+        "trainer.threads=null",
+        "hydra.sweeper.population=8",
+        "hydra.sweeper.confirm.seeds=5",
+        "hydra.sweeper.storage=",
+    ):
         line = next(line for line in text.splitlines() if key in line)
         assert len(line.split(key, 1)[1].strip()) > 5, line  # it says what the key does
     assert "trial." not in text  # internal keys are hidden
@@ -425,9 +504,17 @@ def test_help_names_the_search_presets_and_sweeper_groups(tmp_path: Path) -> Non
 
 
 def test_a_bad_fixed_value_is_reported_once(tmp_path: Path) -> None:
-    proc = run_cli(sweep_args("nan", 4, "optimizer.lr=nan", "regularizer=l2",
-                              "regularizer.l2=tag(log, interval(1e-6, 1e-2))",
-                              "model.dropout=interval(0, 0.5)"), cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        sweep_args(
+            "nan",
+            4,
+            "optimizer.lr=nan",
+            "regularizer=l2",
+            "regularizer.l2=tag(log, interval(1e-6, 1e-2))",
+            "model.dropout=interval(0, 0.5)",
+        ),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     problems = [line for line in proc.stderr.splitlines() if line.strip().startswith("- ")]
     assert len(problems) == 1 and "optimizer.lr=nan" in problems[0], proc.stderr
@@ -442,9 +529,15 @@ def _kill_and_rerun(lane: Path, iterations: int, seed: int, errors: list[str]) -
     for i in range(iterations):
         cwd = lane / f"run{i}"
         cwd.mkdir(parents=True)
-        args = sweep_args("chaos", n, "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
-                          "hydra.sweeper.population=2", "hydra.sweeper.pruner.name=none",
-                          "hydra.sweeper.heartbeat_interval=3600", epochs=10)  # fmt: skip
+        args = sweep_args(
+            "chaos",
+            n,
+            "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+            "hydra.sweeper.population=2",
+            "hydra.sweeper.pruner.name=none",
+            "hydra.sweeper.heartbeat_interval=3600",
+            epochs=10,
+        )
         proc = _start(args, cwd)
         time.sleep(rng.uniform(1.5, 4.5))  # from start-up to the last trial's end
         os.killpg(proc.pid, signal.SIGKILL)
@@ -477,8 +570,10 @@ def test_sigkill_at_random_moments_never_corrupts_the_study(tmp_path: Path) -> N
     each followed by a rerun: nothing left RUNNING, no completed record lost, budget exact.
     Two lanes run side by side."""
     errors: list[str] = []
-    lanes = [threading.Thread(target=_kill_and_rerun, args=(tmp_path / f"lane{k}", 10, k, errors))
-             for k in range(2)]  # fmt: skip
+    lanes = [
+        threading.Thread(target=_kill_and_rerun, args=(tmp_path / f"lane{k}", 10, k, errors))
+        for k in range(2)
+    ]
     for lane in lanes:
         lane.start()
     for lane in lanes:

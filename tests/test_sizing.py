@@ -66,8 +66,12 @@ def _one_member_cost(cfg: AppConfig) -> MemberCost:
     splits = load_splits(cfg.data, seed=0, device=run_module.resolve_device("cpu"))
     arch = model_arch(cfg, splits)
     net = build_net(arch, [0], splits.x_train.device)
-    return member_cost(net, splits.x_train, batch_size=cfg.trainer.batch_size,
-                       eval_batch_size=cfg.trainer.eval_batch_size)  # fmt: skip
+    return member_cost(
+        net,
+        splits.x_train,
+        batch_size=cfg.trainer.batch_size,
+        eval_batch_size=cfg.trainer.eval_batch_size,
+    )
 
 
 def test_on_a_gpu_the_population_is_sized_to_its_free_memory(

@@ -20,10 +20,17 @@ CPU = torch.device("cpu")
 SETTINGS = [
     MemberSettings(seed=0, penalty=Penalty(l1=0.1), clip=0.5, dropout=0.2),
     MemberSettings(seed=1, penalty=Penalty(l2=0.3), weight_decay=0.2, momentum=0.9),
-    MemberSettings(seed=2, penalty=Penalty(l1=0.05, l2=0.1, half_mean=True), clip=0.01,
-                   weight_decay=0.1, decay_all=True, penalize_all=True, nesterov=True),
+    MemberSettings(
+        seed=2,
+        penalty=Penalty(l1=0.05, l2=0.1, half_mean=True),
+        clip=0.01,
+        weight_decay=0.1,
+        decay_all=True,
+        penalize_all=True,
+        nesterov=True,
+    ),
     MemberSettings(seed=3, betas=(0.8, 0.99), eps=1e-6, clip=2.0),
-]  # fmt: skip
+]
 
 
 def _same_rows(a: Hyper, b: Hyper) -> None:
@@ -68,8 +75,9 @@ def test_members_rows_carry_state_and_generators_with_the_member() -> None:
     assert [tuple(s.shape) for s in adam.second] == [(1, 2, 2), (1, 2)]
 
 
-def _by_hand(net: StackedMLP, k: int, s: MemberSettings, x: torch.Tensor, y: torch.Tensor,
-             lr: float) -> list[torch.Tensor]:  # fmt: skip
+def _by_hand(
+    net: StackedMLP, k: int, s: MemberSettings, x: torch.Tensor, y: torch.Tensor, lr: float
+) -> list[torch.Tensor]:
     """Member ``k``'s parameters after one SGD step (no momentum), by hand with torch.nn:
     mean cross-entropy → + penalty gradient → clip the total norm → decayed update."""
     module = net.module(k)
@@ -100,14 +108,25 @@ def test_one_step_matches_each_members_step_by_hand() -> None:
     """Four members, each with its own penalty (L1, L2, half-mean elastic net on every
     parameter, none), clip threshold and coupled decay: after ``train_step`` each member's
     weights equal its step computed by hand, to float32 precision."""
-    settings = [MemberSettings(seed=i, lr=lr, penalty=pen, clip=clip, weight_decay=wd,
-                               decay_all=every, penalize_all=every)
-                for i, (lr, pen, clip, wd, every) in enumerate([
-                    (0.5, Penalty(l1=0.1), 0.05, 0.0, False),
-                    (0.2, Penalty(l2=0.3), None, 0.2, False),
-                    (0.3, Penalty(l1=0.05, l2=0.1, half_mean=True), 0.01, 0.1, True),
-                    (0.1, Penalty(), None, 0.0, False),
-                ])]  # fmt: skip
+    settings = [
+        MemberSettings(
+            seed=i,
+            lr=lr,
+            penalty=pen,
+            clip=clip,
+            weight_decay=wd,
+            decay_all=every,
+            penalize_all=every,
+        )
+        for i, (lr, pen, clip, wd, every) in enumerate(
+            [
+                (0.5, Penalty(l1=0.1), 0.05, 0.0, False),
+                (0.2, Penalty(l2=0.3), None, 0.2, False),
+                (0.3, Penalty(l1=0.05, l2=0.1, half_mean=True), 0.01, 0.1, True),
+                (0.1, Penalty(), None, 0.0, False),
+            ]
+        )
+    ]
     net = StackedMLP(Arch("mlp", 3, 4, (5,)), [s.seed for s in settings], CPU)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4, 6, 3, generator=g)

@@ -149,9 +149,16 @@ def test_submitit_jobs_two_at_a_time_on_postgres(cli: Cli, pg_url: str, tmp_path
     its own process started through submitit) on a PostgreSQL study: 4 trials, 2 jobs at a
     time, every trial finished with its record, the jobs' logs under ``.submitit/``."""
     out = tmp_path / "sweep"
-    args = sweep_args(pg_url, "pg-submitit", 4, "hydra/launcher=submitit_local",
-                      "hydra.launcher.timeout_min=5", "hydra.sweeper.n_jobs=2",
-                      "hydra.sweeper.population=1", f"hydra.sweep.dir={out}")  # fmt: skip
+    args = sweep_args(
+        pg_url,
+        "pg-submitit",
+        4,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.population=1",
+        f"hydra.sweep.dir={out}",
+    )
     proc = cli(*args, timeout=SWEEP_TIMEOUT_S)
     assert proc.returncode == 0, explain(proc)
     assert "Submitit 'local' sweep output dir" in proc.stdout + proc.stderr
@@ -174,12 +181,14 @@ def _database_text(server: PostgresServer, url: str) -> str:
     """Every row of every table of the database behind ``url``, as text."""
     import psycopg2
 
-    con = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres",
-                           dbname=url.rsplit("/", 1)[1])  # fmt: skip
+    con = psycopg2.connect(
+        host="127.0.0.1", port=server.port, user="postgres", dbname=url.rsplit("/", 1)[1]
+    )
     try:
         with con.cursor() as cur:
-            cur.execute("SELECT table_name FROM information_schema.tables "
-                        "WHERE table_schema = 'public'")  # fmt: skip
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
             tables = [r[0] for r in cur.fetchall()]
             rows = []
             for table in tables:
@@ -209,8 +218,9 @@ def test_a_database_password_leaves_no_trace(pg_server: PostgresServer, tmp_path
     def run(*args: str, module: str = "sweep") -> subprocess.CompletedProcess[str]:
         return run_cli(args, cwd=tmp_path, env=env, module=module, timeout=SWEEP_TIMEOUT_S)
 
-    sweep = run(*sweep_args(url, "secret", 3, "hydra.sweeper.population=2",
-                            "hydra.sweeper.confirm.seeds=2"))  # fmt: skip
+    sweep = run(
+        *sweep_args(url, "secret", 3, "hydra.sweeper.population=2", "hydra.sweeper.confirm.seeds=2")
+    )
     assert sweep.returncode == 0, explain(sweep)
     study = optuna.load_study(study_name="secret", storage=url)
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) >= 1
@@ -219,8 +229,10 @@ def test_a_database_password_leaves_no_trace(pg_server: PostgresServer, tmp_path
     report = run("--storage", url, "--study", "secret", "--out", "report", module="analysis")
     assert report.returncode == 0, explain(report)
     closed = url.replace(f":{pg_server.port}/", f":{_closed_port()}/")
-    unreachable = [run("--storage", closed, "--study", "secret", module="analysis"),
-                   run(*sweep_args(closed, "secret", 1))]  # fmt: skip
+    unreachable = [
+        run("--storage", closed, "--study", "secret", module="analysis"),
+        run(*sweep_args(closed, "secret", 1)),
+    ]
     assert [p.returncode for p in unreachable] == [2, 2], [explain(p) for p in unreachable]
     assert "***" in unreachable[0].stderr + unreachable[1].stderr  # masked, not left out
 
@@ -372,8 +384,15 @@ def test_sweep_on_journal_file(cli: Cli, tmp_path: Path) -> None:
 def test_stop_reasons_are_the_strings_records_hold() -> None:
     """One enum for the trainer, the job and the analysis; each member is its record string in
     comparisons, dict keys, JSON and f-strings, so records of any version read the same."""
-    assert [r.value for r in StopReason] == ["completed", "pruned", "early_stopped", "diverged",
-                                             "failed", "interrupted", "over_budget"]  # fmt: skip
+    assert [r.value for r in StopReason] == [
+        "completed",
+        "pruned",
+        "early_stopped",
+        "diverged",
+        "failed",
+        "interrupted",
+        "over_budget",
+    ]
     assert StopReason("diverged") is StopReason.DIVERGED == "diverged"
     assert {"pruned": 1}[StopReason.PRUNED] == 1 and {StopReason.FAILED: 2}["failed"] == 2
     assert json.dumps([StopReason.EARLY_STOPPED]) == '["early_stopped"]'

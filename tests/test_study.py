@@ -43,8 +43,9 @@ KEY = "hydra.sweeper.storage"
 
 def _study(path: Path, name: str = "s", heartbeat: int | None = None, **kw: Any) -> optuna.Study:
     storage = open_storage(resolve_storage(str(path)), heartbeat_interval=heartbeat, **kw)
-    return optuna.create_study(study_name=name, storage=storage, direction="maximize",
-                               load_if_exists=True)  # fmt: skip
+    return optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", load_if_exists=True
+    )
 
 
 def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
@@ -179,9 +180,18 @@ def test_end_trial_stores_record_reports_and_state_together(tmp_path: Path, suff
     study = _study(tmp_path / f"s{suffix}")
     trial = study.ask()
     frozen = _frozen(study, trial.number)
-    ok = end_trial(study._storage, frozen, Ending(TrialState.COMPLETE, [0.9], "completed", "",
-                                                  record={"val_acc": 0.9, "curves": {"x": [1]}}),
-                   reports={1: 0.5, 2: 0.9})  # fmt: skip
+    ok = end_trial(
+        study._storage,
+        frozen,
+        Ending(
+            TrialState.COMPLETE,
+            [0.9],
+            "completed",
+            "",
+            record={"val_acc": 0.9, "curves": {"x": [1]}},
+        ),
+        reports={1: 0.5, 2: 0.9},
+    )
     assert ok
     t = _frozen(study, trial.number)
     assert t.state == TrialState.COMPLETE and t.value == 0.9
@@ -197,17 +207,34 @@ def test_json_safe_nulls_every_non_finite_number() -> None:
     import numpy as np
 
     nan, inf = float("nan"), float("inf")
-    record = {"val_acc": nan, "test_acc": 0.5, "epochs": 3, "ok": True, "none": None, 4: "x",
-              "pair": (1.0, inf), "np": np.float64(-inf), "deep": {"a": [nan, 2.0]},
-              "curves": {"val_loss": [0.5, nan, inf], "epoch": [1.0, 2.0, 3.0], "mixed": (1, nan)}}  # fmt: skip
+    record = {
+        "val_acc": nan,
+        "test_acc": 0.5,
+        "epochs": 3,
+        "ok": True,
+        "none": None,
+        4: "x",
+        "pair": (1.0, inf),
+        "np": np.float64(-inf),
+        "deep": {"a": [nan, 2.0]},
+        "curves": {"val_loss": [0.5, nan, inf], "epoch": [1.0, 2.0, 3.0], "mixed": (1, nan)},
+    }
     safe = json_safe(record)
     assert safe["val_acc"] is None and safe["np"] is None
     assert safe["pair"] == [1.0, None] and safe["deep"] == {"a": [None, 2.0]}
     assert (safe["test_acc"], safe["epochs"], safe["ok"], safe["none"], safe["4"]) == (
-        0.5, 3, True, None, "x")  # fmt: skip
+        0.5,
+        3,
+        True,
+        None,
+        "x",
+    )
     # inside curves too: stored per attribute, a diverged run's curves always were null there
-    assert safe["curves"] == {"val_loss": [0.5, None, None], "epoch": [1.0, 2.0, 3.0],
-                              "mixed": [1, None]}  # fmt: skip
+    assert safe["curves"] == {
+        "val_loss": [0.5, None, None],
+        "epoch": [1.0, 2.0, 3.0],
+        "mixed": [1, None],
+    }
     assert safe["curves"] == json_safe(record["curves"])
 
 
@@ -223,10 +250,31 @@ def test_json_text_writes_what_json_dumps_writes_of_json_safe() -> None:
         HIGH = 2
 
     nan, inf = float("nan"), float("inf")
-    values = [0.1, 1e-300, -0.0, 3, -7, 2**70, True, False, None, "", "a\"b\\c\n", "λ=0.1 é",
-              nan, inf, -inf, np.float64(0.25), np.float64(nan), Level.HIGH, (1, nan),
-              [0.5, nan, inf], {"a": [nan, 2.0], 4: "x", "curves": {"v": [nan, 1.0]}},
-              {"config": {"trainer": {"epochs": 20, "lr": 0.05}}}, [[1.0, nan], "s"]]  # fmt: skip
+    values = [
+        0.1,
+        1e-300,
+        -0.0,
+        3,
+        -7,
+        2**70,
+        True,
+        False,
+        None,
+        "",
+        'a"b\\c\n',
+        "λ=0.1 é",
+        nan,
+        inf,
+        -inf,
+        np.float64(0.25),
+        np.float64(nan),
+        Level.HIGH,
+        (1, nan),
+        [0.5, nan, inf],
+        {"a": [nan, 2.0], 4: "x", "curves": {"v": [nan, 1.0]}},
+        {"config": {"trainer": {"epochs": 20, "lr": 0.05}}},
+        [[1.0, nan], "s"],
+    ]
     for v in values:
         assert json_text(v) == json.dumps(json_safe(v)), v
 
@@ -247,9 +295,15 @@ def test_a_records_file_is_strict_json_with_what_the_study_stores() -> None:
         return json.loads(text, parse_constant=refuse)
 
     nan, inf = float("nan"), float("inf")
-    diverged = {"val_loss": nan, "gap_loss": -inf, "epochs_run": 2, "stop_reason": "diverged",
-                "curves": {"train_loss": [2.3, nan], "val_acc": [0.1, 0.1]},
-                "population": {"size": 8, "members": (3, 4)}, "hparams": {"lr": 1e9, "p": None}}  # fmt: skip
+    diverged = {
+        "val_loss": nan,
+        "gap_loss": -inf,
+        "epochs_run": 2,
+        "stop_reason": "diverged",
+        "curves": {"train_loss": [2.3, nan], "val_acc": [0.1, 0.1]},
+        "population": {"size": 8, "members": (3, 4)},
+        "hparams": {"lr": 1e9, "p": None},
+    }
     got = strict(record_json(diverged))
     assert isinstance(got, dict)
     assert got == {k: json.loads(json_text(v)) for k, v in diverged.items()}  # as stored
@@ -275,12 +329,22 @@ def test_a_record_and_reports_read_back_the_same_from_every_storage(
     study = _study(tmp_path / f"s{suffix}")
     trial = study.ask()
     nan, inf = float("nan"), float("inf")
-    rec = {"val_acc": 0.75, "test_acc": nan, "epochs_run": 4, "family": "l2", "collapsed": False,
-           "hparams": {"l2": 1e-4, "p": None}, "curves": {"val_loss": [0.5, nan, inf, 0.25]}}  # fmt: skip
+    rec = {
+        "val_acc": 0.75,
+        "test_acc": nan,
+        "epochs_run": 4,
+        "family": "l2",
+        "collapsed": False,
+        "hparams": {"l2": 1e-4, "p": None},
+        "curves": {"val_loss": [0.5, nan, inf, 0.25]},
+    }
     reports = {1: 0.5, 2: nan, 3: inf, 4: -inf, 5: 0.75}
-    assert end_trial(study._storage, _frozen(study, trial.number),
-                     Ending(TrialState.COMPLETE, [0.75], "completed", "", record=rec),
-                     reports=reports)  # fmt: skip
+    assert end_trial(
+        study._storage,
+        _frozen(study, trial.number),
+        Ending(TrialState.COMPLETE, [0.75], "completed", "", record=rec),
+        reports=reports,
+    )
     t = _frozen(study, trial.number)
     assert t.state == TrialState.COMPLETE and t.value == 0.75
     assert t.user_attrs["test_acc"] is None and t.user_attrs["epochs_run"] == 4
@@ -300,12 +364,19 @@ def test_a_record_and_reports_read_back_the_same_from_every_storage(
 def test_end_trial_normalizes_values(tmp_path: Path) -> None:
     study = _study(tmp_path / "s.db")
     nan, pruned = study.ask(), study.ask()
-    end_trial(study._storage, _frozen(study, nan.number),
-              Ending(TrialState.COMPLETE, [float("nan")], "completed"))  # fmt: skip
+    end_trial(
+        study._storage,
+        _frozen(study, nan.number),
+        Ending(TrialState.COMPLETE, [float("nan")], "completed"),
+    )
     t = _frozen(study, nan.number)
     assert t.state == TrialState.FAIL and t.user_attrs["stop_reason"] == "failed"
-    end_trial(study._storage, _frozen(study, pruned.number), Ending(TrialState.PRUNED, None,
-              "pruned"), reports={1: 0.3, 2: 0.25})  # fmt: skip
+    end_trial(
+        study._storage,
+        _frozen(study, pruned.number),
+        Ending(TrialState.PRUNED, None, "pruned"),
+        reports={1: 0.3, 2: 0.25},
+    )
     t = _frozen(study, pruned.number)
     assert t.state == TrialState.PRUNED and t.value == 0.25  # its last report, as Optuna's tell
 
@@ -314,8 +385,10 @@ def test_end_trial_normalizes_values(tmp_path: Path) -> None:
 
 
 def _suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
-    values = {"lr": trial.suggest_float("lr", 1e-3, 1.0, log=True),
-              "kind": trial.suggest_categorical("kind", ["l1", "l2"])}  # fmt: skip
+    values = {
+        "lr": trial.suggest_float("lr", 1e-3, 1.0, log=True),
+        "kind": trial.suggest_categorical("kind", ["l1", "l2"]),
+    }
     if values["kind"] == "l1":
         values["l1"] = trial.suggest_float("l1", 1e-6, 1e-2, log=True)
     return values
@@ -346,8 +419,9 @@ def test_a_batch_is_stored_as_study_ask_and_suggest_would(tmp_path: Path, suffix
     # the trials go on as any trial does: a later write and the end reach the storage
     trial, values = asked[1]
     trial.set_user_attr("note", "after the batch")
-    assert end_trial(study._storage, _frozen(study, trial.number),
-                     Ending(TrialState.COMPLETE, [values["lr"]]))  # fmt: skip
+    assert end_trial(
+        study._storage, _frozen(study, trial.number), Ending(TrialState.COMPLETE, [values["lr"]])
+    )
     t = _frozen(fresh, trial.number)
     assert t.user_attrs["note"] == "after the batch" and t.value == pytest.approx(values["lr"])
 
@@ -370,8 +444,9 @@ def test_a_pending_batch_stores_parameters_configs_and_heartbeats_in_one_commit(
     commits: list[int] = []
     engine = study._storage._backend.engine
     sqlalchemy.event.listen(engine, "commit", lambda _conn: commits.append(1))
-    pending.store({first._trial_id: {"config": {"lr": asked[0][1]["lr"]}, "tag": (1, 2)}},
-                  heartbeat=True)  # fmt: skip
+    pending.store(
+        {first._trial_id: {"config": {"lr": asked[0][1]["lr"]}, "tag": (1, 2)}}, heartbeat=True
+    )
     assert len(commits) == 1
     for trial, values in asked[:2]:
         stored = _frozen(study, trial.number)
@@ -415,8 +490,10 @@ def test_ended_among_names_only_the_given_trials_that_ended(tmp_path: Path, suff
     assert running(ids) == {ids[3], ids[4]}
     assert ended_among(study._storage, [], "stop_reason") == {}
     assert ended_among(study._storage, ids, "stop_reason") == {
-        ids[0]: (TrialState.COMPLETE, None), ids[1]: (TrialState.PRUNED, None),
-        ids[2]: (TrialState.FAIL, None)}  # fmt: skip
+        ids[0]: (TrialState.COMPLETE, None),
+        ids[1]: (TrialState.PRUNED, None),
+        ids[2]: (TrialState.FAIL, None),
+    }
 
 
 _OPEN_AT = """
@@ -435,9 +512,15 @@ def test_workers_opening_a_new_sqlite_file_together_all_get_the_study(tmp_path: 
         path.unlink(missing_ok=True)
         start = time.time() + 2.5  # after the interpreters and imports
         env = child_env()
-        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(path), str(start)],
-                                  env=env, stderr=subprocess.PIPE, text=True)
-                 for _ in range(4)]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, str(path), str(start)],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
         errors = [p.communicate(timeout=120)[1] for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, (attempt, errors)
     optuna.create_study(study_name="after", storage=f"sqlite:///{path}")
@@ -472,8 +555,9 @@ def _orphan(tmp_path: Path, path: Path) -> int:
     """A trial asked and owned by a process that is then killed (SIGKILL)."""
     _study(path)
     env = child_env()
-    proc = subprocess.Popen([sys.executable, "-c", _DIE, str(path)], stdout=subprocess.PIPE,
-                            text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DIE, str(path)], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None
     number = int(proc.stdout.readline())
     proc.kill()
@@ -500,10 +584,16 @@ def test_a_dead_owners_trial_with_its_record_stored_is_finished_from_it(tmp_path
     path = tmp_path / "s.log"  # a journal writes the record and the state in separate steps
     number = _orphan(tmp_path, path)
     study = _study(path)
-    write_attrs(study._storage, _frozen(study, number)._trial_id, {
-        "best_epoch": 10, "val_acc": 0.9704, "stop_reason": "completed",
-        record.TRIAL_END: {"state": "COMPLETE", "values": [0.9704]},
-    })  # fmt: skip
+    write_attrs(
+        study._storage,
+        _frozen(study, number)._trial_id,
+        {
+            "best_epoch": 10,
+            "val_acc": 0.9704,
+            "stop_reason": "completed",
+            record.TRIAL_END: {"state": "COMPLETE", "values": [0.9704]},
+        },
+    )
     (line,) = reap(study)
     assert "after storing its record: finished as COMPLETE" in line
     t = _frozen(study, number)
@@ -542,8 +632,11 @@ def test_a_live_owner_is_spared_and_a_stale_heartbeat_elsewhere_is_not(tmp_path:
 def test_keeper_beats_for_held_trials(tmp_path: Path) -> None:
     study = _study(tmp_path / "s.db", heartbeat=1, grace_period=1)
     trial = study.ask()
-    write_attrs(study._storage, trial._trial_id,
-                {record.TRIAL_OWNER: {**current_owner(), "host": "elsewhere"}})  # fmt: skip
+    write_attrs(
+        study._storage,
+        trial._trial_id,
+        {record.TRIAL_OWNER: {**current_owner(), "host": "elsewhere"}},
+    )
     with Keeper(study._storage, 0.2) as keeper, keeper.holding([trial._trial_id]):
         time.sleep(2.5)
         assert reap(study) == []  # kept fresh by the keeper
@@ -642,8 +735,12 @@ def test_a_pruned_member_keeps_its_last_report_as_its_value_once_reports_were_fl
         held.report(value + 0.1, epoch)
     link.flush()  # both members' reports are stored ...
     held.report(0.3, 3)  # ... and one of them reports once more before it is pruned
-    link.end_many([(flushed, Ending(TrialState.PRUNED, None, "pruned")),
-                   (held, Ending(TrialState.PRUNED, None, "pruned"))])  # fmt: skip
+    link.end_many(
+        [
+            (flushed, Ending(TrialState.PRUNED, None, "pruned")),
+            (held, Ending(TrialState.PRUNED, None, "pruned")),
+        ]
+    )
     stored = _study(tmp_path / "s.db")
     assert (_frozen(stored, a.number).value, _frozen(stored, b.number).value) == (0.5, 0.3)
     assert _frozen(stored, a.number).intermediate_values == {1: 0.4, 2: 0.5}
@@ -678,12 +775,17 @@ def test_a_population_prunes_against_its_own_running_members(tmp_path: Path) -> 
     assert isinstance(optuna_rule.study.pruner, optuna.pruners.PercentilePruner)
 
     # the job ends three members; its view shows them ended without reading the study
-    link.end_many([(members[0], Ending(TrialState.PRUNED, None, "pruned")),
-                   (members[1], Ending(TrialState.PRUNED, None, "pruned")),
-                   (members[4], Ending(TrialState.COMPLETE, [0.9], "completed"))])  # fmt: skip
+    link.end_many(
+        [
+            (members[0], Ending(TrialState.PRUNED, None, "pruned")),
+            (members[1], Ending(TrialState.PRUNED, None, "pruned")),
+            (members[4], Ending(TrialState.COMPLETE, [0.9], "completed")),
+        ]
+    )
     seen = {t.number: t.state for t in link.snapshot.get_trials(deepcopy=False)}
     assert [seen[m.number] for m in members] == [TrialState.PRUNED] * 2 + [
-        TrialState.RUNNING] * 2 + [TrialState.COMPLETE]  # fmt: skip
+        TrialState.RUNNING
+    ] * 2 + [TrialState.COMPLETE]
     # a member that joins later is judged against the finished and the running, not the
     # pruned: (0.7, 0.8, 0.9) → 0.8 prunes 0.72 (with the pruned ones it would be 0.7)
     late = link.member(_study(tmp_path / "s.db").ask().number)
@@ -696,9 +798,13 @@ def test_a_population_prunes_against_its_own_running_members(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("direction", "values", "mine", "pruned"),
-    [("maximize", [0.2, 0.4, 0.6], 0.3, True), ("maximize", [0.2, 0.4, 0.6], 0.4, False),
-     ("minimize", [0.2, 0.4, 0.6], 0.5, True), ("minimize", [0.2, 0.4, 0.6], 0.4, False)],
-)  # fmt: skip
+    [
+        ("maximize", [0.2, 0.4, 0.6], 0.3, True),
+        ("maximize", [0.2, 0.4, 0.6], 0.4, False),
+        ("minimize", [0.2, 0.4, 0.6], 0.5, True),
+        ("minimize", [0.2, 0.4, 0.6], 0.4, False),
+    ],
+)
 def test_peer_percentile_follows_the_direction_on_a_plain_study(
     tmp_path: Path, direction: str, values: list[float], mine: float, pruned: bool
 ) -> None:
@@ -730,7 +836,10 @@ def test_light_reads_agree_with_reading_the_trials(tmp_path: Path, suffix: str) 
     study.tell(trials[3], state=TrialState.PRUNED)
     left_out = ("interrupted", "over_budget")
     assert numbers_without(study._storage, study._study_id, "stop_reason", left_out) == [
-        trials[0].number, trials[3].number, trials[4].number]  # fmt: skip
+        trials[0].number,
+        trials[3].number,
+        trials[4].number,
+    ]
     ids = [t._trial_id for t in trials]
     assert ended_among(study._storage, ids, "stop_reason") == {
         ids[0]: (TrialState.COMPLETE, "completed"),
@@ -744,9 +853,14 @@ def test_the_progress_line_counts_the_budget_and_names_the_best(tmp_path: Path) 
     from hydra_plugins.regsweep_sweeper._budget import Tally
 
     study = _study(tmp_path / "p.db")
-    outcomes = [(TrialState.COMPLETE, 0.5, None), (TrialState.COMPLETE, 0.9, None),
-                (TrialState.PRUNED, None, "pruned"), (TrialState.FAIL, None, "diverged"),
-                (TrialState.FAIL, None, "interrupted"), (TrialState.RUNNING, None, None)]  # fmt: skip
+    outcomes = [
+        (TrialState.COMPLETE, 0.5, None),
+        (TrialState.COMPLETE, 0.9, None),
+        (TrialState.PRUNED, None, "pruned"),
+        (TrialState.FAIL, None, "diverged"),
+        (TrialState.FAIL, None, "interrupted"),
+        (TrialState.RUNNING, None, None),
+    ]
     for state, value, reason in outcomes:
         trial = study.ask()
         if reason is not None:
@@ -784,15 +898,24 @@ def test_a_launch_settles_from_how_its_jobs_left_the_trials(tmp_path: Path) -> N
         def setup(self, **_kw: Any) -> None: ...
 
         def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
-            end_trial(study._storage, frozen[0], Ending(TrialState.PRUNED, None,
-                      "pruned", "pruned at epoch 4"))  # fmt: skip
+            end_trial(
+                study._storage,
+                frozen[0],
+                Ending(TrialState.PRUNED, None, "pruned", "pruned at epoch 4"),
+            )
             failed = JobReturn(status=JobStatus.FAILED)
             failed._return_value = RuntimeError("out of memory")
             return [JobReturn(status=JobStatus.COMPLETED), failed, JobReturn()]
 
     keeper = Keeper(study._storage, None)
-    launch = Launch(Jobs(), resolve_storage(str(tmp_path / "l.db")), keeper, heartbeat=0,
-                    requeue=False, app_overrides=[])  # fmt: skip
+    launch = Launch(
+        Jobs(),
+        resolve_storage(str(tmp_path / "l.db")),
+        keeper,
+        heartbeat=0,
+        requeue=False,
+        app_overrides=[],
+    )
     units = [Unit(study, f, AppConfig(), []) for f in frozen]
     launch.in_flight = {u.trial._trial_id: u for u in units}
     seen: list[Settled] = []

@@ -21,11 +21,16 @@ def test_sweep_stores_results_and_prunes_a_clearly_worse_trial(tmp_path: Path) -
     third point, λ = 10, which crushes the weights, and the median pruner stops it after its
     first epoch. (The grid shuffles its points with its seed, 0: numpy's legacy RandomState,
     whose stream never changes, puts them in the order 1e-4, 1e-3, 10.)"""
-    args = ["regularizer=l2", "regularizer.l2=choice(10.0,1e-3,1e-4)",
-            "hydra.sweeper.sampler.name=grid",
-            "hydra.sweeper.population=1", "hydra.sweeper.pruner.n_startup_trials=2",
-            "hydra.sweeper.pruner.n_warmup_steps=0",
-            "hydra.sweeper.pruner.family_startup_trials=0", "hydra.sweeper.pruner.audit=0"]  # fmt: skip
+    args = [
+        "regularizer=l2",
+        "regularizer.l2=choice(10.0,1e-3,1e-4)",
+        "hydra.sweeper.sampler.name=grid",
+        "hydra.sweeper.population=1",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.pruner.n_warmup_steps=0",
+        "hydra.sweeper.pruner.family_startup_trials=0",
+        "hydra.sweeper.pruner.audit=0",
+    ]
     first = run_cli(sweep_args("prune", 2, *args), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     again = run_cli(sweep_args("prune", 3, *args), cwd=tmp_path)
@@ -67,14 +72,15 @@ def test_sweep_stores_results_and_prunes_a_clearly_worse_trial(tmp_path: Path) -
 def test_failing_and_diverging_trials_do_not_stop_the_sweep(tmp_path: Path) -> None:
     proc = run_cli(
         sweep_args(
-            "fails", 4,
+            "fails",
+            4,
             "hydra.sweeper.sampler.name=grid",
             "data.n_train=choice(200,999999)",
             "optimizer.lr=choice(0.05,1e9)",
             "hydra.sweeper.max_failure_rate=1.0",
         ),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = load_study(tmp_path, "fails")
     by_params = {(t.params["data.n_train"], t.params["optimizer.lr"]): t for t in study.trials}
@@ -114,9 +120,17 @@ def _swept(tmp_path: Path, study: str, n_trials: int, *args: str, epochs: int) -
 
 
 def test_joblib_launcher_runs_populations_in_parallel_processes(tmp_path: Path) -> None:
-    trials = _swept(tmp_path, "joblib", 4, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                    "hydra.sweeper.n_jobs=2", "hydra.sweeper.population=2",
-                    "optimizer.lr=tag(log, interval(1e-3, 1e-1))", epochs=2)  # fmt: skip
+    trials = _swept(
+        tmp_path,
+        "joblib",
+        4,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.population=2",
+        "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+        epochs=2,
+    )
     assert len(trials) == 4
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert all(len(t.user_attrs["curves"]["epoch"]) == 2 for t in trials)
@@ -127,9 +141,16 @@ def test_joblib_launcher_runs_populations_in_parallel_processes(tmp_path: Path) 
 
 
 def test_mixed_architectures_split_into_separate_populations(tmp_path: Path) -> None:
-    trials = _swept(tmp_path, "mixed", 6, "model.activation=choice(relu,tanh)",
-                    "hydra.sweeper.sampler.name=random", "hydra.sweeper.population=6",
-                    "hydra.sweeper.pruner.name=none", epochs=2)  # fmt: skip
+    trials = _swept(
+        tmp_path,
+        "mixed",
+        6,
+        "model.activation=choice(relu,tanh)",
+        "hydra.sweeper.sampler.name=random",
+        "hydra.sweeper.population=6",
+        "hydra.sweeper.pruner.name=none",
+        epochs=2,
+    )
     assert all(t.state == TrialState.COMPLETE for t in trials)
     for t in trials:
         members = t.user_attrs["population"]["members"]
@@ -157,14 +178,15 @@ def test_every_experiment_preset_passes_the_sweepers_checks(tmp_path: Path, pres
 def test_multi_objective_study_trades_accuracy_against_sparsity(tmp_path: Path) -> None:
     proc = run_cli(
         sweep_args(
-            "pareto", 4,
+            "pareto",
+            4,
             "hydra.sweeper.objectives=[val_acc,sparsity]",
             "hydra.sweeper.sampler.name=nsga2",
             "regularizer=l1",
             "regularizer.l1=tag(log, interval(1e-5, 1e-1))",
         ),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pruning is off" in proc.stdout
     study = load_study(tmp_path, "pareto")
@@ -197,12 +219,19 @@ def test_the_first_population_prunes_its_own_weak_members(tmp_path: Path) -> Non
     """No trial finishes before the first population's members are judged: with Optuna's rule
     (finished trials only, ``pruner.peers=false``) none of them can be pruned; with the default
     they are each other's reference, and the weak ones stop at the first prunable epoch."""
-    common = ("optimizer.lr=tag(log, interval(1e-4, 0.5))", "hydra.sweeper.population=6",
-              "hydra.sweeper.sampler.name=random", "hydra.sweeper.sampler.seed=3",
-              "hydra.sweeper.pruner.n_startup_trials=3", "hydra.sweeper.pruner.n_warmup_steps=2",
-              "hydra.sweeper.pruner.family_startup_trials=0", "hydra.sweeper.pruner.audit=0")  # fmt: skip
-    finished_only = _swept(tmp_path, "finished-only", 6, *common, "hydra.sweeper.pruner.peers=false",
-                           epochs=3)  # fmt: skip
+    common = (
+        "optimizer.lr=tag(log, interval(1e-4, 0.5))",
+        "hydra.sweeper.population=6",
+        "hydra.sweeper.sampler.name=random",
+        "hydra.sweeper.sampler.seed=3",
+        "hydra.sweeper.pruner.n_startup_trials=3",
+        "hydra.sweeper.pruner.n_warmup_steps=2",
+        "hydra.sweeper.pruner.family_startup_trials=0",
+        "hydra.sweeper.pruner.audit=0",
+    )
+    finished_only = _swept(
+        tmp_path, "finished-only", 6, *common, "hydra.sweeper.pruner.peers=false", epochs=3
+    )
     assert [t.state for t in finished_only] == [TrialState.COMPLETE] * 6
     trials = _swept(tmp_path, "peers", 6, *common, epochs=3)
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
@@ -218,10 +247,18 @@ def test_a_population_job_refills_the_places_of_trials_that_ended(tmp_path: Path
     new trial whenever a member ends, so the population stays full: 12 trials, 4 at a time, all
     in one job; the median pruner's victims make room for later trials, the budget is met
     exactly and nothing is left RUNNING."""
-    trials = _swept(tmp_path, "refill", 12, "optimizer.lr=tag(log, interval(1e-4, 0.5))",
-                    "hydra.sweeper.population=4", "hydra.sweeper.sampler.name=random",
-                    "hydra.sweeper.sampler.seed=3", "hydra.sweeper.pruner.n_startup_trials=2",
-                    "hydra.sweeper.pruner.n_warmup_steps=0", epochs=4)  # fmt: skip
+    trials = _swept(
+        tmp_path,
+        "refill",
+        12,
+        "optimizer.lr=tag(log, interval(1e-4, 0.5))",
+        "hydra.sweeper.population=4",
+        "hydra.sweeper.sampler.name=random",
+        "hydra.sweeper.sampler.seed=3",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.pruner.n_warmup_steps=0",
+        epochs=4,
+    )
     assert len(trials) == 12
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
@@ -233,8 +270,13 @@ def test_a_population_job_refills_the_places_of_trials_that_ended(tmp_path: Path
     assert len(last.user_attrs["population"]["members"]) == 12
     # never more than 4 at once: at each trial's start, fewer than 4 others were running
     for t in trials:
-        running = [u for u in trials if u is not t and u.datetime_start <= t.datetime_start
-                   and u.datetime_complete > t.datetime_start]  # fmt: skip
+        running = [
+            u
+            for u in trials
+            if u is not t
+            and u.datetime_start <= t.datetime_start
+            and u.datetime_complete > t.datetime_start
+        ]
         assert len(running) <= 4
     job = Path(trials[0].user_attrs["job_dir"])
     assert sorted(p.name for p in job.glob("trial_*.json")) == sorted(

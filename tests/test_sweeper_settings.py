@@ -22,10 +22,15 @@ from sweep.study import FamilyStartupPruner, PeerPercentilePruner, make_pruner
 
 def settings(**overrides: Any) -> SweeperConfig:
     base: dict[str, Any] = {
-        "metric": "val_acc", "direction": "auto", "n_trials": 10, "n_jobs": 1,
-        "max_failure_rate": 0.5, "heartbeat_interval": 10,
-        "sampler": {"name": "tpe"}, "pruner": {"name": "median"},
-    }  # fmt: skip
+        "metric": "val_acc",
+        "direction": "auto",
+        "n_trials": 10,
+        "n_jobs": 1,
+        "max_failure_rate": 0.5,
+        "heartbeat_interval": 10,
+        "sampler": {"name": "tpe"},
+        "pruner": {"name": "median"},
+    }
     base.update(overrides)
     return typed_settings(base)
 
@@ -133,9 +138,15 @@ def test_each_pruners_defaults_are_declared_once_in_its_settings_class() -> None
     said 0 while make_pruner used 2), the median pruner 4."""
     assert [f.name for f in dataclasses.fields(PrunerConfig) if f.default is not None] == ["name"]
     wilcoxon = pruner_spec(settings(pruner={"name": "wilcoxon"}), 1)
-    assert wilcoxon == {"name": "wilcoxon", "p_threshold": 0.1, "n_warmup_steps": 2,
-                        "family_startup_trials": 3, "audit": 0.2, "patience": None,
-                        "min_delta": 0.0}  # fmt: skip
+    assert wilcoxon == {
+        "name": "wilcoxon",
+        "p_threshold": 0.1,
+        "n_warmup_steps": 2,
+        "family_startup_trials": 3,
+        "audit": 0.2,
+        "patience": None,
+        "min_delta": 0.0,
+    }
     built = make_pruner(wilcoxon)
     assert isinstance(built, FamilyStartupPruner)
     assert built.base._n_startup_steps == 2  # type: ignore[attr-defined]
@@ -149,8 +160,11 @@ def test_budget_ignores_interrupted_and_over_budget_trials(tmp_path: Path) -> No
     for reason in ["completed", "interrupted", "over_budget", "pruned"]:
         t = study.ask()
         t.set_user_attr("stop_reason", reason)
-        study.tell(t, 1.0 if reason == "completed" else None,
-                   state=TrialState.COMPLETE if reason == "completed" else TrialState.FAIL)  # fmt: skip
+        study.tell(
+            t,
+            1.0 if reason == "completed" else None,
+            state=TrialState.COMPLETE if reason == "completed" else TrialState.FAIL,
+        )
     study.ask()  # running: counts
     assert budget_count(study) == 3
     assert budget_count(study, before=2) == 1
@@ -227,10 +241,14 @@ def test_tpe_draws_only_the_groups_of_the_parameters_a_trial_suggests(
 
     space = parse_search_space(
         {"reg": "choice(a, b, c)", "lr": "interval(0.1, 1)"},
-        {"reg": {"a": {"pa": "interval(0, 1)"},
-                 "b": {"pb": "interval(0, 1)", "qb": "interval(0, 1)"},
-                 "c": {"pc": "interval(0, 1)"}}},
-    )  # fmt: skip
+        {
+            "reg": {
+                "a": {"pa": "interval(0, 1)"},
+                "b": {"pb": "interval(0, 1)", "qb": "interval(0, 1)"},
+                "c": {"pc": "interval(0, 1)"},
+            }
+        },
+    )
     fits: dict[int, list[tuple[frozenset[str], dict[str, Any]]]] = {}
     draw = GroupOnDemandTPE._sample_relative
 
@@ -291,8 +309,12 @@ def test_cached_composition_equals_a_fresh_one() -> None:
         out = OmegaConf.to_container(cfg, resolve=False)
         assert isinstance(out, dict)
         hydra = out.pop("hydra")
-        return {"job": out, "task": hydra["overrides"]["task"], "dirname": hydra["job"]["override_dirname"],
-                "choices": hydra["runtime"]["choices"]}  # fmt: skip
+        return {
+            "job": out,
+            "task": hydra["overrides"]["task"],
+            "dirname": hydra["job"]["override_dirname"],
+            "choices": hydra["runtime"]["choices"],
+        }
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         inner = GlobalHydra.instance().config_loader()
@@ -301,8 +323,13 @@ def test_cached_composition_equals_a_fresh_one() -> None:
             master.hydra.overrides.hydra = []
         cached = CachingConfigLoader(inner, {"regularizer.l1", "optimizer.lr", "trial.number"})
         for number, (l1, lr) in enumerate([(1e-3, 0.1), (2e-5, 0.05), (0.5, 1e-4)]):
-            overrides = ["regularizer=l1", f"regularizer.l1={l1}", "trainer.epochs=3",
-                         f"optimizer.lr={lr}", f"trial.number={number}"]  # fmt: skip
+            overrides = [
+                "regularizer=l1",
+                f"regularizer.l1={l1}",
+                "trainer.epochs=3",
+                f"optimizer.lr={lr}",
+                f"trial.number={number}",
+            ]
             fast = cached.load_sweep_config(master, overrides)
             fresh = inner.load_sweep_config(master, overrides)
             assert job_part(fast) == job_part(fresh)
@@ -311,8 +338,9 @@ def test_cached_composition_equals_a_fresh_one() -> None:
         # the plain job of a trial: the fresh composition without hydra and trial, resolved
         for l1 in (1e-3, 0.25):
             overrides = ["regularizer=l1", "trainer.epochs=3", "optimizer.lr=0.1"]
-            plain, choices = cached.compose_plain(master, overrides, ("regularizer", "optimizer"),
-                                                  {"regularizer.l1": l1})  # fmt: skip
+            plain, choices = cached.compose_plain(
+                master, overrides, ("regularizer", "optimizer"), {"regularizer.l1": l1}
+            )
             fresh = inner.load_sweep_config(master, [*overrides, f"regularizer.l1={l1}"])
             with open_dict(fresh):
                 del fresh["hydra"], fresh["trial"]
@@ -381,12 +409,20 @@ def test_names_that_cannot_work_are_refused(name: str, storage: str, expected: s
 def test_fingerprint_differences_name_what_changed() -> None:
     log = parse_search_space({"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"})
     lin = parse_search_space({"regularizer.l1": "interval(1e-6, 1e-2)"})
-    stored = {"space": log.signature(), "objectives": ["val_acc"], "directions": ["maximize"],
-              "config": {"trainer.epochs": 20, "optimizer.lr": 0.05}}  # fmt: skip
+    stored = {
+        "space": log.signature(),
+        "objectives": ["val_acc"],
+        "directions": ["maximize"],
+        "config": {"trainer.epochs": 20, "optimizer.lr": 0.05},
+    }
     same = fingerprint_differences(stored, dict(stored))
     assert same == []
-    now = {"space": lin.signature(), "objectives": ["sparsity"], "directions": ["maximize"],
-           "config": {"trainer.epochs": 30, "optimizer.lr": 0.05}}  # fmt: skip
+    now = {
+        "space": lin.signature(),
+        "objectives": ["sparsity"],
+        "directions": ["maximize"],
+        "config": {"trainer.epochs": 30, "optimizer.lr": 0.05},
+    }
     lines = fingerprint_differences(stored, now)
     assert any(
         line.startswith("objectives: stored ['val_acc'], now ['sparsity']") for line in lines

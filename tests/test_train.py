@@ -46,9 +46,15 @@ def _arch(splits: Splits, hidden: tuple[int, ...], **kw: object) -> Arch:
 
 
 def _fit(
-    splits: Splits, settings: list[MemberSettings], *, hidden: tuple[int, ...] = (32,),
-    epochs: int = 3, batch_size: int = 64, reporters: list[object] | None = None, **kw: object,
-) -> tuple[list[FitResult], StackedMLP]:  # fmt: skip
+    splits: Splits,
+    settings: list[MemberSettings],
+    *,
+    hidden: tuple[int, ...] = (32,),
+    epochs: int = 3,
+    batch_size: int = 64,
+    reporters: list[object] | None = None,
+    **kw: object,
+) -> tuple[list[FitResult], StackedMLP]:
     net = StackedMLP(_arch(splits, hidden, **kw), [s.seed for s in settings], CPU)
     data = StackedSplits.of([splits], [0] * len(settings))
     shared = Shared(epochs=epochs, batch_size=batch_size, metric="val_acc")
@@ -62,8 +68,9 @@ def _eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, fl
 
 
 def test_rows_gathers_each_members_examples_of_its_own_split(digits: Splits) -> None:
-    other = dataclasses.replace(digits, x_train=digits.x_train.flip(0),
-                                y_train=digits.y_train.flip(0))  # fmt: skip
+    other = dataclasses.replace(
+        digits, x_train=digits.x_train.flip(0), y_train=digits.y_train.flip(0)
+    )
     idx = torch.tensor([[0, 5, 7], [1, 1, 2], [9, 3, 0]])
     for split_of, splits in (([0, 0, 0], [digits]), ([1, 0, 1], [digits, other])):
         data = StackedSplits.of(splits, split_of)
@@ -92,8 +99,11 @@ def test_evaluation_blocks_sized_to_the_cache_measure_the_same(digits: Splits) -
 
 
 def test_only_dropping_members_draw_masks_each_from_its_own_generator(digits: Splits) -> None:
-    settings = [MemberSettings(seed=3, dropout=0.5), MemberSettings(seed=4),
-                MemberSettings(seed=5, dropout=0.1)]  # fmt: skip
+    settings = [
+        MemberSettings(seed=3, dropout=0.5),
+        MemberSettings(seed=4),
+        MemberSettings(seed=5, dropout=0.1),
+    ]
     net = StackedMLP(_arch(digits, (8,)), [s.seed for s in settings], CPU)
     data = StackedSplits.of([digits], [0] * 3)
     pop = Population(net, data, Shared(1, 64), settings)
@@ -112,8 +122,14 @@ def test_only_dropping_members_draw_masks_each_from_its_own_generator(digits: Sp
 
 def test_l1_leaves_more_near_zero_weights_than_l2(digits: Splits) -> None:
     lam = 0.01
-    (l1, l2), _ = _fit(digits, [MemberSettings(lr=0.1, penalty=Penalty(l1=lam)),
-                                MemberSettings(lr=0.1, penalty=Penalty(l2=lam))], epochs=8)  # fmt: skip
+    (l1, l2), _ = _fit(
+        digits,
+        [
+            MemberSettings(lr=0.1, penalty=Penalty(l1=lam)),
+            MemberSettings(lr=0.1, penalty=Penalty(l2=lam)),
+        ],
+        epochs=8,
+    )
     a, b = l1.curves, l2.curves
     assert a["sparsity_abs"][-1] > 0.2, a["sparsity_abs"]
     assert a["sparsity_abs"][-1] > 10 * max(b["sparsity_abs"][-1], 0.01)
@@ -187,8 +203,9 @@ def test_train_metrics_are_measured_in_eval_mode_with_dropout_off(digits: Splits
     assert result.curves["val_loss"][-1] == pytest.approx(vloss, rel=1e-5)
     assert result.curves["gap_acc"][-1] == pytest.approx(acc - vacc, abs=1e-6)
     assert result.test is not None
-    assert list(result.test) == pytest.approx(list(_eval(model, digits.x_test, digits.y_test)),
-                                              rel=1e-5)  # fmt: skip
+    assert list(result.test) == pytest.approx(
+        list(_eval(model, digits.x_test, digits.y_test)), rel=1e-5
+    )
 
 
 def test_dead_units_counts_hidden_units_that_never_change(digits: Splits) -> None:
@@ -249,9 +266,13 @@ def test_huge_lr_diverges_and_stops_at_that_epoch(digits: Splits) -> None:
 def test_early_stopping_stops_after_patience_and_restores_best(noise: Splits) -> None:
     # random labels: the val loss soon rises while the net memorizes the training set
     patience = 3
-    (result,), net = _fit(noise, [MemberSettings(lr=0.2, momentum=0.9,
-                                                 early_stop=EarlyStop(patience=patience))],
-                          hidden=(64,), epochs=30, batch_size=32)  # fmt: skip
+    (result,), net = _fit(
+        noise,
+        [MemberSettings(lr=0.2, momentum=0.9, early_stop=EarlyStop(patience=patience))],
+        hidden=(64,),
+        epochs=30,
+        batch_size=32,
+    )
     val = result.curves["val_loss"]
     assert result.stop_reason == "early_stopped"
     assert result.epochs_run < 30
@@ -268,8 +289,13 @@ def test_early_stopping_stops_after_patience_and_restores_best(noise: Splits) ->
 
 def test_early_stopping_without_restore_keeps_last_weights(noise: Splits) -> None:
     es = EarlyStop(patience=3, restore_best=False)
-    (result,), _ = _fit(noise, [MemberSettings(lr=0.5, momentum=0.9, early_stop=es)],
-                        hidden=(64,), epochs=30, batch_size=32)  # fmt: skip
+    (result,), _ = _fit(
+        noise,
+        [MemberSettings(lr=0.5, momentum=0.9, early_stop=es)],
+        hidden=(64,),
+        epochs=30,
+        batch_size=32,
+    )
     assert result.stop_reason == "early_stopped" and result.best_epoch < result.epochs_run
     assert result.final_epoch == result.epochs_run
 
@@ -288,8 +314,14 @@ class _PruneAt:
 
 def test_reporter_prunes_at_epoch_three(digits: Splits) -> None:
     reporter = _PruneAt(3)
-    (result,), _ = _fit(digits, [MemberSettings(lr=0.05)], hidden=(16,), epochs=10,
-                        batch_size=128, reporters=[reporter])  # fmt: skip
+    (result,), _ = _fit(
+        digits,
+        [MemberSettings(lr=0.05)],
+        hidden=(16,),
+        epochs=10,
+        batch_size=128,
+        reporters=[reporter],
+    )
     assert result.stop_reason == "pruned"
     assert result.epochs_run == 3 and result.curves["epoch"] == [1.0, 2.0, 3.0]
     assert "epoch 3" in result.message
@@ -326,8 +358,9 @@ def test_every_member_reports_its_epoch_before_any_member_is_judged(digits: Spli
 
 def test_lr_curve_follows_the_schedule(digits: Splits) -> None:
     step = Schedule("step", step_size=2, gamma=0.5, epochs=4)
-    (result,), _ = _fit(digits, [MemberSettings(lr=0.4, schedule=step)], hidden=(8,), epochs=4,
-                        batch_size=256)  # fmt: skip
+    (result,), _ = _fit(
+        digits, [MemberSettings(lr=0.4, schedule=step)], hidden=(8,), epochs=4, batch_size=256
+    )
     assert result.curves["lr"] == pytest.approx([0.4, 0.4, 0.2, 0.2])
 
 
@@ -361,8 +394,17 @@ def test_same_seed_same_numbers_different_seed_different_numbers() -> None:
 
 
 def _same_curves(a: dict[str, list[float]], b: dict[str, list[float]], atol: float) -> None:
-    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "weight_l1", "weight_l2",
-                "sparsity", "grad_norm", "lr"):  # fmt: skip
+    for key in (
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "weight_l1",
+        "weight_l2",
+        "sparsity",
+        "grad_norm",
+        "lr",
+    ):
         assert len(a[key]) == len(b[key]), key
         assert a[key] == pytest.approx(b[key], abs=atol, rel=atol), key
 
@@ -398,10 +440,15 @@ ADAM_MEMBERS = [
     {"regularizer__weight_decay": 0.05, "trainer__seed": 3},
     {"regularizer__elastic": 1e-3, "regularizer__l1_ratio": 0.3, "regularizer__apply_to": "all"},
     {"scheduler__name": "cosine", "regularizer__clip": 0.3},
-    {"scheduler__name": "step", "scheduler__step_size": 2, "scheduler__gamma": 0.5,
-     "regularizer__l2": 1e-3, "regularizer__scale": "half_mean"},
+    {
+        "scheduler__name": "step",
+        "scheduler__step_size": 2,
+        "scheduler__gamma": 0.5,
+        "regularizer__l2": 1e-3,
+        "regularizer__scale": "half_mean",
+    },
     {"optimizer__betas": [0.8, 0.99], "optimizer__eps": 1e-6, "optimizer__lr": 0.003},
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("kind", ["adam", "adamw"])
@@ -409,8 +456,19 @@ def test_adam_members_equal_their_single_runs(kind: str) -> None:
     """Adam and AdamW members with their own betas, eps, decay (coupled in Adam, decoupled in
     AdamW), elastic net over every parameter, half-mean scaling, clipping and schedules, trained
     as one population, give the curves of separate runs to 1e-5 (the SGD case is above)."""
-    cfgs = [_tiny(i, **{"model__dropout": 0.0, "trainer__epochs": 5, "optimizer__name": kind,
-                        "optimizer__lr": 0.01, **m}) for i, m in enumerate(ADAM_MEMBERS)]  # fmt: skip
+    cfgs = [
+        _tiny(
+            i,
+            **{
+                "model__dropout": 0.0,
+                "trainer__epochs": 5,
+                "optimizer__name": kind,
+                "optimizer__lr": 0.01,
+                **m,
+            },
+        )
+        for i, m in enumerate(ADAM_MEMBERS)
+    ]
     for cfg, member in zip(cfgs, run_population(cfgs), strict=True):
         alone = run(copy.deepcopy(cfg))
         _same_curves(member.summary["curves"], alone.summary["curves"], 1e-5)
@@ -440,9 +498,11 @@ def test_a_diverging_member_fails_alone(digits: Splits) -> None:
 
 
 def test_early_stopping_acts_per_member(noise: Splits) -> None:
-    settings = [MemberSettings(lr=0.5, momentum=0.9, early_stop=EarlyStop(patience=2)),
-                MemberSettings(lr=0.5, momentum=0.9, early_stop=EarlyStop(patience=6)),
-                MemberSettings(lr=0.5, momentum=0.9)]  # fmt: skip
+    settings = [
+        MemberSettings(lr=0.5, momentum=0.9, early_stop=EarlyStop(patience=2)),
+        MemberSettings(lr=0.5, momentum=0.9, early_stop=EarlyStop(patience=6)),
+        MemberSettings(lr=0.5, momentum=0.9),
+    ]
     (short, long, never), _ = _fit(noise, settings, hidden=(64,), epochs=40, batch_size=32)
     assert short.stop_reason == long.stop_reason == "early_stopped"
     assert short.epochs_run == short.best_epoch + 2
@@ -479,10 +539,14 @@ def test_a_memorizing_network_shows_what_each_regularizer_does() -> None:
             cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.momentum = "adam", 1e-3, 0.0
             cfgs.append(cfg)
     outcomes = run_population(cfgs)
-    final = {name: [o.summary["val_acc"] for o in outcomes[3 * i : 3 * i + 3]]
-             for i, name in enumerate(arms)}  # fmt: skip
-    best = {name: [o.summary["best_epoch_val_acc"] for o in outcomes[3 * i : 3 * i + 3]]
-            for i, name in enumerate(arms)}  # fmt: skip
+    final = {
+        name: [o.summary["val_acc"] for o in outcomes[3 * i : 3 * i + 3]]
+        for i, name in enumerate(arms)
+    }
+    best = {
+        name: [o.summary["best_epoch_val_acc"] for o in outcomes[3 * i : 3 * i + 3]]
+        for i, name in enumerate(arms)
+    }
     mean = {name: sum(v) / 3 for name, v in final.items()}
     none_train = [o.summary["train_acc"] for o in outcomes[:3]]
     assert min(none_train) > 0.97  # it memorized the wrong labels
@@ -499,8 +563,12 @@ def test_a_freed_slot_takes_a_new_member_that_trains_as_a_run_of_its_own() -> No
     the member that joins trains its own 4 epochs beside the others (at their epochs 3–6), with
     its own seed's data split, and its curves are those of a separate run: to 1e-5 with dropout
     off, Adam's bias correction counted from its own first step."""
-    base = {"model__dropout": 0.0, "trainer__epochs": 4, "optimizer__name": "adam",
-            "optimizer__lr": 0.01}  # fmt: skip
+    base = {
+        "model__dropout": 0.0,
+        "trainer__epochs": 4,
+        "optimizer__name": "adam",
+        "optimizer__lr": 0.01,
+    }
     cfgs = [_tiny(0, **base), _tiny(1, **base, regularizer__l2=1e-3)]
     joiner = _tiny(5, **{**base, "optimizer__lr": 0.003}, regularizer__l1=1e-4)
     ended: list[tuple[int, str, int]] = []
@@ -535,7 +603,8 @@ def test_max_population_slots_are_refilled_from_the_queue_as_members_end() -> No
     def hook(member: int) -> Callable[[dict[str, float]], None]:
         return lambda row: seen.append((member, int(row["epoch"])))
 
-    out = run_population(cfgs, reporters=[_PruneAt(1), None, None],
-                         on_epoch=[hook(0), hook(1), hook(2)])  # fmt: skip
+    out = run_population(
+        cfgs, reporters=[_PruneAt(1), None, None], on_epoch=[hook(0), hook(1), hook(2)]
+    )
     assert [o.fit.epochs_run for o in out] == [1, 3, 3]
     assert seen == [(0, 1), (1, 1), (1, 2), (2, 1), (1, 3), (2, 2), (2, 3)]

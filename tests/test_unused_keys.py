@@ -25,12 +25,16 @@ IGNORED = [
     (["data.n_features=4"], "data.n_features=4"),
     (["data.n_classes=3"], "data.n_classes=3"),
     (["data.label=y"], "data.label='y': allowed its default ('label') unless data=files"),
-    (["scheduler=cosine", "scheduler.step_size=5"],
-     "scheduler.step_size=5: allowed its default (10) unless scheduler=step"),
+    (
+        ["scheduler=cosine", "scheduler.step_size=5"],
+        "scheduler.step_size=5: allowed its default (10) unless scheduler=step",
+    ),
     (["scheduler=cosine", "scheduler.gamma=0.5"], "scheduler.gamma=0.5"),
-    (["regularizer.l2=0.01"],
-     "regularizer.l2=0.01: allowed its off value (0.0) with regularizer=none"),
-]  # fmt: skip
+    (
+        ["regularizer.l2=0.01"],
+        "regularizer.l2=0.01: allowed its off value (0.0) with regularizer=none",
+    ),
+]
 
 
 @pytest.mark.parametrize(("args", "said"), IGNORED)
@@ -50,13 +54,15 @@ def test_a_run_refuses_it_with_exit_2_before_training(tmp_path: Path) -> None:
     proc = run_cli(["scheduler=cosine", "scheduler.gamma=0.5", "trainer.epochs=1"], cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-1500:] + proc.stderr[-1500:]
     assert "scheduler.gamma=0.5: allowed its default (0.1) unless scheduler=step" in (
-        proc.stdout + proc.stderr)  # fmt: skip
+        proc.stdout + proc.stderr
+    )
     assert not list(tmp_path.rglob("metrics.json"))  # nothing trained
 
 
 def test_a_sweep_refuses_it_before_a_study_exists(tmp_path: Path) -> None:
-    proc = run_cli(sweep_args("ignored", 2, "scheduler=cosine", "scheduler.gamma=0.5"),
-                   cwd=tmp_path)  # fmt: skip
+    proc = run_cli(
+        sweep_args("ignored", 2, "scheduler=cosine", "scheduler.gamma=0.5"), cwd=tmp_path
+    )
     assert proc.returncode == 2
     assert "scheduler.gamma=0.5" in proc.stdout + proc.stderr
     assert not (tmp_path / "outputs" / "studies.db").exists()
@@ -71,17 +77,39 @@ def _only_fields(section: type) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-GROUP_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optimizer": OptimizerConfig,
-                  "scheduler": SchedulerConfig}  # fmt: skip
-ONLY = [(group, name, options) for group, section in GROUP_SECTIONS.items()
-        for name, _, options in _only_fields(section)]  # fmt: skip
+GROUP_SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "optimizer": OptimizerConfig,
+    "scheduler": SchedulerConfig,
+}
+ONLY = [
+    (group, name, options)
+    for group, section in GROUP_SECTIONS.items()
+    for name, _, options in _only_fields(section)
+]
 OTHER = {"data": "digits", "model": "mlp", "optimizer": "sgd", "scheduler": "none"}
-CHANGED: dict[str, object] = {"n_samples": 70, "n_features": 3, "n_classes": 5, "path": "x.npz",
-                              "label": "y", "channels": [4], "kernel_size": 5, "pool": "avg",
-                              "pool_size": 3, "target": "m.Net", "kwargs": {"a": 1},
-                              "momentum": 0.5, "nesterov": True, "betas": [0.8, 0.9],
-                              "eps": 1e-6, "step_size": 3, "gamma": 0.5, "t_max": 4,
-                              "eta_min": 0.01}  # fmt: skip
+CHANGED: dict[str, object] = {
+    "n_samples": 70,
+    "n_features": 3,
+    "n_classes": 5,
+    "path": "x.npz",
+    "label": "y",
+    "channels": [4],
+    "kernel_size": 5,
+    "pool": "avg",
+    "pool_size": 3,
+    "target": "m.Net",
+    "kwargs": {"a": 1},
+    "momentum": 0.5,
+    "nesterov": True,
+    "betas": [0.8, 0.9],
+    "eps": 1e-6,
+    "step_size": 3,
+    "gamma": 0.5,
+    "t_max": 4,
+    "eta_min": 0.01,
+}
 
 
 def test_a_sweep_refuses_a_field_of_another_pruner_before_a_study_exists(tmp_path: Path) -> None:
@@ -89,13 +117,21 @@ def test_a_sweep_refuses_a_field_of_another_pruner_before_a_study_exists(tmp_pat
     to be accepted and ignored."""
     proc = run_cli(sweep_args("ignored", 2, "hydra.sweeper.pruner.percentile=10"), cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-2000:]
-    assert ("hydra.sweeper.pruner.percentile=10.0: not read by pruner.name=median; read by "
-            "pruner.name=percentile") in proc.stderr  # fmt: skip
-    proc = run_cli(sweep_args("ignored", 2, "hydra.sweeper.pruner.name=wilcoxon",
-                              "hydra.sweeper.pruner.peers=false"), cwd=tmp_path)  # fmt: skip
+    assert (
+        "hydra.sweeper.pruner.percentile=10.0: not read by pruner.name=median; read by "
+        "pruner.name=percentile"
+    ) in proc.stderr
+    proc = run_cli(
+        sweep_args(
+            "ignored", 2, "hydra.sweeper.pruner.name=wilcoxon", "hydra.sweeper.pruner.peers=false"
+        ),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
-    assert "pruner.peers=False: not read by pruner.name=wilcoxon; read by pruner.name=" \
+    assert (
+        "pruner.peers=False: not read by pruner.name=wilcoxon; read by pruner.name="
         "median|percentile" in proc.stderr
+    )
     assert not (tmp_path / "outputs" / "studies.db").exists()
 
 

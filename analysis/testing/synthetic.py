@@ -99,15 +99,21 @@ def record_trial(
     c.setdefault("epoch", [float(e) for e in range(1, n + 1)])
     f = (final_epoch or n) - 1
     attrs: dict[str, Any] = {
-        "record_version": RECORD_VERSION, "curves": c, "family": family,
-        "final_epoch": f + 1, "epochs_run": n,
+        "record_version": RECORD_VERSION,
+        "curves": c,
+        "family": family,
+        "final_epoch": f + 1,
+        "epochs_run": n,
         "epochs_max": epochs_max if epochs_max is not None else n,
         "hparams": {k: float((hparams or {}).get(k, 0.0)) for k in HPARAMS},
-        "stop_reason": stop_reason or {TrialState.PRUNED: "pruned",
-                                       TrialState.FAIL: "failed"}.get(state, "completed"),
-        "choices": {"regularizer": family}, "test_acc": test_acc, "test_loss": test_loss,
-        "run_seconds": 0.1 * n, "seed": seed,
-    }  # fmt: skip
+        "stop_reason": stop_reason
+        or {TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}.get(state, "completed"),
+        "choices": {"regularizer": family},
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        "run_seconds": 0.1 * n,
+        "seed": seed,
+    }
     if n:
         attrs.update(_final_attrs(c, f, chance_acc))
         attrs.update(_best_epoch_attrs(c))
@@ -120,16 +126,24 @@ def record_trial(
         value = c["val_acc"][-1]
     multi = several is not None
     return optuna.trial.create_trial(
-        state=state, value=value, values=several if state == TrialState.COMPLETE else None,
-        params=params or {}, distributions=distributions or {}, user_attrs=attrs,
+        state=state,
+        value=value,
+        values=several if state == TrialState.COMPLETE else None,
+        params=params or {},
+        distributions=distributions or {},
+        user_attrs=attrs,
         intermediate_values={} if multi else {e + 1: v for e, v in enumerate(c["val_acc"])},
-    )  # fmt: skip
+    )
 
 
 def synthetic_curves(
-    n_epochs: int, strength: float, rng: np.random.Generator, *, sparsity_rate: float = 0.0,
+    n_epochs: int,
+    strength: float,
+    rng: np.random.Generator,
+    *,
+    sparsity_rate: float = 0.0,
     collapse: bool = False,
-) -> dict[str, list[float]]:  # fmt: skip
+) -> dict[str, list[float]]:
     """Curves where a weak regularizer overfits (val loss rises) and a strong one closes it;
     ``collapse``: the network ends at chance level (every unit dead)."""
     e = np.arange(1, n_epochs + 1, dtype=float)
@@ -145,14 +159,19 @@ def synthetic_curves(
         train_loss = val_loss = np.full(n_epochs, 2.3)
         sparsity, dead = np.full(n_epochs, 0.99), np.ones(n_epochs)
     return {
-        "train_loss": train_loss.tolist(), "val_loss": val_loss.tolist(),
-        "train_acc": train_acc.tolist(), "val_acc": val_acc.tolist(),
-        "lr": [0.01] * n_epochs, "sparsity": sparsity.tolist(),
-        "sparsity_abs": sparsity.tolist(), "dead_units": dead.tolist(),
+        "train_loss": train_loss.tolist(),
+        "val_loss": val_loss.tolist(),
+        "train_acc": train_acc.tolist(),
+        "val_acc": val_acc.tolist(),
+        "lr": [0.01] * n_epochs,
+        "sparsity": sparsity.tolist(),
+        "sparsity_abs": sparsity.tolist(),
+        "dead_units": dead.tolist(),
         "weight_l1": (50 * (1 - sparsity)).tolist(),
-        "weight_l2": (5 * damp + 0 * e).tolist(), "grad_norm": [1.0] * n_epochs,
+        "weight_l2": (5 * damp + 0 * e).tolist(),
+        "grad_norm": [1.0] * n_epochs,
         "epoch_seconds": [0.1] * n_epochs,
-    }  # fmt: skip
+    }
 
 
 def _range(family: str) -> tuple[float, float, bool]:
@@ -167,9 +186,14 @@ def _search_space(families: Sequence[str]) -> dict[str, Any]:
             low, high, log = _range(family)
             expr = f"interval({low}, {high})"
             conditional[family] = {f"regularizer.{key}": f"tag(log, {expr})" if log else expr}
-    return {"params": {"regularizer": f"choice({', '.join(families)})",
-                       "optimizer.lr": "tag(log, interval(0.001, 0.1))"},
-            "conditional": {"regularizer": conditional}, "cli_overrides": []}  # fmt: skip
+    return {
+        "params": {
+            "regularizer": f"choice({', '.join(families)})",
+            "optimizer.lr": "tag(log, interval(0.001, 0.1))",
+        },
+        "conditional": {"regularizer": conditional},
+        "cli_overrides": [],
+    }
 
 
 def _random_trial(
@@ -183,8 +207,13 @@ def _random_trial(
     hparams = {"lr": lr, "batch_size": 64.0, **({key: strength} if key else {})}
     pruned = rng.random() < prune_rate
     run = int(rng.integers(3, n_epochs)) if pruned else n_epochs
-    curves = synthetic_curves(n_epochs, strength, rng, sparsity_rate=1.0 if family == "l1" else 0.05,
-                              collapse=family == "l1" and strength > 0.03)  # fmt: skip
+    curves = synthetic_curves(
+        n_epochs,
+        strength,
+        rng,
+        sparsity_rate=1.0 if family == "l1" else 0.05,
+        collapse=family == "l1" and strength > 0.03,
+    )
     curves = {k: v[:run] for k, v in curves.items()}
     params: dict[str, Any] = {"regularizer": family, "optimizer.lr": lr}
     dists: dict[str, BaseDistribution] = {
@@ -195,10 +224,16 @@ def _random_trial(
         params[f"regularizer.{key}"] = strength
         dists[f"regularizer.{key}"] = FloatDistribution(low, high, log=family != "dropout")
     return record_trial(
-        family=family, curves=curves, hparams=hparams, epochs_max=n_epochs, seed=i,
+        family=family,
+        curves=curves,
+        hparams=hparams,
+        epochs_max=n_epochs,
+        seed=i,
         state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
-        test_acc=curves["val_acc"][-1] - 0.01, params=params, distributions=dists,
-    )  # fmt: skip
+        test_acc=curves["val_acc"][-1] - 0.01,
+        params=params,
+        distributions=dists,
+    )
 
 
 def synthetic_study(
@@ -216,9 +251,12 @@ def synthetic_study(
     training), and its confirmation study on ``confirm_seeds`` seeds when > 0."""
     rng = np.random.default_rng(seed)
     study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
-    for key, value in ((STUDY_ROLE, "search"), (STUDY_METRIC, "val_acc"),
-                       (STUDY_OBJECTIVES, ["val_acc"]),
-                       (STUDY_SEARCH_SPACE, _search_space(families))):  # fmt: skip
+    for key, value in (
+        (STUDY_ROLE, "search"),
+        (STUDY_METRIC, "val_acc"),
+        (STUDY_OBJECTIVES, ["val_acc"]),
+        (STUDY_SEARCH_SPACE, _search_space(families)),
+    ):
         study.set_user_attr(key, value)
     study.add_trials(
         [_random_trial(i, n_epochs, families, rng, prune_rate) for i in range(n_trials)]

@@ -61,22 +61,38 @@ def confirm_trial(
     """
     loss = val_loss if val_loss is not None else 2.0 * (1.0 - val_acc)
     train = val_acc + gap_acc
-    curves = {"val_acc": [val_acc - 0.1, val_acc], "train_acc": [train - 0.1, train],
-              "val_loss": [loss + 0.2, loss], "train_loss": [loss + 0.1, max(loss - 0.1, 0.0)],
-              "sparsity": [0.0, sparsity], "dead_units": [0.0, 0.0]}  # fmt: skip
+    curves = {
+        "val_acc": [val_acc - 0.1, val_acc],
+        "train_acc": [train - 0.1, train],
+        "val_loss": [loss + 0.2, loss],
+        "train_loss": [loss + 0.1, max(loss - 0.1, 0.0)],
+        "sparsity": [0.0, sparsity],
+        "dead_units": [0.0, 0.0],
+    }
     if restored:
         worse = {"val_acc": -0.02, "train_acc": 0.01, "val_loss": 0.05, "train_loss": -0.01}
         for key, values in curves.items():
             values.append(max(values[-1] + worse.get(key, 0.0), 0.0))
-    info = {"arm": arm, "label": label or arm, "family": family, "role": role, "seed": seed,
-            "source_trial": source_trial}  # fmt: skip
+    info = {
+        "arm": arm,
+        "label": label or arm,
+        "family": family,
+        "role": role,
+        "seed": seed,
+        "source_trial": source_trial,
+    }
     return record_trial(
-        family=family, curves=curves, state=state, seed=seed, epochs_max=len(curves["val_acc"]),
-        chance_acc=chance_acc, test_acc=test_acc if test_acc is not None else val_acc - 0.01,
+        family=family,
+        curves=curves,
+        state=state,
+        seed=seed,
+        epochs_max=len(curves["val_acc"]),
+        chance_acc=chance_acc,
+        test_acc=test_acc if test_acc is not None else val_acc - 0.01,
         final_epoch=2 if restored else None,
         stop_reason=stop_reason or (StopReason.EARLY_STOPPED if restored else None),
         extra_attrs={TRIAL_CONFIRM: info},
-    )  # fmt: skip
+    )
 
 
 def plan_entry(
@@ -90,8 +106,16 @@ def plan_entry(
     rank: int = 1,
 ) -> dict[str, Any]:
     """One ``regsweep:confirm_plan`` entry (its ``config`` left empty)."""
-    return {"arm": arm, "label": label or arm, "family": family, "role": role,
-            "source_trial": source_trial, "rank": rank, "baseline": baseline, "config": {}}  # fmt: skip
+    return {
+        "arm": arm,
+        "label": label or arm,
+        "family": family,
+        "role": role,
+        "source_trial": source_trial,
+        "rank": rank,
+        "baseline": baseline,
+        "config": {},
+    }
 
 
 def add_confirm_study(
@@ -104,18 +128,30 @@ def add_confirm_study(
     metric: str = "val_acc",
 ) -> optuna.Study:
     """Create ``<search_study>.confirm`` with its plan, seeds and ``runs``."""
-    study = optuna.create_study(storage=storage, study_name=confirm_study_name(search_study),
-                                direction="minimize" if metric.endswith("loss") else "maximize")  # fmt: skip
-    for key, value in ((STUDY_ROLE, "confirm"), (STUDY_SEARCH_STUDY, search_study),
-                       (STUDY_METRIC, metric), (STUDY_CONFIRM_PLAN, [dict(a) for a in plan]),
-                       (STUDY_CONFIRM_SEEDS, list(seeds))):  # fmt: skip
+    study = optuna.create_study(
+        storage=storage,
+        study_name=confirm_study_name(search_study),
+        direction="minimize" if metric.endswith("loss") else "maximize",
+    )
+    for key, value in (
+        (STUDY_ROLE, "confirm"),
+        (STUDY_SEARCH_STUDY, search_study),
+        (STUDY_METRIC, metric),
+        (STUDY_CONFIRM_PLAN, [dict(a) for a in plan]),
+        (STUDY_CONFIRM_SEEDS, list(seeds)),
+    ):
         study.set_user_attr(key, value)
     study.add_trials(list(runs))
     return study
 
 
-DEFAULT_EFFECTS = {"dropout": 0.025, "l2": 0.004, "l1": -0.015, "weight_decay": 0.0,
-                   "elastic_net": 0.0}  # fmt: skip
+DEFAULT_EFFECTS = {
+    "dropout": 0.025,
+    "l2": 0.004,
+    "l1": -0.015,
+    "weight_decay": 0.0,
+    "elastic_net": 0.0,
+}
 """True effect on validation accuracy of each family's finalist in :func:`synthetic_confirmation`."""
 
 
@@ -140,14 +176,31 @@ def synthetic_confirmation(
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     plan: list[dict[str, Any]] = []
     for family in sorted({str(t.user_attrs.get("family")) for t in done}):
-        top = max((t for t in done if t.user_attrs.get("family") == family),
-                  key=lambda t: float(t.user_attrs.get("val_acc") or 0.0))  # fmt: skip
+        top = max(
+            (t for t in done if t.user_attrs.get("family") == family),
+            key=lambda t: float(t.user_attrs.get("val_acc") or 0.0),
+        )
         base = None if family == "none" else f"base-{family}"
-        plan.append(plan_entry(family, family, "finalist", baseline=base, source_trial=top.number,
-                               label=f"{family} (trial {top.number})"))  # fmt: skip
+        plan.append(
+            plan_entry(
+                family,
+                family,
+                "finalist",
+                baseline=base,
+                source_trial=top.number,
+                label=f"{family} (trial {top.number})",
+            )
+        )
         if base:
-            plan.append(plan_entry(base, "none", "baseline", source_trial=top.number,
-                                   label=f"none (baseline of {family})"))  # fmt: skip
+            plan.append(
+                plan_entry(
+                    base,
+                    "none",
+                    "baseline",
+                    source_trial=top.number,
+                    label=f"none (baseline of {family})",
+                )
+            )
     by_number = {t.number: t for t in done}
     none_top = next((by_number[a["source_trial"]] for a in plan if a["arm"] == "none"), None)
     level = float(none_top.user_attrs["val_acc"]) if none_top else 0.9
@@ -160,7 +213,16 @@ def synthetic_confirmation(
         gap = base_gap if a["role"] == "baseline" else float(own_gap)
         for s in range(seeds):
             val = level + shift[s] + effect + rng.normal(0, noise)
-            runs.append(confirm_trial(arm=a["arm"], label=a["label"], family=a["family"],
-                                      role=a["role"], seed=s, source_trial=a["source_trial"],
-                                      val_acc=val, gap_acc=gap + rng.normal(0, 0.005)))  # fmt: skip
+            runs.append(
+                confirm_trial(
+                    arm=a["arm"],
+                    label=a["label"],
+                    family=a["family"],
+                    role=a["role"],
+                    seed=s,
+                    source_trial=a["source_trial"],
+                    val_acc=val,
+                    gap_acc=gap + rng.normal(0, 0.005),
+                )
+            )
     return add_confirm_study(storage, search_study, plan, runs, seeds=range(seeds))

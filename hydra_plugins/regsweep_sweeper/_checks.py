@@ -78,16 +78,21 @@ def check_settings(s: SweeperConfig) -> list[str]:
         if int(getattr(s, name)) < 1:
             problems.append(f"hydra.sweeper.{name}={getattr(s, name)!r}: allowed an integer >= 1")
     if s.grace_period is not None and s.grace_period < 1:
-        problems.append(f"hydra.sweeper.grace_period={s.grace_period!r}: allowed an integer "
-                        ">= 1 or null")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.grace_period={s.grace_period!r}: allowed an integer >= 1 or null"
+        )
     if not 0.0 <= float(s.max_failure_rate) <= 1.0:
         problems.append(f"hydra.sweeper.max_failure_rate={s.max_failure_rate!r}: allowed [0, 1]")
     if s.confirm.seeds < 0:
-        problems.append(f"hydra.sweeper.confirm.seeds={s.confirm.seeds!r}: allowed an integer "
-                        ">= 0 (0 turns the confirmation stage off)")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.confirm.seeds={s.confirm.seeds!r}: allowed an integer "
+            ">= 0 (0 turns the confirmation stage off)"
+        )
     if s.confirm.top_k is not None and s.confirm.top_k < 1:
-        problems.append(f"hydra.sweeper.confirm.top_k={s.confirm.top_k!r}: allowed an integer "
-                        ">= 1, or null for every configuration")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.confirm.top_k={s.confirm.top_k!r}: allowed an integer "
+            ">= 1, or null for every configuration"
+        )
     if s.confirm.only and s.confirm.seeds == 0:
         problems.append("hydra.sweeper.confirm.only=true: needs hydra.sweeper.confirm.seeds >= 1")
     sampler = s.sampler.name
@@ -100,32 +105,45 @@ def check_settings(s: SweeperConfig) -> list[str]:
         )
     pruner = None
     if s.pruner.name not in PRUNERS:
-        problems.append(f"hydra.sweeper.pruner.name={s.pruner.name!r}: allowed "
-                        + ", ".join(PRUNERS))  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.pruner.name={s.pruner.name!r}: allowed " + ", ".join(PRUNERS)
+        )
     else:
         pruner, unread = resolved_pruner(s)
         problems += unread
     startup = getattr(pruner, "family_startup_trials", 0)
     if startup < 0:
-        problems.append(f"hydra.sweeper.pruner.family_startup_trials={startup!r}: allowed an "
-                        "integer >= 0 (0: a family's trials may all be pruned)")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.pruner.family_startup_trials={startup!r}: allowed an "
+            "integer >= 0 (0: a family's trials may all be pruned)"
+        )
     if s.confirm.dose_points != 0 and s.confirm.dose_points < 2:
-        problems.append(f"hydra.sweeper.confirm.dose_points={s.confirm.dose_points!r}: allowed 0 "
-                        "(no dose-response stage) or 2 and more (6 by default)")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.confirm.dose_points={s.confirm.dose_points!r}: allowed 0 "
+            "(no dose-response stage) or 2 and more (6 by default)"
+        )
     target = s.confirm.target_mde
     if target is not None and not target > 0:
-        problems.append(f"hydra.sweeper.confirm.target_mde={target!r}: allowed a number > 0 "
-                        "(0.01: one point of accuracy) or null")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.confirm.target_mde={target!r}: allowed a number > 0 "
+            "(0.01: one point of accuracy) or null"
+        )
     if target is not None and s.confirm.max_seeds < max(s.confirm.seeds, 2):
-        problems.append(f"hydra.sweeper.confirm.max_seeds={s.confirm.max_seeds!r}: allowed at "
-                        f"least confirm.seeds ({s.confirm.seeds}) and 2")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.confirm.max_seeds={s.confirm.max_seeds!r}: allowed at "
+            f"least confirm.seeds ({s.confirm.seeds}) and 2"
+        )
     if s.confirm.population is not None and s.confirm.population < 1:
-        problems.append(f"hydra.sweeper.confirm.population={s.confirm.population!r}: allowed an "
-                        "integer >= 1, or null (the search's population)")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.confirm.population={s.confirm.population!r}: allowed an "
+            "integer >= 1, or null (the search's population)"
+        )
     audit = getattr(pruner, "audit", 0.0)
     if not 0.0 <= audit <= 1.0:
-        problems.append(f"hydra.sweeper.pruner.audit={audit!r}: allowed a share from 0 "
-                        "to 1 (0: no audit; 0.2: a fifth of the would-be-pruned trials run on)")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.pruner.audit={audit!r}: allowed a share from 0 "
+            "to 1 (0: no audit; 0.2: a fifth of the would-be-pruned trials run on)"
+        )
     if problems:
         raise SweepConfigError(problems)
     return directions
@@ -168,23 +186,34 @@ def check_names(study_name: str, storage_value: str) -> None:
     problems = []
     name = study_name
     if not name or name != name.strip():
-        problems.append(f"hydra.sweeper.study_name={name!r}: allowed a non-empty name without "
-                        "leading or trailing spaces")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.study_name={name!r}: allowed a non-empty name without "
+            "leading or trailing spaces"
+        )
     elif name in (".", "..") or any(c in name for c in _BAD_NAME_CHARS):
-        problems.append(f"hydra.sweeper.study_name={name!r}: allowed a name without '/', '\\' "
-                        "or NUL that is not '.' or '..' (it names the folder "
-                        "outputs/sweeps/<study_name>)")  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.study_name={name!r}: allowed a name without '/', '\\' "
+            "or NUL that is not '.' or '..' (it names the folder "
+            "outputs/sweeps/<study_name>)"
+        )
     elif any(ord(c) < 32 for c in name) or len(name) > 200:
-        problems.append(f"hydra.sweeper.study_name={name!r}: allowed up to 200 printable "
-                        "characters")  # fmt: skip
-    for key, value in (("hydra.sweeper.study_name", confirm_study_name(name)),
-                       ("hydra.sweeper.storage", storage_value)):  # fmt: skip
+        problems.append(
+            f"hydra.sweeper.study_name={name!r}: allowed up to 200 printable characters"
+        )
+    for key, value in (
+        ("hydra.sweeper.study_name", confirm_study_name(name)),
+        ("hydra.sweeper.storage", storage_value),
+    ):
         if "${" in value:
-            problems.append(f"{key}={value!r}: '${{' starts an OmegaConf interpolation; "
-                            "allowed a value without it")  # fmt: skip
+            problems.append(
+                f"{key}={value!r}: '${{' starts an OmegaConf interpolation; "
+                "allowed a value without it"
+            )
         elif not _round_trips(value):
-            problems.append(f"{key}={value!r}: cannot be passed to a job as a Hydra override; "
-                            "allowed a value that Hydra can quote")  # fmt: skip
+            problems.append(
+                f"{key}={value!r}: cannot be passed to a job as a Hydra override; "
+                "allowed a value that Hydra can quote"
+            )
     if problems:
         raise SweepConfigError(problems)
 
@@ -303,8 +332,9 @@ def check_space(space: SearchSpace, *, config: DictConfig, loader: Any) -> Compo
                 detail = " ".join(line.strip() for line in text.splitlines() if line.strip())
                 problems.append(f"{p.path}={p.expr!r}: option {option!r}: {detail}")
                 continue
-            mine = [c for c in space.conditionals
-                    if c.parent == p.path and str(c.option) == str(option)]  # fmt: skip
+            mine = [
+                c for c in space.conditionals if c.parent == p.path and str(c.option) == str(option)
+            ]
             for cond in mine:  # the option's pinned values are part of every trial it picks
                 for q in cond.params:
                     if q.pinned and isinstance(q.distribution, CategoricalDistribution):
@@ -355,8 +385,10 @@ def preflight(apps: Mapping[str, AppConfig]) -> list[str]:
         except DataError as exc:
             problems.append(f"data={app.data.name}{where}: {exc}")
             continue
-        checked.append(f"{app.data.name} on {device}: {splits.x_train.shape[0]} train, "
-                       f"{splits.x_val.shape[0]} val, {splits.x_test.shape[0]} test")  # fmt: skip
+        checked.append(
+            f"{app.data.name} on {device}: {splits.x_train.shape[0]} train, "
+            f"{splits.x_val.shape[0]} val, {splits.x_test.shape[0]} test"
+        )
     for label, app in apps.items():
         key = (repr(app.model), repr(app.data))
         if key in models:
@@ -369,8 +401,10 @@ def preflight(apps: Mapping[str, AppConfig]) -> list[str]:
             problems.append(f"model={app.model.name}{where}: {exc}")
             continue
         if not together:
-            checked.append(f"model {app.model.target or app.model.name}{where}: trained one "
-                           f"trial at a time ({why})")  # fmt: skip
+            checked.append(
+                f"model {app.model.target or app.model.name}{where}: trained one "
+                f"trial at a time ({why})"
+            )
     if problems:
         raise SweepConfigError(sorted(set(problems), key=problems.index))
     return checked

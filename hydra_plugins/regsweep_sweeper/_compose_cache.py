@@ -47,8 +47,13 @@ class CachingConfigLoader:
         return getattr(self._inner, name)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_inner": self._inner, "value_keys": self.value_keys, "_cache": {}, "_plain": {},
-                "_parsed": {}}  # fmt: skip
+        return {
+            "_inner": self._inner,
+            "value_keys": self.value_keys,
+            "_cache": {},
+            "_plain": {},
+            "_parsed": {},
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -92,9 +97,13 @@ class CachingConfigLoader:
             job = self._composition(master_config, key, structural)
             runtime = job.hydra.runtime.choices
             choices = {g: str(runtime[g]) for g in groups if runtime.get(g) is not None}
-            plain = {str(k): OmegaConf.to_container(job[k], resolve=True) if
-                     OmegaConf.is_config(job[k]) else job[k]
-                     for k in job if k not in ("hydra", "trial")}  # fmt: skip
+            plain = {
+                str(k): OmegaConf.to_container(job[k], resolve=True)
+                if OmegaConf.is_config(job[k])
+                else job[k]
+                for k in job
+                if k not in ("hydra", "trial")
+            }
             self._plain[key] = (plain, choices)
         base, choices = self._plain[key]
         out = plain_copy(base)
@@ -112,8 +121,7 @@ class CachingConfigLoader:
     ) -> DictConfig:
         parsed = self._parser.parse_overrides(list(sweep_overrides))
         structural = [str(o.input_line) for o in parsed if not self._is_value(o)]
-        cfg = copy.deepcopy(self._composition(master_config, _key(parsed, structural),
-                                              structural))  # fmt: skip
+        cfg = copy.deepcopy(self._composition(master_config, _key(parsed, structural), structural))
         for o in parsed:
             if self._is_value(o):
                 OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)

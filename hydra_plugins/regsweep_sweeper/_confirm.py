@@ -40,8 +40,16 @@ from ._budget import is_budgeted
 from ._launch import Launch, Settled, Unit, population_chunks
 from ._study import store_study_attrs, version
 
-__all__ = ["Arm", "ConfirmPlan", "open_confirm_study", "plan_arms", "plan_dose",
-           "run_confirmation", "seeds_wanted", "unregularized"]  # fmt: skip
+__all__ = [
+    "Arm",
+    "ConfirmPlan",
+    "open_confirm_study",
+    "plan_arms",
+    "plan_dose",
+    "run_confirmation",
+    "seeds_wanted",
+    "unregularized",
+]
 
 log = logging.getLogger("regsweep.sweeper")
 
@@ -83,8 +91,15 @@ class ConfirmPlan:
         return base + [(a, seed) for a in self.arms if a.role != "dose" for seed in self.more]
 
 
-def seeds_wanted(study: optuna.Study, plan: ConfirmPlan, *, target: float, metric: str,
-                 cap: int, alpha: float = 0.05) -> tuple[int, int]:  # fmt: skip
+def seeds_wanted(
+    study: optuna.Study,
+    plan: ConfirmPlan,
+    *,
+    target: float,
+    metric: str,
+    cap: int,
+    alpha: float = 0.05,
+) -> tuple[int, int]:
     """``(have, want)``: the paired seeds the finalists have in ``study`` (the fewest of any),
     and the seeds (at most ``cap``) their paired spreads of ``metric`` need for a smallest
     detectable effect of ``target`` at 80 % power, at the level the analysis uses (α over the
@@ -98,8 +113,11 @@ def seeds_wanted(study: optuna.Study, plan: ConfirmPlan, *, target: float, metri
     seeds = sorted({s for _, s in values})
     have, want = (min(len(seeds), cap), 0) if finalists else (0, 0)
     for a in finalists:
-        diffs = [values[(a.arm, s)] - values[(str(a.baseline), s)] for s in seeds
-                 if (a.arm, s) in values and (str(a.baseline), s) in values]  # fmt: skip
+        diffs = [
+            values[(a.arm, s)] - values[(str(a.baseline), s)]
+            for s in seeds
+            if (a.arm, s) in values and (str(a.baseline), s) in values
+        ]
         have = min(have, len(diffs))
         want = max(want, seeds_for(diffs, target, alpha=alpha / len(finalists), cap=cap))
     return have, want
@@ -158,8 +176,9 @@ def plan_arms(trials: Sequence[FrozenTrial], *, maximize: bool, top_k: int | Non
         if done:
             ranked = sorted(done, key=lambda t: (sign * t.values[0], t.number))
         else:
-            pruned = [(key, t) for t in by_family[family]
-                      if (key := _pruned_rank(t, sign)) is not None]  # fmt: skip
+            pruned = [
+                (key, t) for t in by_family[family] if (key := _pruned_rank(t, sign)) is not None
+            ]
             ranked = [t for _, t in sorted(pruned, key=lambda kt: kt[0])]
         finalists: list[FrozenTrial] = []
         seen: set[str] = set()
@@ -203,23 +222,53 @@ def _add_finalist(arms: dict[str, Arm], t: FrozenTrial, family: str, rank: int) 
         if baseline_id not in arms:
             shared = _describe(t.params, baseline=True)
             label = f"none (baseline at {shared})" if shared else "none (baseline)"
-            arms[baseline_id] = Arm(baseline_id, label, "none", "baseline", t.number, rank, None,
-                                    base_cfg, {**choices, "regularizer": "none"}, state,
-                                    epochs)  # fmt: skip
+            arms[baseline_id] = Arm(
+                baseline_id,
+                label,
+                "none",
+                "baseline",
+                t.number,
+                rank,
+                None,
+                base_cfg,
+                {**choices, "regularizer": "none"},
+                state,
+                epochs,
+            )
     label = f"{family} ({where})" if where else family
     if arm_id in arms and arms[arm_id].role == "baseline":
         old = arms[arm_id]  # the none finalist is also this baseline: keep it as a finalist
-        arms[arm_id] = Arm(arm_id, label, family, "finalist", t.number, rank, None, old.config,
-                           old.choices, state, epochs)  # fmt: skip
+        arms[arm_id] = Arm(
+            arm_id,
+            label,
+            family,
+            "finalist",
+            t.number,
+            rank,
+            None,
+            old.config,
+            old.choices,
+            state,
+            epochs,
+        )
         return
     if arm_id not in arms:
-        arms[arm_id] = Arm(arm_id, label, family, "finalist", t.number, rank, baseline_id, config,
-                           choices, state, epochs)  # fmt: skip
+        arms[arm_id] = Arm(
+            arm_id,
+            label,
+            family,
+            "finalist",
+            t.number,
+            rank,
+            baseline_id,
+            config,
+            choices,
+            state,
+            epochs,
+        )
 
 
-def plan_dose(
-    arms: Sequence[Arm], trials: Sequence[FrozenTrial], *, points: int
-) -> list[Arm]:
+def plan_dose(arms: Sequence[Arm], trials: Sequence[FrozenTrial], *, points: int) -> list[Arm]:
     """The dose-response arms: for each family's first finalist with a strength of its own
     (:func:`sweep.regularizers.family_strength`), ``points`` strengths spanning the range its
     search drew that strength from (the registry's range where the search did not draw it), the
@@ -246,12 +295,28 @@ def plan_dose(
                 continue
             seen.add(arm_id)
             shown = f"{value:g}"
-            dose = {"key": strength.key, "path": strength.path, "strength": value,
-                    "finalist": arm.arm}  # fmt: skip
-            out.append(Arm(arm_id, f"{arm.family} at {strength.label}={shown}", arm.family,
-                           "dose", arm.source_trial, arm.rank, arm.baseline, config,
-                           dict(arm.choices), arm.source_state, arm.source_epochs,
-                           dose))  # fmt: skip
+            dose = {
+                "key": strength.key,
+                "path": strength.path,
+                "strength": value,
+                "finalist": arm.arm,
+            }
+            out.append(
+                Arm(
+                    arm_id,
+                    f"{arm.family} at {strength.label}={shown}",
+                    arm.family,
+                    "dose",
+                    arm.source_trial,
+                    arm.rank,
+                    arm.baseline,
+                    config,
+                    dict(arm.choices),
+                    arm.source_state,
+                    arm.source_epochs,
+                    dose,
+                )
+            )
     return out
 
 
@@ -266,10 +331,13 @@ def open_confirm_study(
 ) -> optuna.Study:
     name = record.confirm_study_name(search.study_name)
     study = optuna.create_study(
-        study_name=name, storage=storage, load_if_exists=True,
+        study_name=name,
+        storage=storage,
+        load_if_exists=True,
         directions=[StudyDirection[d.name] for d in search.directions],
-        sampler=optuna.samplers.RandomSampler(seed=0), pruner=optuna.pruners.NopPruner(),
-    )  # fmt: skip
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.NopPruner(),
+    )
     attrs = {
         record.STUDY_ROLE: "confirm",
         record.STUDY_SEARCH_STUDY: search.study_name,
@@ -320,9 +388,11 @@ def run_confirmation(
     taken = _taken(study)
     missing = [(a, s) for a, s in units if (a.arm, s) not in taken]
     more = f", finalists and baselines on {len(plan.more)} more" if plan.more else ""
-    print(f"[regsweep] confirmation: {len(plan.arms)} arm(s) × {len(plan.seeds)} seed(s){more} = "
-          f"{len(units)} runs in study {study.study_name!r}: {len(units) - len(missing)} "
-          f"stored, {len(missing)} to run")  # fmt: skip
+    print(
+        f"[regsweep] confirmation: {len(plan.arms)} arm(s) × {len(plan.seeds)} seed(s){more} = "
+        f"{len(units)} runs in study {study.study_name!r}: {len(units) - len(missing)} "
+        f"stored, {len(missing)} to run"
+    )
     ran = 0
     keys: dict[str, tuple[Any, ...]] = {}
 
@@ -352,14 +422,22 @@ def run_confirmation(
             todo, missing = missing[:batch], missing[batch:]
             ready = _ask(study, launch, todo)
             ran += len(ready)
-            launch.run(population_chunks(ready, population), stage="confirm",
-                       on_settled=on_settled, slots=population)  # fmt: skip
+            launch.run(
+                population_chunks(ready, population),
+                stage="confirm",
+                on_settled=on_settled,
+                slots=population,
+            )
     del requeue_interrupted  # confirmation units are re-run by the plan, never re-queued
     return len(units) - ran, ran
 
 
-def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]],
-         attrs: Mapping[str, Any] | None = None) -> list[Unit]:  # fmt: skip
+def _ask(
+    study: optuna.Study,
+    launch: Launch,
+    todo: Sequence[tuple[Arm, int]],
+    attrs: Mapping[str, Any] | None = None,
+) -> list[Unit]:
     """Ask one trial per (arm, seed), store their configs (and ``attrs``, a running job's, for
     runs that join it) in one transaction, and drop any unit another worker took between our
     look and our asks."""
@@ -369,8 +447,14 @@ def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]],
         frozen = copy.copy(trial._cached_frozen_trial)
         config = copy.deepcopy(arm.config)
         config.setdefault("trainer", {})["seed"] = seed
-        info = {"arm": arm.arm, "label": arm.label, "family": arm.family, "role": arm.role,
-                "seed": seed, "source_trial": arm.source_trial}  # fmt: skip
+        info = {
+            "arm": arm.arm,
+            "label": arm.label,
+            "family": arm.family,
+            "role": arm.role,
+            "seed": seed,
+            "source_trial": arm.source_trial,
+        }
         if arm.dose is not None:
             info["dose"] = arm.dose
         units.append(Unit(study, frozen, app_config(config), []))
@@ -381,14 +465,27 @@ def _ask(study: optuna.Study, launch: Launch, todo: Sequence[tuple[Arm, int]],
     for unit, (_, _, extra) in zip(units, stamps, strict=True):
         assert extra is not None
         key = (extra[record.TRIAL_CONFIRM]["arm"], extra[record.TRIAL_CONFIRM]["seed"])
-        first = [t for t in trials if t.number < unit.trial.number and _unit_of(t) == key
-                 and (t.state == TrialState.RUNNING or is_budgeted(t))]  # fmt: skip
+        first = [
+            t
+            for t in trials
+            if t.number < unit.trial.number
+            and _unit_of(t) == key
+            and (t.state == TrialState.RUNNING or is_budgeted(t))
+        ]
         if not first:
             ready.append(unit)
             continue
         launch.keeper.release([unit.trial._trial_id])
         launch.in_flight.pop(unit.trial._trial_id, None)
-        end_trial(study._storage, unit.trial, Ending(TrialState.FAIL, None, StopReason.OVER_BUDGET,
-                  f"run {key[0]} seed {key[1]} was taken by trial {first[0].number}"),
-                  n_objectives=len(study.directions))  # fmt: skip
+        end_trial(
+            study._storage,
+            unit.trial,
+            Ending(
+                TrialState.FAIL,
+                None,
+                StopReason.OVER_BUDGET,
+                f"run {key[0]} seed {key[1]} was taken by trial {first[0].number}",
+            ),
+            n_objectives=len(study.directions),
+        )
     return ready

@@ -133,11 +133,16 @@ class Launch:
             return
         owner = current_owner()
         attrs = {
-            u.trial._trial_id: {"config": plain, "choices": choices, "overrides": u.overrides,
-                                TRIAL_FAMILY: choices.get("regularizer", "none"),
-                                TRIAL_OWNER: owner, **(extra or {})}
+            u.trial._trial_id: {
+                "config": plain,
+                "choices": choices,
+                "overrides": u.overrides,
+                TRIAL_FAMILY: choices.get("regularizer", "none"),
+                TRIAL_OWNER: owner,
+                **(extra or {}),
+            }
             for u, (plain, choices, extra) in zip(units, stamps, strict=True)
-        }  # fmt: skip
+        }
         pending.store(attrs, heartbeat=self.keeper.enabled)
         self.keeper.hold(attrs, beat=False)  # beaten in that transaction
         for u in units:
@@ -160,8 +165,14 @@ class Launch:
             f"trial.slots={max(self.slots, len(chunk))}",
         ]
 
-    def run(self, chunks: list[list[Unit]], *, stage: str,
-            on_settled: Callable[[Settled], None], slots: int = 1) -> None:  # fmt: skip
+    def run(
+        self,
+        chunks: list[list[Unit]],
+        *,
+        stage: str,
+        on_settled: Callable[[Settled], None],
+        slots: int = 1,
+    ) -> None:
         """Launch one job per chunk (the launcher may run them in parallel), then settle. A job
         trains ``slots`` trials at once (trials that :meth:`join` it fill the free places)."""
         if not chunks:
@@ -179,8 +190,11 @@ class Launch:
             error = exc
         self.job_idx += len(chunks)
         study = chunks[0][0].study
-        ret_of = {u.trial._trial_id: (returns[i] if returns is not None and i < len(returns)
-                                      else None) for i, c in enumerate(chunks) for u in c}  # fmt: skip
+        ret_of = {
+            u.trial._trial_id: (returns[i] if returns is not None and i < len(returns) else None)
+            for i, c in enumerate(chunks)
+            for u in c
+        }
         left = [u for u in self.launched if u.trial._trial_id in self.in_flight]
         # One read of how the jobs ended the launched trials (state and stop reason), not a
         # read of each trial's whole record
@@ -217,8 +231,9 @@ class Launch:
         for tid in ids:
             self.in_flight.pop(tid, None)
 
-    def _fail_left(self, unit: Unit, ret: JobReturn | None,
-                   error: BaseException | None) -> tuple[TrialState, str | None]:  # fmt: skip
+    def _fail_left(
+        self, unit: Unit, ret: JobReturn | None, error: BaseException | None
+    ) -> tuple[TrialState, str | None]:
         """End as failed a trial its job returned without ending; its state and stop reason
         (as another process left it, if one ended it first)."""
         storage = unit.study._storage
@@ -231,8 +246,12 @@ class Launch:
                 exc = ret._return_value
                 reason = f"{type(exc).__name__}: {exc}"
             log.error("trial %d failed: %s", frozen.number, reason)
-            if end_trial(storage, frozen, Ending(TrialState.FAIL, None, StopReason.FAILED, reason),
-                         n_objectives=len(unit.study.directions)):  # fmt: skip
+            if end_trial(
+                storage,
+                frozen,
+                Ending(TrialState.FAIL, None, StopReason.FAILED, reason),
+                n_objectives=len(unit.study.directions),
+            ):
                 return TrialState.FAIL, StopReason.FAILED
         return ended_among(storage, [frozen._trial_id], "stop_reason")[frozen._trial_id]
 
@@ -251,8 +270,12 @@ class Launch:
                 frozen = storage.get_trial(unit.trial._trial_id)
                 if frozen.state != TrialState.RUNNING:
                     continue
-                ended = end_trial(storage, frozen, Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, why),
-                                  n_objectives=len(unit.study.directions))  # fmt: skip
+                ended = end_trial(
+                    storage,
+                    frozen,
+                    Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, why),
+                    n_objectives=len(unit.study.directions),
+                )
                 if ended and self.requeue:
                     requeue(unit.study, frozen)
             except Exception as exc:  # best effort while shutting down
@@ -262,5 +285,9 @@ class Launch:
 
 def fail_unit(study: optuna.Study, trial: FrozenTrial, reason: str, message: str) -> None:
     """End an asked trial that will not run (a bad config, asked over the budget)."""
-    end_trial(study._storage, trial, Ending(TrialState.FAIL, None, reason, message),
-              n_objectives=len(study.directions))  # fmt: skip
+    end_trial(
+        study._storage,
+        trial,
+        Ending(TrialState.FAIL, None, reason, message),
+        n_objectives=len(study.directions),
+    )

@@ -49,8 +49,10 @@ def write_results(
         results["best_trial"] = best.number
         results["best_value"] = float(best.value) if best.value is not None else math.nan
         results["best_params"] = dict(best.params)
-        results["best_note"] = ("a single run on one validation split; the confirmation "
-                                "study repeats the finalists over seeds")  # fmt: skip
+        results["best_note"] = (
+            "a single run on one validation split; the confirmation "
+            "study repeats the finalists over seeds"
+        )
     if confirm is not None:
         results["confirmation"] = {"study": confirm.study_name, "counts": _counts(confirm)}
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -76,10 +78,12 @@ def say_shares(families: Sequence[str], n_trials: int, per_family: int) -> None:
     if families and n_trials < per_family * len(families):
         share, extra = divmod(n_trials, len(families))
         more = f" ({extra} of them {share + 1})" if extra else ""
-        print(f"[regsweep] hydra.sweeper.n_trials={n_trials} gives each of the {len(families)} "
-              f"families {share} trial{'s' if share != 1 else ''}{more}, fewer than the "
-              f"{per_family} completed runs that make a family's search count as explored "
-              f"(pruner.family_startup_trials); {per_family * len(families)} trials would")  # fmt: skip
+        print(
+            f"[regsweep] hydra.sweeper.n_trials={n_trials} gives each of the {len(families)} "
+            f"families {share} trial{'s' if share != 1 else ''}{more}, fewer than the "
+            f"{per_family} completed runs that make a family's search count as explored "
+            f"(pruner.family_startup_trials); {per_family * len(families)} trials would"
+        )
 
 
 def print_space(space: SearchSpace, directions: list[str], checked: list[str]) -> None:
@@ -101,8 +105,10 @@ def print_space(space: SearchSpace, directions: list[str], checked: list[str]) -
 def print_summary(study: optuna.Study, tally: Tally, results: dict[str, Any]) -> None:
     print(f"[regsweep] study {study.study_name!r}: {tally.progress_line(study)}")
     if "best_trial" in results:
-        print(f"[regsweep] best single run: trial {results['best_trial']}, value "
-              f"{results['best_value']:.6g} (one seed, one validation split: noise-prone)")  # fmt: skip
+        print(
+            f"[regsweep] best single run: trial {results['best_trial']}, value "
+            f"{results['best_value']:.6g} (one seed, one validation split: noise-prone)"
+        )
         for key, value in results["best_params"].items():
             print(f"[regsweep]   {key} = {value}")
     for entry in results.get("pareto_front", []):

@@ -155,8 +155,9 @@ class SweepRunner:
                     print_space(space, directions, checked)
                     sys.exit(0)
                 fp = fingerprint(space, self.metrics, directions, composed.configs["base"])
-            storage = open_storage(spec, heartbeat_interval=int(s.heartbeat_interval),
-                                   grace_period=s.grace_period)  # fmt: skip
+            storage = open_storage(
+                spec, heartbeat_interval=int(s.heartbeat_interval), grace_period=s.grace_period
+            )
             if s.confirm.only:
                 study = _existing_search(storage, s.study_name)
             else:
@@ -179,9 +180,14 @@ class SweepRunner:
         freeze_heap()  # what the checks built lives as long as the sweep: see sweep.heap
         tally = Tally(n_trials=int(s.n_trials), max_failure_rate=float(s.max_failure_rate))
         keeper = Keeper(study._storage, float(s.heartbeat_interval))
-        launch = Launch(self.launcher, self.spec, keeper, heartbeat=int(s.heartbeat_interval),
-                        requeue=bool(s.requeue_interrupted),
-                        app_overrides=self._app_overrides())  # fmt: skip
+        launch = Launch(
+            self.launcher,
+            self.spec,
+            keeper,
+            heartbeat=int(s.heartbeat_interval),
+            requeue=bool(s.requeue_interrupted),
+            app_overrides=self._app_overrides(),
+        )
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         confirm_study: optuna.Study | None = None
         try:
@@ -189,16 +195,21 @@ class SweepRunner:
                 if space is not None:
                     say_budget(study, tally.n_trials)
                     if s.sampler.balance_families:
-                        say_shares(family_choices(space), tally.n_trials,
-                                   max(int(getattr(resolved_pruner(s)[0], "family_startup_trials", 0)), 3))  # fmt: skip
+                        say_shares(
+                            family_choices(space),
+                            tally.n_trials,
+                            max(int(getattr(resolved_pruner(s)[0], "family_startup_trials", 0)), 3),
+                        )
                     self._search(study, space, tally, launch)
                 if self._should_confirm(study, tally):
                     confirm_study = self._confirm(study, launch, directions, tally)
         except KeyboardInterrupt as exc:
             launch.interrupt("the sweep was interrupted (Ctrl-C or SIGTERM)")
             write_results(study, sweep_dir, tally, confirm_study)
-            print(f"\n[regsweep] interrupted: running trials ended as interrupted; study "
-                  f"{study.study_name!r} kept (rerun the command to resume)")  # fmt: skip
+            print(
+                f"\n[regsweep] interrupted: running trials ended as interrupted; study "
+                f"{study.study_name!r} kept (rerun the command to resume)"
+            )
             sys.exit(exit_code(exc))
         results = write_results(study, sweep_dir, tally, confirm_study)
         print_summary(study, tally, results)
@@ -209,14 +220,17 @@ class SweepRunner:
                 else f"{tally.failed} of {tally.finished} trials failed, above "
                 f"hydra.sweeper.max_failure_rate={tally.max_failure_rate}"
             )
-            print(f"[regsweep] stopped: {why}; reasons are in the job logs under {sweep_dir}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"[regsweep] stopped: {why}; reasons are in the job logs under {sweep_dir}",
+                file=sys.stderr,
+            )
             sys.exit(1)
         return results
 
     def _reap(self, study: optuna.Study, launch: Launch) -> int:
-        lines = reap(study, requeue_interrupted=bool(self.s.requeue_interrupted),
-                     spare=launch.in_flight)  # fmt: skip
+        lines = reap(
+            study, requeue_interrupted=bool(self.s.requeue_interrupted), spare=launch.in_flight
+        )
         for line in lines:
             print(f"[regsweep] {line}")
         return len(lines)
@@ -252,16 +266,24 @@ class SweepRunner:
                 waiting.clear()
                 if units:
                     full = False
-                    launch.run(population_chunks(units, s.population), stage="search",
-                               on_settled=tally.settled, slots=s.population)  # fmt: skip
+                    launch.run(
+                        population_chunks(units, s.population),
+                        stage="search",
+                        on_settled=tally.settled,
+                        slots=s.population,
+                    )
                     log.info(tally.progress_line(study))
                     continue
                 if self._reap(study, launch):  # a trial died meanwhile: its slot is free again
                     continue
                 break
         for unit in waiting:  # asked during the last job, not run: the failure rate stopped it
-            fail_unit(study, unit.trial, StopReason.INTERRUPTED,
-                      "asked for a running job but not run: the sweep stopped")  # fmt: skip
+            fail_unit(
+                study,
+                unit.trial,
+                StopReason.INTERRUPTED,
+                "asked for a running job but not run: the sweep stopped",
+            )
             launch.release(unit)
 
     def _ask(
@@ -311,7 +333,10 @@ class SweepRunner:
             if bisect.bisect_left(budgeted, trial.number) >= tally.n_trials:
                 pending.store_one(trial._trial_id)  # stored, then ended
                 fail_unit(
-                    study, frozen, StopReason.OVER_BUDGET, "asked after the study's budget was reached"
+                    study,
+                    frozen,
+                    StopReason.OVER_BUDGET,
+                    "asked after the study's budget was reached",
                 )
                 continue
             overrides = space.to_overrides(values) + self._app_overrides()
@@ -340,15 +365,19 @@ class SweepRunner:
         if s.confirm.seeds <= 0 or tally.failure_rate_exceeded:
             return False
         if len(study.directions) > 1:
-            print("[regsweep] confirmation skipped: a multi-objective study's answer is its "
-                  "Pareto front (set hydra.sweeper.metric to compare families on one metric)")  # fmt: skip
+            print(
+                "[regsweep] confirmation skipped: a multi-objective study's answer is its "
+                "Pareto front (set hydra.sweeper.metric to compare families on one metric)"
+            )
             return False
         trials = study.get_trials(deepcopy=False)
         running = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         if running and not s.confirm.only:
-            print(f"[regsweep] confirmation waits: {len(running)} search trial(s) still running "
-                  "in other workers; the worker that ends the search runs it (or rerun this "
-                  "command)")  # fmt: skip
+            print(
+                f"[regsweep] confirmation waits: {len(running)} search trial(s) still running "
+                "in other workers; the worker that ends the search runs it (or rerun this "
+                "command)"
+            )
             return False
         return s.confirm.only or budget_count(study) >= tally.n_trials
 
@@ -356,8 +385,11 @@ class SweepRunner:
         self, study: optuna.Study, launch: Launch, directions: list[str], tally: Tally
     ) -> optuna.Study | None:
         s = self.s
-        arms = plan_arms(study.get_trials(deepcopy=False),
-                         maximize=directions[0] == "maximize", top_k=s.confirm.top_k)  # fmt: skip
+        arms = plan_arms(
+            study.get_trials(deepcopy=False),
+            maximize=directions[0] == "maximize",
+            top_k=s.confirm.top_k,
+        )
         if not arms:
             print("[regsweep] confirmation skipped: the search has no completed or pruned trial")
             return None
@@ -370,24 +402,33 @@ class SweepRunner:
 
         def run(plan: ConfirmPlan) -> None:
             size = int(s.confirm.population or s.population)
-            run_confirmation(cstudy, plan, launch, population=size, batch=size * s.n_jobs,
-                             requeue_interrupted=bool(s.requeue_interrupted),
-                             on_settled=settled)  # fmt: skip
+            run_confirmation(
+                cstudy,
+                plan,
+                launch,
+                population=size,
+                batch=size * s.n_jobs,
+                requeue_interrupted=bool(s.requeue_interrupted),
+                on_settled=settled,
+            )
 
         run(plan)
         target = s.confirm.target_mde
         decide = "val_loss" if self.metrics[0] == "val_loss" else "val_acc"
         while target is not None:
-            have, want = seeds_wanted(cstudy, plan, target=float(target), metric=decide,
-                                      cap=int(s.confirm.max_seeds))  # fmt: skip
+            have, want = seeds_wanted(
+                cstudy, plan, target=float(target), metric=decide, cap=int(s.confirm.max_seeds)
+            )
             if want <= have:
                 break
             last = max([*plan.seeds, *plan.more])
             more = [*plan.more, *range(last + 1, last + 1 + want - have)]
-            print(f"[regsweep] confirmation: the finalists' smallest detectable effect needs "
-                  f"{want} paired seeds for confirm.target_mde={target} (at most "
-                  f"confirm.max_seeds={s.confirm.max_seeds}); adding {want - have} to the "
-                  "finalists and their baselines")  # fmt: skip
+            print(
+                f"[regsweep] confirmation: the finalists' smallest detectable effect needs "
+                f"{want} paired seeds for confirm.target_mde={target} (at most "
+                f"confirm.max_seeds={s.confirm.max_seeds}); adding {want - have} to the "
+                "finalists and their baselines"
+            )
             plan = ConfirmPlan(plan.arms, plan.seeds, more)
             cstudy = open_confirm_study(study._storage, study, plan, self.metrics)
             run(plan)
@@ -399,14 +440,17 @@ def _existing_search(storage: Any, name: str) -> optuna.Study:
         storage.get_study_id_from_name(name)
     except KeyError:
         names = [st.study_name for st in storage.get_all_studies()]
-        raise SweepConfigError([
-            f"hydra.sweeper.study_name={name!r}: hydra.sweeper.confirm.only=true needs an existing "
-            f"search study; studies in this storage: {', '.join(names) or 'none'}"
-        ]) from None  # fmt: skip
+        raise SweepConfigError(
+            [
+                f"hydra.sweeper.study_name={name!r}: hydra.sweeper.confirm.only=true needs an existing "
+                f"search study; studies in this storage: {', '.join(names) or 'none'}"
+            ]
+        ) from None
     study = optuna.load_study(study_name=name, storage=storage)
     if study.user_attrs.get(STUDY_ROLE, "search") != "search":
-        raise SweepConfigError([f"hydra.sweeper.study_name={name!r} is a confirmation study; "
-                                "name its search study"])  # fmt: skip
+        raise SweepConfigError(
+            [f"hydra.sweeper.study_name={name!r} is a confirmation study; name its search study"]
+        )
     return study
 
 
@@ -415,6 +459,8 @@ def _value_keys(space: SearchSpace, groups: set[str]) -> set[str]:
     the job's link to its trials."""
     searched = [*space.params, *(p for c in space.conditionals for p in c.params)]
     keys = {p.path for p in searched if not p.prefix and p.path not in groups and "@" not in p.path}
-    link = {f"trial.{k}" for k in ("storage", "study", "number", "members", "slots", "stage",
-                                  "heartbeat", "requeue")}  # fmt: skip
+    link = {
+        f"trial.{k}"
+        for k in ("storage", "study", "number", "members", "slots", "stage", "heartbeat", "requeue")
+    }
     return keys | {"metric"} | link

@@ -20,8 +20,15 @@ from sweep.record import NOT_BUDGETED
 
 from ._space import SearchSpace
 
-__all__ = ["FAMILY_PARAM", "SAMPLERS", "FamilySampler", "GroupOnDemandTPE", "SeedPerTrial",
-           "family_choices", "make_sampler"]  # fmt: skip
+__all__ = [
+    "FAMILY_PARAM",
+    "SAMPLERS",
+    "FamilySampler",
+    "GroupOnDemandTPE",
+    "SeedPerTrial",
+    "family_choices",
+    "make_sampler",
+]
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
 
@@ -202,10 +209,12 @@ class _FamilyStudy:
     def _mine(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         return [t for t in trials if t.params.get(FAMILY_PARAM) == self._family]
 
-    def _get_trials(self, deepcopy: bool = True, states: Any = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:  # fmt: skip
-        return self._mine(self._study._get_trials(deepcopy=deepcopy, states=states,
-                                                  use_cache=use_cache))  # fmt: skip
+    def _get_trials(
+        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+    ) -> list[FrozenTrial]:
+        return self._mine(
+            self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        )
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
         return self._mine(self._study.get_trials(deepcopy=deepcopy, states=states))
@@ -237,9 +246,13 @@ class FamilySampler(optuna.samplers.BaseSampler):
         ('none', 'l2')
     """
 
-    def __init__(self, factory: Callable[[], optuna.samplers.BaseSampler],
-                 families: Sequence[str], *,
-                 not_counted: Sequence[str] = NOT_BUDGETED) -> None:  # fmt: skip
+    def __init__(
+        self,
+        factory: Callable[[], optuna.samplers.BaseSampler],
+        families: Sequence[str],
+        *,
+        not_counted: Sequence[str] = NOT_BUDGETED,
+    ) -> None:
         self.families = tuple(families)
         self._factory = factory
         self._inner: dict[str, optuna.samplers.BaseSampler] = {}
@@ -363,10 +376,12 @@ def _make_one(
         startup = int(spec.get("n_startup_trials", 10))
         liar = bool(spec.get("constant_liar", True))
         if multivariate and space.conditionals:  # groups of parameters that occur together
-            return GroupOnDemandTPE(seed=seed, n_startup_trials=startup, multivariate=True,
-                                    constant_liar=liar)  # fmt: skip
-        return s.TPESampler(seed=seed, n_startup_trials=startup, multivariate=multivariate,
-                            constant_liar=liar)  # fmt: skip
+            return GroupOnDemandTPE(
+                seed=seed, n_startup_trials=startup, multivariate=True, constant_liar=liar
+            )
+        return s.TPESampler(
+            seed=seed, n_startup_trials=startup, multivariate=multivariate, constant_liar=liar
+        )
     if name == "random":
         return s.RandomSampler(seed=seed)
     if name == "grid":

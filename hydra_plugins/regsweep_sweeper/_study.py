@@ -103,11 +103,16 @@ def fingerprint(
     """What a resumed sweep must match (see the module docstring)."""
     config = OmegaConf.to_container(base, resolve=True)
     flat = {
-        k: v for k, v in _flatten(config).items()
+        k: v
+        for k, v in _flatten(config).items()
         if not any(k == e or k.startswith(e + ".") for e in EXECUTION_KEYS)
-    }  # fmt: skip
-    return {"space": space.signature(), "objectives": metrics, "directions": directions,
-            "config": json.loads(json.dumps(flat, default=str))}  # fmt: skip
+    }
+    return {
+        "space": space.signature(),
+        "objectives": metrics,
+        "directions": directions,
+        "config": json.loads(json.dumps(flat, default=str)),
+    }
 
 
 def _show(value: Any) -> str:
@@ -177,8 +182,10 @@ def open_search_study(
         problems = []
         role = old.user_attrs.get(record.STUDY_ROLE, "search")
         if role != "search":
-            problems.append(f"study {name!r} holds the {role} runs of "
-                            f"{old.user_attrs.get(record.STUDY_SEARCH_STUDY)!r}, not a search")  # fmt: skip
+            problems.append(
+                f"study {name!r} holds the {role} runs of "
+                f"{old.user_attrs.get(record.STUDY_SEARCH_STUDY)!r}, not a search"
+            )
         stored_dirs = [d.name.lower() for d in old.directions]
         stored = old.user_attrs.get(record.STUDY_FINGERPRINT)
         # created, then killed before (or while) its attributes were stored: nothing to compare
@@ -200,17 +207,21 @@ def open_search_study(
             diff.insert(0, f"directions: stored {stored_dirs}, now {directions}")
         problems += diff
         if problems:
-            raise SweepConfigError([
-                f"hydra.sweeper.study_name={name!r}: the stored study differs from this sweep, "
-                "so its trials would not be comparable; nothing was written",
-                *problems,
-                f"fix: start a new study (hydra.sweeper.study_name={_new_name(name)}), or rerun "
-                "with the stored settings to resume (hydra.sweeper.n_trials may grow)",
-            ])  # fmt: skip
+            raise SweepConfigError(
+                [
+                    f"hydra.sweeper.study_name={name!r}: the stored study differs from this sweep, "
+                    "so its trials would not be comparable; nothing was written",
+                    *problems,
+                    f"fix: start a new study (hydra.sweeper.study_name={_new_name(name)}), or rerun "
+                    "with the stored settings to resume (hydra.sweeper.n_trials may grow)",
+                ]
+            )
     spec = pruner_spec(s, len(metrics))
     if spec.get("name") == "none" and s.pruner.name != "none":
-        print(f"[regsweep] multi-objective study ({', '.join(metrics)}): pruning is off — "
-              "Optuna cannot prune trials with several objectives; every trial runs to its end")  # fmt: skip
+        print(
+            f"[regsweep] multi-objective study ({', '.join(metrics)}): pruning is off — "
+            "Optuna cannot prune trials with several objectives; every trial runs to its end"
+        )
     sampler_spec = OmegaConf.to_container(OmegaConf.structured(s.sampler))
     study = optuna.create_study(
         study_name=name,

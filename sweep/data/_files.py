@@ -82,8 +82,9 @@ def load_file(path: str, *, label: str) -> RawData:
         return _load_npz(path)
     if suffix == ".csv":
         return _load_csv(path, label)
-    raise DataError(f"data.path={path!r}: unknown kind of file ({suffix or 'no suffix'}); "
-                    f"allowed {FILE_KINDS}.")  # fmt: skip
+    raise DataError(
+        f"data.path={path!r}: unknown kind of file ({suffix or 'no suffix'}); allowed {FILE_KINDS}."
+    )
 
 
 def _load_npz(path: str) -> RawData:
@@ -94,14 +95,24 @@ def _load_npz(path: str) -> RawData:
         raise DataError(f"{path}: could not be read as a .npz file ({exc}).") from exc
     unknown = sorted(set(arrays) - set(NPZ_ARRAYS))
     missing = [k for k in ("x", "y") if k not in arrays]
-    unpaired = [f"{x} without {y}" for x, y in (("x_val", "y_val"), ("y_val", "x_val"),
-                ("x_test", "y_test"), ("y_test", "x_test")) if x in arrays and y not in arrays]  # fmt: skip
+    unpaired = [
+        f"{x} without {y}"
+        for x, y in (
+            ("x_val", "y_val"),
+            ("y_val", "x_val"),
+            ("x_test", "y_test"),
+            ("y_test", "x_test"),
+        )
+        if x in arrays and y not in arrays
+    ]
     if unknown or missing or unpaired:
         problems = [f"missing {', '.join(missing)}"] if missing else []
         problems += [f"unknown array(s) {', '.join(unknown)}"] if unknown else []
         problems += unpaired
-        raise DataError(f"{path}: {'; '.join(problems)}. It holds {', '.join(sorted(arrays))}; "
-                        f"allowed: x and y, plus x_val/y_val and x_test/y_test as pairs.")  # fmt: skip
+        raise DataError(
+            f"{path}: {'; '.join(problems)}. It holds {', '.join(sorted(arrays))}; "
+            f"allowed: x and y, plus x_val/y_val and x_test/y_test as pairs."
+        )
     splits = [s for s in ("", "_val", "_test") if f"x{s}" in arrays]
     xs = {s: arrays[f"x{s}"] for s in splits}
     ys = {s: arrays[f"y{s}"] for s in splits}
@@ -119,18 +130,25 @@ def _load_csv(path: str, label: str) -> RawData:
         ) from exc
     columns = [str(c) for c in frame.columns]
     if label not in columns:
-        raise DataError(f"{path}: no label column {label!r} (data.label={label!r}); its columns "
-                        f"are {', '.join(columns[:20])}{' …' if len(columns) > 20 else ''}. "
-                        f"Set data.label=<column>.")  # fmt: skip
+        raise DataError(
+            f"{path}: no label column {label!r} (data.label={label!r}); its columns "
+            f"are {', '.join(columns[:20])}{' …' if len(columns) > 20 else ''}. "
+            f"Set data.label=<column>."
+        )
     features = frame.drop(columns=[label])
     if features.shape[1] == 0:
         raise DataError(f"{path}: the label column {label!r} is its only column; no features.")
     real = pd.api.types.is_numeric_dtype
-    text = [str(c) for c, t in features.dtypes.items()
-            if not real(t) or pd.api.types.is_complex_dtype(t)]  # fmt: skip
+    text = [
+        str(c)
+        for c, t in features.dtypes.items()
+        if not real(t) or pd.api.types.is_complex_dtype(t)
+    ]
     if text:
-        raise DataError(f"{path}: feature column(s) {', '.join(text[:10])} are not numeric; every "
-                        f"column but the label ({label!r}) must be a number.")  # fmt: skip
+        raise DataError(
+            f"{path}: feature column(s) {', '.join(text[:10])} are not numeric; every "
+            f"column but the label ({label!r}) must be a number."
+        )
     x = features.to_numpy(dtype=np.float64 if _any_float(features) else np.int64)
     y = frame[label].to_numpy()
     return _raw(path, {"": x}, {"": y}, {"": f"column {label!r}"})
@@ -140,8 +158,9 @@ def _any_float(frame: Any) -> bool:
     return any(t.kind == "f" for t in frame.dtypes)
 
 
-def _raw(path: str, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray],
-         y_names: dict[str, str]) -> RawData:  # fmt: skip
+def _raw(
+    path: str, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], y_names: dict[str, str]
+) -> RawData:
     """Check the arrays of each split ("" is the training pool) and build the raw data."""
     pixels = xs[""].dtype == np.uint8
     shape: tuple[int, ...] | None = None
@@ -149,35 +168,46 @@ def _raw(path: str, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray],
     for split, x in xs.items():
         name = f"x{split}"
         if (x.dtype == np.uint8) != pixels:
-            raise DataError(f"{path}: x is {xs[''].dtype} but {name} is {x.dtype}; uint8 means "
-                            f"8-bit pixels (divided by 255), so save every x with one dtype.")  # fmt: skip
+            raise DataError(
+                f"{path}: x is {xs[''].dtype} but {name} is {x.dtype}; uint8 means "
+                f"8-bit pixels (divided by 255), so save every x with one dtype."
+            )
         t, one = _features(path, name, x)
         if shape is not None and one != shape:
             raise DataError(f"{path}: {name} examples have shape {one} but x's have {shape}.")
         shape = shape or one
         if len(ys[split].shape) == 0 or ys[split].shape[0] != t.shape[0]:
-            raise DataError(f"{path}: {name} has {t.shape[0]} rows but {y_names[split]} has "
-                            f"{ys[split].shape[0] if ys[split].ndim else 0} labels; they must "
-                            f"have one label per row.")  # fmt: skip
+            raise DataError(
+                f"{path}: {name} has {t.shape[0]} rows but {y_names[split]} has "
+                f"{ys[split].shape[0] if ys[split].ndim else 0} labels; they must "
+                f"have one label per row."
+            )
         features[split] = t
     labels, classes = encode_labels(path, {y_names[s]: ys[s] for s in xs})
     by_split = dict(zip(xs, labels, strict=True))
     assert shape is not None
     return RawData(
-        x=features[""], y=by_split[""],
-        x_test=features.get("_test"), y_test=by_split.get("_test"),
-        x_val=features.get("_val"), y_val=by_split.get("_val"),
-        scale=255.0 if pixels else 1.0, n_classes=len(classes), input_shape=shape,
+        x=features[""],
+        y=by_split[""],
+        x_test=features.get("_test"),
+        y_test=by_split.get("_test"),
+        x_val=features.get("_val"),
+        y_val=by_split.get("_val"),
+        scale=255.0 if pixels else 1.0,
+        n_classes=len(classes),
+        input_shape=shape,
         classes=classes,
-    )  # fmt: skip
+    )
 
 
 def _features(path: str, name: str, x: np.ndarray) -> tuple[torch.Tensor, tuple[int, ...]]:
     """Flattened features of one split and the shape of one example (``(N, H, W)`` images get
     one channel: ``(1, H, W)``)."""
     if x.ndim < 2 or x.shape[0] == 0:
-        raise DataError(f"{path}: {name} has shape {x.shape}; allowed one row per example: "
-                        f"(N, D) features or (N, H, W) / (N, C, H, W) images, N >= 1.")  # fmt: skip
+        raise DataError(
+            f"{path}: {name} has shape {x.shape}; allowed one row per example: "
+            f"(N, D) features or (N, H, W) / (N, C, H, W) images, N >= 1."
+        )
     if x.dtype.kind not in "biuf":
         raise DataError(f"{path}: {name} holds {x.dtype} values; features must be real numbers.")
     one = (1, *x.shape[1:]) if x.ndim == 3 else tuple(int(d) for d in x.shape[1:])
@@ -187,9 +217,11 @@ def _features(path: str, name: str, x: np.ndarray) -> tuple[torch.Tensor, tuple[
         bad = ~np.isfinite(flat)
         if bad.any():
             rows = np.flatnonzero(bad.any(axis=1))
-            raise DataError(f"{path}: {name} has {int(bad.sum())} NaN or infinite value(s) "
-                            f"(or values beyond float32) in {len(rows)} row(s), the first at row "
-                            f"{int(rows[0])} (counting from 0); remove or impute them.")  # fmt: skip
+            raise DataError(
+                f"{path}: {name} has {int(bad.sum())} NaN or infinite value(s) "
+                f"(or values beyond float32) in {len(rows)} row(s), the first at row "
+                f"{int(rows[0])} (counting from 0); remove or impute them."
+            )
     return torch.from_numpy(np.ascontiguousarray(flat)), one
 
 
@@ -217,8 +249,10 @@ def encode_labels(
         ints.append(_integers(path, what, y))
     classes = np.unique(np.concatenate(ints))
     if len(classes) < 2:
-        raise DataError(f"{path}: every label is {classes[0] if len(classes) else 'missing'}: a "
-                        f"single class; a classifier needs at least 2 classes.")  # fmt: skip
+        raise DataError(
+            f"{path}: every label is {classes[0] if len(classes) else 'missing'}: a "
+            f"single class; a classifier needs at least 2 classes."
+        )
     mapped = [torch.from_numpy(np.searchsorted(classes, y).astype(np.int64)) for y in ints]
     return mapped, tuple(str(int(c)) for c in classes)
 
@@ -231,12 +265,16 @@ def _integers(path: str, what: str, y: np.ndarray) -> np.ndarray:
         if whole.all():
             return y.astype(np.int64)
         first = int(np.flatnonzero(~whole)[0])
-        raise DataError(f"{path}: {what} holds {_plain(y[first])!r} at row {first} (counting "
-                        f"from 0); labels must be integers (class numbers), with none "
-                        f"missing.")  # fmt: skip
+        raise DataError(
+            f"{path}: {what} holds {_plain(y[first])!r} at row {first} (counting "
+            f"from 0); labels must be integers (class numbers), with none "
+            f"missing."
+        )
     example = _plain(y.reshape(-1)[0]) if y.size else None
-    raise DataError(f"{path}: {what} holds {y.dtype} values (e.g. {example!r}); labels must be "
-                    f"integers (class numbers). Map names to numbers before saving.")  # fmt: skip
+    raise DataError(
+        f"{path}: {what} holds {y.dtype} values (e.g. {example!r}); labels must be "
+        f"integers (class numbers). Map names to numbers before saving."
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -44,11 +44,15 @@ def load_image_folder(path: str) -> RawData:
     try:
         folder: Any = ImageFolder(path, loader=_read)
     except (FileNotFoundError, OSError) as exc:
-        raise DataError(f"{path}: not an image folder ({exc}). Allowed: one subfolder per class "
-                        f"holding .png/.jpg/... images.") from exc  # fmt: skip
+        raise DataError(
+            f"{path}: not an image folder ({exc}). Allowed: one subfolder per class "
+            f"holding .png/.jpg/... images."
+        ) from exc
     if len(folder.classes) < 2:
-        raise DataError(f"{path}: one class subfolder ({folder.classes[0]!r}); a classifier "
-                        f"needs at least 2 classes.")  # fmt: skip
+        raise DataError(
+            f"{path}: one class subfolder ({folder.classes[0]!r}); a classifier "
+            f"needs at least 2 classes."
+        )
     images: list[np.ndarray] = []
     for i, (file, _) in enumerate(folder.samples):
         try:
@@ -57,15 +61,23 @@ def load_image_folder(path: str) -> RawData:
             raise DataError(f"{path}: could not read image {file} ({exc}).") from exc
         if images and image.shape[1:] != images[0].shape[1:]:
             first = folder.samples[0][0]
-            raise DataError(f"{path}: images differ in size: {file} is {image.shape[2]}x"
-                            f"{image.shape[1]} but {first} is {images[0].shape[2]}x"
-                            f"{images[0].shape[1]} (width x height); resize them to one size.")  # fmt: skip
+            raise DataError(
+                f"{path}: images differ in size: {file} is {image.shape[2]}x"
+                f"{image.shape[1]} but {first} is {images[0].shape[2]}x"
+                f"{images[0].shape[1]} (width x height); resize them to one size."
+            )
         images.append(image)
     channels = max(a.shape[0] for a in images)
     stacked = np.stack([np.repeat(a, channels // a.shape[0], axis=0) for a in images])
     x = torch.from_numpy(stacked.reshape(len(images), -1))
     y = torch.tensor(folder.targets, dtype=torch.int64)
     return RawData(
-        x=x, y=y, x_test=None, y_test=None, scale=255.0, n_classes=len(folder.classes),
-        input_shape=tuple(int(d) for d in stacked.shape[1:]), classes=tuple(folder.classes),
-    )  # fmt: skip
+        x=x,
+        y=y,
+        x_test=None,
+        y_test=None,
+        scale=255.0,
+        n_classes=len(folder.classes),
+        input_shape=tuple(int(d) for d in stacked.shape[1:]),
+        classes=tuple(folder.classes),
+    )

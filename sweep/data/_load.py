@@ -27,8 +27,10 @@ def _root(cfg: DataConfig) -> str:
 
 def _path(cfg: DataConfig) -> str:
     if not cfg.path:
-        raise DataError("data.path=None: allowed a .npz or .csv file or an image folder "
-                        "(data=files reads the file data.path names)")  # fmt: skip
+        raise DataError(
+            "data.path=None: allowed a .npz or .csv file or an image folder "
+            "(data=files reads the file data.path names)"
+        )
     return os.path.abspath(os.path.expanduser(cfg.path))
 
 

@@ -159,9 +159,12 @@ def prepare(
     carve_test = raw.x_test is None or raw.y_test is None
     carve_val = raw.x_val is None or raw.y_val is None
     train, val, test = split_indices(
-        n, val_fraction=val_fraction if carve_val else 0.0,
-        test_fraction=test_fraction if carve_test else 0.0, split_seed=split_seed, seed=seed,
-    )  # fmt: skip
+        n,
+        val_fraction=val_fraction if carve_val else 0.0,
+        test_fraction=test_fraction if carve_test else 0.0,
+        split_seed=split_seed,
+        seed=seed,
+    )
     if carve_test:
         x_test, y_test = _features(raw, raw.x[test]), raw.y[test]
     else:

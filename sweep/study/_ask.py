@@ -64,15 +64,15 @@ class Pending:
         if write is not None and not write.empty:
             write_many(self._storage, [write])
 
-    def store(self, attrs: Mapping[int, Mapping[str, Any]] | None = None, *,
-              heartbeat: bool = False) -> None:  # fmt: skip
+    def store(
+        self, attrs: Mapping[int, Mapping[str, Any]] | None = None, *, heartbeat: bool = False
+    ) -> None:
         """Store every trial's share, with user attributes ``attrs`` (by trial id) and a
         heartbeat each if asked, in one transaction."""
         writes = []
         for trial_id, w in self._writes.items():
             extra = (attrs or {}).get(trial_id, {})  # made JSON-safe by write_many
-            writes.append(dataclasses.replace(w, attrs={**w.attrs, **extra},
-                                              heartbeat=heartbeat))  # fmt: skip
+            writes.append(dataclasses.replace(w, attrs={**w.attrs, **extra}, heartbeat=heartbeat))
         self._writes = {}
         write_many(self._storage, [w for w in writes if not w.empty])
 
@@ -152,8 +152,9 @@ class _BatchView:
     def add(self, frozen: FrozenTrial) -> None:
         """Make ``frozen`` (created or taken by this batch) visible, and hold its writes."""
         self.refresh(frozen)
-        self._batch[frozen._trial_id] = Write(frozen._trial_id, attrs={}, system_attrs={},
-                                              params={})  # fmt: skip
+        self._batch[frozen._trial_id] = Write(
+            frozen._trial_id, attrs={}, system_attrs={}, params={}
+        )
 
     def close(self) -> dict[int, Write]:
         """Stop holding writes; what the batch's trials were given, by trial id, to be
@@ -192,9 +193,12 @@ class _BatchView:
     # --- writes ----------------------------------------------------------------------------
 
     def set_trial_param(
-        self, trial_id: int, param_name: str, param_value_internal: float,
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
         distribution: BaseDistribution,
-    ) -> None:  # fmt: skip
+    ) -> None:
         held = self._held(trial_id)
         if held is None:
             self._inner.set_trial_param(trial_id, param_name, param_value_internal, distribution)

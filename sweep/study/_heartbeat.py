@@ -70,8 +70,9 @@ class Keeper:
 
     def __enter__(self) -> Keeper:
         if self.enabled:
-            self._thread = threading.Thread(target=self._run, name="regsweep-heartbeat",
-                                            daemon=True)  # fmt: skip
+            self._thread = threading.Thread(
+                target=self._run, name="regsweep-heartbeat", daemon=True
+            )
             self._thread.start()
         return self
 

@@ -77,8 +77,9 @@ def write_reports(storage: BaseStorage, reports: Mapping[int, Mapping[int, float
     write_many(storage, [Write(tid, reports=steps) for tid, steps in reports.items()])
 
 
-def _final(ending: Ending, reports: Mapping[int, float], stored: Mapping[int, float],
-           n_objectives: int) -> tuple[TrialState, list[float] | None, str, str]:  # fmt: skip
+def _final(
+    ending: Ending, reports: Mapping[int, float], stored: Mapping[int, float], n_objectives: int
+) -> tuple[TrialState, list[float] | None, str, str]:
     """Normalize an ending: a COMPLETE trial needs finite values (else FAIL); a PRUNED
     single-objective trial's value is its last report (as Optuna's ``tell`` does)."""
     state, reason, message = ending.state, ending.reason, ending.message
@@ -126,8 +127,12 @@ def end_trials(
         state, values, reason, message = _final(
             ending, reports, trial.intermediate_values, n_objectives
         )
-        attrs = {**ending.record, "stop_reason": reason, "message": message,
-                 TRIAL_END: {"state": state.name, "values": values}}  # fmt: skip
+        attrs = {
+            **ending.record,
+            "stop_reason": reason,
+            "message": message,
+            TRIAL_END: {"state": state.name, "values": values},
+        }
         # stored as json_safe makes them (by write_many: one pass over the record, not two)
         writes.append(Write(trial._trial_id, attrs, dict(reports), (state, values)))
         ended.append((trial, state, values, attrs, reports))
@@ -139,9 +144,14 @@ def end_trials(
     return [w.trial_id in done for w in writes]
 
 
-def _as_ended(trial: FrozenTrial, state: TrialState, values: list[float] | None,
-              attrs: Mapping[str, Any], reports: Mapping[int, float],
-              now: datetime) -> FrozenTrial:  # fmt: skip
+def _as_ended(
+    trial: FrozenTrial,
+    state: TrialState,
+    values: list[float] | None,
+    attrs: Mapping[str, Any],
+    reports: Mapping[int, float],
+    now: datetime,
+) -> FrozenTrial:
     """``trial`` as :func:`end_trials` has just stored it (its completion time within
     milliseconds)."""
     out = copy.copy(trial)
@@ -175,8 +185,9 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Enqueue ``trial``'s parameters again (a trial of a confirmation study, which has none,
     is re-run by the plan instead)."""
     if trial.params:
-        study.enqueue_trial(dict(trial.params), user_attrs={"requeued_from": trial.number},
-                            skip_if_exists=False)  # fmt: skip
+        study.enqueue_trial(
+            dict(trial.params), user_attrs={"requeued_from": trial.number}, skip_if_exists=False
+        )
 
 
 def _stale_ids(storage: BaseStorage, study_id: int) -> set[int]:
@@ -234,11 +245,17 @@ def _finish_orphan(
     n = len(study.directions)
     if isinstance(end, Mapping) and end.get("state") in TrialState.__members__:
         state = TrialState[end["state"]]
-        ending = Ending(state, end.get("values"), str(t.user_attrs.get("stop_reason", "")),
-                        str(t.user_attrs.get("message", "")))  # fmt: skip
+        ending = Ending(
+            state,
+            end.get("values"),
+            str(t.user_attrs.get("stop_reason", "")),
+            str(t.user_attrs.get("message", "")),
+        )
         if end_trial(study._storage, t, ending, n_objectives=n):
-            return f"trial {t.number}: {why} ({owner_text(owner)}) after storing its record: " \
-                   f"finished as {state.name}"  # fmt: skip
+            return (
+                f"trial {t.number}: {why} ({owner_text(owner)}) after storing its record: "
+                f"finished as {state.name}"
+            )
         return ""
     message = f"its process ({owner_text(owner)}) stopped before the trial ended ({why})"
     ending = Ending(TrialState.FAIL, None, StopReason.INTERRUPTED, message)

@@ -27,6 +27,7 @@ from ._reads import light_trials
 
 __all__ = ["MemberLink", "StudyLink", "TrialGone", "audited"]
 
+
 def audited(k: int, share: float) -> bool:
     """Whether the pruning decision that would be the study's ``k``-th (counting from 0: the
     trials pruned or audited before it) is audited instead: a ``share`` of them, evenly spaced
@@ -83,8 +84,9 @@ class _Snapshot:
         self, deepcopy: bool = True, states: Sequence[TrialState] | None = None
     ) -> list[FrozenTrial]:
         if self._trials is None:
-            self._trials = light_trials(self._study._storage, self._study._study_id,
-                                        PRUNED_ON_ATTRS)  # fmt: skip
+            self._trials = light_trials(
+                self._study._storage, self._study._study_id, PRUNED_ON_ATTRS
+            )
             self._read_at = time.monotonic()
             self._view = None
         if self._view is None:
@@ -135,10 +137,12 @@ class StudyLink:
         for number in numbers:
             frozen = by_number.get(number)
             if frozen is None:
-                out.append(TrialGone(
-                    f"trial {number} of study {self.study.study_name!r} is not RUNNING: another "
-                    "process finished it (a rerun found its sweep dead, or it was told twice)"
-                ))  # fmt: skip
+                out.append(
+                    TrialGone(
+                        f"trial {number} of study {self.study.study_name!r} is not RUNNING: another "
+                        "process finished it (a rerun found its sweep dead, or it was told twice)"
+                    )
+                )
                 continue
             out += self.adopt([frozen])
         return out
@@ -172,9 +176,12 @@ class StudyLink:
         # last report, even when its reports were all written before it was pruned); unless
         # the pruner writes rung records into running trials, that is everything stored for
         # it, and the sampler's next read in this process need not read it back
-        done = end_trials(self.storage, [(m.as_frozen(), e, m.take_unwritten()) for m, e in todo],
-                          n_objectives=self.n_objectives,
-                          whole_study=None if self.rungs else self.study._study_id)  # fmt: skip
+        done = end_trials(
+            self.storage,
+            [(m.as_frozen(), e, m.take_unwritten()) for m, e in todo],
+            n_objectives=self.n_objectives,
+            whole_study=None if self.rungs else self.study._study_id,
+        )
         for (m, e), ok in zip(todo, done, strict=True):
             m.ending = e if ok else None
         if self.rungs or not all(done):  # another process ended one of them: read it

@@ -46,8 +46,7 @@ def _start_time(pid: int) -> str:
 def current_owner() -> dict[str, Any]:
     """This process as a trial owner."""
     pid = os.getpid()
-    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": pid,
-            "start": _start_time(pid)}  # fmt: skip
+    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": pid, "start": _start_time(pid)}
 
 
 def owner_text(owner: Mapping[str, Any] | None) -> str:

@@ -12,8 +12,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["PRUNER_SETTINGS", "PrunerSettings", "as_spec", "own_fields", "pruner_fields",
-           "pruner_settings", "readers_of", "stored_settings"]  # fmt: skip
+__all__ = [
+    "PRUNER_SETTINGS",
+    "PrunerSettings",
+    "as_spec",
+    "own_fields",
+    "pruner_fields",
+    "pruner_settings",
+    "readers_of",
+    "stored_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -161,8 +169,9 @@ def stored_settings(spec: Mapping[str, Any] | None) -> tuple[str, Any]:
     if name not in PRUNER_SETTINGS:
         raise ValueError(f"pruner.name={name!r}: allowed " + ", ".join(PRUNER_SETTINGS))
     own = pruner_fields(name)
-    values = {k: s[k] if k in s else _STORED_BEFORE[k]
-              for k in own if k in s or k in _STORED_BEFORE}  # fmt: skip
+    values = {
+        k: s[k] if k in s else _STORED_BEFORE[k] for k in own if k in s or k in _STORED_BEFORE
+    }
     return name, PRUNER_SETTINGS[name](**values)
 
 

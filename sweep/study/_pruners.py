@@ -23,8 +23,14 @@ from ._pruner_configs import (
     stored_settings,
 )
 
-__all__ = ["PRUNED_ON_ATTRS", "PRUNERS", "FamilyStartupPruner", "PeerPercentilePruner",
-           "make_pruner", "reads_rungs"]  # fmt: skip
+__all__ = [
+    "PRUNED_ON_ATTRS",
+    "PRUNERS",
+    "FamilyStartupPruner",
+    "PeerPercentilePruner",
+    "make_pruner",
+    "reads_rungs",
+]
 
 PRUNERS = tuple(PRUNER_SETTINGS)
 
@@ -74,11 +80,13 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
         n_min_trials: int = 1,
         by_family: bool = False,
     ) -> None:
-        checks = {"percentile": (percentile, 0 <= percentile <= 100, "0 to 100"),
-                  "n_startup_trials": (n_startup_trials, n_startup_trials >= 0, ">= 0"),
-                  "n_warmup_steps": (n_warmup_steps, n_warmup_steps >= 0, ">= 0"),
-                  "interval_steps": (interval_steps, interval_steps >= 1, ">= 1"),
-                  "n_min_trials": (n_min_trials, n_min_trials >= 1, ">= 1")}  # fmt: skip
+        checks = {
+            "percentile": (percentile, 0 <= percentile <= 100, "0 to 100"),
+            "n_startup_trials": (n_startup_trials, n_startup_trials >= 0, ">= 0"),
+            "n_warmup_steps": (n_warmup_steps, n_warmup_steps >= 0, ">= 0"),
+            "interval_steps": (interval_steps, interval_steps >= 1, ">= 1"),
+            "n_min_trials": (n_min_trials, n_min_trials >= 1, ">= 1"),
+        }
         bad = [f"{k}={v!r}: allowed {allowed}" for k, (v, ok, allowed) in checks.items() if not ok]
         if bad:
             raise ValueError("; ".join(bad))
@@ -101,8 +109,11 @@ class PeerPercentilePruner(optuna.pruners.BasePruner):
         if self.by_family:
             family = trial.user_attrs.get(TRIAL_FAMILY)
             others = [t for t in others if t.user_attrs.get(TRIAL_FAMILY) == family]
-        peers = [_score(t.intermediate_values.get(step), sign) for t in others
-                 if t.number != trial.number]  # fmt: skip
+        peers = [
+            _score(t.intermediate_values.get(step), sign)
+            for t in others
+            if t.number != trial.number
+        ]
         peers = [v for v in peers if v > -math.inf]
         if len(peers) < max(self.n_startup_trials, self.n_min_trials, 1):
             return False
@@ -148,8 +159,11 @@ class FamilyStartupPruner(optuna.pruners.BasePruner):
         if family is None:
             return bool(self.base.prune(study, trial))
         states = (TrialState.COMPLETE, TrialState.RUNNING)
-        before = sum(1 for t in study.get_trials(deepcopy=False, states=states)
-                     if t.user_attrs.get(TRIAL_FAMILY) == family and t.number < trial.number)  # fmt: skip
+        before = sum(
+            1
+            for t in study.get_trials(deepcopy=False, states=states)
+            if t.user_attrs.get(TRIAL_FAMILY) == family and t.number < trial.number
+        )
         if before < self.n_per_family:
             return False
         return bool(self.base.prune(study, trial))
@@ -181,33 +195,42 @@ def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
         return p.NopPruner()
     if isinstance(s, MedianSettings):
         pct = s.percentile if isinstance(s, PercentileSettings) else 50.0
-        common = {"n_startup_trials": int(s.n_startup_trials),
-                  "n_warmup_steps": int(s.n_warmup_steps), "interval_steps": int(s.interval_steps),
-                  "n_min_trials": int(s.n_min_trials)}  # fmt: skip
+        common = {
+            "n_startup_trials": int(s.n_startup_trials),
+            "n_warmup_steps": int(s.n_warmup_steps),
+            "interval_steps": int(s.interval_steps),
+            "n_min_trials": int(s.n_min_trials),
+        }
         if s.peers:
             base = PeerPercentilePruner(float(pct), **common, by_family=bool(s.by_family))
         else:
             base = p.PercentilePruner(float(pct), **common)
     elif isinstance(s, SuccessiveHalvingSettings):
         base = p.SuccessiveHalvingPruner(
-            min_resource=s.min_resource, reduction_factor=int(s.reduction_factor),
+            min_resource=s.min_resource,
+            reduction_factor=int(s.reduction_factor),
             min_early_stopping_rate=int(s.min_early_stopping_rate),
             bootstrap_count=int(s.bootstrap_count),
-        )  # fmt: skip
+        )
     elif isinstance(s, HyperbandSettings):
         base = p.HyperbandPruner(
             min_resource=1 if s.min_resource == "auto" else int(s.min_resource),
-            max_resource=s.max_resource, reduction_factor=int(s.reduction_factor),
+            max_resource=s.max_resource,
+            reduction_factor=int(s.reduction_factor),
             bootstrap_count=int(s.bootstrap_count),
-        )  # fmt: skip
+        )
     elif isinstance(s, ThresholdSettings):
-        base = p.ThresholdPruner(lower=s.lower, upper=s.upper,
-                                 n_warmup_steps=int(s.n_warmup_steps),
-                                 interval_steps=int(s.interval_steps))  # fmt: skip
+        base = p.ThresholdPruner(
+            lower=s.lower,
+            upper=s.upper,
+            n_warmup_steps=int(s.n_warmup_steps),
+            interval_steps=int(s.interval_steps),
+        )
     else:
         assert isinstance(s, WilcoxonSettings), s
-        base = p.WilcoxonPruner(p_threshold=float(s.p_threshold),
-                                n_startup_steps=int(s.n_warmup_steps))  # fmt: skip
+        base = p.WilcoxonPruner(
+            p_threshold=float(s.p_threshold), n_startup_steps=int(s.n_warmup_steps)
+        )
     if s.patience is not None:
         base = p.PatientPruner(base, patience=int(s.patience), min_delta=float(s.min_delta))
     if s.family_startup_trials > 0:

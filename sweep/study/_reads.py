@@ -95,13 +95,25 @@ def _parts(session: Any, ids: list[int], keys: tuple[str, ...]) -> dict[int, dic
     from sqlalchemy import select
 
     t = m.TrialModel
-    rows = session.execute(select(t.trial_id, t.number, t.state, t._datetime_start_utc,
-                                  t._datetime_complete_utc).where(t.trial_id.in_(ids)))  # fmt: skip
+    rows = session.execute(
+        select(
+            t.trial_id, t.number, t.state, t._datetime_start_utc, t._datetime_complete_utc
+        ).where(t.trial_id.in_(ids))
+    )
     parts: dict[int, dict[str, Any]] = {
-        int(i): {"number": n, "state": state, "start": _local(a), "complete": _local(b),
-                 "params": [], "values": {}, "reports": {}, "system": {}, "user": {}}
+        int(i): {
+            "number": n,
+            "state": state,
+            "start": _local(a),
+            "complete": _local(b),
+            "params": [],
+            "values": {},
+            "reports": {},
+            "system": {},
+            "user": {},
+        }
         for i, n, state, a, b in rows
-    }  # fmt: skip
+    }
 
     def each(stmt: Any) -> Iterable[tuple[dict[str, Any], tuple[Any, ...]]]:
         for row in session.execute(stmt.where(stmt.selected_columns[0].in_(ids))):
@@ -109,20 +121,24 @@ def _parts(session: Any, ids: list[int], keys: tuple[str, ...]) -> dict[int, dic
 
     p, v = m.TrialParamModel, m.TrialValueModel
     r, a, u = m.TrialIntermediateValueModel, m.TrialSystemAttributeModel, m.TrialUserAttributeModel
-    for part, row in each(select(p.trial_id, p.param_id, p.param_name, p.param_value,
-                                 p.distribution_json)):  # fmt: skip
+    for part, row in each(
+        select(p.trial_id, p.param_id, p.param_name, p.param_value, p.distribution_json)
+    ):
         part["params"].append(row)
-    for part, (objective, value, kind) in each(select(v.trial_id, v.objective, v.value,
-                                                      v.value_type)):  # fmt: skip
+    for part, (objective, value, kind) in each(
+        select(v.trial_id, v.objective, v.value, v.value_type)
+    ):
         part["values"][objective] = v.stored_repr_to_value(value, kind)
-    for part, (step, value, kind) in each(select(r.trial_id, r.step, r.intermediate_value,
-                                                 r.intermediate_value_type)):  # fmt: skip
+    for part, (step, value, kind) in each(
+        select(r.trial_id, r.step, r.intermediate_value, r.intermediate_value_type)
+    ):
         part["reports"][step] = r.stored_repr_to_intermediate_value(value, kind)
     for part, (key, text) in each(select(a.trial_id, a.key, a.value_json)):
         part["system"][key] = json.loads(text)
     if keys:
-        for part, (key, text) in each(select(u.trial_id, u.key, u.value_json)
-                                      .where(u.key.in_(keys))):  # fmt: skip
+        for part, (key, text) in each(
+            select(u.trial_id, u.key, u.value_json).where(u.key.in_(keys))
+        ):
             part["user"][key] = json.loads(text)
     return parts
 
@@ -132,13 +148,19 @@ def _frozen(trial_id: int, part: dict[str, Any]) -> FrozenTrial:
     dists = {name: _distribution(text) for _, name, _, text in params}
     values = part["values"]
     return FrozenTrial(
-        number=part["number"], state=part["state"], value=None,
+        number=part["number"],
+        state=part["state"],
+        value=None,
         values=[values[k] for k in sorted(values)] if values else None,
-        datetime_start=part["start"], datetime_complete=part["complete"],
+        datetime_start=part["start"],
+        datetime_complete=part["complete"],
         params={name: dists[name].to_external_repr(value) for _, name, value, _ in params},
-        distributions=dists, user_attrs=part["user"], system_attrs=part["system"],
-        intermediate_values=dict(sorted(part["reports"].items())), trial_id=trial_id,
-    )  # fmt: skip
+        distributions=dists,
+        user_attrs=part["user"],
+        system_attrs=part["system"],
+        intermediate_values=dict(sorted(part["reports"].items())),
+        trial_id=trial_id,
+    )
 
 
 @functools.lru_cache(maxsize=256)

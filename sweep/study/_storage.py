@@ -140,9 +140,12 @@ def resolve_storage(
             rest = text[len(scheme) :]
             if kind == "sqlite" and rest in ("", ":memory:"):
                 raise StorageError(
-                    key, text, "an in-memory database is lost when the sweep ends, and its "
-                    "jobs could not share it", "give a file: sqlite:///outputs/studies.db",
-                )  # fmt: skip
+                    key,
+                    text,
+                    "an in-memory database is lost when the sweep ends, and its "
+                    "jobs could not share it",
+                    "give a file: sqlite:///outputs/studies.db",
+                )
             path = (base / Path(rest).expanduser()).resolve()
             return StorageSpec(kind, f"{scheme}{path}", path, text, key)  # type: ignore[arg-type]
     if "://" not in text:
@@ -160,20 +163,29 @@ def _check_url(url: str, key: str) -> None:
     try:
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise StorageError(key, url, f"not a database URL ({exc})",
-                           "write dialect+driver://user@host:port/database") from None  # fmt: skip
+        raise StorageError(
+            key,
+            url,
+            f"not a database URL ({exc})",
+            "write dialect+driver://user@host:port/database",
+        ) from None
     try:
         parsed.get_dialect()
     except sqlalchemy.exc.NoSuchModuleError:
-        raise StorageError(key, url, f"unknown database kind {parsed.drivername!r}",
-                           "use sqlite:///file.db, a journal file (*.log), or a URL such as "
-                           "postgresql+psycopg2://user@host/db") from None  # fmt: skip
+        raise StorageError(
+            key,
+            url,
+            f"unknown database kind {parsed.drivername!r}",
+            "use sqlite:///file.db, a journal file (*.log), or a URL such as "
+            "postgresql+psycopg2://user@host/db",
+        ) from None
     except ImportError as exc:
         extra = (
             " (pip install -e '.[postgres]')" if parsed.drivername.startswith("postgres") else ""
         )
-        raise StorageError(key, url, f"its driver is not installed ({exc})",
-                           f"install the driver{extra}") from None  # fmt: skip
+        raise StorageError(
+            key, url, f"its driver is not installed ({exc})", f"install the driver{extra}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- checks
@@ -197,8 +209,10 @@ def _check_file(spec: StorageSpec, *, create: bool) -> None:
     assert path is not None
     what = "SQLite database" if spec.kind == "sqlite" else "Optuna journal file"
     if path.is_dir():
-        raise spec.error(f"{path} is a folder, not a {what}",
-                         f"name a file inside it, e.g. {path / 'studies.db'}")  # fmt: skip
+        raise spec.error(
+            f"{path} is a folder, not a {what}",
+            f"name a file inside it, e.g. {path / 'studies.db'}",
+        )
     if path.exists():
         if not path.is_file():
             raise spec.error(f"{path} is not a regular file", f"name a {what}")
@@ -206,26 +220,33 @@ def _check_file(spec: StorageSpec, *, create: bool) -> None:
             with open(path, "rb") as f:
                 head = f.read(len(_SQLITE_HEADER))
             if head != _SQLITE_HEADER:
-                raise spec.error(f"{path} is not a SQLite database", f"name a {what} or a new "
-                                 "file; journal files end in .log, .jsonl or .journal")  # fmt: skip
+                raise spec.error(
+                    f"{path} is not a SQLite database",
+                    f"name a {what} or a new file; journal files end in .log, .jsonl or .journal",
+                )
         if create and not _writable(path):
-            raise spec.error(f"{path} is read-only", "make it writable (chmod u+w) or name "
-                             "another file")  # fmt: skip
+            raise spec.error(
+                f"{path} is read-only", "make it writable (chmod u+w) or name another file"
+            )
         if create and not _writable(path.parent):
-            raise spec.error(f"its folder {path.parent} is read-only (the database needs to "
-                             "write lock files beside it)", "make the folder writable or use "
-                             "another one")  # fmt: skip
+            raise spec.error(
+                f"its folder {path.parent} is read-only (the database needs to "
+                "write lock files beside it)",
+                "make the folder writable or use another one",
+            )
         return
     if not create:
-        raise spec.error(f"no such file {path}", "give the path of an existing study storage "
-                         "(the sweep's hydra.sweeper.storage)")  # fmt: skip
+        raise spec.error(
+            f"no such file {path}",
+            "give the path of an existing study storage (the sweep's hydra.sweeper.storage)",
+        )
     anchor = _first_existing(path.parent)
     if not anchor.is_dir():
-        raise spec.error(f"{anchor} is a file, so {path.parent} cannot be a folder",
-                         "choose another path")  # fmt: skip
+        raise spec.error(
+            f"{anchor} is a file, so {path.parent} cannot be a folder", "choose another path"
+        )
     if not _writable(anchor):
-        raise spec.error(f"cannot create {path}: {anchor} is read-only",
-                         "choose a writable folder")  # fmt: skip
+        raise spec.error(f"cannot create {path}: {anchor} is read-only", "choose a writable folder")
 
 
 # --------------------------------------------------------------------------- opening
@@ -275,9 +296,10 @@ def _open_journal(spec: StorageSpec) -> BaseStorage:
         if not existed:
             with contextlib.suppress(OSError):
                 spec.path.unlink()
-        raise spec.error(f"not a readable Optuna journal file ({type(exc).__name__}: "
-                         f"{_first_line(exc)})", "name an Optuna journal file or a new "
-                         "file") from None  # fmt: skip
+        raise spec.error(
+            f"not a readable Optuna journal file ({type(exc).__name__}: {_first_line(exc)})",
+            "name an Optuna journal file or a new file",
+        ) from None
     return storage
 
 
@@ -302,8 +324,9 @@ def _open_sqlite(spec: StorageSpec, kwargs: dict[str, Any], *, read_only: bool) 
         raise
     except (sqlite3.Error, OSError) as exc:
         _remove_new(before)
-        raise spec.error(f"SQLite cannot open {path} ({_first_line(exc)})",
-                         "check the file and its folder") from None  # fmt: skip
+        raise spec.error(
+            f"SQLite cannot open {path} ({_first_line(exc)})", "check the file and its folder"
+        ) from None
 
 
 def _sqlite_files(path: Path) -> list[Path]:
@@ -351,9 +374,13 @@ def _normal_sync(storage: RDBStorage) -> None:
 
 
 def _rdb(
-    spec: StorageSpec, kwargs: dict[str, Any], *, create: bool, url: str | None = None,
+    spec: StorageSpec,
+    kwargs: dict[str, Any],
+    *,
+    create: bool,
+    url: str | None = None,
     attempts: int = 6,
-) -> RDBStorage:  # fmt: skip
+) -> RDBStorage:
     """Open an RDB storage, retrying while other workers create the same schema (workers
     started together on an empty database race on Optuna's tables: optuna#1092)."""
     import sqlalchemy.exc
@@ -369,25 +396,36 @@ def _rdb(
                 raise
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
             if attempt == attempts - 1 or not create:
-                raise spec.error(f"not an Optuna study database ({_first_line(exc)})",
-                                 "name a regsweep/Optuna storage") from None  # fmt: skip
+                raise spec.error(
+                    f"not an Optuna study database ({_first_line(exc)})",
+                    "name a regsweep/Optuna storage",
+                ) from None
         except sqlalchemy.exc.OperationalError as exc:
             text = _first_line(exc)
             racing = "locked" in text or (create and "already exists" in text)
             if racing and attempt < attempts - 1:
                 pass  # another worker is creating the same tables (SQLite says so this way)
             elif spec.kind == "rdb":
-                raise spec.error(f"cannot connect to the database server ({text})",
-                                 "check the host, port, user and that the server is running; "
-                                 "give the password through PGPASSWORD or ~/.pgpass rather "
-                                 "than in the URL") from None  # fmt: skip
+                raise spec.error(
+                    f"cannot connect to the database server ({text})",
+                    "check the host, port, user and that the server is running; "
+                    "give the password through PGPASSWORD or ~/.pgpass rather "
+                    "than in the URL",
+                ) from None
             else:
-                raise spec.error(f"SQLite cannot use {spec.path} ({text})",
-                                 "check the file and its folder") from None  # fmt: skip
-        except (sqlalchemy.exc.DatabaseError, StorageInternalError, ValueError,
-                RuntimeError) as exc:  # fmt: skip
-            raise spec.error(f"not a usable Optuna study database ({_first_line(exc)})",
-                             "name a regsweep/Optuna storage") from None  # fmt: skip
+                raise spec.error(
+                    f"SQLite cannot use {spec.path} ({text})", "check the file and its folder"
+                ) from None
+        except (
+            sqlalchemy.exc.DatabaseError,
+            StorageInternalError,
+            ValueError,
+            RuntimeError,
+        ) as exc:
+            raise spec.error(
+                f"not a usable Optuna study database ({_first_line(exc)})",
+                "name a regsweep/Optuna storage",
+            ) from None
         time.sleep(random.uniform(0.2, 0.8) * (attempt + 1))
     raise AssertionError("unreachable")
 

@@ -58,8 +58,14 @@ class Write:
 
     @property
     def empty(self) -> bool:
-        return not (self.attrs or self.reports or self.ending or self.system_attrs or self.params
-                    or self.heartbeat)  # fmt: skip
+        return not (
+            self.attrs
+            or self.reports
+            or self.ending
+            or self.system_attrs
+            or self.params
+            or self.heartbeat
+        )
 
 
 _encode_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
@@ -91,10 +97,19 @@ def new_frozen(
 ) -> FrozenTrial:
     """The in-memory record of a trial just created RUNNING with user attributes ``attrs``."""
     return FrozenTrial(
-        number=number, state=TrialState.RUNNING, value=None, values=None, datetime_start=start,
-        datetime_complete=None, params={}, distributions={}, user_attrs=dict(attrs),
-        system_attrs={}, intermediate_values={}, trial_id=trial_id,
-    )  # fmt: skip
+        number=number,
+        state=TrialState.RUNNING,
+        value=None,
+        values=None,
+        datetime_start=start,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=dict(attrs),
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial_id,
+    )
 
 
 def create_trials(
@@ -124,14 +139,20 @@ def create_trials(
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
         # the inserts take SQLite's write lock: nobody adds a trial until commit
         ids = sorted(_insert_running(backend, session, study_id, n, start))
-        base = (session.query(func.count(models.TrialModel.trial_id))
-                .filter(models.TrialModel.study_id == study_id,
-                        models.TrialModel.trial_id < ids[0]).scalar())  # fmt: skip
+        base = (
+            session.query(func.count(models.TrialModel.trial_id))
+            .filter(models.TrialModel.study_id == study_id, models.TrialModel.trial_id < ids[0])
+            .scalar()
+        )
         # numbered as Optuna numbers a trial: by the trials before it
         _number(session, {trial_id: base + i for i, trial_id in enumerate(ids)})
         made = [new_frozen(base + i, trial_id, start, attrs) for i, trial_id in enumerate(ids)]
-        _upsert_attrs(backend, session, models.TrialUserAttributeModel,
-                      [(t._trial_id, k, json_text(v)) for t in made for k, v in attrs.items()])  # fmt: skip
+        _upsert_attrs(
+            backend,
+            session,
+            models.TrialUserAttributeModel,
+            [(t._trial_id, k, json_text(v)) for t in made for k, v in attrs.items()],
+        )
     cache = getattr(storage, "_add_trials_to_cache", None)
     if cache is not None:  # Optuna's cache over the RDB storage learns them as it would
         with storage._lock:  # type: ignore[attr-defined]
@@ -144,8 +165,9 @@ def create_trials(
     return made
 
 
-def _insert_running(backend: RDBStorage, session: Any, study_id: int, n: int,
-                    start: datetime) -> list[int]:  # fmt: skip
+def _insert_running(
+    backend: RDBStorage, session: Any, study_id: int, n: int, start: datetime
+) -> list[int]:
     """Insert ``n`` unnumbered RUNNING trial rows; their ids. One statement with RETURNING
     where the database keeps the rows' order (SQLite, PostgreSQL): the ORM's unit of work
     spent ~0.1 ms a row."""
@@ -153,14 +175,23 @@ def _insert_running(backend: RDBStorage, session: Any, study_id: int, n: int,
     from sqlalchemy import insert
 
     table = models.TrialModel.__table__
-    if getattr(backend.engine.dialect, "insert_executemany_returning_sort_by_parameter_order",
-               False):  # fmt: skip
-        row = {"study_id": study_id, "number": None, "state": TrialState.RUNNING,
-               "datetime_start": start}  # fmt: skip
+    if getattr(
+        backend.engine.dialect, "insert_executemany_returning_sort_by_parameter_order", False
+    ):
+        row = {
+            "study_id": study_id,
+            "number": None,
+            "state": TrialState.RUNNING,
+            "datetime_start": start,
+        }
         stmt = insert(table).returning(table.c.trial_id, sort_by_parameter_order=True)
         return [int(i) for i in session.execute(stmt, [row] * n).scalars().all()]
-    rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING,
-                              datetime_start=start) for _ in range(n)]  # fmt: skip
+    rows = [
+        models.TrialModel(
+            study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=start
+        )
+        for _ in range(n)
+    ]
     session.add_all(rows)
     session.flush()
     return [int(r.trial_id) for r in rows]
@@ -172,8 +203,11 @@ def _number(session: Any, numbers: Mapping[int, int]) -> None:
     from sqlalchemy import bindparam, update
 
     table = models.TrialModel.__table__
-    stmt = (update(table).where(table.c.trial_id == bindparam("id_"))
-            .values(number=bindparam("number_")))  # fmt: skip
+    stmt = (
+        update(table)
+        .where(table.c.trial_id == bindparam("id_"))
+        .values(number=bindparam("number_"))
+    )
     session.connection().execute(
         stmt, [{"id_": i, "number_": number} for i, number in numbers.items()]
     )
@@ -226,8 +260,15 @@ def _rdb(backend: RDBStorage, items: list[Write]) -> set[int]:
         reports = [(w.trial_id, s, v) for w in live for s, v in w.reports.items()]
         _upsert_attrs(backend, session, models.TrialUserAttributeModel, attrs)
         _upsert_attrs(backend, session, models.TrialSystemAttributeModel, system)
-        _upsert_params(backend, session, [(w.trial_id, name, internal, dist) for w in live
-                                          for name, (internal, dist) in w.params.items()])  # fmt: skip
+        _upsert_params(
+            backend,
+            session,
+            [
+                (w.trial_id, name, internal, dist)
+                for w in live
+                for name, (internal, dist) in w.params.items()
+            ],
+        )
         _upsert_reports(backend, session, reports)
         ending = [w for w in live if w.ending is not None]
         _upsert_values(backend, session, trials, ending)
@@ -252,8 +293,11 @@ def ended_among(
     backend = backend_of(storage)
     if not isinstance(backend, RDBStorage):
         read = [storage.get_trial(i) for i in ids]
-        return {t._trial_id: (t.state, t.user_attrs.get(key)) for t in read
-                if t.state != TrialState.RUNNING}  # fmt: skip
+        return {
+            t._trial_id: (t.state, t.user_attrs.get(key))
+            for t in read
+            if t.state != TrialState.RUNNING
+        }
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
@@ -331,8 +375,14 @@ def _beat(backend: RDBStorage, session: Any, ids: list[int]) -> None:
         else:
             beat.heartbeat = row["heartbeat"]
 
-    _upsert(backend, session, model, [model.trial_id],
-            [{"trial_id": i, "heartbeat": now} for i in ids], one)  # fmt: skip
+    _upsert(
+        backend,
+        session,
+        model,
+        [model.trial_id],
+        [{"trial_id": i, "heartbeat": now} for i in ids],
+        one,
+    )
 
 
 def _dialect_insert(backend: RDBStorage) -> Any:
@@ -348,8 +398,14 @@ def _dialect_insert(backend: RDBStorage) -> Any:
     return None
 
 
-def _upsert(backend: RDBStorage, session: Any, model: Any, keys: list[Any], rows: list[dict[str, Any]],
-            fallback: Any) -> None:  # fmt: skip
+def _upsert(
+    backend: RDBStorage,
+    session: Any,
+    model: Any,
+    keys: list[Any],
+    rows: list[dict[str, Any]],
+    fallback: Any,
+) -> None:
     """Insert-or-update ``rows`` of ``model`` (unique on ``keys``) with one compiled statement
     executed for all rows; ``fallback(row)`` writes one row on other databases."""
     if not rows:
@@ -367,8 +423,13 @@ def _upsert(backend: RDBStorage, session: Any, model: Any, keys: list[Any], rows
         sql, enums = raw
         params = [tuple(row[c] for c in columns) for row in rows]
         if enums:
-            params = [tuple(v.name if i in enums and isinstance(v, enum.Enum) else v
-                            for i, v in enumerate(p)) for p in params]  # fmt: skip
+            params = [
+                tuple(
+                    v.name if i in enums and isinstance(v, enum.Enum) else v
+                    for i, v in enumerate(p)
+                )
+                for p in params
+            ]
         session.connection().exec_driver_sql(sql, params)
         return
     # the table, not the mapped class: an ORM-enabled insert spends ~20 µs of Python per row
@@ -387,8 +448,9 @@ _DRIVER_TYPES = ("Integer", "String", "Text", "Float", "Enum")
 
 
 @functools.cache
-def _sqlite_upsert(table: Any, names: tuple[str, ...],
-                   columns: tuple[str, ...]) -> tuple[str, frozenset[int]] | None:  # fmt: skip
+def _sqlite_upsert(
+    table: Any, names: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[str, frozenset[int]] | None:
     """The SQL of the upsert of ``columns`` rows into ``table`` on SQLite, compiled once, and
     the positions of its enum columns (stored by name); None when a column needs SQLAlchemy's
     conversion (a date). Executed on the session's connection with plain tuples, the rows skip
@@ -412,11 +474,18 @@ def _upsert_attrs(
     """User or system attributes (``model``): (trial id, key, JSON text) rows."""
 
     def one(row: dict[str, Any]) -> None:
-        backend._set_trial_attr_without_commit(session, model, row["trial_id"], row["key"],
-                                               json.loads(row["value_json"]))  # fmt: skip
+        backend._set_trial_attr_without_commit(
+            session, model, row["trial_id"], row["key"], json.loads(row["value_json"])
+        )
 
-    _upsert(backend, session, model, [model.trial_id, model.key],
-            [{"trial_id": t, "key": k, "value_json": v} for t, k, v in rows], one)  # fmt: skip
+    _upsert(
+        backend,
+        session,
+        model,
+        [model.trial_id, model.key],
+        [{"trial_id": t, "key": k, "value_json": v} for t, k, v in rows],
+        one,
+    )
 
 
 def _upsert_params(
@@ -430,10 +499,22 @@ def _upsert_params(
     def one(row: dict[str, Any]) -> None:
         session.add(model(**row))
 
-    _upsert(backend, session, model, [model.trial_id, model.param_name],
-            [{"trial_id": t, "param_name": name, "param_value": value,
-              "distribution_json": distribution_to_json(dist)} for t, name, value, dist in rows],
-            one)  # fmt: skip
+    _upsert(
+        backend,
+        session,
+        model,
+        [model.trial_id, model.param_name],
+        [
+            {
+                "trial_id": t,
+                "param_name": name,
+                "param_value": value,
+                "distribution_json": distribution_to_json(dist),
+            }
+            for t, name, value, dist in rows
+        ],
+        one,
+    )
 
 
 def _upsert_reports(backend: RDBStorage, session: Any, rows: list[tuple[int, int, float]]) -> None:
@@ -443,21 +524,32 @@ def _upsert_reports(backend: RDBStorage, session: Any, rows: list[tuple[int, int
     values = []
     for trial_id, step, value in rows:
         stored, kind = model.intermediate_value_to_stored_repr(value)
-        values.append({"trial_id": trial_id, "step": step, "intermediate_value": stored,
-                       "intermediate_value_type": kind})  # fmt: skip
+        values.append(
+            {
+                "trial_id": trial_id,
+                "step": step,
+                "intermediate_value": stored,
+                "intermediate_value_type": kind,
+            }
+        )
 
     def one(row: dict[str, Any]) -> None:
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             backend._set_trial_intermediate_value_without_commit(
-                session, row["trial_id"], row["step"], model.stored_repr_to_intermediate_value(
-                    row["intermediate_value"], row["intermediate_value_type"])
-            )  # fmt: skip
+                session,
+                row["trial_id"],
+                row["step"],
+                model.stored_repr_to_intermediate_value(
+                    row["intermediate_value"], row["intermediate_value_type"]
+                ),
+            )
 
     _upsert(backend, session, model, [model.trial_id, model.step], values, one)
 
 
-def _upsert_values(backend: RDBStorage, session: Any, trials: dict[Any, Any],
-                   writes: list[Write]) -> None:  # fmt: skip
+def _upsert_values(
+    backend: RDBStorage, session: Any, trials: dict[Any, Any], writes: list[Write]
+) -> None:
     from optuna.storages._rdb import models
 
     model = models.TrialValueModel
@@ -466,12 +558,19 @@ def _upsert_values(backend: RDBStorage, session: Any, trials: dict[Any, Any],
         assert w.ending is not None
         for objective, value in enumerate(w.ending[1] or []):
             stored, kind = model.value_to_stored_repr(value)
-            rows.append({"trial_id": w.trial_id, "objective": objective, "value": stored,
-                         "value_type": kind})  # fmt: skip
+            rows.append(
+                {
+                    "trial_id": w.trial_id,
+                    "objective": objective,
+                    "value": stored,
+                    "value_type": kind,
+                }
+            )
 
     def one(row: dict[str, Any]) -> None:
         value = model.stored_repr_to_value(row["value"], row["value_type"])
-        backend._set_trial_value_without_commit(session, trials[row["trial_id"]], row["objective"],
-                                                value)  # fmt: skip
+        backend._set_trial_value_without_commit(
+            session, trials[row["trial_id"]], row["objective"], value
+        )
 
     _upsert(backend, session, model, [model.trial_id, model.objective], rows, one)

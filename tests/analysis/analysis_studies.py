@@ -160,8 +160,7 @@ def write_study(
 
 
 COCKTAIL_KEYS = ("l1", "l2", "dropout", "weight_decay", "clip")
-COCKTAIL_DISTS = {f"regularizer.{k}": FloatDistribution(1e-7, 1e4, log=True)
-                  for k in COCKTAIL_KEYS}  # fmt: skip
+COCKTAIL_DISTS = {f"regularizer.{k}": FloatDistribution(1e-7, 1e4, log=True) for k in COCKTAIL_KEYS}
 
 
 def numbered(trials: list[FrozenTrial], n_objectives: int = 1) -> list[FrozenTrial]:
@@ -179,16 +178,30 @@ def cocktail_trials(n: int = 4) -> list[FrozenTrial]:
     """
     out = []
     for i in range(n):
-        hp = {"l1": 1e-6 * 10**i, "l2": 1e-5 * 10**i, "dropout": 0.1 * (i + 1),
-              "weight_decay": 1e-4 * 3**i, "clip": 0.1 * 5**i}  # fmt: skip
+        hp = {
+            "l1": 1e-6 * 10**i,
+            "l2": 1e-5 * 10**i,
+            "dropout": 0.1 * (i + 1),
+            "weight_decay": 1e-4 * 3**i,
+            "clip": 0.1 * 5**i,
+        }
         val = 0.8 + 0.01 * i
-        out.append(record_trial(
-            family="cocktail", hparams=hp, epochs_max=4,
-            curves={"train_acc": [0.5, 0.7, 0.8, val + 0.01 * (i + 1)],
-                    "val_acc": [0.5, 0.6, 0.7, val], "train_loss": LOSS_TRAIN,
-                    "val_loss": LOSS_VAL, "sparsity": [0.1 * i] * 4},
-            params={f"regularizer.{k}": v for k, v in hp.items()}, distributions=COCKTAIL_DISTS,
-        ))  # fmt: skip
+        out.append(
+            record_trial(
+                family="cocktail",
+                hparams=hp,
+                epochs_max=4,
+                curves={
+                    "train_acc": [0.5, 0.7, 0.8, val + 0.01 * (i + 1)],
+                    "val_acc": [0.5, 0.6, 0.7, val],
+                    "train_loss": LOSS_TRAIN,
+                    "val_loss": LOSS_VAL,
+                    "sparsity": [0.1 * i] * 4,
+                },
+                params={f"regularizer.{k}": v for k, v in hp.items()},
+                distributions=COCKTAIL_DISTS,
+            )
+        )
     return numbered(out)
 
 
@@ -204,20 +217,37 @@ def v1_trial(
     """A version-1 record (no ``record_version``): best-epoch figures under their old names,
     ``test_acc`` measured at the best epoch, the final model only in ``curves``."""
     n = len(val_acc)
-    curves = {"epoch": [float(e) for e in range(1, n + 1)], "train_acc": train_acc,
-              "val_acc": val_acc, "train_loss": LOSS_TRAIN[:n], "val_loss": LOSS_VAL[:n],
-              "sparsity": sparsity or [0.0] * n}  # fmt: skip
+    curves = {
+        "epoch": [float(e) for e in range(1, n + 1)],
+        "train_acc": train_acc,
+        "val_acc": val_acc,
+        "train_loss": LOSS_TRAIN[:n],
+        "val_loss": LOSS_VAL[:n],
+        "sparsity": sparsity or [0.0] * n,
+    }
     b = int(np.argmax(val_acc))
     attrs = {
-        "curves": curves, "family": family, "best_epoch": b + 1, "epochs_run": n, "epochs_max": n,
-        "best_val_acc": val_acc[b], "best_val_loss": LOSS_VAL[b], "best_train_acc": train_acc[b],
-        "best_train_loss": LOSS_TRAIN[b], "gap_acc_best": train_acc[b] - val_acc[b],
-        "gap_loss_best": LOSS_VAL[b] - LOSS_TRAIN[b], "gap_acc_last": train_acc[-1] - val_acc[-1],
-        "sparsity_best": curves["sparsity"][b], "test_acc": test_acc, "stop_reason": "completed",
-        "hparams": dict(hparams or {}), "choices": {"regularizer": family},
-    }  # fmt: skip
-    return optuna.trial.create_trial(value=val_acc[b], user_attrs=attrs,
-                                     intermediate_values=dict(enumerate(val_acc, 1)))  # fmt: skip
+        "curves": curves,
+        "family": family,
+        "best_epoch": b + 1,
+        "epochs_run": n,
+        "epochs_max": n,
+        "best_val_acc": val_acc[b],
+        "best_val_loss": LOSS_VAL[b],
+        "best_train_acc": train_acc[b],
+        "best_train_loss": LOSS_TRAIN[b],
+        "gap_acc_best": train_acc[b] - val_acc[b],
+        "gap_loss_best": LOSS_VAL[b] - LOSS_TRAIN[b],
+        "gap_acc_last": train_acc[-1] - val_acc[-1],
+        "sparsity_best": curves["sparsity"][b],
+        "test_acc": test_acc,
+        "stop_reason": "completed",
+        "hparams": dict(hparams or {}),
+        "choices": {"regularizer": family},
+    }
+    return optuna.trial.create_trial(
+        value=val_acc[b], user_attrs=attrs, intermediate_values=dict(enumerate(val_acc, 1))
+    )
 
 
 def confirmed_study(
@@ -242,19 +272,45 @@ def confirmed_study(
     url = write_study(
         path, trials, name, "minimize" if metric == "val_loss" else "maximize", metric
     )
-    plan = [plan_entry(arm, a["family"], a["role"], baseline=a.get("baseline"),
-                       label=a.get("label")) for arm, a in arms.items()]  # fmt: skip
+    plan = [
+        plan_entry(arm, a["family"], a["role"], baseline=a.get("baseline"), label=a.get("label"))
+        for arm, a in arms.items()
+    ]
     runs = []
     for arm, a in arms.items():
         for i, seed in enumerate(seeds):
-            pick = {k: (a[k][i] if isinstance(a[k], Sequence) else a[k])
-                    for k in ("val_acc", "gap_acc", "test_acc", "val_loss", "sparsity",
-                              "chance_acc", "restored") if k in a}  # fmt: skip
-            ended = ("failed" if seed in a.get("failed", ()) else
-                     "diverged" if seed in a.get("diverged", ()) else None)  # fmt: skip
+            pick = {
+                k: (a[k][i] if isinstance(a[k], Sequence) else a[k])
+                for k in (
+                    "val_acc",
+                    "gap_acc",
+                    "test_acc",
+                    "val_loss",
+                    "sparsity",
+                    "chance_acc",
+                    "restored",
+                )
+                if k in a
+            }
+            ended = (
+                "failed"
+                if seed in a.get("failed", ())
+                else "diverged"
+                if seed in a.get("diverged", ())
+                else None
+            )
             state = TrialState.FAIL if ended else TrialState.COMPLETE
-            runs.append(confirm_trial(arm=arm, family=a["family"], role=a["role"], seed=seed,
-                                      label=a.get("label"), state=state, stop_reason=ended,
-                                      **pick))  # fmt: skip
+            runs.append(
+                confirm_trial(
+                    arm=arm,
+                    family=a["family"],
+                    role=a["role"],
+                    seed=seed,
+                    label=a.get("label"),
+                    state=state,
+                    stop_reason=ended,
+                    **pick,
+                )
+            )
     add_confirm_study(url, name, plan, runs, seeds=seeds, metric=metric)
     return url

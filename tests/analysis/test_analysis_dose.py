@@ -17,36 +17,65 @@ from analysis._stats import min_detectable
 SEEDS = [1, 2, 3, 4, 5]
 
 
-def _arm(arm: str, role: str, family: str, *, baseline: str | None = None,
-         strength: float = math.nan, finalist: str | None = None,
-         source_state: str = "COMPLETE") -> dict[str, object]:  # fmt: skip
-    return {"arm": arm, "label": arm, "family": family, "role": role, "rank": 1.0,
-            "source_trial": 0.0, "baseline": baseline, "source_state": source_state,
-            "strength": strength, "dose_key": "l2" if role == "dose" else None,
-            "dose_strength": strength if role == "dose" else math.nan,
-            "dose_finalist": finalist}  # fmt: skip
+def _arm(
+    arm: str,
+    role: str,
+    family: str,
+    *,
+    baseline: str | None = None,
+    strength: float = math.nan,
+    finalist: str | None = None,
+    source_state: str = "COMPLETE",
+) -> dict[str, object]:
+    return {
+        "arm": arm,
+        "label": arm,
+        "family": family,
+        "role": role,
+        "rank": 1.0,
+        "source_trial": 0.0,
+        "baseline": baseline,
+        "source_state": source_state,
+        "strength": strength,
+        "dose_key": "l2" if role == "dose" else None,
+        "dose_strength": strength if role == "dose" else math.nan,
+        "dose_finalist": finalist,
+    }
 
 
 def _runs(arm: str, val: list[float], gap: list[float] | None = None) -> list[dict[str, object]]:
     gap = gap or [0.05] * len(val)
-    return [{"arm": arm, "seed": s, "state": "COMPLETE", "counted": True, "val_acc": v,
-             "gap_acc": g, "test_acc": v - 0.01, "val_loss": 1.0 - v, "sparsity": 0.0,
-             "collapsed": False, "final_epoch": 10.0, "epochs_run": 10.0,
-             "stop_reason": "completed"}
-            for s, v, g in zip(SEEDS, val, gap, strict=True)]  # fmt: skip
+    return [
+        {
+            "arm": arm,
+            "seed": s,
+            "state": "COMPLETE",
+            "counted": True,
+            "val_acc": v,
+            "gap_acc": g,
+            "test_acc": v - 0.01,
+            "val_loss": 1.0 - v,
+            "sparsity": 0.0,
+            "collapsed": False,
+            "final_epoch": 10.0,
+            "epochs_run": 10.0,
+            "stop_reason": "completed",
+        }
+        for s, v, g in zip(SEEDS, val, gap, strict=True)
+    ]
 
 
 def _l2_path() -> tuple[pd.DataFrame, pd.DataFrame]:
     base = [0.60, 0.62, 0.58, 0.61, 0.59]
-    arms = [_arm("B", "baseline", "none"), _arm("F", "finalist", "l2", baseline="B",
-                                                 strength=3e-6)]  # fmt: skip
+    arms = [_arm("B", "baseline", "none"), _arm("F", "finalist", "l2", baseline="B", strength=3e-6)]
     runs = _runs("B", base, [0.40, 0.38, 0.42, 0.39, 0.41]) + _runs("F", base)
     effect = {1e-4: 0.01, 1e-3: 0.05, 1e-2: 0.08, 1e-1: -0.30}
     noise = [0.01, -0.01, 0.02, 0.0, -0.02]
     for i, (lam, d) in enumerate(effect.items()):
         arms.append(_arm(f"D{i}", "dose", "l2", baseline="B", strength=lam, finalist="F"))
-        runs += _runs(f"D{i}", [b + d + e for b, e in zip(base, noise, strict=True)],
-                      [0.40 - 2 * d] * 5)  # fmt: skip
+        runs += _runs(
+            f"D{i}", [b + d + e for b, e in zip(base, noise, strict=True)], [0.40 - 2 * d] * 5
+        )
     return pd.DataFrame(runs), pd.DataFrame(arms, columns=list(PLAN_COLUMNS))
 
 
@@ -113,7 +142,9 @@ def test_no_difference_states_the_smallest_effect_it_could_detect() -> None:
     table = effects_data(runs, arms).set_index("family")
     spread = np.array([0.004, -0.004, 0.008, 0.0, -0.008])
     alpha = 0.05 / 2
-    by_hand = (stats.t.ppf(1 - alpha / 2, 4) + stats.t.ppf(0.8, 4)) * spread.std(ddof=1) / math.sqrt(5)
+    by_hand = (
+        (stats.t.ppf(1 - alpha / 2, 4) + stats.t.ppf(0.8, 4)) * spread.std(ddof=1) / math.sqrt(5)
+    )
     assert table.loc["fam0", "mde"] == pytest.approx(by_hand)
     assert min_detectable(spread + 0.002, alpha=alpha) == pytest.approx(by_hand)
     assert table.loc["fam0", "verdict"] == "no_difference"
@@ -141,9 +172,11 @@ def test_importing_the_analysis_leaves_the_notebooks_backend_alone() -> None:
     import subprocess
     import sys
 
-    code = ("import matplotlib; matplotlib.use('svg'); import analysis, analysis._plots, "
-            "analysis._plots_search, analysis._plots_effects, analysis._plots_dose; "
-            "print(matplotlib.get_backend())")  # fmt: skip
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import analysis, analysis._plots, "
+        "analysis._plots_search, analysis._plots_effects, analysis._plots_dose; "
+        "print(matplotlib.get_backend())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"
 
@@ -157,4 +190,4 @@ def test_tables_and_heatmaps_bin_a_decade_alike() -> None:
     values = pd.Series(np.geomspace(0.01, 0.1, 12))
     assert _data_scale(values, 5).kind == "log"
     edges = sorted({float(b.split("–")[1]) for b in _bins(values, 5).unique()})
-    assert edges[0] == pytest.approx(0.01 * 10 ** 0.2, rel=0.01)  # geometric, not linear
+    assert edges[0] == pytest.approx(0.01 * 10**0.2, rel=0.01)  # geometric, not linear

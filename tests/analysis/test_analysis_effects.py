@@ -40,21 +40,39 @@ BASE = [0.80, 0.81, 0.79, 0.82, 0.80]
 DROP = [0.02, 0.03, 0.03, 0.04, 0.03]
 ARMS: dict[str, dict[str, Any]] = {
     "base-drop": {"family": "none", "role": "baseline", "val_acc": BASE, "gap_acc": 0.10},
-    "drop": {"family": "dropout", "role": "finalist", "baseline": "base-drop",
-             "val_acc": [b + d for b, d in zip(BASE, DROP, strict=True)],
-             "gap_acc": [0.06, 0.05, 0.07, 0.04, 0.05], "test_acc": 0.79},
+    "drop": {
+        "family": "dropout",
+        "role": "finalist",
+        "baseline": "base-drop",
+        "val_acc": [b + d for b, d in zip(BASE, DROP, strict=True)],
+        "gap_acc": [0.06, 0.05, 0.07, 0.04, 0.05],
+        "test_acc": 0.79,
+    },
     "base-l2": {"family": "none", "role": "baseline", "val_acc": 0.8},
     # the same accuracy as its baseline, a loss 2.5 % apart: a model of its own, not the same run
-    "l2": {"family": "l2", "role": "finalist", "baseline": "base-l2", "val_acc": 0.8,
-           "val_loss": 0.41},
+    "l2": {
+        "family": "l2",
+        "role": "finalist",
+        "baseline": "base-l2",
+        "val_acc": 0.8,
+        "val_loss": 0.41,
+    },
     "base-l1": {"family": "none", "role": "baseline", "val_acc": [0.8, 0.82, 0.84, 0.86, 0.88]},
-    "l1": {"family": "l1", "role": "finalist", "baseline": "base-l1",
-           "val_acc": [0.78, 0.80, 0.82, 0.84, 0.86]},
+    "l1": {
+        "family": "l1",
+        "role": "finalist",
+        "baseline": "base-l1",
+        "val_acc": [0.78, 0.80, 0.82, 0.84, 0.86],
+    },
     "base-wd": {"family": "none", "role": "baseline", "val_acc": 0.8, "failed": {4}},
-    "wd": {"family": "weight_decay", "role": "finalist", "baseline": "base-wd",
-           "val_acc": [0.81, 0.79, 0.82, 0.80, 0.90]},
+    "wd": {
+        "family": "weight_decay",
+        "role": "finalist",
+        "baseline": "base-wd",
+        "val_acc": [0.81, 0.79, 0.82, 0.80, 0.90],
+    },
     "none": {"family": "none", "role": "finalist", "val_acc": [0.80, 0.80, 0.81, 0.79, 0.80]},
-}  # fmt: skip
+}
 T975 = {2: 4.302652729911275, 3: 3.182446305284263, 4: 2.7764451051977987}  # t(0.975, df)
 
 
@@ -88,9 +106,11 @@ def test_effects_match_intervals_and_p_values_by_hand(confirmed: str) -> None:
     assert drop["delta_gap_acc_ci_high"] == pytest.approx(gap_hi)
     vm, vlo, vhi, _ = _by_hand([b + d for b, d in zip(BASE, DROP, strict=True)])
     assert (drop["val_acc_mean"], drop["val_acc_ci_low"], drop["val_acc_ci_high"]) == (
-        pytest.approx((vm, vlo, vhi)))  # fmt: skip
+        pytest.approx((vm, vlo, vhi))
+    )
     assert drop["test_acc_mean"] == pytest.approx(0.79) and drop["gap_acc_mean"] == (
-        pytest.approx(0.054))  # fmt: skip
+        pytest.approx(0.054)
+    )
     assert drop["n_seeds"] == 5 and drop["n_pairs"] == 5 and drop["baseline"] == "base-drop"
     # identical differences: all zero → p = 1, constant nonzero → p = 0
     assert table.loc["l2", "p_raw"] == 1.0 and table.loc["l2", "delta_val_acc"] == pytest.approx(0)
@@ -105,11 +125,15 @@ def test_effects_match_intervals_and_p_values_by_hand(confirmed: str) -> None:
     # Bonferroni by hand over the 4 finalists: p · 4, capped at 1
     adjusted = [min(1.0, p * 4) for p in (0.0, p_drop, p_wd, 1.0)]
     assert [table.loc[f, "p_value"] for f in ("l1", "dropout", "weight_decay", "l2")] == (
-        pytest.approx(adjusted))  # fmt: skip
+        pytest.approx(adjusted)
+    )
     assert table["verdict"].to_dict() == {
-        "dropout": "helps", "l2": "no_difference", "weight_decay": "no_difference",
-        "l1": "hurts", "none": "baseline",
-    }  # fmt: skip
+        "dropout": "helps",
+        "l2": "no_difference",
+        "weight_decay": "no_difference",
+        "l1": "hurts",
+        "none": "baseline",
+    }
     assert (table["ci_level"].drop("none") == 1 - 0.05 / 4).all()
     none = table.loc["none"]
     assert math.isnan(none["delta_val_acc"]) and math.isnan(none["p_value"])
@@ -118,11 +142,20 @@ def test_effects_match_intervals_and_p_values_by_hand(confirmed: str) -> None:
 
 def test_verdict_follows_the_loss_when_the_study_minimizes_it(tmp_path: Path) -> None:
     arms = {
-        "b": {"family": "none", "role": "baseline", "val_acc": 0.8,
-              "val_loss": [0.50, 0.52, 0.51, 0.49, 0.50]},
-        "d": {"family": "dropout", "role": "finalist", "baseline": "b", "val_acc": 0.8,
-              "val_loss": [0.45, 0.46, 0.47, 0.43, 0.44]},
-    }  # fmt: skip
+        "b": {
+            "family": "none",
+            "role": "baseline",
+            "val_acc": 0.8,
+            "val_loss": [0.50, 0.52, 0.51, 0.49, 0.50],
+        },
+        "d": {
+            "family": "dropout",
+            "role": "finalist",
+            "baseline": "b",
+            "val_acc": 0.8,
+            "val_loss": [0.45, 0.46, 0.47, 0.43, 0.44],
+        },
+    }
     url = confirmed_study(tmp_path / "l.db", arms, metric="val_loss")
     row = effects(url, "conf").iloc[0]
     assert row["decided_on"] == "val_loss" and row["verdict"] == "helps"  # lower loss
@@ -190,20 +223,38 @@ def test_forest_plot(confirmed: str) -> None:
     assert top.get_color() == "tab:green"
     assert {t.get_text() for t in ax.texts} == {"n=5", "n=4"}
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "helps", "no detectable difference", "hurts"]  # fmt: skip
+        "helps",
+        "no detectable difference",
+        "hurts",
+    ]
 
 
 def test_a_collapsed_finalist_does_not_flatten_the_others_intervals(tmp_path: Path) -> None:
     """A finalist at chance on some seeds sits ~60 points below its baseline; the others differ
     by fractions of a point. The axis follows the others, so their intervals stay readable, and
     the collapsed one is drawn to the edge with its mean written out."""
-    url = confirmed_study(tmp_path / "c.db", {
-        "shaky": {"family": "dropout", "role": "finalist", "baseline": "base",
-                  "val_acc": [0.10, 0.10, 0.90, 0.91, 0.89]},
-        "steady": {"family": "l2", "role": "finalist", "baseline": "base",
-                   "val_acc": [0.905, 0.898, 0.915, 0.893, 0.902]},
-        "base": {"family": "none", "role": "finalist", "val_acc": [0.90, 0.90, 0.91, 0.89, 0.90]},
-    })  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "c.db",
+        {
+            "shaky": {
+                "family": "dropout",
+                "role": "finalist",
+                "baseline": "base",
+                "val_acc": [0.10, 0.10, 0.90, 0.91, 0.89],
+            },
+            "steady": {
+                "family": "l2",
+                "role": "finalist",
+                "baseline": "base",
+                "val_acc": [0.905, 0.898, 0.915, 0.893, 0.902],
+            },
+            "base": {
+                "family": "none",
+                "role": "finalist",
+                "val_acc": [0.90, 0.90, 0.91, 0.89, 0.90],
+            },
+        },
+    )
     table = effects(url, "conf")
     ax = plot_effects(table).axes[0]
     l2 = table.set_index("family").loc["l2"]
@@ -214,7 +265,8 @@ def test_a_collapsed_finalist_does_not_flatten_the_others_intervals(tmp_path: Pa
     m, lo, hi = 100 * shaky[["delta_val_acc", "delta_val_acc_ci_low", "delta_val_acc_ci_high"]]
     assert m < -30
     assert f"mean {m:+.1f}, 95% CI {lo:+.1f} to {hi:+.1f}: off scale" in {
-        t.get_text() for t in ax.texts}  # fmt: skip
+        t.get_text() for t in ax.texts
+    }
     assert any(ln.get_marker() == "<" and ln.get_xdata()[0] == x_lo for ln in ax.get_lines())
 
 
@@ -252,30 +304,47 @@ def test_wide_intervals_do_not_flatten_the_narrow_ones(tmp_path: Path) -> None:
     assert x_hi - x_lo < 4
     texts = {t.get_text() for t in ax.texts}
     for family in ("elastic_net", "dropout"):
-        m, lo, hi = 100 * table.loc[family, ["delta_val_acc", "delta_val_acc_ci_low",
-                                             "delta_val_acc_ci_high"]]  # fmt: skip
+        m, lo, hi = (
+            100
+            * table.loc[family, ["delta_val_acc", "delta_val_acc_ci_low", "delta_val_acc_ci_high"]]
+        )
         assert lo < x_lo and hi > x_hi
         assert f"mean {m:+.1f}, 95% CI {lo:+.1f} to {hi:+.1f}: off scale" in texts, family
     heads = [(ln.get_marker(), ln.get_xdata()[0]) for ln in ax.get_lines()]
     assert heads.count(("<", x_lo)) == 2 and heads.count((">", x_hi)) == 2
 
 
-def test_report_opens_with_the_answer(confirmed: str, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    assert main(["--storage", confirmed.removeprefix("sqlite:///"), "--study", "conf.confirm",
-                 "--out", str(tmp_path / "r")]) == 0  # fmt: skip
+def test_report_opens_with_the_answer(
+    confirmed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "--storage",
+                confirmed.removeprefix("sqlite:///"),
+                "--study",
+                "conf.confirm",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     m, lo, hi, _ = _by_hand(DROP, 4)
-    sentence = (f"Against the unregularized baseline, dropout raises validation accuracy by "
-                f"{m * 100:.1f} points (simultaneous 95% CI {lo * 100:.1f} to {hi * 100:.1f}, "
-                "n=5 seeds, Bonferroni-adjusted p=")  # fmt: skip
+    sentence = (
+        f"Against the unregularized baseline, dropout raises validation accuracy by "
+        f"{m * 100:.1f} points (simultaneous 95% CI {lo * 100:.1f} to {hi * 100:.1f}, "
+        "n=5 seeds, Bonferroni-adjusted p="
+    )
     assert printed.startswith(sentence)
     assert "weight_decay and l2 show no detectable difference at n=4/5" in printed
     assert "l1 lowers validation accuracy by 2.0 points (simultaneous 95% CI 2.0 to 2.0" in printed
     md = (tmp_path / "r" / "report.md").read_text()
     assert md.index("## Answer") < md.index(sentence) < md.index("figures/effects.png")
-    assert md.index("figures/effects.png") < min(md.index(f"figures/{s}.png")
-                                                 for s in ("gap_vs_strength", "dropout"))  # fmt: skip
+    assert md.index("figures/effects.png") < min(
+        md.index(f"figures/{s}.png") for s in ("gap_vs_strength", "dropout")
+    )
     assert "| dropout | 5 (5) |" in md and "| none | 5 (0) |" in md
     html = (tmp_path / "r" / "report.html").read_text()
     assert html.index('alt="Effect of each finalist') < html.index('alt="Generalization gap')
@@ -292,7 +361,8 @@ def test_report_without_confirmation_says_single_runs(tmp_path: Path) -> None:
     assert "l2 0.830, l1 0.810, dropout 0.800, none 0.680" in text
     assert report.answer.command == (
         f"python -m sweep -m hydra.sweeper.storage={url} hydra.sweeper.study_name=search-1 "
-        "hydra.sweeper.confirm.only=true")  # fmt: skip
+        "hydra.sweeper.confirm.only=true"
+    )
     assert report.summary.startswith("No confirmation yet")
     md = (tmp_path / "r" / "report.md").read_text()
     assert f"```\n{report.answer.command}\n```" in md and "effects" not in report.figures
@@ -307,14 +377,25 @@ def test_multi_objective_report_names_objectives_and_draws_the_front(tmp_path: P
     study.set_user_attr("regsweep:metric", "val_acc")
     study.set_user_attr("regsweep:objectives", ["val_acc", "sparsity"])
     for v, s in ((0.90, 0.1), (0.85, 0.5), (0.80, 0.4)):
-        study.add_trial(record_trial(family="l1", values=[v, s], hparams={"l1": s / 10},
-                                     curves={"val_acc": [v], "train_acc": [v + 0.01],
-                                             "val_loss": [1.0], "train_loss": [1.0],
-                                             "sparsity": [s]}))  # fmt: skip
+        study.add_trial(
+            record_trial(
+                family="l1",
+                values=[v, s],
+                hparams={"l1": s / 10},
+                curves={
+                    "val_acc": [v],
+                    "train_acc": [v + 0.01],
+                    "val_loss": [1.0],
+                    "train_loss": [1.0],
+                    "sparsity": [s],
+                },
+            )
+        )
     report = build_report(url, out=tmp_path / "r")
     facts = dict(report.facts)
-    assert facts["objectives"] == ("validation accuracy (val_acc, maximize), weight sparsity "
-                                   "(sparsity, maximize)")  # fmt: skip
+    assert facts["objectives"] == (
+        "validation accuracy (val_acc, maximize), weight sparsity (sparsity, maximize)"
+    )
     assert report.tables["pareto_front"]["trial"].tolist() == [0, 1]
     assert "pareto_front" in report.figures and "intermediate" in report.skipped
     md = (tmp_path / "r" / "report.md").read_text()
@@ -324,11 +405,22 @@ def test_multi_objective_report_names_objectives_and_draws_the_front(tmp_path: P
 def test_a_finalist_that_collapses_on_some_seeds_says_so(tmp_path: Path) -> None:
     """A mean over seeds hides an unstable configuration: one of its five runs collapsed to
     chance, so its verdict and the report's answer say how many."""
-    url = confirmed_study(tmp_path / "c.db", {
-        "shaky": {"family": "dropout", "role": "finalist", "baseline": "base",
-                  "val_acc": [0.10, 0.90, 0.91, 0.89, 0.90]},
-        "base": {"family": "none", "role": "finalist", "val_acc": [0.90, 0.90, 0.91, 0.89, 0.90]},
-    })  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "c.db",
+        {
+            "shaky": {
+                "family": "dropout",
+                "role": "finalist",
+                "baseline": "base",
+                "val_acc": [0.10, 0.90, 0.91, 0.89, 0.90],
+            },
+            "base": {
+                "family": "none",
+                "role": "finalist",
+                "val_acc": [0.90, 0.90, 0.91, 0.89, 0.90],
+            },
+        },
+    )
     table = effects(url, "conf").set_index("family")
     assert table.loc["dropout", "n_collapsed"] == 1 and table.loc["none", "n_collapsed"] == 0
     assert table.loc["dropout", "verdict"] == "no_difference"
@@ -345,24 +437,47 @@ def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: 
     detectable difference" would read as a tested regularizer that did not matter; the answer
     says instead that at the chosen strength it had no measurable effect, and names it."""
     base_loss = [0.31, 0.29, 0.33, 0.30, 0.32]
-    url = confirmed_study(tmp_path / "c.db", {
-        "clip": {"family": "clip", "role": "finalist", "baseline": "base-clip",
-                 "label": "clip (learning rate=0.0282, gradient clip norm=4.32)",
-                 "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
-                 "val_loss": [v * (1 + 2e-5) for v in base_loss]},
-        "base-clip": {"family": "none", "role": "baseline",
-                      "label": "none (baseline at learning rate=0.0282)",
-                      "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92], "val_loss": base_loss},
-        # the same accuracy on every seed, but a loss 1 % apart: it did change the model
-        "l2": {"family": "l2", "role": "finalist", "baseline": "base-l2",
-               "label": "l2 (learning rate=0.05, L2 λ=0.001)",
-               "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
-               "val_loss": [v * 1.01 for v in base_loss]},
-        "base-l2": {"family": "none", "role": "baseline",
-                    "label": "none (baseline at learning rate=0.05)",
-                    "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92], "val_loss": base_loss},
-        "none": {"family": "none", "role": "finalist", "val_acc": [0.90, 0.90, 0.91, 0.89, 0.9]},
-    })  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "c.db",
+        {
+            "clip": {
+                "family": "clip",
+                "role": "finalist",
+                "baseline": "base-clip",
+                "label": "clip (learning rate=0.0282, gradient clip norm=4.32)",
+                "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+                "val_loss": [v * (1 + 2e-5) for v in base_loss],
+            },
+            "base-clip": {
+                "family": "none",
+                "role": "baseline",
+                "label": "none (baseline at learning rate=0.0282)",
+                "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+                "val_loss": base_loss,
+            },
+            # the same accuracy on every seed, but a loss 1 % apart: it did change the model
+            "l2": {
+                "family": "l2",
+                "role": "finalist",
+                "baseline": "base-l2",
+                "label": "l2 (learning rate=0.05, L2 λ=0.001)",
+                "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+                "val_loss": [v * 1.01 for v in base_loss],
+            },
+            "base-l2": {
+                "family": "none",
+                "role": "baseline",
+                "label": "none (baseline at learning rate=0.05)",
+                "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+                "val_loss": base_loss,
+            },
+            "none": {
+                "family": "none",
+                "role": "finalist",
+                "val_acc": [0.90, 0.90, 0.91, 0.89, 0.9],
+            },
+        },
+    )
     table = effects(url, "conf").set_index("family")
     assert table.loc["clip", "n_same"] == 5 and table.loc["l2", "n_same"] == 0
     assert table.loc["clip", "verdict"] == "same_as_baseline"
@@ -372,9 +487,11 @@ def test_a_finalist_that_trains_as_its_baseline_on_every_seed_says_so(tmp_path: 
     assert ticks == {"clip (same as baseline)", "l2"}
     answer = build_report(url, "conf", out=tmp_path / "r").answer.text
     assert "l2 shows no detectable difference at n=5" in answer
-    assert ("clip trained as its baseline did on every seed (the same validation accuracy, "
-            "validation loss within 0.01 %): at the strength the search chose (gradient clip "
-            "norm=4.32) it had no measurable effect") in answer  # fmt: skip
+    assert (
+        "clip trained as its baseline did on every seed (the same validation accuracy, "
+        "validation loss within 0.01 %): at the strength the search chose (gradient clip "
+        "norm=4.32) it had no measurable effect"
+    ) in answer
     assert "clip shows" not in answer
 
 
@@ -382,13 +499,29 @@ def test_intervals_stay_within_what_the_metric_can_take(tmp_path: Path) -> None:
     """A t-interval on a few seeds, one of them collapsed, reaches past what an accuracy can be
     (the default study printed "91.9 (78.2 to 105.5)" %). The mean cannot lie outside 0–100 %,
     so the bound is cut there: the interval still holds the mean whenever the uncut one did."""
-    url = confirmed_study(tmp_path / "c.db", {
-        "shaky": {"family": "dropout", "role": "finalist", "baseline": "base",
-                  "val_acc": [0.05, 0.05, 0.95], "test_acc": [0.05, 0.06, 0.96],
-                  "gap_acc": [-0.9, 0.9, 0.0], "val_loss": [0.01, 2.0, 0.02]},
-        "base": {"family": "none", "role": "finalist", "val_acc": [0.95, 0.95, 0.95],
-                 "test_acc": 0.95, "gap_acc": 0.02, "val_loss": 0.2},
-    }, seeds=(0, 1, 2))  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "c.db",
+        {
+            "shaky": {
+                "family": "dropout",
+                "role": "finalist",
+                "baseline": "base",
+                "val_acc": [0.05, 0.05, 0.95],
+                "test_acc": [0.05, 0.06, 0.96],
+                "gap_acc": [-0.9, 0.9, 0.0],
+                "val_loss": [0.01, 2.0, 0.02],
+            },
+            "base": {
+                "family": "none",
+                "role": "finalist",
+                "val_acc": [0.95, 0.95, 0.95],
+                "test_acc": 0.95,
+                "gap_acc": 0.02,
+                "val_loss": 0.2,
+            },
+        },
+        seeds=(0, 1, 2),
+    )
     row = effects(url, "conf").set_index("family").loc["dropout"]
     # uncut, by hand: mean ± t(0.975, 2)·s/√3
     half = stats.t.ppf(0.975, 2) * np.std([0.05, 0.05, 0.95], ddof=1) / np.sqrt(3)
@@ -416,22 +549,36 @@ def test_no_detectable_difference_states_how_large_a_change_the_seeds_leave_open
     rule out anything beyond a point, another's leave ±15 points open. The answer gives each
     one's interval, so the reader sees which it is."""
     wide = [-0.30, 0.10, 0.05, 0.12, -0.02]  # one seed 30 points down
-    url = confirmed_study(tmp_path / "c.db", {
-        "base-a": {"family": "none", "role": "baseline", "val_acc": BASE},
-        "l2": {"family": "l2", "role": "finalist", "baseline": "base-a",
-               "val_acc": [b + d for b, d in zip(BASE, [0.004, -0.002, 0.006, 0.0, 0.002],
-                                                 strict=True)]},
-        "base-b": {"family": "none", "role": "baseline", "val_acc": BASE},
-        "dropout": {"family": "dropout", "role": "finalist", "baseline": "base-b",
-                    "val_acc": [b + d for b, d in zip(BASE, wide, strict=True)]},
-        "none": {"family": "none", "role": "finalist", "val_acc": BASE},
-    })  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "c.db",
+        {
+            "base-a": {"family": "none", "role": "baseline", "val_acc": BASE},
+            "l2": {
+                "family": "l2",
+                "role": "finalist",
+                "baseline": "base-a",
+                "val_acc": [
+                    b + d for b, d in zip(BASE, [0.004, -0.002, 0.006, 0.0, 0.002], strict=True)
+                ],
+            },
+            "base-b": {"family": "none", "role": "baseline", "val_acc": BASE},
+            "dropout": {
+                "family": "dropout",
+                "role": "finalist",
+                "baseline": "base-b",
+                "val_acc": [b + d for b, d in zip(BASE, wide, strict=True)],
+            },
+            "none": {"family": "none", "role": "finalist", "val_acc": BASE},
+        },
+    )
     text = build_report(url, "conf", out=tmp_path / "r").answer.text
     _, lo_l2, hi_l2, _ = _by_hand([0.004, -0.002, 0.006, 0.0, 0.002], 2)
     _, lo_d, hi_d, _ = _by_hand(wide, 2)
     assert lo_l2 < 0 < hi_l2 and lo_d < -0.15 and hi_d > 0.1  # both unsure, by very different spans
-    mde = {f: min_detectable(np.asarray(d), alpha=0.05 / 2) * 100
-           for f, d in (("l2", [0.004, -0.002, 0.006, 0.0, 0.002]), ("dropout", wide))}  # fmt: skip
+    mde = {
+        f: min_detectable(np.asarray(d), alpha=0.05 / 2) * 100
+        for f, d in (("l2", [0.004, -0.002, 0.006, 0.0, 0.002]), ("dropout", wide))
+    }
     assert text == (
         "Against the unregularized baseline, l2 and dropout show no detectable difference at "
         f"n=5 (simultaneous 95% CIs, in points of validation accuracy: l2 {lo_l2 * 100:+.1f} to "
@@ -440,31 +587,61 @@ def test_no_detectable_difference_states_how_large_a_change_the_seeds_leave_open
         f"±{mde['dropout']:.1f} points."
     )
     # a single finalist, and a study decided on the loss (its interval in the loss's units)
-    url = confirmed_study(tmp_path / "l.db", {
-        "b": {"family": "none", "role": "baseline", "val_acc": 0.8,
-              "val_loss": [0.50, 0.52, 0.51, 0.49, 0.50]},
-        "d": {"family": "dropout", "role": "finalist", "baseline": "b", "val_acc": 0.8,
-              "val_loss": [0.51, 0.50, 0.52, 0.47, 0.52]},
-    }, metric="val_loss")  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "l.db",
+        {
+            "b": {
+                "family": "none",
+                "role": "baseline",
+                "val_acc": 0.8,
+                "val_loss": [0.50, 0.52, 0.51, 0.49, 0.50],
+            },
+            "d": {
+                "family": "dropout",
+                "role": "finalist",
+                "baseline": "b",
+                "val_acc": 0.8,
+                "val_loss": [0.51, 0.50, 0.52, 0.47, 0.52],
+            },
+        },
+        metric="val_loss",
+    )
     _, lo, hi, _ = _by_hand([0.01, -0.02, 0.01, -0.02, 0.02])
     mde = min_detectable(np.asarray([0.01, -0.02, 0.01, -0.02, 0.02]))
     text = build_report(url, "conf", out=tmp_path / "r2").answer.text
-    assert text == ("Against the unregularized baseline, dropout shows no detectable difference "
-                    f"at n=5 (simultaneous 95% CI {lo:+.3g} to {hi:+.3g} in validation loss); "
-                    f"the smallest change these seeds detect with 80% power: dropout "
-                    f"±{mde:.3g}.")  # fmt: skip
+    assert text == (
+        "Against the unregularized baseline, dropout shows no detectable difference "
+        f"at n=5 (simultaneous 95% CI {lo:+.3g} to {hi:+.3g} in validation loss); "
+        f"the smallest change these seeds detect with 80% power: dropout "
+        f"±{mde:.3g}."
+    )
 
 
 RANDOM_LABELS = {  # 000's notes: random binary labels, so every run ends at chance (0.5)
-    "none": {"family": "none", "role": "finalist", "chance_acc": 0.5,
-             "val_acc": [0.50, 0.49, 0.51, 0.50, 0.48], "sparsity": 0.002},
-    "l1": {"family": "l1", "role": "finalist", "baseline": "none", "chance_acc": 0.5,
-           "val_acc": [0.49, 0.50, 0.50, 0.51, 0.49],
-           "sparsity": [0.121, 0.118, 0.130, 0.125, 0.116]},
-    "l2": {"family": "l2", "role": "finalist", "baseline": "none", "chance_acc": 0.5,
-           "val_acc": [0.50, 0.48, 0.51, 0.49, 0.50],
-           "sparsity": [0.002, 0.0021, 0.0019, 0.002, 0.002]},
-}  # fmt: skip
+    "none": {
+        "family": "none",
+        "role": "finalist",
+        "chance_acc": 0.5,
+        "val_acc": [0.50, 0.49, 0.51, 0.50, 0.48],
+        "sparsity": 0.002,
+    },
+    "l1": {
+        "family": "l1",
+        "role": "finalist",
+        "baseline": "none",
+        "chance_acc": 0.5,
+        "val_acc": [0.49, 0.50, 0.50, 0.51, 0.49],
+        "sparsity": [0.121, 0.118, 0.130, 0.125, 0.116],
+    },
+    "l2": {
+        "family": "l2",
+        "role": "finalist",
+        "baseline": "none",
+        "chance_acc": 0.5,
+        "val_acc": [0.50, 0.48, 0.51, 0.49, 0.50],
+        "sparsity": [0.002, 0.0021, 0.0019, 0.002, 0.002],
+    },
+}
 
 
 def test_when_every_run_is_at_chance_none_collapsed_and_the_weights_answer(tmp_path: Path) -> None:
@@ -482,7 +659,8 @@ def test_when_every_run_is_at_chance_none_collapsed_and_the_weights_answer(tmp_p
     m, lo, hi, p = _by_hand(d, 2)
     l1 = table.loc["l1"]
     assert (l1["delta_sparsity"], l1["delta_sparsity_ci_low"], l1["delta_sparsity_ci_high"]) == (
-        pytest.approx((m, lo, hi)))  # fmt: skip
+        pytest.approx((m, lo, hi))
+    )
     p_l2 = paired_p([s - 0.002 for s in RANDOM_LABELS["l2"]["sparsity"]])
     assert l1["p_sparsity"] == pytest.approx(min(1.0, 2 * p)) and p_l2 > 0.05  # Bonferroni, 2
     text = build_report(url, "conf", out=tmp_path / "r").answer.text
@@ -510,13 +688,17 @@ def _signed(table: pd.DataFrame, family: str) -> str:
 
 
 def test_a_search_whose_every_run_is_at_chance_says_so_before_the_command(tmp_path: Path) -> None:
-    rows = [trial(f, [0.56, 0.56], [0.5, v], chance_acc=0.5, test_acc=0.5)
-            for f, v in (("none", 0.5), ("l1", 0.49), ("l2", 0.51))]  # fmt: skip
+    rows = [
+        trial(f, [0.56, 0.56], [0.5, v], chance_acc=0.5, test_acc=0.5)
+        for f, v in (("none", 0.5), ("l1", 0.49), ("l2", 0.51))
+    ]
     url = write_study(tmp_path / "s.db", numbered(rows), name="noise")
     report = build_report(url, out=tmp_path / "r")
     text = report.answer.text
-    assert ("Every completed search run ended at chance level on validation: on this data the "
-            "network learned nothing that generalizes") in text  # fmt: skip
+    assert (
+        "Every completed search run ended at chance level on validation: on this data the "
+        "network learned nothing that generalizes"
+    ) in text
     assert text.endswith("default 5):") and "baseline's included" not in text
     assert report.answer.command is not None
 
@@ -524,9 +706,17 @@ def test_a_search_whose_every_run_is_at_chance_says_so_before_the_command(tmp_pa
 def test_a_run_at_chance_is_collapsed_where_others_learned(tmp_path: Path) -> None:
     """Where the baseline learned, runs at chance collapsed. The answer names a change of the
     weights of a point or more; a detected change of 0.1 points stays in the table only."""
-    arms = {**RANDOM_LABELS, "none": {**RANDOM_LABELS["none"], "val_acc": 0.9},
-            "wd": {"family": "weight_decay", "role": "finalist", "baseline": "none",
-                   "val_acc": 0.9, "sparsity": [0.0030, 0.0031, 0.0029, 0.0030, 0.0031]}}  # fmt: skip
+    arms = {
+        **RANDOM_LABELS,
+        "none": {**RANDOM_LABELS["none"], "val_acc": 0.9},
+        "wd": {
+            "family": "weight_decay",
+            "role": "finalist",
+            "baseline": "none",
+            "val_acc": 0.9,
+            "sparsity": [0.0030, 0.0031, 0.0029, 0.0030, 0.0031],
+        },
+    }
     url = confirmed_study(tmp_path / "c.db", arms)
     table = effects(url, "conf").set_index("family")
     assert table.loc["l1", "n_collapsed"] == 5 and table.loc["none", "n_collapsed"] == 0
@@ -546,9 +736,15 @@ def test_the_search_figures_band_comes_from_the_searchs_own_split(tmp_path: Path
     confirmation's arm only stands in, saying it is from other splits."""
     search = [trial("none", [0.9, 0.9 + g], [0.8, 0.9], test_acc=0.8) for g in (0.04, 0.045)]
     search += [trial("l2", [0.9, 0.941], [0.8, 0.9], lam=1e-3, test_acc=0.8)]
-    arms = {"none": {"family": "none", "role": "finalist", "val_acc": 0.9,
-                     "gap_acc": [0.02, 0.025, 0.03, 0.02, 0.025]},
-            "l2": {"family": "l2", "role": "finalist", "baseline": "none", "val_acc": 0.9}}  # fmt: skip
+    arms = {
+        "none": {
+            "family": "none",
+            "role": "finalist",
+            "val_acc": 0.9,
+            "gap_acc": [0.02, 0.025, 0.03, 0.02, 0.025],
+        },
+        "l2": {"family": "l2", "role": "finalist", "baseline": "none", "val_acc": 0.9},
+    }
     url = confirmed_study(tmp_path / "c.db", arms, search=numbered(search))
     ref = build_report(url, "conf", out=tmp_path / "r").tables["baseline_reference"]
     gap = ref.set_index("metric").loc["gap_acc"]
@@ -567,7 +763,8 @@ def test_the_search_figures_band_comes_from_the_searchs_own_split(tmp_path: Path
     fig = plot_gap_vs_strength(gap_vs_strength_data(load_trials(url, "conf")), ref)
     assert not [p for ax in fig.axes for p in ax.patches if p.get_alpha() == 0.25]
     assert "the confirmation's baseline ran on other validation splits" in " ".join(
-        t.get_text() for t in fig.texts)  # fmt: skip
+        t.get_text() for t in fig.texts
+    )
 
 
 def test_weights_chosen_on_the_validation_split_are_also_judged_on_the_test_split(
@@ -579,14 +776,27 @@ def test_weights_chosen_on_the_validation_split_are_also_judged_on_the_test_spli
     split, which chose nothing; a finalist whose model is simply its last epoch gets no such
     note."""
     test_es = [0.80, 0.82, 0.80, 0.83, 0.81]  # the test split: about +1 point, not +5
-    url = confirmed_study(tmp_path / "c.db", {
-        "es": {"family": "early_stop", "role": "finalist", "baseline": "base",
-               "val_acc": [b + 0.05 for b in BASE], "test_acc": test_es,
-               "restored": [True, True, False, True, True]},
-        "l2": {"family": "l2", "role": "finalist", "baseline": "base",
-               "val_acc": [b + d for b, d in zip(BASE, DROP, strict=True)], "test_acc": 0.80},
-        "base": {"family": "none", "role": "finalist", "val_acc": BASE, "test_acc": BASE},
-    })  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "c.db",
+        {
+            "es": {
+                "family": "early_stop",
+                "role": "finalist",
+                "baseline": "base",
+                "val_acc": [b + 0.05 for b in BASE],
+                "test_acc": test_es,
+                "restored": [True, True, False, True, True],
+            },
+            "l2": {
+                "family": "l2",
+                "role": "finalist",
+                "baseline": "base",
+                "val_acc": [b + d for b, d in zip(BASE, DROP, strict=True)],
+                "test_acc": 0.80,
+            },
+            "base": {"family": "none", "role": "finalist", "val_acc": BASE, "test_acc": BASE},
+        },
+    )
     table = effects(url, "conf").set_index("family")
     assert table.loc["early_stop", "n_restored"] == 4 and table.loc["l2", "n_restored"] == 0
     runs = load_confirm(url, "conf").set_index(["family", "seed"])
@@ -594,8 +804,9 @@ def test_weights_chosen_on_the_validation_split_are_also_judged_on_the_test_spli
     assert runs.loc[("early_stop", 0), "final_epoch"] < runs.loc[("early_stop", 0), "epochs_run"]
     m, lo, hi, _ = _by_hand([t - b for t, b in zip(test_es, BASE, strict=True)], 2)
     text = build_report(url, "conf", out=tmp_path / "r").answer.text
-    assert text.startswith("Against the unregularized baseline, early_stop raises validation "
-                           "accuracy by 5.0 points")  # fmt: skip
+    assert text.startswith(
+        "Against the unregularized baseline, early_stop raises validation accuracy by 5.0 points"
+    )
     assert text.endswith(
         " For early_stop, training kept the epoch that did best on the validation split that "
         "scores it (an earlier epoch restored on 4 of 5 seeds), so its validation figures may "
@@ -613,18 +824,35 @@ def test_a_run_that_diverged_is_named_not_silently_unpaired(tmp_path: Path) -> N
     is what gradient clipping is for, though: the baseline diverging on 2 of 5 seeds while clip
     never does must not read as a plain "no detectable difference at n=3". The verdict and the
     answer say who diverged, on how many seeds; so for a finalist that diverges itself."""
-    url = confirmed_study(tmp_path / "c.db", {
-        "clip": {"family": "clip", "role": "finalist", "baseline": "base",
-                 "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92]},
-        "base": {"family": "none", "role": "baseline", "val_acc": 0.9, "diverged": {3, 4}},
-        "wd": {"family": "weight_decay", "role": "finalist", "baseline": "base2",
-               "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92], "diverged": {1}},
-        "base2": {"family": "none", "role": "baseline", "val_acc": 0.9},
-        "l2": {"family": "l2", "role": "finalist", "baseline": "base3",
-               "val_acc": [0.90, 0.91, 0.92, 0.93, 0.94], "diverged": {0}},
-        "base3": {"family": "none", "role": "baseline", "val_acc": 0.9, "diverged": {2, 4}},
-        "none": {"family": "none", "role": "finalist", "val_acc": 0.9},
-    })  # fmt: skip
+    url = confirmed_study(
+        tmp_path / "c.db",
+        {
+            "clip": {
+                "family": "clip",
+                "role": "finalist",
+                "baseline": "base",
+                "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+            },
+            "base": {"family": "none", "role": "baseline", "val_acc": 0.9, "diverged": {3, 4}},
+            "wd": {
+                "family": "weight_decay",
+                "role": "finalist",
+                "baseline": "base2",
+                "val_acc": [0.90, 0.91, 0.89, 0.90, 0.92],
+                "diverged": {1},
+            },
+            "base2": {"family": "none", "role": "baseline", "val_acc": 0.9},
+            "l2": {
+                "family": "l2",
+                "role": "finalist",
+                "baseline": "base3",
+                "val_acc": [0.90, 0.91, 0.92, 0.93, 0.94],
+                "diverged": {0},
+            },
+            "base3": {"family": "none", "role": "baseline", "val_acc": 0.9, "diverged": {2, 4}},
+            "none": {"family": "none", "role": "finalist", "val_acc": 0.9},
+        },
+    )
     table = effects(url, "conf").set_index("family")
     assert table.loc["l2", ["n_diverged", "baseline_n_diverged", "n_pairs"]].tolist() == [1, 2, 2]
     assert table.loc["clip", ["n_diverged", "baseline_n_diverged"]].tolist() == [0, 2]
@@ -635,11 +863,16 @@ def test_a_run_that_diverged_is_named_not_silently_unpaired(tmp_path: Path) -> N
     assert table.loc["weight_decay", "notes"].endswith("; diverged on 1 of 5 seeds")
     assert table.loc["none", "verdict"] == "baseline"
     ticks = {t.get_text() for t in plot_effects(effects(url, "conf")).axes[0].get_yticklabels()}
-    assert ticks == {"clip (baseline diverged on 2 of 5)", "weight_decay (diverged on 1 of 5)",
-                     "l2 (diverged on 1 of 5; baseline diverged on 2 of 5)"}  # fmt: skip
+    assert ticks == {
+        "clip (baseline diverged on 2 of 5)",
+        "weight_decay (diverged on 1 of 5)",
+        "l2 (diverged on 1 of 5; baseline diverged on 2 of 5)",
+    }
     text = build_report(url, "conf", out=tmp_path / "r").answer.text
-    said = text.partition(" A run that diverged left no model to compare, so its seed is "
-                          "missing from the pairs above: ")[2]  # fmt: skip
+    said = text.partition(
+        " A run that diverged left no model to compare, so its seed is "
+        "missing from the pairs above: "
+    )[2]
     assert said.endswith(".") and sorted(said[:-1].split("; ")) == [
         "clip's baseline diverged on 2 of 5 seeds and clip on none",
         "l2 diverged on 1 of 5 seeds and its baseline on 2 of 5",

@@ -72,11 +72,17 @@ def _layout_problems(fig: Figure) -> list[str]:
     floating: list[tuple[str, Bbox]] = [
         (f"legend {i}", leg.get_window_extent(renderer)) for i, leg in enumerate(fig.legends)
     ]
-    floating += [(f"axes legend {i}", ax.get_legend().get_window_extent(renderer))
-                 for i, ax in enumerate(fig.axes) if ax.get_legend() is not None]  # fmt: skip
+    floating += [
+        (f"axes legend {i}", ax.get_legend().get_window_extent(renderer))
+        for i, ax in enumerate(fig.axes)
+        if ax.get_legend() is not None
+    ]
     titles = [*fig.texts, *([fig._suptitle] if fig._suptitle else [])]
-    floating += [(f"text {t.get_text()[:30]!r}", t.get_window_extent(renderer))
-                 for t in titles if t.get_text()]  # fmt: skip
+    floating += [
+        (f"text {t.get_text()[:30]!r}", t.get_window_extent(renderer))
+        for t in titles
+        if t.get_text()
+    ]
     for name, bbox in floating:
         if any(bbox.overlaps(p) for p in panels):
             problems.append(f"{name} overlaps a panel")
@@ -96,8 +102,11 @@ def _zero_lines(ax: Any) -> int:
 
 def _bands(ax: Any) -> list[tuple[float, float]]:
     """(low, high) of each horizontal span (axhspan) in the panel."""
-    return [(round(p.get_y(), 6), round(p.get_y() + p.get_height(), 6))
-            for p in ax.patches if isinstance(p, Rectangle)]  # fmt: skip
+    return [
+        (round(p.get_y(), 6), round(p.get_y() + p.get_height(), 6))
+        for p in ax.patches
+        if isinstance(p, Rectangle)
+    ]
 
 
 def _fig_text(fig: Figure) -> str:
@@ -126,8 +135,10 @@ def test_gap_vs_strength(controlled_frames: Frames) -> None:
 
 
 def test_gap_axis_fits_the_data_and_zero_line_only_inside() -> None:
-    rows = [trial("l2", [0.9, 0.8 + g], [0.8, 0.8], lam=lam)
-            for g, lam in ((0.05, 1e-4), (0.07, 1e-3), (0.10, 1e-2))]  # fmt: skip
+    rows = [
+        trial("l2", [0.9, 0.8 + g], [0.8, 0.8], lam=lam)
+        for g, lam in ((0.05, 1e-4), (0.07, 1e-3), (0.10, 1e-2))
+    ]
     data = gap_vs_strength_data(trials_frame(numbered(rows)))
     ax = plot_gap_vs_strength(data).axes[0]
     lo, hi = ax.get_ylim()
@@ -140,8 +151,9 @@ def test_gap_axis_fits_the_data_and_zero_line_only_inside() -> None:
 
 def test_baseline_band_from_search_none_trials() -> None:
     rows = [trial("none", [0.9, 0.8 + g], [0.8, 0.8]) for g in (0.08, 0.10, 0.12)]
-    rows += [trial("l2", [0.9, 0.8 + g], [0.8, 0.8], lam=lam)
-             for g, lam in ((0.05, 1e-4), (0.03, 1e-2))]  # fmt: skip
+    rows += [
+        trial("l2", [0.9, 0.8 + g], [0.8, 0.8], lam=lam) for g, lam in ((0.05, 1e-4), (0.03, 1e-2))
+    ]
     trials = trials_frame(numbered(rows))
     ref = baseline_reference(trials).set_index("metric")
     half = 4.302652729911275 * 0.02 / np.sqrt(3)  # t(0.975, 2) · sd / √n
@@ -167,10 +179,12 @@ def test_gap_vs_strength_names_families_it_cannot_show() -> None:
     """Every l1 trial was pruned, so l1 has no final model to place; its missing panel would
     read as "not searched" unless the note names it. A pruned-out family without a λ
     (dropout) is not this figure's to name."""
-    rows = [trial("l2", [0.9, 0.85], [0.8, 0.8], lam=1e-4),
-            trial("l2", [0.9, 0.87], [0.8, 0.8], lam=1e-2),
-            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
-            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.3, state=TrialState.PRUNED)]  # fmt: skip
+    rows = [
+        trial("l2", [0.9, 0.85], [0.8, 0.8], lam=1e-4),
+        trial("l2", [0.9, 0.87], [0.8, 0.8], lam=1e-2),
+        trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
+        trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.3, state=TrialState.PRUNED),
+    ]
     trials = trials_frame(numbered(rows))
     assert strength_families_unshown(trials) == ["l1"]
     fig = plot_gap_vs_strength(gap_vs_strength_data(trials), None, ["l1"])
@@ -181,8 +195,10 @@ def test_gap_vs_strength_names_families_it_cannot_show() -> None:
 
 
 def test_gap_vs_strength_marks_collapsed_trials() -> None:
-    rows = [trial("l1", [0.9, 0.95], [0.8, 0.85], lam=1e-4),
-            trial("l1", [0.1, 0.11], [0.1, 0.11], lam=1.0)]  # fmt: skip
+    rows = [
+        trial("l1", [0.9, 0.95], [0.8, 0.85], lam=1e-4),
+        trial("l1", [0.1, 0.11], [0.1, 0.11], lam=1.0),
+    ]
     data = gap_vs_strength_data(trials_frame(numbered(rows)))
     assert data.set_index("trial")["collapsed"].to_dict() == {0: False, 1: True}
     fig = plot_gap_vs_strength(data)
@@ -192,8 +208,12 @@ def test_gap_vs_strength_marks_collapsed_trials() -> None:
 
 def test_gap_vs_strength_cocktail_has_a_panel_per_strength() -> None:
     data = gap_vs_strength_data(trials_frame(cocktail_trials(4)))
-    assert data.groupby("param").size().to_dict() == {"clip": 4, "l1": 4, "l2": 4,
-                                                      "weight_decay": 4}  # fmt: skip
+    assert data.groupby("param").size().to_dict() == {
+        "clip": 4,
+        "l1": 4,
+        "l2": 4,
+        "weight_decay": 4,
+    }
     clip = data[data["param"] == "clip"].set_index("trial")
     assert clip["strength"].to_dict() == pytest.approx({0: 0.1, 1: 0.5, 2: 2.5, 3: 12.5})
     assert clip["gap"].to_dict() == pytest.approx({0: 0.01, 1: 0.02, 2: 0.03, 3: 0.04})
@@ -259,10 +279,19 @@ def test_dropout_figure_marks_collapsed_runs_and_leaves_them_out_of_the_median()
     assert [ln for ln in fewer.axes[0].get_lines() if ln.get_label() == "median"] == []
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (1e-5, "1e-05"), (1.2345e-4, "1.23e-04"), (0.5, "0.5"), (0.0123456, "0.0123"),
-    (12.5, "12.5"), (3e6, "3e+06"), (0.0, "0"), (5.0, "5"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1e-5, "1e-05"),
+        (1.2345e-4, "1.23e-04"),
+        (0.5, "0.5"),
+        (0.0123456, "0.0123"),
+        (12.5, "12.5"),
+        (3e6, "3e+06"),
+        (0.0, "0"),
+        (5.0, "5"),
+    ],
+)
 def test_compact_numbers(value: float, text: str) -> None:
     assert compact(value) == text
 
@@ -276,8 +305,13 @@ def test_heatmap_bins_by_data_without_a_space(controlled_frames: Frames) -> None
     assert data.attrs["x"] == "lr" and data.attrs["y"] == "regularizer"
     assert data.attrs["x_scale"] == "log" and data.attrs["chosen_by"] == "distinct values"
     # 6 distinct lr values over 1.7 decades: 5 log-spaced bins, 3 significant digits
-    assert list(data["x"].cat.categories) == ["0.001–0.00219", "0.00219–0.00478",
-                                              "0.00478–0.0105", "0.0105–0.0229", "0.0229–0.05"]  # fmt: skip
+    assert list(data["x"].cat.categories) == [
+        "0.001–0.00219",
+        "0.00219–0.00478",
+        "0.00478–0.0105",
+        "0.0105–0.0229",
+        "0.0229–0.05",
+    ]
     cells = _cells(data)
     assert cells[("l2", "0.0229–0.05")] == pytest.approx((2, (0.83 + 0.75) / 2))  # trials 3, 4
     assert cells[("none", "0.001–0.00219")][0] == 0  # empty cell kept
@@ -285,20 +319,32 @@ def test_heatmap_bins_by_data_without_a_space(controlled_frames: Frames) -> None
 
 
 def test_heatmap_bins_on_the_search_scale_and_annotates_counts() -> None:
-    rows = [trial("l1", [0.9, 0.9], [0.7, v], lam=lam, lr=lr)
-            for v, lam, lr in ((0.80, 2e-5, 0.01), (0.82, 3e-5, 0.02), (0.84, 5e-5, 0.01),
-                               (0.86, 8e-5, 0.05))]  # fmt: skip
+    rows = [
+        trial("l1", [0.9, 0.9], [0.7, v], lam=lam, lr=lr)
+        for v, lam, lr in (
+            (0.80, 2e-5, 0.01),
+            (0.82, 3e-5, 0.02),
+            (0.84, 5e-5, 0.01),
+            (0.86, 8e-5, 0.05),
+        )
+    ]
     frozen = numbered(rows)
     for t in frozen:  # the distributions Optuna stores with each trial
-        t.distributions = {"lr": FloatDistribution(0.0, 0.1),
-                           "l1": FloatDistribution(1e-6, 1e-2, log=True)}  # fmt: skip
+        t.distributions = {
+            "lr": FloatDistribution(0.0, 0.1),
+            "l1": FloatDistribution(1e-6, 1e-2, log=True),
+        }
     trials = trials_frame(frozen).assign(params_l1=[2e-5, 3e-5, 5e-5, 8e-5])
     data = heatmap_data(trials, "lr", "l1", scales=param_scales(frozen))
     assert data.attrs["y_scale"] == "log" and data.attrs["x_scale"] == "linear"
     # log bins over the searched 1e-6..1e-2 (4 decades, 5 bins), not over the data's range
-    assert list(data["y"].cat.categories) == ["1e-06–6.31e-06", "6.31e-06–3.98e-05",
-                                              "3.98e-05–2.51e-04", "2.51e-04–0.00158",
-                                              "0.00158–0.01"]  # fmt: skip
+    assert list(data["y"].cat.categories) == [
+        "1e-06–6.31e-06",
+        "6.31e-06–3.98e-05",
+        "3.98e-05–2.51e-04",
+        "2.51e-04–0.00158",
+        "0.00158–0.01",
+    ]
     assert data["x"].cat.categories[0] == "0–0.02"
     assert data["n"].sum() == 4 and (data["n"] == 0).sum() == 25 - 3
     fig = plot_heatmap(data)
@@ -313,11 +359,14 @@ def test_heatmap_bins_on_the_search_scale_and_annotates_counts() -> None:
 
 
 def test_heatmap_colour_limit_never_beyond_one() -> None:
-    rows = [trial("l2", [1.0, 1.0], [1.0, 1.0], lam=lam, lr=lr)
-            for lam, lr in ((1e-3, 0.01), (1e-2, 0.02), (1e-3, 0.02), (1e-2, 0.01))]  # fmt: skip
+    rows = [
+        trial("l2", [1.0, 1.0], [1.0, 1.0], lam=lam, lr=lr)
+        for lam, lr in ((1e-3, 0.01), (1e-2, 0.02), (1e-3, 0.02), (1e-2, 0.01))
+    ]
     data = heatmap_data(trials_frame(numbered(rows)), "lr", "model.dropout")
-    data = heatmap_data(trials_frame(numbered(rows)).assign(params_l2=[1e-3, 1e-2, 1e-3, 1e-2]),
-                        "lr", "l2")  # fmt: skip
+    data = heatmap_data(
+        trials_frame(numbered(rows)).assign(params_l2=[1e-3, 1e-2, 1e-3, 1e-2]), "lr", "l2"
+    )
     assert data.attrs["x_scale"] == "values"
     assert plot_heatmap(data).axes[0].collections[0].get_clim()[1] <= 1.0
 
@@ -331,8 +380,7 @@ def test_heatmap_picks_by_importance() -> None:
     assert fig.axes[0].get_xlabel().startswith("dropout p")
     assert _layout_problems(fig) == []
     by_count = heatmap_data(trials)  # every parameter has 8 values: ties broken by name
-    assert (by_count.attrs["x"], by_count.attrs["y"]) == ("regularizer.clip",
-                                                          "regularizer.dropout")  # fmt: skip
+    assert (by_count.attrs["x"], by_count.attrs["y"]) == ("regularizer.clip", "regularizer.dropout")
 
 
 def test_best_curves_with_baseline(controlled_frames: Frames) -> None:
@@ -373,9 +421,11 @@ def test_sparsity_l1_vs_l2_leaves_collapsed_out(controlled_frames: Frames) -> No
         {"l1": 0.6, "l2": 0.01}
     )
     assert data.attrs["collapsed_left_out"] == 0
-    rows = [trial("l1", [0.6, 0.9], [0.6, 0.85], lam=1e-3, sparsity=[0.1, 0.2]),
-            trial("l1", [0.6, 0.9], [0.6, 0.85], lam=1e-2, sparsity=[0.1, 0.3]),
-            trial("l1", [0.1, 0.1], [0.1, 0.11], lam=1.0, sparsity=[0.99, 0.99])]  # fmt: skip
+    rows = [
+        trial("l1", [0.6, 0.9], [0.6, 0.85], lam=1e-3, sparsity=[0.1, 0.2]),
+        trial("l1", [0.6, 0.9], [0.6, 0.85], lam=1e-2, sparsity=[0.1, 0.3]),
+        trial("l1", [0.1, 0.1], [0.1, 0.11], lam=1.0, sparsity=[0.99, 0.99]),
+    ]
     data = sparsity_data(trials_frame(numbered(rows)))
     assert sorted(data["trial"]) == [0, 1] and data.attrs["collapsed_left_out"] == 1
     fig = plot_sparsity(data)
@@ -384,16 +434,23 @@ def test_sparsity_l1_vs_l2_leaves_collapsed_out(controlled_frames: Frames) -> No
 
 
 def test_sparsity_and_dead_units_rows() -> None:
-    rows = [trial("l1", [0.6, 0.9], [0.6, 0.85], lam=lam, sparsity=[0.0, s],
-                  extra_attrs={"dead_units": d})
-            for lam, s, d in ((1e-4, 0.1, 0.0), (1e-3, 0.3, 0.05), (1e-2, 0.6, 0.25))]  # fmt: skip
+    rows = [
+        trial(
+            "l1", [0.6, 0.9], [0.6, 0.85], lam=lam, sparsity=[0.0, s], extra_attrs={"dead_units": d}
+        )
+        for lam, s, d in ((1e-4, 0.1, 0.0), (1e-3, 0.3, 0.05), (1e-2, 0.6, 0.25))
+    ]
     rows += [trial("l2", [0.6, 0.9], [0.6, 0.85], lam=lam) for lam in (1e-4, 1e-2)]
     data = sparsity_data(trials_frame(numbered(rows)))
     l1 = data[data["param"] == "l1"].set_index("trial")
     assert l1["dead_units"].to_dict() == pytest.approx({0: 0.0, 1: 0.05, 2: 0.25})
     panels = _panels(plot_sparsity(data))
-    assert set(panels) == {"weight sparsity vs L1 λ", "weight sparsity vs L2 λ",
-                           "dead hidden units vs L1 λ", "dead hidden units vs L2 λ"}  # fmt: skip
+    assert set(panels) == {
+        "weight sparsity vs L1 λ",
+        "weight sparsity vs L2 λ",
+        "dead hidden units vs L1 λ",
+        "dead hidden units vs L2 λ",
+    }
     assert _points(panels["dead hidden units vs L1 λ"]) == {"l1": 3}
 
 
@@ -402,9 +459,18 @@ def test_sparsity_at_one_lambda_each_reads_its_lambda_and_stays_at_zero_or_more(
     of its own (a 1-2-5 or evenly spaced locator left 0.01 unlabelled, between no ticks or
     beside 0.05 and 0.1), and a fraction's axis does not run below zero ("-0.0075" widened the
     labels until the axis title fell off the figure)."""
-    rows = [trial(f, [0.56, 0.56], [0.5, 0.5], lam=0.01, chance_acc=0.5, sparsity=[0.0, s],
-                  extra_attrs={"dead_units": 0.0})
-            for f, s in (("l1", 0.12), ("l1", 0.13), ("l2", 0.002))]  # fmt: skip
+    rows = [
+        trial(
+            f,
+            [0.56, 0.56],
+            [0.5, 0.5],
+            lam=0.01,
+            chance_acc=0.5,
+            sparsity=[0.0, s],
+            extra_attrs={"dead_units": 0.0},
+        )
+        for f, s in (("l1", 0.12), ("l1", 0.13), ("l2", 0.002))
+    ]
     fig = plot_sparsity(sparsity_data(trials_frame(numbered(rows))))
     assert _layout_problems(fig) == []  # drawn: the tick labels are set
     for title, ax in _panels(fig).items():
@@ -469,9 +535,20 @@ def test_intermediate_values(controlled_frames: Frames) -> None:
 
 def test_pareto_front() -> None:
     points = [(0.90, 0.1), (0.85, 0.5), (0.80, 0.4), (0.70, 0.9), (0.88, 0.05)]
-    rows = [record_trial(family="l1", curves={"val_acc": [v], "train_acc": [v], "val_loss": [1],
-                                              "train_loss": [1], "sparsity": [s]},
-                         values=[v, s]) for v, s in points]  # fmt: skip
+    rows = [
+        record_trial(
+            family="l1",
+            curves={
+                "val_acc": [v],
+                "train_acc": [v],
+                "val_loss": [1],
+                "train_loss": [1],
+                "sparsity": [s],
+            },
+            values=[v, s],
+        )
+        for v, s in points
+    ]
     trials = trials_frame(numbered(rows, 2), objectives=["val_acc", "sparsity"])
     assert trials["objective_sparsity"].tolist() == pytest.approx([0.1, 0.5, 0.4, 0.9, 0.05])
     data = pareto_data(trials, ["val_acc", "sparsity"], ["maximize", "maximize"])
@@ -497,9 +574,12 @@ def test_figures_on_empty_data_say_so() -> None:
         plot_sparsity(sparsity_data(empty)),
         plot_history(history_data(empty)),
         plot_intermediate(intermediate_data(empty, curves)),
-        plot_pareto(pareto_data(empty, ["val_acc", "sparsity"], ["maximize", "maximize"]),
-                    ["val_acc", "sparsity"], ["maximize", "maximize"]),
-    ]  # fmt: skip
+        plot_pareto(
+            pareto_data(empty, ["val_acc", "sparsity"], ["maximize", "maximize"]),
+            ["val_acc", "sparsity"],
+            ["maximize", "maximize"],
+        ),
+    ]
     for fig in figs:
         texts = [t.get_text() for ax in fig.axes for t in ax.texts]
         assert any(t.startswith(("no ", "fewer")) for t in texts), texts

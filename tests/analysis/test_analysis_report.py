@@ -186,9 +186,13 @@ def test_module_help_and_exit_code(tmp_path: Path) -> None:
         timeout=60,
     )
     assert run.returncode == 0 and "--storage" in run.stdout
-    run = subprocess.run([sys.executable, "-m", "analysis", "--storage",
-                          str(tmp_path / "x.db")], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis", "--storage", str(tmp_path / "x.db")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
 
 
@@ -228,20 +232,50 @@ def test_read_while_a_sweep_writes(tmp_path: Path) -> None:
     assert seen == sorted(seen) and len(load_trials(path)) == 16
 
 
-@pytest.mark.parametrize(("spec", "text"), [
-    ({"name": "median", "n_startup_trials": 5, "n_warmup_steps": 4, "interval_steps": 1,
-      "n_min_trials": 1, "percentile": 25.0, "reduction_factor": 3, "patience": None},
-     "median (n_startup_trials=5, n_warmup_steps=4, interval_steps=1, n_min_trials=1)"),
-    ({"name": "hyperband", "min_resource": 1, "max_resource": "auto", "reduction_factor": 3,
-      "bootstrap_count": 0, "n_warmup_steps": 4},
-     "hyperband (min_resource=1, max_resource=auto, reduction_factor=3, bootstrap_count=0)"),
-    ({"name": "threshold", "lower": 0.5, "upper": None, "n_warmup_steps": 2,
-      "interval_steps": 1, "patience": 3, "min_delta": 0.0},
-     "threshold (lower=0.5, n_warmup_steps=2, interval_steps=1, patience=3, min_delta=0.0)"),
-    ({"name": "none", "n_warmup_steps": 4}, "none"),
-    ({"name": "custom", "alpha": 2, "beta": None}, "custom (alpha=2)"),
-    (None, "not recorded"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        (
+            {
+                "name": "median",
+                "n_startup_trials": 5,
+                "n_warmup_steps": 4,
+                "interval_steps": 1,
+                "n_min_trials": 1,
+                "percentile": 25.0,
+                "reduction_factor": 3,
+                "patience": None,
+            },
+            "median (n_startup_trials=5, n_warmup_steps=4, interval_steps=1, n_min_trials=1)",
+        ),
+        (
+            {
+                "name": "hyperband",
+                "min_resource": 1,
+                "max_resource": "auto",
+                "reduction_factor": 3,
+                "bootstrap_count": 0,
+                "n_warmup_steps": 4,
+            },
+            "hyperband (min_resource=1, max_resource=auto, reduction_factor=3, bootstrap_count=0)",
+        ),
+        (
+            {
+                "name": "threshold",
+                "lower": 0.5,
+                "upper": None,
+                "n_warmup_steps": 2,
+                "interval_steps": 1,
+                "patience": 3,
+                "min_delta": 0.0,
+            },
+            "threshold (lower=0.5, n_warmup_steps=2, interval_steps=1, patience=3, min_delta=0.0)",
+        ),
+        ({"name": "none", "n_warmup_steps": 4}, "none"),
+        ({"name": "custom", "alpha": 2, "beta": None}, "custom (alpha=2)"),
+        (None, "not recorded"),
+    ],
+)
 def test_pruner_text(spec: object, text: str) -> None:
     assert pruner_text(spec) == text
 
@@ -250,10 +284,16 @@ def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
     url = write_study(tmp_path / "f.db", controlled_trials(), name="facts")
     study = optuna.load_study(study_name="facts", storage=url)
     study.set_user_attr("regsweep:command", "python -m sweep -m search=families")
-    study.set_user_attr("regsweep:search_space", {
-        "params": {"regularizer": "choice(none, l1)"},
-        "conditional": {"regularizer": {"l1": {"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"}}},
-        "cli_overrides": ["trainer.epochs=8"]})  # fmt: skip
+    study.set_user_attr(
+        "regsweep:search_space",
+        {
+            "params": {"regularizer": "choice(none, l1)"},
+            "conditional": {
+                "regularizer": {"l1": {"regularizer.l1": "tag(log, interval(1e-6, 1e-2))"}}
+            },
+            "cli_overrides": ["trainer.epochs=8"],
+        },
+    )
     study.set_user_attr(
         "regsweep:pruner",
         {
@@ -269,7 +309,9 @@ def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
     md = (tmp_path / "r" / "report.md").read_text()
     head = md[: md.index("## Search: each family's single runs")]
     for line in (
-        "- **study**: facts", "- **direction**: maximize", "- **metric**: val_acc",
+        "- **study**: facts",
+        "- **direction**: maximize",
+        "- **metric**: val_acc",
         "  - `regularizer: choice(none, l1)`",
         "  - `regularizer.l1: tag(log, interval(1e-6, 1e-2)) (when regularizer=l1)`",
         "  - `fixed on the command line: trainer.epochs=8`",
@@ -278,7 +320,7 @@ def test_report_opens_with_the_study_facts(tmp_path: Path) -> None:
         "- **confirmation**: none yet (single runs only)",
         "- **pruner**: `median (n_startup_trials=5, n_warmup_steps=4, interval_steps=1, "
         "n_min_trials=1)`",
-    ):  # fmt: skip
+    ):
         assert line in head.splitlines(), line
     assert head.index("## Answer") < head.index("## Study") < head.index("- **study**")
     assert dict(report.facts)["pruner"].startswith("median (")
@@ -299,11 +341,13 @@ def test_report_facts_of_a_plain_study(tmp_path: Path) -> None:
 def test_the_answer_names_families_that_no_search_trial_completed(tmp_path: Path) -> None:
     """Pruning stopped every l1 and dropout trial: no finalist, no verdict. The opening says so in
     words (before the confirm command), and the search summary says how their trials ended."""
-    rows = [trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
-            trial("none", [0.9, 0.95], [0.8, 0.84]),
-            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
-            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.3, state=TrialState.PRUNED),
-            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.5, state=TrialState.PRUNED)]  # fmt: skip
+    rows = [
+        trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
+        trial("none", [0.9, 0.95], [0.8, 0.84]),
+        trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
+        trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.3, state=TrialState.PRUNED),
+        trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.5, state=TrialState.PRUNED),
+    ]
     url = write_study(tmp_path / "s.db", numbered(rows), name="unjudged")
     report = build_report(url, out=tmp_path / "r")
     opening = report.answer.text

@@ -54,8 +54,14 @@ def test_trial_rows_follow_the_record(controlled_frames: Frames) -> None:
 
 
 def test_version_1_records_map_best_epoch_figures_aside() -> None:
-    old = v1_trial("l1", [0.6, 0.9, 0.95], [0.55, 0.85, 0.80], test_acc=0.84,
-                   sparsity=[0.1, 0.2, 0.3], hparams={"l1": 1e-3})  # fmt: skip
+    old = v1_trial(
+        "l1",
+        [0.6, 0.9, 0.95],
+        [0.55, 0.85, 0.80],
+        test_acc=0.84,
+        sparsity=[0.1, 0.2, 0.3],
+        hparams={"l1": 1e-3},
+    )
     dead = v1_trial("l1", [0.1, 0.12], [0.12, 0.11], hparams={"l1": 1.0})
     rows = trials_frame(numbered([old, dead])).set_index("trial")
     r = rows.loc[0]
@@ -109,8 +115,10 @@ def test_family_summary_ranks_final_models_and_shows_spread(controlled_frames: F
 
 
 def test_family_summary_leaves_collapsed_trials_out_of_sparsity() -> None:
-    rows = [trial("l1", [0.6, 0.9], [0.6, 0.85], lam=1e-3, sparsity=[0.1, 0.2]),
-            trial("l1", [0.1, 0.11], [0.1, 0.12], lam=1.0, sparsity=[0.99, 0.99])]  # fmt: skip
+    rows = [
+        trial("l1", [0.6, 0.9], [0.6, 0.85], lam=1e-3, sparsity=[0.1, 0.2]),
+        trial("l1", [0.1, 0.11], [0.1, 0.12], lam=1.0, sparsity=[0.99, 0.99]),
+    ]
     fam = family_summary(trials_frame(numbered(rows))).set_index("family")
     assert fam.loc["l1", "sparsity_median"] == pytest.approx(0.2)
     assert fam.loc["l1", "n_collapsed"] == 1 and fam.loc["l1", "n"] == 2
@@ -166,8 +174,13 @@ def test_param_importances(controlled_db: object) -> None:
 
 def test_importances_skip_with_a_note() -> None:
     table, notes = param_importances([])
-    assert table.empty and list(table.columns) == ["target", "param", "importance", "n_trials",
-                                                   "n_top"]  # fmt: skip
+    assert table.empty and list(table.columns) == [
+        "target",
+        "param",
+        "importance",
+        "n_trials",
+        "n_top",
+    ]
     assert len(notes) == 2 and "skipped" in notes[0]
 
 
@@ -176,8 +189,10 @@ def test_importances_from_few_runs_compare_five_best_and_say_it_is_a_hint() -> N
     more in that top. The default study completes about 13 trials: its top 10 % was 2 runs,
     and "lr 0.88" read as a finding. With few runs the top is the best 5, the table says how
     many runs and how many in the top, and a note calls it a hint."""
-    rows = [trial("l2", [0.9, 0.95], [0.8, 0.7 + 0.02 * i], lr=0.001 * (i + 1), lam=1e-3)
-            for i in range(13)]  # fmt: skip
+    rows = [
+        trial("l2", [0.9, 0.95], [0.8, 0.7 + 0.02 * i], lr=0.001 * (i + 1), lam=1e-3)
+        for i in range(13)
+    ]
     table, notes = param_importances(numbered(rows))
     assert set(table["n_trials"]) == {13} and set(table["n_top"]) == {5}
     assert any("13 completed single runs" in n and "a hint, not a ranking" in n for n in notes)
@@ -187,8 +202,17 @@ def test_importances_from_few_runs_compare_five_best_and_say_it_is_a_hint() -> N
 
 def test_empty_frames_keep_their_columns() -> None:
     trials = trials_frame([])
-    assert {"trial", "family", "val_acc", "gap_acc", "best_epoch_val_acc", "strength",
-            "collapsed", "dead_units", "seed"} <= set(trials.columns)  # fmt: skip
+    assert {
+        "trial",
+        "family",
+        "val_acc",
+        "gap_acc",
+        "best_epoch_val_acc",
+        "strength",
+        "collapsed",
+        "dead_units",
+        "seed",
+    } <= set(trials.columns)
     assert family_summary(trials).empty and top_trials(trials).empty
     assert gap_by_param(trials).empty and state_summary(trials).empty
     assert pruning_summary(trials).iloc[0]["trials"] == 0
@@ -199,17 +223,17 @@ def test_the_search_summary_names_a_family_that_never_completed() -> None:
     summary says so instead of leaving them out without a word. l1 is judged by a confirmation
     (from its furthest pruned trial); dropout has no finalist."""
     nan = float("nan")
-    rows = [trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
-            trial("l2", [0.5, nan], [0.4, nan], lam=1.0, state=TrialState.FAIL,
-                  stop_reason="diverged"),
-            trial("l2", [0.5, 0.55], [0.4, 0.45], lam=0.5, state=TrialState.FAIL,
-                  stop_reason="failed"),
-            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
-            trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.PRUNED),
-            trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.FAIL),
-            trial("none", [0.5, nan], [0.4, nan], state=TrialState.FAIL, stop_reason="diverged"),
-            trial("none", [0.5, nan], [0.4, nan], state=TrialState.FAIL, stop_reason="diverged"),
-            trial("none", [0.5, 0.5], [0.4, 0.4], state=TrialState.FAIL)]  # fmt: skip
+    rows = [
+        trial("l2", [0.9, 0.95], [0.8, 0.85], lam=1e-3),
+        trial("l2", [0.5, nan], [0.4, nan], lam=1.0, state=TrialState.FAIL, stop_reason="diverged"),
+        trial("l2", [0.5, 0.55], [0.4, 0.45], lam=0.5, state=TrialState.FAIL, stop_reason="failed"),
+        trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.1, state=TrialState.PRUNED),
+        trial("l1", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.PRUNED),
+        trial("dropout", [0.5, 0.55], [0.4, 0.45], lam=0.2, state=TrialState.FAIL),
+        trial("none", [0.5, nan], [0.4, nan], state=TrialState.FAIL, stop_reason="diverged"),
+        trial("none", [0.5, nan], [0.4, nan], state=TrialState.FAIL, stop_reason="diverged"),
+        trial("none", [0.5, 0.5], [0.4, 0.4], state=TrialState.FAIL),
+    ]
     frame = trials_frame(numbered(rows))
     text = summary_text("s", frame, family_summary(frame))
     # one completed run has no spread to give: no median or IQR of a single value; a run that
@@ -218,12 +242,18 @@ def test_the_search_summary_names_a_family_that_never_completed() -> None:
         "  l2            top run 0: val_acc 0.8500, gap +0.1000; its only completed run; "
         "1 diverged\n"
     ) in (text + "\n")
-    assert ("  l1            no completed trial (2 pruned): no top run; a confirmation re-trains "
-            "its furthest pruned trial to the end and judges it") in text  # fmt: skip
-    assert ("  dropout       no completed trial (1 fail): no top run, no finalist to confirm, so "
-            "the answer cannot judge it") in text  # fmt: skip
-    assert ("  none          no completed trial (2 diverged, 1 fail): no top run, no finalist "
-            "to confirm") in text  # fmt: skip
+    assert (
+        "  l1            no completed trial (2 pruned): no top run; a confirmation re-trains "
+        "its furthest pruned trial to the end and judges it"
+    ) in text
+    assert (
+        "  dropout       no completed trial (1 fail): no top run, no finalist to confirm, so "
+        "the answer cannot judge it"
+    ) in text
+    assert (
+        "  none          no completed trial (2 diverged, 1 fail): no top run, no finalist "
+        "to confirm"
+    ) in text
     assert text.count("no completed trial") == 3
     confirmed = summary_text("s", frame, family_summary(frame), {"l1": (2, 7)})
     assert (
@@ -239,9 +269,15 @@ def test_runs_at_chance_are_collapsed_only_where_some_run_learned() -> None:
     run learned, a run at chance did collapse and is left out of the weights' figures."""
 
     def rows(none_val: float) -> list:
-        return [trial(f, [0.56, 0.56], [0.5, v], chance_acc=0.5, sparsity=[0.0, s])
-                for f, v, s in (("none", none_val, 0.002), ("l1", 0.49, 0.12), ("l1", 0.5, 0.14),
-                                ("l2", 0.5, 0.002))]  # fmt: skip
+        return [
+            trial(f, [0.56, 0.56], [0.5, v], chance_acc=0.5, sparsity=[0.0, s])
+            for f, v, s in (
+                ("none", none_val, 0.002),
+                ("l1", 0.49, 0.12),
+                ("l1", 0.5, 0.14),
+                ("l2", 0.5, 0.002),
+            )
+        ]
 
     chance = trials_frame(numbered(rows(0.5)))
     assert chance["at_chance"].all() and not chance["collapsed"].any()
