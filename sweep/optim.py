@@ -7,7 +7,7 @@ beside the adaptive step) update stacked parameters with one ``(K,)`` tensor per
 has its own learning rate, momentum, betas and decay. The update rules are torch.optim's, step
 for step; a test checks each against ``torch.optim`` and by hand.
 
-The optimizer's state is made from the parameters it steps (``OptimState.zeros``), in one
+The optimizer's state is made from the parameters it steps (:func:`optimizer_state`), in one
 place: the bug of 003's notes (a "regularized" model stepped by the previous model's
 optimizer) cannot happen.
 """
@@ -16,32 +16,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from .stack import Hyper, OptimState
+from .stack import Hyper, OptimState, Schedule
 
-__all__ = ["OPTIMIZERS", "SCHEDULERS", "Schedule", "optimizer_step", "scheduled_lr"]
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "Schedule",
+    "optimizer_state",
+    "optimizer_step",
+    "scheduled_lr",
+]
 
 Tensor = torch.Tensor
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A per-epoch learning-rate schedule: ``none``, ``step`` (StepLR) or ``cosine``
-    (CosineAnnealingLR over ``t_max`` epochs, null meaning the run's ``epochs``)."""
-
-    name: str = "none"
-    step_size: int = 10
-    gamma: float = 0.1
-    t_max: int | None = None
-    eta_min: float = 0.0
-    epochs: int = 1
 
 
 def scheduled_lr(base_lr: float, schedule: Schedule, epoch: int) -> float:
@@ -65,6 +56,13 @@ def scheduled_lr(base_lr: float, schedule: Schedule, epoch: int) -> float:
 def _per_member(v: Tensor, like: Tensor) -> Tensor:
     """A ``(K,)`` setting shaped to broadcast over ``like`` ``(K, ...)``."""
     return v.view((-1,) + (1,) * (like.dim() - 1))
+
+
+def optimizer_state(kind: str, params: Sequence[Tensor]) -> OptimState:
+    """Fresh state of optimizer ``kind`` for ``params``: Adam and AdamW keep second moments."""
+    if kind not in OPTIMIZERS:
+        raise ValueError(f"optimizer.name={kind!r}: allowed " + ", ".join(OPTIMIZERS))
+    return OptimState.zeros(params, second=kind in ("adam", "adamw"))
 
 
 @torch.no_grad()

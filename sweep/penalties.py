@@ -11,34 +11,14 @@ batch size (004's λ/(2m)·Σ‖W‖²).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from .stack import Hyper
+from .stack import Hyper, Penalty
 
 __all__ = ["Penalty", "add_penalty_grads", "clip_grads", "penalty_value"]
 
 Tensor = torch.Tensor
-
-
-@dataclass(frozen=True)
-class Penalty:
-    """Strengths of the penalty ``l1·Σ|w| + l2·Σw²`` of one member (every registered penalty
-    folded in: :func:`sweep.regularizers.loss_penalty`).
-
-    ``half_mean=True`` divides the strengths by 2m, m = batch size (004's λ/(2m)·Σ‖W‖²).
-    """
-
-    l1: float = 0.0
-    l2: float = 0.0
-    half_mean: bool = False
-
-    @property
-    def active(self) -> bool:
-        return self.l1 > 0.0 or self.l2 > 0.0
 
 
 def penalty_value(

@@ -19,7 +19,7 @@ from .data import StackedSplits
 from .losses import cross_entropy
 from .metrics import weight_stats
 from .nets import Masks, Probe, StackedNet
-from .optim import optimizer_step
+from .optim import optimizer_state, optimizer_step
 from .penalties import add_penalty_grads, clip_grads
 from .stack import Hyper, MemberSettings, OptimState, Rows, Shared
 
@@ -102,7 +102,7 @@ class Members(Rows):
         return cls(
             ids=torch.arange(first, first + len(settings), device=device),
             hp=Hyper.of(settings, device),
-            state=OptimState.zeros(kind, params),
+            state=optimizer_state(kind, params),
             batch_order=[_generator(s.seed, 0, cpu) for s in settings],
             dropout_draws=[_generator(s.seed, 1, device) for s in settings],
         )

@@ -1,7 +1,9 @@
 """A population's settings as plain data: what its members share, and their per-member rows.
 
 :class:`Shared` is what every member shares besides architecture and data; :class:`MemberSettings`
-what one member trains with.
+what one member trains with (its :class:`Penalty` and :class:`Schedule` among it). This module
+imports nothing of the project's: the step's functions (``sweep.penalties``, ``sweep.optim``,
+``sweep.population``) build on it.
 
 A population of K members keeps everything that differs between members as rows of stacked
 tensors. :class:`Hyper` holds one ``(K,)`` tensor per setting (strengths, clip threshold,
@@ -24,13 +26,50 @@ from typing import Any, TypeVar
 
 import torch
 
-from .optim import OPTIMIZERS, Schedule
-from .penalties import Penalty
-
-__all__ = ["EarlyStop", "Flags", "Hyper", "MemberSettings", "OptimState", "Rows", "Shared"]
+__all__ = [
+    "EarlyStop",
+    "Flags",
+    "Hyper",
+    "MemberSettings",
+    "OptimState",
+    "Penalty",
+    "Rows",
+    "Schedule",
+    "Shared",
+]
 
 Tensor = torch.Tensor
 R = TypeVar("R", bound="Rows")
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """Strengths of the penalty ``l1·Σ|w| + l2·Σw²`` of one member (every registered penalty
+    folded in: :func:`sweep.regularizers.loss_penalty`).
+
+    ``half_mean=True`` divides the strengths by 2m, m = batch size (004's λ/(2m)·Σ‖W‖²).
+    """
+
+    l1: float = 0.0
+    l2: float = 0.0
+    half_mean: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.l1 > 0.0 or self.l2 > 0.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A per-epoch learning-rate schedule: ``none``, ``step`` (StepLR) or ``cosine``
+    (CosineAnnealingLR over ``t_max`` epochs, null meaning the run's ``epochs``)."""
+
+    name: str = "none"
+    step_size: int = 10
+    gamma: float = 0.1
+    t_max: int | None = None
+    eta_min: float = 0.0
+    epochs: int = 1
 
 
 @dataclass(frozen=True)
@@ -275,12 +314,10 @@ class OptimState(Rows):
     second: list[Tensor]
 
     @classmethod
-    def zeros(cls, kind: str, params: Sequence[Tensor]) -> OptimState:
-        """Fresh state for ``params`` stepped by optimizer ``kind``."""
-        if kind not in OPTIMIZERS:
-            raise ValueError(f"optimizer.name={kind!r}: allowed " + ", ".join(OPTIMIZERS))
+    def zeros(cls, params: Sequence[Tensor], *, second: bool) -> OptimState:
+        """Fresh state for ``params``; ``second``: keep second moments (Adam's)."""
         k = int(params[0].shape[0]) if params else 0
         device = params[0].device if params else torch.device("cpu")
         first = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in params]
-        second = [torch.zeros_like(p) for p in params] if kind in ("adam", "adamw") else []
-        return cls(torch.zeros(k, device=device), first, second)
+        moments = [torch.zeros_like(p) for p in params] if second else []
+        return cls(torch.zeros(k, device=device), first, moments)

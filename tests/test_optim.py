@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from sweep.optim import Schedule, optimizer_step, scheduled_lr
+from sweep.optim import Schedule, optimizer_state, optimizer_step, scheduled_lr
 from sweep.penalties import add_penalty_grads
-from sweep.stack import Hyper, OptimState
+from sweep.stack import Hyper
 
 K = 3
 STEPS = 10
@@ -75,7 +75,7 @@ def _stacked(
         beta2=_vec(betas[1]),
         l2=_vec(l2 or [0.0] * K),
     )
-    state = OptimState.zeros(kind, params)
+    state = optimizer_state(kind, params)
     for step in range(steps):
         grads = [g.clone() for g in _grads(step)]
         add_penalty_grads(params, grads, hp, [True, False], batch=1)
@@ -198,7 +198,7 @@ def test_first_step_by_hand() -> None:
     def one(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
         w, b = w0.clone(), b0.clone()
         hp = _hyper(1, decay=_vec([wd]), eps=_vec([eps]))
-        state = OptimState.zeros(kind, [w, b])
+        state = optimizer_state(kind, [w, b])
         optimizer_step(kind, [w, b], [g.clone(), gb.clone()], state, hp, _vec([lr]), [True, False])
         return w, b
 
@@ -215,11 +215,11 @@ def test_first_step_by_hand() -> None:
 
 def test_unknown_optimizer_is_refused() -> None:
     with pytest.raises(ValueError, match=r"optimizer\.name='rmsprop'.*sgd, adam, adamw"):
-        OptimState.zeros("rmsprop", [])
+        optimizer_state("rmsprop", [])
     w = torch.zeros(1, 2)
     with pytest.raises(ValueError, match=r"optimizer\.name='rmsprop'.*sgd, adam, adamw"):
         optimizer_step(
-            "rmsprop", [w], [w], OptimState.zeros("sgd", [w]), _hyper(1), _vec([0.1]), [True]
+            "rmsprop", [w], [w], optimizer_state("sgd", [w]), _hyper(1), _vec([0.1]), [True]
         )
 
 

@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from sweep.nets import Arch, StackedMLP
+from sweep.optim import optimizer_state
 from sweep.penalties import Penalty
 from sweep.population import Members, train_step
-from sweep.stack import Hyper, MemberSettings, OptimState
+from sweep.stack import Hyper, MemberSettings
 
 CPU = torch.device("cpu")
 
@@ -71,7 +72,7 @@ def test_members_rows_carry_state_and_generators_with_the_member() -> None:
     assert both.hp.clip.tolist() == pytest.approx([0.01, 2.0, 0.5])
     assert both.batch_order[1] is joined.batch_order[0]
     assert both.dropout_draws[2] is rows.dropout_draws[0]
-    adam = OptimState.zeros("adam", params).keep(torch.tensor([1]))
+    adam = optimizer_state("adam", params).keep(torch.tensor([1]))
     assert [tuple(s.shape) for s in adam.second] == [(1, 2, 2), (1, 2)]
 
 
@@ -133,7 +134,7 @@ def test_one_step_matches_each_members_step_by_hand() -> None:
     y = torch.randint(0, 4, (4, 6), generator=g)
     expected = [_by_hand(net, k, s, x, y, s.lr) for k, s in enumerate(settings)]
     hp = Hyper.of(settings, CPU)
-    state = OptimState.zeros("sgd", net.params)
+    state = optimizer_state("sgd", net.params)
     lr = torch.tensor([s.lr for s in settings])
     loss, norm = train_step(net, state, hp, x, y, lr, kind="sgd")
     for k in range(4):

@@ -10,7 +10,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis.testing.synthetic import record_trial
+from analysis.testing.records import record_trial
 from sweep.record import (
     STUDY_CONFIRM_PLAN,
     STUDY_CONFIRM_SEEDS,
