@@ -52,23 +52,53 @@ def epoch_flops(widths: Sequence[int], n_train: int, n_val: int) -> dict[str, in
     return {"train": train, "evaluate": evaluate, "total": train + evaluate}
 
 
-_PROBE = r"""
-import dataclasses, json, statistics, sys, time
+def default_population(k: int, device: Any) -> tuple[Any, Any, int, list[int], int, int]:
+    """The default study's digits MLP population of ``k`` members (seeds 0..k-1, one data
+    split), built as :func:`sweep.run.run_population` builds it, torch's threads set as the
+    product sets them for one worker. Returns the population, each member's learning rate
+    ``(k,)``, the threads, the layer widths and the train and validation split sizes."""
+    import dataclasses
+
+    import torch
+
+    from sweep.config import AppConfig
+    from sweep.data import StackedSplits, load_splits
+    from sweep.heap import keep_freed_pages
+    from sweep.models import build_net
+    from sweep.nets import Arch
+    from sweep.population import Population
+    from sweep.run import member_settings
+    from sweep.sizing import activation_bytes
+    from sweep.stack import Shared
+    from sweep.threads import auto_threads, available_cores, step_macs
+
+    keep_freed_pages()
+    cfg = AppConfig()
+    splits = load_splits(cfg.data, seed=cfg.trainer.seed, device=device)
+    arch = Arch("mlp", splits.x_train.shape[1], splits.n_classes, tuple(cfg.model.hidden))
+    threads = 1
+    if device.type != "cuda":
+        macs = step_macs(arch, k, cfg.trainer.batch_size)
+        threads = auto_threads(cores=available_cores(), workers=1, macs=macs)
+    torch.set_num_threads(threads)
+    settings = [dataclasses.replace(member_settings(cfg), seed=i) for i in range(k)]
+    example = 0.0
+    if device.type == "cpu":
+        example = activation_bytes(build_net(arch, [0], device), splits.x_train[:8])[1]
+    shared = Shared(1, cfg.trainer.batch_size, optimizer=cfg.optimizer.name, example_bytes=example)
+    net = build_net(arch, [s.seed for s in settings], device)
+    pop = Population(net, StackedSplits.of([splits], [0] * k), shared, settings)
+    lr = torch.full((k,), settings[0].lr, device=device)
+    widths = [arch.n_features, *arch.hidden, arch.n_classes]
+    return pop, lr, threads, widths, int(splits.x_train.shape[0]), int(splits.x_val.shape[0])
+
+
+_PROBE = r"""import json, statistics, sys, time
 import torch
-from sweep.config import AppConfig
-from sweep.data import StackedSplits, load_splits
-from sweep.heap import keep_freed_pages
-from sweep.models import build_net
-from sweep.nets import Arch
-from sweep.population import Population
-from sweep.run import member_settings
-from sweep.sizing import activation_bytes
-from sweep.stack import Shared
-from sweep.threads import auto_threads, available_cores, step_macs
+from benchmarks._peak import default_population
 
 device = torch.device(sys.argv[1])
 ks = [int(k) for k in sys.argv[2].split(",")]
-keep_freed_pages()
 
 def sync():
     if device.type == "cuda":
@@ -89,25 +119,12 @@ def gemm(threads):
             best = max(best, 2 * n**3 / (time.perf_counter() - t))
     return best
 
-cfg = AppConfig()
-splits = load_splits(cfg.data, seed=cfg.trainer.seed, device=device)
-arch = Arch("mlp", splits.x_train.shape[1], splits.n_classes, tuple(cfg.model.hidden))
 peaks, rows = {}, {}
 for k in ks:
-    threads = 1 if device.type == "cuda" else auto_threads(
-        cores=available_cores(), workers=1, macs=step_macs(arch, k, cfg.trainer.batch_size))
+    pop, lr, threads, widths, n_train, n_val = default_population(k, device)
     if threads not in peaks:
         peaks[threads] = gemm(threads)
-    torch.set_num_threads(threads)
-    settings = [dataclasses.replace(member_settings(cfg), seed=i) for i in range(k)]
-    net = build_net(arch, [s.seed for s in settings], device)
-    example = 0.0
-    if device.type == "cpu":
-        example = activation_bytes(build_net(arch, [0], device), splits.x_train[:8])[1]
-    shared = Shared(1, cfg.trainer.batch_size, optimizer=cfg.optimizer.name,
-                    example_bytes=example)
-    pop = Population(net, StackedSplits.of([splits], [0] * k), shared, settings)
-    lr = torch.full((k,), settings[0].lr, device=device)
+        torch.set_num_threads(threads)
     times = []
     for i in range(7):
         sync(); t = time.perf_counter()
@@ -116,9 +133,8 @@ for k in ks:
         if i >= 2:
             times.append(time.perf_counter() - t)
     rows[k] = {"threads": threads, "epoch_seconds": statistics.median(times)}
-widths = [arch.n_features, *arch.hidden, arch.n_classes]
-print(json.dumps({"peaks": peaks, "rows": rows, "widths": widths,
-                  "n_train": int(splits.x_train.shape[0]), "n_val": int(splits.x_val.shape[0]),
+print(json.dumps({"peaks": peaks, "rows": rows, "widths": widths, "n_train": n_train,
+                  "n_val": n_val,
                   "device_name": torch.cuda.get_device_name() if device.type == "cuda" else None}))
 """
 

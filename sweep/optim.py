@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .stack import Hyper, OptimState, Schedule
+from .stack import Hyper, OptimState, Schedule, per_member
 
 __all__ = [
     "OPTIMIZERS",
@@ -53,11 +53,6 @@ def scheduled_lr(base_lr: float, schedule: Schedule, epoch: int) -> float:
     raise ValueError(f"scheduler.name={schedule.name!r}: allowed " + ", ".join(SCHEDULERS))
 
 
-def _per_member(v: Tensor, like: Tensor) -> Tensor:
-    """A ``(K,)`` setting shaped to broadcast over ``like`` ``(K, ...)``."""
-    return v.view((-1,) + (1,) * (like.dim() - 1))
-
-
 def optimizer_state(kind: str, params: Sequence[Tensor]) -> OptimState:
     """Fresh state of optimizer ``kind`` for ``params``: Adam and AdamW keep second moments."""
     if kind not in OPTIMIZERS:
@@ -80,15 +75,26 @@ def optimizer_step(
     ``hp``; ``hp.decay`` applies to the weight tensors (``weight_mask``), ``hp.decay_other`` to
     the other parameters."""
     state.steps += 1.0
-    decays = [hp.decay if w else hp.decay_other for w in weight_mask]
-    flags = hp.flags
-    decaying = [flags.decays if w else flags.decays_other for w in weight_mask]
+    decays, decaying = _decays(hp, weight_mask)
     if kind == "sgd":
         _sgd(params, grads, state, hp, lr, decays, decaying)
     elif kind in ("adam", "adamw"):
         _adam(params, grads, state, hp, lr, decays, decaying, decoupled=kind == "adamw")
     else:
         raise ValueError(f"optimizer.name={kind!r}: allowed " + ", ".join(OPTIMIZERS))
+
+
+def _decays(hp: Hyper, weight_mask: Sequence[bool]) -> tuple[list[Tensor], list[bool]]:
+    """Each parameter's decay row and whether any member decays it, once while ``hp``'s rows
+    last (not every step)."""
+    key = ("decays", tuple(weight_mask))
+    if key not in hp.scratch:
+        flags = hp.flags
+        hp.scratch[key] = (
+            [hp.decay if w else hp.decay_other for w in weight_mask],
+            [flags.decays if w else flags.decays_other for w in weight_mask],
+        )
+    return hp.scratch[key]
 
 
 def _sgd(
@@ -103,15 +109,15 @@ def _sgd(
     flags = hp.flags
     for p, g, buf, wd, decay in zip(params, grads, state.first, decays, decaying, strict=True):
         if decay:
-            g = g.addcmul(_per_member(wd, p), p)
+            g = g.addcmul(per_member(wd, p), p)
         d = g
         if flags.any_momentum:
-            mom = _per_member(hp.momentum, p)
+            mom = per_member(hp.momentum, p)
             buf.mul_(mom).add_(g)
             d = buf
             if flags.any_nesterov:
-                d = torch.where(_per_member(hp.nesterov, p), g + mom * buf, buf)
-        p.addcmul_(_per_member(lr, p), d, value=-1.0)
+                d = torch.where(per_member(hp.nesterov, p), g + mom * buf, buf)
+        p.addcmul_(per_member(lr, p), d, value=-1.0)
 
 
 def _adam(
@@ -133,10 +139,10 @@ def _adam(
     ):
         if decay:
             if decoupled:
-                p.mul_(1 - _per_member(lr * wd, p))
+                p.mul_(1 - per_member(lr * wd, p))
             else:
-                g = g + _per_member(wd, p) * p
-        m.lerp_(g, _per_member(1 - hp.beta1, p))
-        v.mul_(_per_member(hp.beta2, p)).addcmul_(g, g * _per_member(1 - hp.beta2, p))
-        denom = (v.sqrt() / _per_member(correction2_sqrt, p)).add_(_per_member(hp.eps, p))
-        p.sub_(_per_member(step_size, p) * m / denom)
+                g = g + per_member(wd, p) * p
+        m.lerp_(g, per_member(1 - hp.beta1, p))
+        v.mul_(per_member(hp.beta2, p)).addcmul_(g, g * per_member(1 - hp.beta2, p))
+        denom = (v.sqrt() / per_member(correction2_sqrt, p)).add_(per_member(hp.eps, p))
+        p.sub_(per_member(step_size, p) * m / denom)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .stack import Hyper, Penalty
+from .stack import Hyper, Penalty, per_member
 
 __all__ = ["Penalty", "add_penalty_grads", "clip_grads", "penalty_value"]
 
@@ -40,10 +40,6 @@ def penalty_value(
         if penalty.l2 > 0.0:
             total = total + (penalty.l2 * scale) * p.square().sum()
     return total
-
-
-def _per_member(v: Tensor, like: Tensor) -> Tensor:
-    return v.view((-1,) + (1,) * (like.dim() - 1))
 
 
 def _coefficients(hp: Hyper, batch: int, dtype: torch.dtype) -> tuple[Tensor, ...]:
@@ -84,9 +80,9 @@ def add_penalty_grads(
             sign = hp.scratch.get(("sign", i))
             if sign is None or sign.shape != p.shape:
                 sign = hp.scratch[("sign", i)] = torch.empty_like(p)
-            g.addcmul_(_per_member(a1, p), torch.sign(p, out=sign))
+            g.addcmul_(per_member(a1, p), torch.sign(p, out=sign))
         if flags.any_l2:
-            g.addcmul_(_per_member(a2, p), p)
+            g.addcmul_(per_member(a2, p), p)
 
 
 @torch.no_grad()
@@ -100,5 +96,5 @@ def clip_grads(grads: Sequence[Tensor], hp: Hyper) -> Tensor:
     if hp.flags.clips:
         coef = (hp.clip / (norms + 1e-6)).clamp(max=1.0)
         for g in grads:
-            g.mul_(_per_member(coef, g))
+            g.mul_(per_member(coef, g))
     return norms

@@ -36,6 +36,7 @@ __all__ = [
     "Rows",
     "Schedule",
     "Shared",
+    "per_member",
 ]
 
 Tensor = torch.Tensor
@@ -143,6 +144,11 @@ class Shared:
             return self.eval_batch_size
         fits = int(CPU_EVAL_BYTES // (self.example_bytes * max(members, 1)))
         return min(self.eval_batch_size, max(MIN_EVAL_BLOCK, fits))
+
+
+def per_member(v: Tensor, like: Tensor) -> Tensor:
+    """A ``(K,)`` row shaped to broadcast over ``like`` ``(K, ...)``."""
+    return v.view((-1,) + (1,) * (like.dim() - 1))
 
 
 def _take(value: Any, rows: Tensor, listed: list[int]) -> Any:
@@ -297,9 +303,10 @@ class Hyper(Rows):
         )
 
     @cached_property
-    def scratch(self) -> dict[Any, Tensor]:
+    def scratch(self) -> dict[Any, Any]:
         """Buffers reused from step to step while these rows last (a fresh large temporary
-        costs page faults on every step): per-batch-size penalty coefficients, sign buffers."""
+        costs page faults on every step) and what is derived from them once: per-batch-size
+        penalty coefficients, sign buffers, each parameter's decay row."""
         return {}
 
 

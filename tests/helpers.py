@@ -104,3 +104,18 @@ def ask_concurrently(storage: str, study: str, *, procs: int, batches: int, size
     running = [subprocess.Popen(args, env=env) for _ in range(procs)]
     codes = [p.wait(timeout=180) for p in running]
     assert codes == [0] * procs, codes
+
+
+def most_at_once(trials: Any) -> int:
+    """The most other trials that were running when one of ``trials`` started (from their
+    stored start and completion times)."""
+    return max(
+        sum(
+            1
+            for u in trials
+            if u is not t
+            and u.datetime_start <= t.datetime_start
+            and u.datetime_complete > t.datetime_start
+        )
+        for t in trials
+    )

@@ -20,7 +20,7 @@ from analysis._load import curves_frame, read_study, trials_frame
 from analysis._report import report_figures, report_tables
 from hydra_plugins.regsweep_sweeper._confirm import plan_arms
 from sweep import record
-from tests.helpers import load_study, run_cli, sweep_args
+from tests.helpers import load_study, most_at_once, run_cli, sweep_args
 from tests.test_reliability import _start, _wait_for
 
 FAMILIES = [
@@ -351,12 +351,4 @@ def test_confirmation_refills_the_places_of_runs_that_ended(tmp_path: Path) -> N
     stopped = [t for t in runs if t.user_attrs["stop_reason"] == "early_stopped"]
     assert stopped and min(t.user_attrs["epochs_run"] for t in stopped) < 8
     # never more than 2 at once
-    for t in runs:
-        running = [
-            u
-            for u in runs
-            if u is not t
-            and u.datetime_start <= t.datetime_start
-            and u.datetime_complete > t.datetime_start
-        ]
-        assert len(running) <= 2
+    assert most_at_once(runs) <= 2

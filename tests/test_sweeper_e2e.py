@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from hydra_plugins.regsweep_sweeper._budget import is_budgeted
 from sweep import record
-from tests.helpers import load_study, run_cli, sweep_args
+from tests.helpers import load_study, most_at_once, run_cli, sweep_args
 
 
 def test_sweep_stores_results_and_prunes_a_clearly_worse_trial(tmp_path: Path) -> None:
@@ -269,15 +269,7 @@ def test_a_population_job_refills_the_places_of_trials_that_ended(tmp_path: Path
     last = max(trials, key=lambda t: t.datetime_complete)
     assert len(last.user_attrs["population"]["members"]) == 12
     # never more than 4 at once: at each trial's start, fewer than 4 others were running
-    for t in trials:
-        running = [
-            u
-            for u in trials
-            if u is not t
-            and u.datetime_start <= t.datetime_start
-            and u.datetime_complete > t.datetime_start
-        ]
-        assert len(running) <= 4
+    assert most_at_once(trials) <= 4
     job = Path(trials[0].user_attrs["job_dir"])
     assert sorted(p.name for p in job.glob("trial_*.json")) == sorted(
         f"trial_{t.number}.json" for t in trials
