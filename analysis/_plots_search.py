@@ -129,8 +129,10 @@ def _loss_note(data: pd.DataFrame, families: list[str]) -> str:
     base = data.loc[data["role"] == "baseline", "trial"]
     if not base.empty:
         return (
-            f"grey dotted/dashed: the unregularized baseline (family none, trial "
-            f"{base.iloc[0]}); single runs, one seed each"
+            f"grey dotted/dashed: the unregularized search run with the best value (family none, "
+            f"trial {base.iloc[0]}); single runs, one seed each, each at its own learning rate "
+            "and other settings: a panel compares two settings, not the regularizer alone (its "
+            "effect at equal settings: the effects figure)"
         )
     if families == ["none"]:
         return "only the unregularized family (none) has completed trials"

@@ -403,6 +403,8 @@ def test_best_curves_with_baseline(controlled_frames: Frames) -> None:
     named = plot_best_curves(data, ["clip"])  # a family the search tried, all pruned
     assert "not shown, no completed trial (all pruned or failed): clip" in _fig_text(named)
     assert "not shown" not in _fig_text(fig) and _layout_problems(named) == []
+    # the baseline is a search run at its own settings: the figure must not read as an effect
+    assert "not the regularizer alone" in _fig_text(fig)
 
 
 def test_best_curves_without_baseline_says_so() -> None:
